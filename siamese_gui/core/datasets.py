@@ -1,0 +1,320 @@
+"""Datasets: Fashion-MNIST from IDX files, the user's image folders, the bundled samples."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from siamese_gui.core.errors import DatasetError, ImageError
+from siamese_gui.core.images import IMAGE_SIZE, load_image
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+FASHION_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+SYSTEM_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
+KERAS_CACHE_DIR = Path("~/.keras/datasets/fashion-mnist")
+DATA_ENV_VAR = "SIAMESE_GUI_DATA"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+_MAX_IDX_BYTES = 512 * 2**20
+_IDX_UBYTE = 0x08
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images with class labels, as the model sees them.
+
+    Attributes:
+        images: uint8 array (N, 28, 28), light object on a dark background.
+        labels: int64 array (N,) of class indices into `class_names`.
+        class_names: one name per class.
+        source: where the data came from, for display.
+        skipped: (path, reason) for each file that could not be used.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+    skipped: tuple[tuple[str, str], ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: np.ndarray, source: str | None = None) -> "Dataset":
+        """Return the images at `indices` as a new dataset."""
+        return Dataset(
+            self.images[indices], self.labels[indices], self.class_names, source or self.source
+        )
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """A training split and a test split of the same classes."""
+
+    train: Dataset
+    test: Dataset
+
+
+def _idx_payload(path: Path) -> bytes:
+    try:
+        with gzip.open(path, "rb") as handle:
+            data = handle.read(_MAX_IDX_BYTES + 1)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except (gzip.BadGzipFile, OSError, EOFError, zlib.error) as exc:
+        raise DatasetError(f"{path}: not a readable gzip file ({exc})") from None
+    if len(data) > _MAX_IDX_BYTES:
+        raise DatasetError(f"{path}: larger than {_MAX_IDX_BYTES // 2**20} MiB uncompressed")
+    return data
+
+
+def parse_idx(data: bytes, name: str, ndim: int) -> np.ndarray:
+    """Parse the bytes of an uncompressed IDX file of unsigned bytes.
+
+    Args:
+        data: the file's bytes.
+        name: the file name for messages.
+        ndim: the number of dimensions the file must have (1 labels, 3 images).
+
+    Returns:
+        A uint8 array of the declared shape.
+
+    Raises:
+        DatasetError: on a wrong magic number, dimension count or payload length.
+    """
+    if len(data) < 4:
+        raise DatasetError(f"{name}: too short for an IDX header ({len(data)} bytes)")
+    zero, dtype_code, dims = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != _IDX_UBYTE:
+        raise DatasetError(f"{name}: wrong magic number 0x{data[:4].hex()} (expected 0x0000080{ndim})")
+    if dims != ndim:
+        raise DatasetError(f"{name}: has {dims} dimensions, expected {ndim}")
+    header_len = 4 + 4 * dims
+    if len(data) < header_len:
+        raise DatasetError(f"{name}: header truncated")
+    shape = struct.unpack(f">{dims}I", data[4:header_len])
+    expected = int(np.prod(shape, dtype=np.int64))
+    payload = len(data) - header_len
+    if payload != expected:
+        raise DatasetError(
+            f"{name}: payload is {payload} bytes but the header declares {shape} = {expected} bytes"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(shape)
+
+
+def read_idx_images(path: str | os.PathLike) -> np.ndarray:
+    """Read a gzipped IDX image file into a uint8 array (N, 28, 28)."""
+    path = Path(path)
+    images = parse_idx(_idx_payload(path), str(path), 3)
+    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DatasetError(
+            f"{path}: images are {images.shape[1]}x{images.shape[2]}, expected {IMAGE_SIZE}x{IMAGE_SIZE}"
+        )
+    return images
+
+
+def read_idx_labels(path: str | os.PathLike, num_classes: int = 10) -> np.ndarray:
+    """Read a gzipped IDX label file into an int64 array (N,)."""
+    path = Path(path)
+    labels = parse_idx(_idx_payload(path), str(path), 1).astype(np.int64)
+    if labels.size and labels.max() >= num_classes:
+        raise DatasetError(f"{path}: label {labels.max()} is out of range 0-{num_classes - 1}")
+    return labels
+
+
+def _read_split(folder: Path, split: str) -> Dataset:
+    image_file, label_file = (folder / name for name in FASHION_MNIST_FILES[split])
+    images = read_idx_images(image_file)
+    labels = read_idx_labels(label_file)
+    if len(images) != len(labels):
+        raise DatasetError(
+            f"{label_file}: {len(labels)} labels for {len(images)} images in {image_file.name}"
+        )
+    return Dataset(images, labels, FASHION_MNIST_CLASSES, f"Fashion-MNIST {split} ({folder})")
+
+
+def _has_files(folder: Path) -> bool:
+    return all((folder / name).is_file() for names in FASHION_MNIST_FILES.values() for name in names)
+
+
+def fashion_mnist_candidates(path: str | os.PathLike | None = None) -> list[Path]:
+    """Return the folders searched for Fashion-MNIST, in look-up order."""
+    candidates = []
+    if path is not None:
+        candidates.append(Path(path).expanduser())
+    if os.environ.get(DATA_ENV_VAR):
+        candidates.append(Path(os.environ[DATA_ENV_VAR]).expanduser())
+    candidates += [SYSTEM_DATA_DIR, KERAS_CACHE_DIR.expanduser()]
+    return candidates
+
+
+def find_fashion_mnist(path: str | os.PathLike | None = None) -> Path | None:
+    """Return the first folder holding the four Fashion-MNIST files, or None.
+
+    Raises:
+        DatasetError: if `path` is given but does not hold the files.
+    """
+    if path is not None and not _has_files(Path(path).expanduser()):
+        names = ", ".join(n for names in FASHION_MNIST_FILES.values() for n in names)
+        raise DatasetError(f"{path}: not a Fashion-MNIST folder (expected {names})")
+    for folder in fashion_mnist_candidates(path):
+        if _has_files(folder):
+            return folder
+    return None
+
+
+def download_fashion_mnist() -> Path:
+    """Download Fashion-MNIST into the Keras cache with Keras' progress bar."""
+    try:
+        import keras
+
+        keras.datasets.fashion_mnist.load_data()
+    except Exception as exc:  # noqa: BLE001 - network and archive errors vary by platform
+        raise DatasetError(f"Fashion-MNIST download failed: {exc}") from None
+    folder = KERAS_CACHE_DIR.expanduser()
+    if not _has_files(folder):
+        raise DatasetError(f"{folder}: download finished but the IDX files are missing")
+    return folder
+
+
+def load_fashion_mnist(path: str | os.PathLike | None = None, download: bool = False) -> DataSplits:
+    """Load Fashion-MNIST's train and test splits.
+
+    Args:
+        path: a folder with the four `.gz` IDX files; None searches the usual places
+            (`$SIAMESE_GUI_DATA`, `/usr/share/datasets/fashion-mnist`, the Keras cache).
+        download: whether to download it when no folder holds it.
+
+    Raises:
+        DatasetError: if the files are missing or malformed.
+    """
+    folder = find_fashion_mnist(path)
+    if folder is None:
+        if not download:
+            searched = ", ".join(str(p) for p in fashion_mnist_candidates())
+            raise DatasetError(
+                f"Fashion-MNIST not found (searched {searched}); install the Debian package "
+                "dataset-fashion-mnist, set $SIAMESE_GUI_DATA, or pass --data"
+            )
+        folder = download_fashion_mnist()
+    return DataSplits(_read_split(folder, "train"), _read_split(folder, "test"))
+
+
+def _image_files(class_dir: Path) -> Iterable[Path]:
+    # Only regular files directly inside the class folder: nested folders and
+    # symlink loops are never walked.
+    for entry in sorted(class_dir.iterdir()):
+        if entry.suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
+            yield entry
+
+
+def load_image_folder(
+    folder: str | os.PathLike,
+    invert: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Dataset:
+    """Load a folder of class sub-folders of image files.
+
+    Files that cannot be read are skipped and listed in `Dataset.skipped`.
+
+    Args:
+        folder: a folder whose sub-folders are classes, each holding image files.
+        invert: polarity handling passed to `load_image` (None detects it per image).
+        progress: called with (done, total) as files are read.
+
+    Raises:
+        DatasetError: if the folder is missing, has fewer than 2 classes with images,
+            or no class has 2 images.
+    """
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    try:
+        class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        raise DatasetError(f"{root}: cannot list the folder ({exc.strerror})") from None
+    files: list[tuple[int, Path]] = []
+    names: list[str] = []
+    for class_dir in class_dirs:
+        try:
+            class_files = list(_image_files(class_dir))
+        except OSError:
+            continue
+        if class_files:
+            files += [(len(names), f) for f in class_files]
+            names.append(class_dir.name)
+    if len(names) < 2:
+        raise DatasetError(
+            f"{root}: needs at least 2 class sub-folders with images, found {len(names)}"
+        )
+    images, labels, skipped = [], [], []
+    for done, (label, path) in enumerate(files, 1):
+        try:
+            images.append(np.round(load_image(path, invert=invert) * 255).astype(np.uint8))
+            labels.append(label)
+        except ImageError as exc:
+            skipped.append((str(path), str(exc)))
+        if progress is not None:
+            progress(done, len(files))
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(names))
+    if len(np.flatnonzero(counts)) < 2:
+        raise DatasetError(f"{root}: fewer than 2 classes have a readable image")
+    if counts.max() < 2:
+        raise DatasetError(f"{root}: no class has 2 readable images, so no same-class pair exists")
+    return Dataset(
+        np.stack(images),
+        np.asarray(labels, dtype=np.int64),
+        tuple(names),
+        f"image folder {root}",
+        tuple(skipped),
+    )
+
+
+def load_samples() -> Dataset:
+    """Load the bundled Fashion-MNIST test samples shipped in `resources/samples`."""
+    from siamese_gui.core.locations import samples_dir
+
+    folder = samples_dir()
+    dataset = load_image_folder(folder, invert=False)
+    names = tuple(_sample_class_name(n) for n in dataset.class_names)
+    return Dataset(dataset.images, dataset.labels, names, f"bundled samples ({folder})")
+
+
+def _sample_class_name(folder_name: str) -> str:
+    # Sample folders are named "<index>_<name>" so they sort in class order; "/" cannot
+    # appear in a folder name, so "T-shirt/top" is stored as "T-shirt-top".
+    index, _, _ = folder_name.partition("_")
+    if index.isdigit() and int(index) < len(FASHION_MNIST_CLASSES):
+        return FASHION_MNIST_CLASSES[int(index)]
+    return folder_name
+
+
+def load_default_data(path: str | os.PathLike | None = None) -> DataSplits:
+    """Load Fashion-MNIST if it is installed, else the bundled samples as both splits."""
+    try:
+        return load_fashion_mnist(path)
+    except DatasetError:
+        if path is not None:
+            raise
+    samples = load_samples()
+    return DataSplits(samples, samples)

@@ -1,0 +1,181 @@
+"""Verification metrics from pair distances (numpy only).
+
+A pair is judged "same" when its distance is strictly below the threshold.
+FAR (false accept rate) is the share of different-class pairs judged same; FRR (false
+reject rate) is the share of same-class pairs judged different.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from siamese_gui.core.pairs import Pairs
+
+
+def pair_distances(embeddings: np.ndarray, pairs: Pairs) -> np.ndarray:
+    """Return the Euclidean distance of each pair, given one embedding per image."""
+    diff = embeddings[pairs.a].astype(np.float32) - embeddings[pairs.b].astype(np.float32)
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+
+
+def _sweep(distances: np.ndarray, same: np.ndarray):
+    """Candidate thresholds and the counts they give.
+
+    Returns thresholds t_0 < t_1 < ... (below every distance, between each pair of
+    distinct distances, above every distance) with the number of same and different
+    pairs accepted (distance < t) at each.
+    """
+    distances = np.asarray(distances, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    order = np.argsort(distances, kind="stable")
+    d, s = distances[order], same[order]
+    distinct = np.flatnonzero(np.diff(d) > 0)  # last index of each run of equal values
+    ends = np.concatenate([distinct, [len(d) - 1]]) if len(d) else np.zeros(0, int)
+    cum_same = np.concatenate([[0], np.cumsum(s)[ends]])
+    cum_diff = np.concatenate([[0], np.cumsum(~s)[ends]])
+    if len(d):
+        values = d[ends]
+        mids = (values[:-1] + values[1:]) / 2
+        span = max(values[-1] - values[0], 1e-6)
+        thresholds = np.concatenate([[values[0] - 1e-3 * span], mids, [values[-1] + 1e-3 * span]])
+    else:
+        thresholds = np.zeros(1)
+    return thresholds, cum_same, cum_diff, int(s.sum()), int((~s).sum())
+
+
+def roc_curve(distances: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (far, tar, thresholds) for every distinct operating point, FAR rising.
+
+    TAR (true accept rate) is 1 - FRR.
+    """
+    thresholds, acc_same, acc_diff, n_same, n_diff = _sweep(distances, same)
+    tar = acc_same / max(n_same, 1)
+    far = acc_diff / max(n_diff, 1)
+    return far, tar, thresholds
+
+
+def roc_auc(distances: np.ndarray, same: np.ndarray) -> float:
+    """Return the area under the ROC curve (1.0 when every same pair is closer)."""
+    far, tar, _ = roc_curve(distances, same)
+    return float(np.sum(np.diff(far) * (tar[1:] + tar[:-1]) / 2))
+
+
+def equal_error_rate(distances: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """Return (eer, threshold) where FAR and FRR are closest, EER their mean there."""
+    far, tar, thresholds = roc_curve(distances, same)
+    frr = 1 - tar
+    k = int(np.argmin(np.abs(far - frr)))
+    return float((far[k] + frr[k]) / 2), float(thresholds[k])
+
+
+def max_accuracy_threshold(distances: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """Return (accuracy, threshold) of the threshold that classifies most pairs right.
+
+    The threshold lies midway between two neighbouring distances, so it generalises
+    better than one placed exactly on a distance.
+    """
+    thresholds, acc_same, acc_diff, n_same, n_diff = _sweep(distances, same)
+    correct = acc_same + (n_diff - acc_diff)
+    k = int(np.argmax(correct))
+    return float(correct[k] / max(n_same + n_diff, 1)), float(thresholds[k])
+
+
+def threshold_for_far(distances: np.ndarray, same: np.ndarray, max_far: float) -> float:
+    """Return the largest threshold whose FAR is at most `max_far`."""
+    far, _, thresholds = roc_curve(distances, same)
+    allowed = np.flatnonzero(far <= max_far)
+    return float(thresholds[allowed[-1]])
+
+
+@dataclass(frozen=True)
+class ThresholdMetrics:
+    """Counts and rates of a same/different decision at one threshold."""
+
+    threshold: float
+    accuracy: float
+    precision: float
+    recall: float
+    far: float
+    frr: float
+    true_accepts: int
+    false_accepts: int
+    true_rejects: int
+    false_rejects: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def metrics_at(distances: np.ndarray, same: np.ndarray, threshold: float) -> ThresholdMetrics:
+    """Return accuracy, precision, recall, FAR and FRR at `threshold`."""
+    same = np.asarray(same, dtype=bool)
+    accepted = np.asarray(distances) < threshold
+    ta = int(np.sum(accepted & same))
+    fa = int(np.sum(accepted & ~same))
+    tr = int(np.sum(~accepted & ~same))
+    fr = int(np.sum(~accepted & same))
+    return ThresholdMetrics(
+        threshold=float(threshold),
+        accuracy=(ta + tr) / max(len(same), 1),
+        precision=ta / max(ta + fa, 1),
+        recall=ta / max(ta + fr, 1),
+        far=fa / max(fa + tr, 1),
+        frr=fr / max(fr + ta, 1),
+        true_accepts=ta,
+        false_accepts=fa,
+        true_rejects=tr,
+        false_rejects=fr,
+    )
+
+
+def class_pair_errors(
+    labels: np.ndarray, pairs: Pairs, distances: np.ndarray, threshold: float, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count pairs and wrong verdicts for each (class, class) combination.
+
+    Returns:
+        (errors, totals): symmetric int arrays (num_classes, num_classes); the diagonal
+        holds same-class pairs wrongly rejected, the rest different-class pairs wrongly
+        accepted.
+    """
+    ca, cb = labels[pairs.a], labels[pairs.b]
+    wrong = (np.asarray(distances) < threshold) != pairs.same
+    errors = np.zeros((num_classes, num_classes), np.int64)
+    totals = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(totals, (ca, cb), 1)
+    np.add.at(errors, (ca, cb), wrong.astype(np.int64))
+    off_diagonal = ~np.eye(num_classes, dtype=bool)
+    errors = errors + errors.T * off_diagonal
+    totals = totals + totals.T * off_diagonal
+    return errors, totals
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """How well distances separate same from different pairs."""
+
+    pairs: int
+    auc: float
+    eer: float
+    eer_threshold: float
+    best_accuracy: float
+    best_threshold: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def evaluate_distances(distances: np.ndarray, same: np.ndarray) -> EvaluationReport:
+    """Summarise a set of pair distances: AUC, EER and the max-accuracy threshold."""
+    eer, eer_threshold = equal_error_rate(distances, same)
+    best_accuracy, best_threshold = max_accuracy_threshold(distances, same)
+    return EvaluationReport(
+        pairs=len(same),
+        auc=roc_auc(distances, same),
+        eer=eer,
+        eer_threshold=eer_threshold,
+        best_accuracy=best_accuracy,
+        best_threshold=best_threshold,
+    )

@@ -1,0 +1,102 @@
+"""Pairs of images as index arrays (never copies of the images)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+STANDARD_SEED = 0
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Index pairs into one image array.
+
+    Attributes:
+        a: int64 indices of the first images.
+        b: int64 indices of the second images.
+        same: bool, True where both images have the same class.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    same: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.same)
+
+    def take(self, indices: np.ndarray) -> "Pairs":
+        """Return the pairs at `indices`."""
+        return Pairs(self.a[indices], self.b[indices], self.same[indices])
+
+
+def _class_members(labels: np.ndarray) -> dict[int, np.ndarray]:
+    return {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
+
+
+def balanced_pairs(
+    labels: np.ndarray, anchors: np.ndarray | None = None, seed: int = STANDARD_SEED
+) -> Pairs:
+    """Give each anchor one same-class and one different-class partner.
+
+    This is the tutorial's protocol (with its missing labels filled in): with every test
+    image as an anchor and seed 0 it yields the standard 20,000 Fashion-MNIST test pairs.
+    A same-class partner is never the anchor itself; anchors whose class has no other
+    member get no same-class pair.
+
+    Args:
+        labels: class label of every image.
+        anchors: indices to pair up; None uses every image.
+        seed: seed of the `numpy.random.Generator` that draws the partners.
+
+    Returns:
+        Pairs ordered anchor by anchor: (same, different), (same, different), ...
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    anchors = np.arange(len(labels)) if anchors is None else np.asarray(anchors)
+    members = _class_members(labels)
+    others = {c: np.flatnonzero(labels != c) for c in members}
+    a, b, same = [], [], []
+    for i in anchors:
+        label = int(labels[i])
+        own = members[label]
+        if len(own) > 1:
+            k = rng.integers(len(own) - 1)
+            if k >= np.searchsorted(own, i):  # skip the anchor itself, uniformly
+                k += 1
+            a.append(i), b.append(own[k]), same.append(True)
+        if len(others[label]):
+            a.append(i), b.append(others[label][rng.integers(len(others[label]))]), same.append(False)
+    return Pairs(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(same, bool))
+
+
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int = STANDARD_SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into (kept, held_out), holding out `fraction` of each class.
+
+    Every class with at least 2 members keeps at least one and holds out at least one
+    when `fraction` > 0.
+    """
+    rng = np.random.default_rng(seed)
+    kept, held = [], []
+    for members in _class_members(np.asarray(labels)).values():
+        members = rng.permutation(members)
+        n_held = int(round(len(members) * fraction))
+        if fraction > 0 and len(members) >= 2:
+            n_held = min(max(n_held, 1), len(members) - 1)
+        held.append(members[:n_held])
+        kept.append(members[n_held:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+
+
+def random_pairs(labels: np.ndarray, count: int, seed: int) -> Pairs:
+    """Draw `count` pairs, half same-class and half different-class, in random order."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    anchors = rng.choice(len(labels), size=(count + 1) // 2, replace=len(labels) < (count + 1) // 2)
+    pairs = balanced_pairs(labels, anchors, seed=int(rng.integers(2**31)))
+    order = rng.permutation(len(pairs))[:count]
+    return pairs.take(order)

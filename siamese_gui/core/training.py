@@ -1,0 +1,302 @@
+"""Train an embedding network with the in-batch contrastive loss.
+
+Progress and cancellation are plain callables, so the GUI, the CLI and the tests use the
+same function; a Keras callback adapts them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from siamese_gui.core.datasets import Dataset
+from siamese_gui.core.config import TrainingConfig
+from siamese_gui.core.errors import ConfigError, TrainingError
+from siamese_gui.core.evaluation import (
+    EvaluationReport,
+    ThresholdMetrics,
+    evaluate_distances,
+    metrics_at,
+    pair_distances,
+)
+from siamese_gui.core.model import (
+    InBatchContrastiveLoss,
+    build_embedding_network,
+    build_pair_model,
+)
+from siamese_gui.core.pairs import Pairs, balanced_pairs, stratified_split
+
+EMBED_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """One finished training batch."""
+
+    epoch: int
+    batch: int
+    batches_per_epoch: int
+    loss: float
+    elapsed_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class EpochProgress:
+    """One finished epoch."""
+
+    epoch: int
+    epochs: int
+    loss: float
+    val_loss: float | None
+    elapsed_s: float
+
+
+@dataclass
+class TrainingResult:
+    """What a training run produced.
+
+    Attributes:
+        embedding: the trained embedding network.
+        model: the Siamese pair model around it (two images in, a distance out).
+        config: the settings used.
+        history: per-epoch "loss" and "val_loss" lists.
+        status: "completed", "stopped" (by the user; the weights so far are kept) or
+            "failed" (the loss became NaN or infinite; the weights are unusable).
+        threshold: recommended threshold, the max-accuracy one on validation pairs.
+        validation: AUC, EER and best accuracy on the validation pairs.
+        at_threshold: accuracy, FAR, FRR ... on the validation pairs at `threshold`.
+        seconds: wall time of the run.
+        message: why it stopped, for display.
+    """
+
+    embedding: keras.Model
+    model: keras.Model
+    config: TrainingConfig
+    history: dict = field(default_factory=dict)
+    status: str = "completed"
+    threshold: float | None = None
+    validation: EvaluationReport | None = None
+    at_threshold: ThresholdMetrics | None = None
+    seconds: float = 0.0
+    message: str = ""
+    data_source: str = ""
+
+    @property
+    def usable(self) -> bool:
+        """Whether the model can be used and saved (it did not fail)."""
+        return self.status != "failed"
+
+
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """Scale uint8 (N, 28, 28) or float (N, 28, 28) images to float32 (N, 28, 28, 1)."""
+    images = np.asarray(images)
+    scaled = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    return scaled[..., None] if scaled.ndim == 3 else scaled
+
+
+def embed(embedding: keras.Model, images: np.ndarray, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+    """Return one embedding per image, computed in large batches.
+
+    Args:
+        embedding: the embedding network.
+        images: uint8 or float images (N, 28, 28).
+        should_stop: checked between batches; when it turns true, `TrainingError`
+            ("cancelled") is raised.
+    """
+    outputs = []
+    for start in range(0, len(images), EMBED_BATCH):
+        if should_stop is not None and should_stop():
+            raise TrainingError("cancelled")
+        batch = to_model_input(images[start : start + EMBED_BATCH])
+        outputs.append(np.asarray(embedding(batch, training=False)))
+    if not outputs:
+        return np.zeros((0, embedding.output_shape[-1]), np.float32)
+    return np.concatenate(outputs)
+
+
+def _dataset(images: np.ndarray, labels: np.ndarray, config: TrainingConfig, training: bool):
+    # uint8 stays uint8 in memory; scaling (and mirroring) happen per batch.
+    data = tf.data.Dataset.from_tensor_slices((images, labels))
+    if training:
+        data = data.shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True)
+    batch_size = min(config.batch_size, len(labels))
+    data = data.batch(batch_size, drop_remainder=training)
+    augment = training and config.augment
+    flip_seed = config.seed
+
+    def prepare(index, batch):
+        x, y = batch
+        x = tf.cast(x, tf.float32)[..., None] / 255.0
+        if augment:
+            # Stateless and keyed by the batch index, so the same seed mirrors the same
+            # positions, whatever the thread timing.
+            noise = tf.random.stateless_uniform(
+                [tf.shape(x)[0], 1, 1, 1], seed=tf.stack([tf.constant(flip_seed, tf.int64), index])
+            )
+            x = tf.where(noise < 0.5, tf.reverse(x, axis=[2]), x)
+        return x, y
+
+    return data.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+class _ProgressCallback(keras.callbacks.Callback):
+    """Adapts Keras' callback hooks to the plain callables of `train`."""
+
+    def __init__(self, config, steps, on_batch, on_epoch, should_stop):
+        super().__init__()
+        self.config = config
+        self.steps = steps
+        self.on_batch = on_batch
+        self.on_epoch = on_epoch
+        self.should_stop = should_stop or (lambda: False)
+        self.start = time.perf_counter()
+        self.epoch = 0
+        self.previous_mean = 0.0
+        self.stopped = False
+        self.failed_loss = None
+
+    def _check_stop(self, test: bool):
+        if self.should_stop():
+            self.stopped = True
+            self.model.stop_training = True
+            if test:
+                self.model.stop_evaluating = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.previous_mean = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        mean = float(logs["loss"])
+        # Keras reports the running mean over the epoch; equal-sized batches let the
+        # batch's own loss be recovered exactly from two consecutive means.
+        loss = (batch + 1) * mean - batch * self.previous_mean
+        self.previous_mean = mean
+        if not math.isfinite(mean):
+            self.failed_loss = mean
+            self.model.stop_training = True
+            return
+        if self.on_batch is not None:
+            done = self.epoch * self.steps + batch + 1
+            total = self.config.epochs * self.steps
+            elapsed = time.perf_counter() - self.start
+            self.on_batch(
+                BatchProgress(
+                    self.epoch, batch, self.steps, loss, elapsed, elapsed / done * (total - done)
+                )
+            )
+        self._check_stop(test=False)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._check_stop(test=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        loss = float(logs.get("loss", float("nan")))
+        if not math.isfinite(loss):
+            self.failed_loss = loss
+            self.model.stop_training = True
+            return
+        if self.stopped:
+            return
+        val_loss = logs.get("val_loss")
+        if self.on_epoch is not None:
+            self.on_epoch(
+                EpochProgress(
+                    epoch,
+                    self.config.epochs,
+                    loss,
+                    None if val_loss is None else float(val_loss),
+                    time.perf_counter() - self.start,
+                )
+            )
+
+
+def validation_pairs(labels: np.ndarray, seed: int) -> Pairs:
+    """Balanced pairs among held-out images, used to choose the threshold."""
+    return balanced_pairs(labels, seed=seed + 1)
+
+
+def train(
+    config: TrainingConfig,
+    dataset: Dataset,
+    on_batch: Callable[[BatchProgress], None] | None = None,
+    on_epoch: Callable[[EpochProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainingResult:
+    """Train a Siamese embedding network on a labelled dataset.
+
+    A stratified `validation_fraction` of the images is held out; after training, the
+    recommended threshold is the one that classifies most validation pairs right.
+
+    Args:
+        config: the settings.
+        dataset: uint8 images with class labels (Fashion-MNIST's train split or an
+            image folder).
+        on_batch: called after every batch with a `BatchProgress`.
+        on_epoch: called after every epoch with an `EpochProgress`.
+        should_stop: polled after every batch; when it returns True training stops
+            within that batch (validation is skipped) and the weights so far are kept.
+
+    Returns:
+        A `TrainingResult`; its `status` says whether it completed, was stopped, or
+        failed on a non-finite loss.
+
+    Raises:
+        ConfigError: if the dataset is too small for the settings.
+    """
+    start = time.perf_counter()
+    train_idx, val_idx = stratified_split(dataset.labels, config.validation_fraction, config.seed)
+    if len(train_idx) < 2 or len(val_idx) < 2:
+        raise ConfigError(f"{dataset.source}: too few images ({len(dataset)}) to train and validate")
+    keras.utils.set_random_seed(config.seed)
+    embedding = build_embedding_network(config.preset, config.embedding_dim)
+    steps = max(len(train_idx) // min(config.batch_size, len(train_idx)), 1)
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps)
+    embedding.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=InBatchContrastiveLoss(config.margin),
+    )
+    train_data = _dataset(dataset.images[train_idx], dataset.labels[train_idx], config, True)
+    val_data = _dataset(dataset.images[val_idx], dataset.labels[val_idx], config, False)
+    progress = _ProgressCallback(config, steps, on_batch, on_epoch, should_stop)
+    history = embedding.fit(
+        train_data, validation_data=val_data, epochs=config.epochs, verbose=0, callbacks=[progress]
+    )
+    result = TrainingResult(
+        embedding=embedding,
+        model=build_pair_model(embedding),
+        config=config,
+        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+        data_source=dataset.source,
+    )
+    if progress.failed_loss is not None:
+        result.status = "failed"
+        result.message = (
+            f"training failed: the loss became {progress.failed_loss} "
+            f"(try a smaller learning rate than {config.learning_rate:g})"
+        )
+    else:
+        if progress.stopped:
+            result.status = "stopped"
+            result.message = "stopped by the user; the weights so far are kept"
+        else:
+            result.message = "completed"
+        pairs = validation_pairs(dataset.labels[val_idx], config.seed)
+        distances = pair_distances(embed(embedding, dataset.images[val_idx]), pairs)
+        if not np.all(np.isfinite(distances)):
+            result.status = "failed"
+            result.message = "training failed: the network produces non-finite distances"
+        else:
+            result.validation = evaluate_distances(distances, pairs.same)
+            result.threshold = result.validation.best_threshold
+            result.at_threshold = metrics_at(distances, pairs.same, result.threshold)
+    result.seconds = time.perf_counter() - start
+    return result
