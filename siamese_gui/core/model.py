@@ -120,7 +120,8 @@ def _seed_network(inputs, embedding_dim: int):
 
 def _conv_bn(x, filters: int):
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    # Momentum 0.9 (not 0.99): the moving statistics settle within short GUI runs.
+    x = layers.BatchNormalization(momentum=0.9)(x)
     return layers.Activation("relu")(x)
 
 

@@ -268,11 +268,19 @@ def train(
     val_data = _dataset(dataset.images[val_idx], dataset.labels[val_idx], config, False)
     progress = _ProgressCallback(config, steps, on_batch, on_epoch, should_stop)
     history = embedding.fit(
-        train_data, validation_data=val_data, epochs=config.epochs, verbose=0, callbacks=[progress]
+        train_data,
+        validation_data=val_data,
+        epochs=config.epochs,
+        shuffle=False,  # tf.data already shuffles
+        verbose=0,
+        callbacks=[progress],
     )
+    # A fresh, uncompiled copy: the saved model carries no optimizer or loss state.
+    trained = build_embedding_network(config.preset, config.embedding_dim)
+    trained.set_weights(embedding.get_weights())
     result = TrainingResult(
-        embedding=embedding,
-        model=build_pair_model(embedding),
+        embedding=trained,
+        model=build_pair_model(trained),
         config=config,
         history={k: [float(v) for v in vals] for k, vals in history.history.items()},
         data_source=dataset.source,
@@ -290,7 +298,7 @@ def train(
         else:
             result.message = "completed"
         pairs = validation_pairs(dataset.labels[val_idx], config.seed)
-        distances = pair_distances(embed(embedding, dataset.images[val_idx]), pairs)
+        distances = pair_distances(embed(trained, dataset.images[val_idx]), pairs)
         if not np.all(np.isfinite(distances)):
             result.status = "failed"
             result.message = "training failed: the network produces non-finite distances"
