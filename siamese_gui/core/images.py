@@ -13,6 +13,9 @@ from siamese_gui.core.errors import ImageError
 IMAGE_SIZE = 28
 MAX_FILE_BYTES = 50 * 2**20
 MAX_PIXELS = 40_000_000
+# Longest side kept before letterboxing: squaring a 1 x 1,000,000 strip (under the
+# pixel cap) would otherwise ask for terabytes.
+_WORK_SIDE = 1024
 # OpenCV reads this when it is first imported; it refuses larger images itself too.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 
@@ -137,6 +140,15 @@ def _crop_to_content(img: np.ndarray) -> np.ndarray:
     return img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
+def _shrink(img: np.ndarray) -> np.ndarray:
+    height, width = img.shape
+    scale = _WORK_SIDE / max(height, width)
+    if scale >= 1:
+        return img
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
 def _letterbox(img: np.ndarray) -> np.ndarray:
     height, width = img.shape
     side = max(height, width)
@@ -170,7 +182,7 @@ def prepare_image(
         crop = img.shape != (IMAGE_SIZE, IMAGE_SIZE)
     if crop:
         img = _crop_to_content(img)
-    img = _letterbox(img)
+    img = _letterbox(_shrink(img))
     if img.shape[0] != IMAGE_SIZE:
         # Pad by a margin like Fashion-MNIST's before shrinking, then area-average.
         margin = int(round(img.shape[0] * 0.04)) if crop else 0
