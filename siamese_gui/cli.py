@@ -17,8 +17,11 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are JSON when `--json` was given."""
 
+    argv: list[str] | None = None  # what `main` parses; None means sys.argv[1:]
+
     def error(self, message):
-        if "--json" in sys.argv[1:]:
+        argv = sys.argv[1:] if _Parser.argv is None else _Parser.argv
+        if "--json" in argv:
             print(json.dumps({"error": message, "kind": "usage"}), file=sys.stderr)
             sys.exit(EXIT_USAGE)
         super().error(message)
@@ -84,6 +87,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _start_tensorflow() -> None:
+    """Import TensorFlow and start its runtime with its C++ start-up log lines hidden.
+
+    TensorFlow writes several lines to the stderr file descriptor when it loads and
+    when it runs its first operation (CPU features, missing CUDA), whatever
+    `TF_CPP_MIN_LOG_LEVEL` says; they would bury the one-line error the CLI promises.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        import tensorflow as tf
+
+        tf.constant(0.0) + 0.0
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _load_training_data(args):
     from siamese_gui.core import datasets
 
@@ -108,8 +136,10 @@ def _say(args, text: str) -> None:
 
 
 def cmd_train(args) -> int:
-    from siamese_gui.core.store import result_metadata, save_model
     from siamese_gui.core.config import TrainingConfig
+
+    _start_tensorflow()
+    from siamese_gui.core.store import result_metadata, save_model
     from siamese_gui.core.training import train
 
     config = TrainingConfig(
@@ -185,6 +215,8 @@ def _evaluate(embed_images, data):
 
 def cmd_evaluate(args) -> int:
     from siamese_gui.core.evaluation import metrics_at
+
+    _start_tensorflow()
     from siamese_gui.core.store import Comparator
 
     comparator = Comparator.from_file(args.model)
@@ -220,10 +252,12 @@ def cmd_evaluate(args) -> int:
 
 def cmd_compare(args) -> int:
     from siamese_gui.core.images import load_image
-    from siamese_gui.core.store import Comparator
 
     image_a = load_image(args.image_a, invert=args.invert)
     image_b = load_image(args.image_b, invert=args.invert)
+    _start_tensorflow()
+    from siamese_gui.core.store import Comparator
+
     comparator = Comparator.from_file(args.model)
     for warning in comparator.loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -252,6 +286,7 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
+    _Parser.argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     command = args.command or "gui"
     if not hasattr(args, "json"):
