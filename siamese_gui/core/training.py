@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import keras
@@ -230,6 +230,7 @@ def train(
     on_batch: Callable[[BatchProgress], None] | None = None,
     on_epoch: Callable[[EpochProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingResult:
     """Train a Siamese embedding network on a labelled dataset.
 
@@ -244,6 +245,8 @@ def train(
         on_epoch: called after every epoch with an `EpochProgress`.
         should_stop: polled after every batch; when it returns True training stops
             within that batch (validation is skipped) and the weights so far are kept.
+        callbacks: extra Keras callbacks on the embedding network being trained (for
+            example a benchmark that evaluates at intervals).
 
     Returns:
         A `TrainingResult`; its `status` says whether it completed, was stopped, or
@@ -273,7 +276,7 @@ def train(
         epochs=config.epochs,
         shuffle=False,  # tf.data already shuffles
         verbose=0,
-        callbacks=[progress],
+        callbacks=[progress, *callbacks],
     )
     # A fresh, uncompiled copy: the saved model carries no optimizer or loss state.
     trained = build_embedding_network(config.preset, config.embedding_dim)

@@ -1,0 +1,407 @@
+"""Measure the tutorial's recipe and ours side by side, on this machine, in one run.
+
+    python benchmarks/run.py [--budget-s 120] [--epochs 3] [--out benchmarks/results.md]
+
+Each recipe trains in its own subprocess (so its peak memory is its own) on all 60,000
+Fashion-MNIST training images, with a held-out 10 % of them for choosing the threshold,
+and is scored on the standard 20,000 test pairs (one same-class and one different-class
+partner per test image, seed 0). The tutorial's recipe is its network with the dead
+first block fixed, float64 pairs materialised in memory, batch 64 and Adam; ours is
+`siamese_gui.core.training.train` with the default settings. Both are evaluated at
+intervals (evaluation time is not counted) to find the time to 90 % pair accuracy.
+The shipped model is scored on the same pairs. Results go to a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+TARGET_ACCURACY = 0.90
+EVAL_EVERY_S = 10.0
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _protocol():
+    """Training split, threshold pairs and the standard test pairs."""
+    from siamese_gui.core.datasets import load_fashion_mnist
+    from siamese_gui.core.pairs import balanced_pairs, stratified_split
+    from siamese_gui.core.training import validation_pairs
+
+    splits = load_fashion_mnist()
+    train_idx, val_idx = stratified_split(splits.train.labels, 0.1, 0)
+    val_pairs = validation_pairs(splits.train.labels[val_idx], 0)
+    test_pairs = balanced_pairs(splits.test.labels, seed=0)
+    return splits, train_idx, val_idx, val_pairs, test_pairs
+
+
+class _Scorer:
+    """Scores an embedding network on the protocol; keeps the time spent out of the clock."""
+
+    def __init__(self, splits, val_idx, val_pairs, test_pairs):
+        self.val_images = splits.train.images[val_idx]
+        self.test_images = splits.test.images
+        self.val_pairs, self.test_pairs = val_pairs, test_pairs
+        self.excluded_s = 0.0
+        self.reached_s = None
+        self.curve = []
+
+    def score(self, embedding) -> dict:
+        from siamese_gui.core.evaluation import (
+            max_accuracy_threshold,
+            metrics_at,
+            pair_distances,
+            roc_auc,
+        )
+        from siamese_gui.core.training import embed
+
+        val_d = pair_distances(embed(embedding, self.val_images), self.val_pairs)
+        _, threshold = max_accuracy_threshold(val_d, self.val_pairs.same)
+        test_d = pair_distances(embed(embedding, self.test_images), self.test_pairs)
+        at = metrics_at(test_d, self.test_pairs.same, threshold)
+        return {"accuracy": at.accuracy, "auc": roc_auc(test_d, self.test_pairs.same), "threshold": threshold}
+
+    def callback(self, start: float, embedding_of):
+        import keras
+
+        scorer = self
+
+        class Checkpoint(keras.callbacks.Callback):
+            last = start
+
+            def on_train_batch_end(self, batch, logs=None):
+                now = time.perf_counter()
+                if now - self.last < EVAL_EVERY_S or scorer.reached_s is not None:
+                    return
+                result = scorer.score(embedding_of(self.model))
+                spent = time.perf_counter() - now
+                elapsed = now - start - scorer.excluded_s
+                scorer.excluded_s += spent
+                scorer.curve.append((round(elapsed, 1), round(result["accuracy"], 4)))
+                if result["accuracy"] >= TARGET_ACCURACY:
+                    scorer.reached_s = elapsed
+                self.last = time.perf_counter()
+
+        return Checkpoint()
+
+
+def run_ours(args) -> dict:
+    import numpy as np
+
+    from siamese_gui.core.config import TrainingConfig
+    from siamese_gui.core.training import train
+
+    splits, train_idx, val_idx, val_pairs, test_pairs = _protocol()
+    scorer = _Scorer(splits, val_idx, val_pairs, test_pairs)
+    config = TrainingConfig(epochs=args.epochs)
+    start = time.perf_counter()
+    deadline = start + args.budget_s
+    images_seen = []
+    result = train(
+        config,
+        splits.train,
+        on_batch=lambda p: images_seen.append(config.batch_size),
+        should_stop=lambda: time.perf_counter() - scorer.excluded_s > deadline,
+        callbacks=[scorer.callback(start, lambda model: model)],
+    )
+    train_s = time.perf_counter() - start - scorer.excluded_s
+    final = scorer.score(result.embedding)
+    embed_s = _time_embedding(lambda images: _embed(result.embedding, images), splits.test.images)
+    compare_ms = _time_compare(result, splits)
+    return {
+        "recipe": "ours",
+        "train_s": train_s,
+        "images_per_s": sum(images_seen) / max(train_s, 1e-9),
+        "peak_rss_mb": _peak_rss_mb(),
+        "time_to_90_s": scorer.reached_s,
+        "curve": scorer.curve,
+        "embed_10k_s": embed_s,
+        "compare_ms": compare_ms,
+        "train_images": int(len(np.asarray(train_idx))),
+        **final,
+    }
+
+
+def _embed(embedding, images):
+    from siamese_gui.core.training import embed
+
+    return embed(embedding, images)
+
+
+def _time_embedding(embed_fn, images, repeats: int = 3) -> float:
+    embed_fn(images[:64])  # warm-up: graph tracing is a one-off cost
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        embed_fn(images)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _write_pair_pngs(splits, folder: Path) -> tuple[Path, Path]:
+    import cv2
+
+    a, b = folder / "a.png", folder / "b.png"
+    cv2.imwrite(str(a), 255 - splits.test.images[0])  # dark on light, as a photo would be
+    cv2.imwrite(str(b), splits.test.images[1])
+    return a, b
+
+
+def _time_compare(result, splits, repeats: int = 30) -> float:
+    import tempfile
+
+    from siamese_gui.core.images import load_image
+    from siamese_gui.core.store import Comparator, result_metadata, save_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_model(result.model, Path(tmp) / "bench.keras", result_metadata(result, ()))
+        comparator = Comparator.from_file(path)
+        a, b = _write_pair_pngs(splits, Path(tmp))
+        comparator.distance(load_image(a), load_image(b))
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            comparator.distance(load_image(a), load_image(b))
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return 1000 * times[len(times) // 2]
+
+
+def run_tutorial(args) -> dict:
+    """The tutorial's recipe: float64 pairs in memory, batch 64, the seed network."""
+    import keras
+    import numpy as np
+
+    from siamese_gui.core.model import (
+        INPUT_SHAPE,
+        ContrastiveLoss,
+        EuclideanDistance,
+        build_embedding_network,
+    )
+
+    splits, train_idx, val_idx, val_pairs, test_pairs = _protocol()
+    scorer = _Scorer(splits, val_idx, val_pairs, test_pairs)
+    # As the tutorial does: scale to float64, then copy every pair's two images.
+    pairs_start = time.perf_counter()
+    rng = np.random.default_rng(0)
+    images = np.expand_dims(splits.train.images[train_idx] / 255.0, -1)
+    labels = splits.train.labels[train_idx]
+    by_class = [np.flatnonzero(labels == c) for c in range(10)]
+    others = [np.flatnonzero(labels != c) for c in range(10)]
+    pairs, same = [], []
+    for i in range(len(images)):
+        pairs.append([images[i], images[rng.choice(by_class[labels[i]])]])
+        same.append(1)
+        pairs.append([images[i], images[rng.choice(others[labels[i]])]])
+        same.append(0)
+    pairs, same = np.array(pairs), np.array(same)
+    pairs_s = time.perf_counter() - pairs_start
+    start = time.perf_counter()
+    keras.utils.set_random_seed(0)
+    base = build_embedding_network("seed", 48)
+    a, b = keras.Input(INPUT_SHAPE), keras.Input(INPUT_SHAPE)
+    model = keras.Model([a, b], EuclideanDistance()([base(a), base(b)]))
+    model.compile(loss=ContrastiveLoss(1.0), optimizer="adam")
+    deadline = start + args.budget_s
+    stopper = _DeadlineStop(lambda: time.perf_counter() - scorer.excluded_s > deadline)
+    batches = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
+    model.fit(
+        [pairs[:, 0], pairs[:, 1]], same, batch_size=64, epochs=args.tutorial_epochs, verbose=0,
+        callbacks=[scorer.callback(start, lambda _: base), stopper, counter],
+    )
+    train_s = time.perf_counter() - start - scorer.excluded_s
+    final = scorer.score(base)
+    embed_s = _time_embedding(lambda x: base.predict(np.expand_dims(x / 255.0, -1), verbose=0), splits.test.images)
+    compare_ms = _time_tutorial_compare(model, splits)
+    return {
+        "recipe": "tutorial",
+        "train_s": train_s,
+        "images_per_s": 2 * 64 * len(batches) / max(train_s, 1e-9),
+        "peak_rss_mb": _peak_rss_mb(),
+        "time_to_90_s": scorer.reached_s,
+        "curve": scorer.curve,
+        "embed_10k_s": embed_s,
+        "compare_ms": compare_ms,
+        "train_images": int(len(train_idx)),
+        "pairs_gib": pairs.nbytes / 2**30,
+        "pairs_s": pairs_s,
+        **final,
+    }
+
+
+def _time_tutorial_compare(model, splits, repeats: int = 30) -> float:
+    import tempfile
+
+    import cv2
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = _write_pair_pngs(splits, Path(tmp))
+
+        def once():
+            # The tutorial's way: read, scale, and run the pair model with predict().
+            x = [np.expand_dims(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) / 255.0, (0, -1)) for p in (a, b)]
+            return float(model.predict(x, verbose=0)[0, 0])
+
+        once()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            once()
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return 1000 * times[len(times) // 2]
+
+
+class _DeadlineStop:
+    def __new__(cls, expired):
+        import keras
+
+        class Stop(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if expired():
+                    self.model.stop_training = True
+
+        return Stop()
+
+
+def run_shipped(args) -> dict:
+    from siamese_gui.core.evaluation import metrics_at, pair_distances, roc_auc
+    from siamese_gui.core.locations import default_model_path
+    from siamese_gui.core.store import Comparator
+
+    splits, _, _, _, test_pairs = _protocol()
+    comparator = Comparator.from_file(default_model_path())
+    distances = pair_distances(comparator.embed(splits.test.images), test_pairs)
+    at = metrics_at(distances, test_pairs.same, comparator.threshold)
+    return {
+        "recipe": "shipped",
+        "accuracy": at.accuracy,
+        "auc": roc_auc(distances, test_pairs.same),
+        "threshold": comparator.threshold,
+        "embed_10k_s": _time_embedding(comparator.embed, splits.test.images),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+RECIPES = {"ours": run_ours, "tutorial": run_tutorial, "shipped": run_shipped}
+
+
+def _child(recipe: str, args) -> dict:
+    command = [sys.executable, __file__, "--child", recipe, "--budget-s", str(args.budget_s),
+               "--epochs", str(args.epochs), "--tutorial-epochs", str(args.tutorial_epochs)]
+    print(f"running {recipe} ...", flush=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"{recipe} failed with exit code {done.returncode}")
+    result = json.loads(lines[-1])
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def _fmt(value, pattern="{:.1f}"):
+    return "not reached" if value is None else pattern.format(value)
+
+
+def _ratio(ours, theirs, higher_is_better: bool) -> str:
+    if ours is None or theirs is None:
+        if ours is not None:
+            return "reached only by ours"
+        return "n/a"
+    ratio = ours / theirs if higher_is_better else theirs / ours
+    return f"{ratio:.2f}x"
+
+
+def report(results: dict, args) -> str:
+    ours, tut, shipped = results["ours"], results["tutorial"], results["shipped"]
+    rows = [
+        ("Pair accuracy, standard 20,000 test pairs", "{:.2%}", "accuracy", True),
+        ("ROC AUC, same pairs", "{:.4f}", "auc", True),
+        (f"Time to {TARGET_ACCURACY:.0%} pair accuracy (s)", "{:.1f}", "time_to_90_s", False),
+        ("Peak resident memory while training (MB)", "{:.0f}", "peak_rss_mb", False),
+        ("Embed the 10,000 test images (s)", "{:.2f}", "embed_10k_s", False),
+        ("One comparison of two image files (ms)", "{:.1f}", "compare_ms", False),
+        ("Images trained per second", "{:.0f}", "images_per_s", True),
+    ]
+    lines = [
+        f"# Benchmark: tutorial recipe vs siamese-gui",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; run {time.strftime('%Y-%m-%d %H:%M')}.",
+        f"Both recipes train on the same {ours['train_images']:,} Fashion-MNIST training images "
+        f"with a {args.budget_s:.0f} s training budget (evaluation time excluded); ours uses "
+        f"{args.epochs} epochs of the default settings. Accuracy is at the threshold chosen "
+        "on validation pairs from the training split.",
+        "",
+        "| Measure | Tutorial recipe | Ours | Ratio (ours vs tutorial, >1 is better) |",
+        "|---|---:|---:|---:|",
+    ]
+    for title, pattern, key, higher in rows:
+        lines.append(
+            f"| {title} | {_fmt(tut.get(key), pattern)} | {_fmt(ours.get(key), pattern)} | "
+            f"{_ratio(ours.get(key), tut.get(key), higher)} |"
+        )
+    lines += [
+        "",
+        f"Tutorial pairs materialised in memory: {tut['pairs_gib']:.2f} GiB of float64, "
+        f"built in {tut['pairs_s']:.0f} s before its clock starts.",
+        f"Training time used: tutorial {tut['train_s']:.0f} s, ours {ours['train_s']:.0f} s.",
+        "",
+        "Accuracy during training (seconds of training, pair accuracy):",
+        f"- tutorial: {tut['curve']}",
+        f"- ours: {ours['curve']}",
+        "",
+        "## Shipped model (`models/fashion_mnist.keras`)",
+        "",
+        f"- pair accuracy on the standard test pairs at its stored threshold "
+        f"{shipped['threshold']:.4f}: **{shipped['accuracy']:.2%}**",
+        f"- ROC AUC: **{shipped['auc']:.4f}**",
+        f"- embedding the 10,000 test images: {shipped['embed_10k_s']:.2f} s",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget-s", type=float, default=120.0, help="training time per recipe")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of our recipe")
+    parser.add_argument("--tutorial-epochs", type=int, default=2)
+    parser.add_argument("--only", choices=sorted(RECIPES), action="append", help="run only these")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.md"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(RECIPES[args.child](args)))
+        return 0
+    results = {name: _child(name, args) for name in (args.only or ["shipped", "ours", "tutorial"])}
+    if len(results) == len(RECIPES):
+        text = report(results, args)
+        Path(args.out).write_text(text)
+        print(text)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
