@@ -62,6 +62,16 @@ def result_metadata(result: TrainingResult, class_names: tuple[str, ...]) -> dic
     }
 
 
+def _temp_file(folder: Path, stem: str, suffix: str) -> str:
+    """Create an empty temp file in `folder` with the permissions of a normal new file."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=suffix)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; a saved model is a normal file
+    return name
+
+
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -92,8 +102,7 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
     folder = path.parent if str(path.parent) else Path(".")
     temp_model = temp_sidecar = None
     try:
-        fd, temp_model = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=".tmp.keras")
-        os.close(fd)
+        temp_model = _temp_file(folder, path.stem, ".tmp.keras")
         model.save(temp_model)
         sidecar = {
             **metadata,
@@ -107,8 +116,7 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
             "model_file": path.name,
             "sha256": file_sha256(temp_model),
         }
-        fd, temp_sidecar = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=".tmp.json")
-        os.close(fd)
+        temp_sidecar = _temp_file(folder, path.stem, ".tmp.json")
         _write_json(Path(temp_sidecar), sidecar)
         os.replace(temp_model, path)
         temp_model = None
@@ -133,8 +141,7 @@ def update_sidecar(path: str | os.PathLike, **fields) -> dict:
     data = read_sidecar(path)
     data.update(fields)
     try:
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp.json")
-        os.close(fd)
+        temp = _temp_file(target.parent, target.stem, ".tmp.json")
         try:
             _write_json(Path(temp), data)
             os.replace(temp, target)
