@@ -21,6 +21,11 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 
 import cv2  # noqa: E402  (must follow the environment setting above)
 
+if "OPENCV_LOG_LEVEL" not in os.environ:
+    # A corrupt file makes OpenCV log its own error line to stderr; the reason reaches
+    # the user as an ImageError instead, so the CLI's error stays one line.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 # EXIF orientation code -> the transform that shows the stored pixels upright.
 _EXIF_ROTATIONS = {
     2: lambda a: a[:, ::-1],
@@ -108,7 +113,11 @@ def _to_unit_gray(raw: np.ndarray) -> np.ndarray:
         scale = 1.0
     else:
         raise ValueError(f"unsupported pixel type {raw.dtype}")
-    img = raw.astype(np.float32) / scale
+    if raw.dtype.kind == "f":
+        # Float formats (PFM, HDR) can hold NaN and infinities; they must not reach the model.
+        img = np.nan_to_num(raw.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    else:
+        img = raw.astype(np.float32) / scale
     if img.ndim == 2:
         return np.clip(img, 0.0, 1.0)
     channels = img.shape[2]
