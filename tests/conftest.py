@@ -1,0 +1,147 @@
+"""Shared fixtures for the core tests: tiny synthetic data, a small trained model, CLI runs.
+
+Everything here stays small (a few dozen 28x28 images, a couple of epochs) so the
+core suite runs in well under a few minutes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+# Import the image module before anything else touches OpenCV: it sets OpenCV's pixel
+# limit, which OpenCV reads once.
+from siamese_gui.core import images as _images  # noqa: E402,F401
+from siamese_gui.core.datasets import Dataset  # noqa: E402
+
+TINY_CLASSES = ("bar", "column", "ring", "diagonal")
+
+
+def shape_image(label: int, rng: np.random.Generator) -> np.ndarray:
+    """Return a 28x28 uint8 image of class `label` (light shape on black), jittered."""
+    img = np.zeros((28, 28), np.float32)
+    dy, dx = (int(v) for v in rng.integers(-2, 3, 2))
+    if label == 0:
+        img[12 + dy : 16 + dy, 4:24] = 1.0
+    elif label == 1:
+        img[4:24, 12 + dx : 16 + dx] = 1.0
+    elif label == 2:
+        img[6 + dy : 22 + dy, 6 + dx : 22 + dx] = 1.0
+        img[10 + dy : 18 + dy, 10 + dx : 18 + dx] = 0.0
+    else:
+        for k in range(4, 24):
+            img[k, min(max(k + dx, 0), 27)] = 1.0
+            img[k, min(max(k + dx + 1, 0), 27)] = 1.0
+    img += rng.normal(0.0, 0.08, img.shape).astype(np.float32)
+    return np.clip(img * 255, 0, 255).astype(np.uint8)
+
+
+def make_dataset(per_class: int = 12, num_classes: int = 4, seed: int = 0) -> Dataset:
+    """A tiny synthetic dataset of clearly different shapes, uint8 (N, 28, 28)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(num_classes, dtype=np.int64), per_class)
+    images = np.stack([shape_image(int(c), rng) for c in labels])
+    return Dataset(images, labels, TINY_CLASSES[:num_classes], "synthetic shapes")
+
+
+def tiny_config(**changes):
+    """A training config small enough for a test: 2 epochs of batches of 16."""
+    from siamese_gui.core.config import TrainingConfig
+
+    values = dict(
+        epochs=2, batch_size=16, embedding_dim=8, validation_fraction=0.25, seed=0, augment=False
+    )
+    values.update(changes)
+    return TrainingConfig(**values)
+
+
+@pytest.fixture
+def tiny_dataset() -> Dataset:
+    return make_dataset()
+
+
+@pytest.fixture
+def dataset_factory():
+    """`make_dataset(per_class=12, num_classes=4, seed=0)`."""
+    return make_dataset
+
+
+@pytest.fixture
+def config_factory():
+    """`tiny_config(**changes)`."""
+    return tiny_config
+
+
+@pytest.fixture(scope="session")
+def trained():
+    """One tiny training run shared by the tests: (result, dataset, batch losses)."""
+    from siamese_gui.core.training import train
+
+    dataset = make_dataset()
+    losses = []
+    result = train(tiny_config(epochs=3), dataset, on_batch=lambda p: losses.append(p.loss))
+    return result, dataset, losses
+
+
+@pytest.fixture(scope="session")
+def saved_model(trained, tmp_path_factory) -> Path:
+    """The tiny trained model saved with its sidecar; treat the file as read-only."""
+    from siamese_gui.core.store import result_metadata, save_model
+
+    result, dataset, _ = trained
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    save_model(result.model, path, result_metadata(result, dataset.class_names))
+    return path
+
+
+def write_image_folder(root: Path, per_class: int = 3, num_classes: int = 2, seed: int = 0) -> Path:
+    """Write a folder of class sub-folders of PNG files drawn from `make_dataset`."""
+    import cv2
+
+    data = make_dataset(per_class, num_classes, seed)
+    for i, (img, label) in enumerate(zip(data.images, data.labels)):
+        folder = root / data.class_names[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        ok, encoded = cv2.imencode(".png", img)
+        assert ok
+        (folder / f"{i:03d}.png").write_bytes(encoded.tobytes())
+    return root
+
+
+def cli_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m siamese_gui ARGS` in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "siamese_gui", *args],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def image_folder_factory():
+    """`write_image_folder(root, per_class=3, num_classes=2, seed=0)`."""
+    return write_image_folder
+
+
+@pytest.fixture
+def cli():
+    """`run_cli(*args, cwd=None)`: the command line in a fresh interpreter."""
+    return run_cli
