@@ -127,7 +127,14 @@ def _load_eval_data(args):
 
     if args.image_folder:
         return datasets.load_image_folder(args.image_folder)
-    return datasets.load_fashion_mnist(args.data).test
+    test = datasets.load_default_data(args.data).test
+    if not test.source.startswith("Fashion-MNIST"):
+        print(
+            "note: Fashion-MNIST is not installed; evaluating on the bundled samples "
+            "(install dataset-fashion-mnist or pass --data for the standard 20,000 pairs)",
+            file=sys.stderr,
+        )
+    return test
 
 
 def _say(args, text: str) -> None:
