@@ -81,15 +81,27 @@ def config_factory():
     return tiny_config
 
 
+TRAINED_CONFIG = dict(epochs=3, batch_size=8)
+
+
 @pytest.fixture(scope="session")
 def trained():
-    """One tiny training run shared by the tests: (result, dataset, batch losses)."""
+    """One tiny training run shared by the tests: (result, dataset, batches, epochs).
+
+    `batches` and `epochs` are the progress objects passed to `on_batch` and `on_epoch`.
+    """
     from siamese_gui.core.training import train
 
     dataset = make_dataset()
-    losses = []
-    result = train(tiny_config(epochs=3), dataset, on_batch=lambda p: losses.append(p.loss))
-    return result, dataset, losses
+    batches, epochs = [], []
+    result = train(tiny_config(**TRAINED_CONFIG), dataset, on_batch=batches.append, on_epoch=epochs.append)
+    return result, dataset, batches, epochs
+
+
+@pytest.fixture
+def trained_config():
+    """The config of the `trained` run."""
+    return tiny_config(**TRAINED_CONFIG)
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +109,7 @@ def saved_model(trained, tmp_path_factory) -> Path:
     """The tiny trained model saved with its sidecar; treat the file as read-only."""
     from siamese_gui.core.store import result_metadata, save_model
 
-    result, dataset, _ = trained
+    result, dataset, _, _ = trained
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     save_model(result.model, path, result_metadata(result, dataset.class_names))
     return path
