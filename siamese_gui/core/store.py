@@ -100,7 +100,7 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: model files must end in .keras")
     folder = path.parent if str(path.parent) else Path(".")
-    temp_model = temp_sidecar = None
+    temp_model = temp_sidecar = backup = None
     try:
         temp_model = _temp_file(folder, path.stem, ".tmp.keras")
         model.save(temp_model)
@@ -118,17 +118,42 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
         }
         temp_sidecar = _temp_file(folder, path.stem, ".tmp.json")
         _write_json(Path(temp_sidecar), sidecar)
+        had_model = path.exists()
+        backup = _hard_link_copy(path, folder) if had_model else None
         os.replace(temp_model, path)
         temp_model = None
-        os.replace(temp_sidecar, sidecar_path(path))
+        try:
+            os.replace(temp_sidecar, sidecar_path(path))
+        except OSError:
+            # Two renames are not one atomic step: undo the first so the model and its
+            # sidecar still belong together.
+            if backup is not None:
+                os.replace(backup, path)
+                backup = None
+            elif not had_model:
+                os.remove(path)
+            raise
         temp_sidecar = None
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot save the model ({exc.strerror or exc})") from None
     finally:
-        for leftover in (temp_model, temp_sidecar):
+        for leftover in (temp_model, temp_sidecar, backup):
             if leftover is not None and os.path.exists(leftover):
                 os.remove(leftover)
     return path
+
+
+def _hard_link_copy(path: Path, folder: Path) -> str | None:
+    """Return a second name for `path` in `folder`, or None where hard links fail."""
+    name = _temp_file(folder, path.stem, ".bak.keras")
+    try:
+        os.remove(name)
+        os.link(path, name)
+    except OSError:
+        if os.path.exists(name):
+            os.remove(name)
+        return None
+    return name
 
 
 def update_sidecar(path: str | os.PathLike, **fields) -> dict:
