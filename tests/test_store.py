@@ -1,0 +1,355 @@
+"""Model files: atomic saves with a sidecar, safe loads, refusal of unsafe or broken files."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from siamese_gui.core import store  # noqa: E402
+from siamese_gui.core.errors import ModelFileError  # noqa: E402
+from siamese_gui.core.model import EuclideanDistance, build_pair_model  # noqa: E402
+from siamese_gui.core.store import (  # noqa: E402
+    Comparator,
+    file_sha256,
+    load_model,
+    read_sidecar,
+    save_model,
+    sidecar_path,
+    update_sidecar,
+)
+
+
+def _copy_model(src, folder, name="copy.keras", sidecar=True):
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    shutil.copyfile(src, target)
+    if sidecar:
+        shutil.copyfile(sidecar_path(src), sidecar_path(target))
+    return target
+
+
+def _folder_state(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def _refused(path, *words):
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert str(path) in message
+    for word in words:
+        assert word.lower() in message.lower(), message
+    assert "\n" not in message
+    return message
+
+
+# --- round trip --------------------------------------------------------------------
+
+
+def test_round_trip_gives_identical_distances(trained, saved_model):
+    result, dataset, _, _ = trained
+    loaded = load_model(saved_model)
+    assert loaded.warnings == []
+    comparator = Comparator(loaded)
+    from siamese_gui.core.training import embed
+
+    np.testing.assert_array_equal(comparator.embed(dataset.images), embed(result.embedding, dataset.images))
+    x = dataset.images[:6].astype(np.float32)[..., None] / 255.0
+    np.testing.assert_array_equal(
+        np.asarray(loaded.model([x[:3], x[3:]], training=False)),
+        np.asarray(result.model([x[:3], x[3:]], training=False)),
+    )
+    a, b = dataset.images[0] / 255.0, dataset.images[-1] / 255.0
+    reference = Comparator(type(loaded)(result.model, result.embedding, {}, saved_model))
+    assert comparator.distance(a, b) == reference.distance(a, b)
+    assert comparator.distance(a, a) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_sidecar_records_what_the_model_is(trained, saved_model):
+    result, dataset, _, _ = trained
+    info = read_sidecar(saved_model)
+    assert info["sha256"] == file_sha256(saved_model)
+    assert info["threshold"] == pytest.approx(result.threshold)
+    assert info["config"] == result.config.as_dict()
+    assert info["class_names"] == list(dataset.class_names)
+    assert info["data_source"] == "synthetic shapes"
+    assert info["model_file"] == saved_model.name
+    assert {"tensorflow", "keras", "siamese_gui"} <= set(info["versions"])
+    assert info["metrics"]["validation"]["auc"] == pytest.approx(result.validation.auc)
+    loaded = load_model(saved_model)
+    assert loaded.threshold == pytest.approx(result.threshold)
+    assert loaded.class_names == dataset.class_names
+
+
+def test_update_sidecar_changes_the_threshold(saved_model, tmp_path):
+    path = _copy_model(saved_model, tmp_path)
+    update_sidecar(path, threshold=0.123)
+    assert load_model(path).threshold == pytest.approx(0.123)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.json", "copy.keras"]
+
+
+def test_comparator_threshold_defaults_when_sidecar_has_none(saved_model, tmp_path):
+    path = _copy_model(saved_model, tmp_path)
+    update_sidecar(path, threshold=None)
+    assert Comparator.from_file(path).threshold == store.DEFAULT_THRESHOLD
+
+
+# --- refusing bad files ------------------------------------------------------------
+
+
+def _lambda_model(sentinel):
+    """A Siamese model whose embedding holds a Lambda that creates `sentinel` when run."""
+    target = str(sentinel)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Lambda(lambda t: (__import__("pathlib").Path(target).touch(), t)[1], name="evil")(inputs)
+    x = keras.layers.Flatten()(x)
+    embedding = keras.Model(inputs, keras.layers.Dense(4)(x), name="embedding")
+    return build_pair_model(embedding)
+
+
+def test_lambda_layer_is_refused_and_its_code_never_runs(tmp_path):
+    sentinel = tmp_path / "pwned"
+    model = _lambda_model(sentinel)
+    path = tmp_path / "evil.keras"
+    model.save(path)
+    (tmp_path / "evil.json").write_text(json.dumps({"threshold": 0.5}))
+    sentinel.unlink()  # building the model ran the code once; start clean
+
+    _refused(path, "lambda")
+    assert not sentinel.exists()
+
+    # The file really carries code that runs on an unsafe load.
+    keras.saving.load_model(path, compile=False, safe_mode=False)
+    assert sentinel.exists()
+
+
+def test_lambda_refused_even_with_a_matching_sidecar(tmp_path):
+    sentinel = tmp_path / "pwned"
+    path = tmp_path / "evil.keras"
+    save_model(_lambda_model(sentinel), path, {"threshold": 0.5})
+    sentinel.unlink()
+    _refused(path, "lambda")
+    assert not sentinel.exists()
+
+
+@pytest.mark.parametrize("name", ["model.h5", "model.hdf5", "MODEL.H5"])
+def test_h5_is_refused(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    _refused(path, "HDF5")
+
+
+def test_wrong_suffix_and_missing_file(tmp_path):
+    (tmp_path / "model.pkl").write_bytes(b"x")
+    _refused(tmp_path / "model.pkl", ".keras")
+    _refused(tmp_path / "absent.keras", "not found")
+    (tmp_path / "dir.keras").mkdir()
+    _refused(tmp_path / "dir.keras")
+
+
+def test_random_bytes_are_refused(saved_model, tmp_path):
+    path = _copy_model(saved_model, tmp_path)
+    path.write_bytes(os.urandom(4096))
+    _refused(path, "corrupt")
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.999])
+def test_truncated_file_is_refused(saved_model, tmp_path, keep):
+    path = _copy_model(saved_model, tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    _refused(path)
+
+
+def test_corrupt_zip_member_is_refused(saved_model, tmp_path):
+    path = _copy_model(saved_model, tmp_path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = max(archive.infolist(), key=lambda i: i.compress_size)
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for k in range(start + 100, start + min(info.compress_size, 4000), 7):
+        data[k] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert zipfile.is_zipfile(path)
+    _refused(path)
+
+
+def test_zip_that_is_not_a_model_is_refused(saved_model, tmp_path):
+    path = _copy_model(saved_model, tmp_path)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    _refused(path, "cannot load")
+
+
+def test_missing_sidecar_is_refused(saved_model, tmp_path):
+    path = _copy_model(saved_model, tmp_path, sidecar=False)
+    _refused(path, "sidecar")
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2, 3]", "\udcff"])
+def test_invalid_sidecar_is_refused(saved_model, tmp_path, content):
+    path = _copy_model(saved_model, tmp_path)
+    sidecar_path(path).write_bytes(content.encode("utf-8", "surrogateescape"))
+    with pytest.raises(ModelFileError, match="sidecar"):
+        load_model(path)
+
+
+def test_sha256_mismatch_is_a_warning(saved_model, tmp_path):
+    path = _copy_model(saved_model, tmp_path)
+    info = json.loads(sidecar_path(path).read_text())
+    info["sha256"] = "0" * 64
+    sidecar_path(path).write_text(json.dumps(info))
+    loaded = load_model(path)
+    assert len(loaded.warnings) == 1 and "SHA-256" in loaded.warnings[0]
+    assert str(path) in loaded.warnings[0]
+
+
+def _pair_model(shape, two_inputs=True):
+    inputs = keras.Input(shape)
+    embedding = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)), name="embedding")
+    a, b = keras.Input(shape), keras.Input(shape)
+    if not two_inputs:
+        return keras.Model(a, embedding(a))
+    return keras.Model([a, b], EuclideanDistance()([embedding(a), embedding(b)]))
+
+
+@pytest.mark.parametrize(
+    "model_factory",
+    [
+        lambda: _pair_model((32, 32, 1)),
+        lambda: _pair_model((28, 28, 3)),
+        lambda: _pair_model((28, 28, 1), two_inputs=False),
+    ],
+    ids=["32x32", "colour", "one-input"],
+)
+def test_wrong_input_shape_is_refused(tmp_path, model_factory):
+    path = tmp_path / "other.keras"
+    save_model(model_factory(), path, {"threshold": 0.5})
+    _refused(path, "28x28")
+
+
+# --- saving --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def existing(saved_model, tmp_path):
+    """A folder holding a model and its sidecar, and their bytes."""
+    folder = tmp_path / "models"
+    path = _copy_model(saved_model, folder, "mine.keras")
+    return path, _folder_state(folder)
+
+
+def _tiny_pair_model():
+    inputs = keras.Input((28, 28, 1))
+    embedding = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)), name="embedding")
+    return build_pair_model(embedding)
+
+
+def test_save_failing_midway_leaves_the_previous_file_intact(existing, monkeypatch):
+    path, before = existing
+
+    def broken_save(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as handle:
+            handle.write(b"PK\x03\x04 half a model")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", broken_save)
+    with pytest.raises(ModelFileError, match="No space left") as info:
+        save_model(_tiny_pair_model(), path, {"threshold": 0.1})
+    assert str(path) in str(info.value)
+    assert _folder_state(path.parent) == before
+
+
+def test_save_interrupted_by_an_unexpected_error_leaves_no_trace(existing, monkeypatch):
+    path, before = existing
+
+    def interrupted(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as handle:
+            handle.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(_tiny_pair_model(), path, {"threshold": 0.1})
+    assert _folder_state(path.parent) == before
+
+
+@pytest.mark.parametrize("failing_target", [".keras", ".json"])
+def test_failed_rename_leaves_model_and_sidecar_as_they_were(existing, monkeypatch, failing_target):
+    path, before = existing
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).endswith(failing_target) and not str(src).endswith(".bak.keras"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(ModelFileError, match="Input/output error"):
+        save_model(_tiny_pair_model(), path, {"threshold": 0.1})
+    assert _folder_state(path.parent) == before
+
+
+def test_failed_sidecar_rename_leaves_no_model_behind(tmp_path, monkeypatch):
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).endswith(".json"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(ModelFileError):
+        save_model(_tiny_pair_model(), tmp_path / "new.keras", {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_successful_save_replaces_both_files_and_leaves_no_temp(existing):
+    path, before = existing
+    save_model(_tiny_pair_model(), path, {"threshold": 0.25})
+    after = _folder_state(path.parent)
+    assert sorted(after) == ["mine.json", "mine.keras"]
+    assert after["mine.keras"] != before["mine.keras"]
+    info = read_sidecar(path)
+    assert info["threshold"] == 0.25 and info["sha256"] == file_sha256(path)
+    assert oct(path.stat().st_mode & 0o777) != "0o600"
+
+
+def test_read_only_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        probe = folder / "probe"
+        try:
+            probe.touch()
+        except PermissionError:
+            pass
+        else:
+            probe.unlink()
+            monkeypatch.setattr(
+                store.tempfile, "mkstemp",
+                lambda *a, **k: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")),
+            )
+        with pytest.raises(ModelFileError, match="Permission denied") as info:
+            save_model(_tiny_pair_model(), folder / "m.keras", {})
+        assert "m.keras" in str(info.value)
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_missing_folder_and_wrong_suffix(tmp_path):
+    with pytest.raises(ModelFileError):
+        save_model(_tiny_pair_model(), tmp_path / "nowhere" / "m.keras", {})
+    with pytest.raises(ModelFileError, match=".keras"):
+        save_model(_tiny_pair_model(), tmp_path / "m.h5", {})
+    assert list(tmp_path.iterdir()) == []
