@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -87,36 +88,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _start_tensorflow() -> None:
-    """Import TensorFlow and start its runtime with its C++ start-up log lines hidden.
+@contextlib.contextmanager
+def _native_stderr_hidden():
+    """Hide what native libraries write straight to the stderr file descriptor.
 
-    TensorFlow writes several lines to the stderr file descriptor when it loads and
-    when it runs its first operation (CPU features, missing CUDA), whatever
-    `TF_CPP_MIN_LOG_LEVEL` says; they would bury the one-line error the CLI promises.
+    TensorFlow writes start-up lines (CPU features, missing CUDA) whatever
+    `TF_CPP_MIN_LOG_LEVEL` says, and libpng/libjpeg print their own complaints about
+    corrupt files; either would bury the one-line error the CLI promises.
     """
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
-        import tensorflow as tf
-
-        tf.constant(0.0) + 0.0
+        yield
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
 
 
+def _start_tensorflow() -> None:
+    """Import TensorFlow and run its first operation with its log lines hidden."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _native_stderr_hidden():
+        import tensorflow as tf
+
+        tf.constant(0.0) + 0.0
+
+
 def _load_training_data(args):
     from siamese_gui.core import datasets
 
     if args.image_folder:
-        data = datasets.load_image_folder(args.image_folder)
+        with _native_stderr_hidden():
+            data = datasets.load_image_folder(args.image_folder)
         return data, None
     splits = datasets.load_fashion_mnist(args.data, download=False)
     return splits.train, splits.test
@@ -126,7 +135,8 @@ def _load_eval_data(args):
     from siamese_gui.core import datasets
 
     if args.image_folder:
-        return datasets.load_image_folder(args.image_folder)
+        with _native_stderr_hidden():
+            return datasets.load_image_folder(args.image_folder)
     test = datasets.load_default_data(args.data).test
     if not test.source.startswith("Fashion-MNIST"):
         print(
@@ -260,8 +270,9 @@ def cmd_evaluate(args) -> int:
 def cmd_compare(args) -> int:
     from siamese_gui.core.images import load_image
 
-    image_a = load_image(args.image_a, invert=args.invert)
-    image_b = load_image(args.image_b, invert=args.invert)
+    with _native_stderr_hidden():
+        image_a = load_image(args.image_a, invert=args.invert)
+        image_b = load_image(args.image_b, invert=args.invert)
     _start_tensorflow()
     from siamese_gui.core.store import Comparator
 
