@@ -327,6 +327,15 @@ def test_process_bad_image_and_bad_model(cli, saved_model, tmp_path):
     assert json.loads(_one_line(done))["kind"] == "ModelFileError"
 
 
+def test_process_corrupt_png_prints_no_library_noise(cli, tmp_path):
+    data = bytearray(cv2.imencode(".png", np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8))[1])
+    data[60] ^= 0xFF  # inside the compressed pixels: libpng complains on its own
+    bad = _write(tmp_path / "badcrc.png", bytes(data))
+    done = cli("compare", str(bad), str(_sample(0)), "--model", str(tmp_path / "unused.keras"))
+    assert done.returncode == 1
+    assert "badcrc.png" in _one_line(done)
+
+
 def test_process_usage_error(cli):
     done = cli("compare", "--json")
     assert done.returncode == 2
