@@ -22,7 +22,8 @@ class TrainingConfig:
         preset: architecture preset, see `build_embedding_network`.
         seed: seeds weights, shuffling and the validation split.
         validation_fraction: share of each class held out to validate and pick the threshold.
-        augment: randomly mirror training images left-right.
+        augment: randomly mirror training images left-right and shift them by up to
+            2 pixels.
     """
 
     epochs: int = 8

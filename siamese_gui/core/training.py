@@ -25,6 +25,7 @@ from siamese_gui.core.evaluation import (
     metrics_at,
     pair_distances,
 )
+from siamese_gui.core.images import IMAGE_SIZE
 from siamese_gui.core.model import (
     InBatchContrastiveLoss,
     build_embedding_network,
@@ -121,26 +122,48 @@ def embed(embedding: keras.Model, images: np.ndarray, should_stop: Callable[[], 
     return np.concatenate(outputs)
 
 
+AUGMENT_SHIFT = 2
+
+
+def augment_batch(x, seed):
+    """Mirror half of a batch left-right and shift every image by up to 2 pixels.
+
+    Stateless: the same (seed, batch index) always gives the same batch.
+
+    Args:
+        x: float images (B, 28, 28, 1).
+        seed: int64 tensor of shape (2,).
+    """
+    batch = tf.shape(x)[0]
+    flip = tf.random.stateless_uniform([batch, 1, 1, 1], seed=seed) < 0.5
+    x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+    span = 2 * AUGMENT_SHIFT
+    offsets = tf.random.stateless_uniform(
+        [batch, 2], seed=seed[::-1], minval=0, maxval=span + 1, dtype=tf.int32
+    )
+    padded = tf.pad(x, [[0, 0], [AUGMENT_SHIFT, AUGMENT_SHIFT], [AUGMENT_SHIFT, AUGMENT_SHIFT], [0, 0]])
+    size = IMAGE_SIZE + span
+    top_left = tf.cast(offsets, tf.float32)
+    # Boxes on whole pixels, so crop_and_resize copies pixels without interpolating.
+    boxes = tf.concat([top_left, top_left + IMAGE_SIZE - 1], axis=1) / (size - 1)
+    return tf.image.crop_and_resize(padded, boxes, tf.range(batch), [IMAGE_SIZE, IMAGE_SIZE])
+
+
 def _dataset(images: np.ndarray, labels: np.ndarray, config: TrainingConfig, training: bool):
-    # uint8 stays uint8 in memory; scaling (and mirroring) happen per batch.
+    # uint8 stays uint8 in memory; scaling and augmentation happen per batch.
     data = tf.data.Dataset.from_tensor_slices((images, labels))
     if training:
         data = data.shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True)
     batch_size = min(config.batch_size, len(labels))
     data = data.batch(batch_size, drop_remainder=training)
     augment = training and config.augment
-    flip_seed = config.seed
+    seed = config.seed
 
     def prepare(index, batch):
         x, y = batch
         x = tf.cast(x, tf.float32)[..., None] / 255.0
         if augment:
-            # Stateless and keyed by the batch index, so the same seed mirrors the same
-            # positions, whatever the thread timing.
-            noise = tf.random.stateless_uniform(
-                [tf.shape(x)[0], 1, 1, 1], seed=tf.stack([tf.constant(flip_seed, tf.int64), index])
-            )
-            x = tf.where(noise < 0.5, tf.reverse(x, axis=[2]), x)
+            x = augment_batch(x, tf.stack([tf.constant(seed, tf.int64), index]))
         return x, y
 
     return data.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
