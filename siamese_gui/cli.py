@@ -34,6 +34,10 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--image-folder", metavar="DIR", help="folder of class sub-folders of images (your own data)"
     )
+    parser.add_argument(
+        "--download", action="store_true",
+        help="download Fashion-MNIST into the Keras cache if no installed copy is found",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,7 +131,7 @@ def _load_training_data(args):
         with _native_stderr_hidden():
             data = datasets.load_image_folder(args.image_folder)
         return data, None
-    splits = datasets.load_fashion_mnist(args.data, download=False)
+    splits = datasets.load_fashion_mnist(args.data, download=args.download)
     return splits.train, splits.test
 
 
@@ -137,6 +141,8 @@ def _load_eval_data(args):
     if args.image_folder:
         with _native_stderr_hidden():
             return datasets.load_image_folder(args.image_folder)
+    if args.download:
+        return datasets.load_fashion_mnist(args.data, download=True).test
     test = datasets.load_default_data(args.data).test
     if not test.source.startswith("Fashion-MNIST"):
         print(
