@@ -250,6 +250,9 @@ def read_image_bytes(path: str | os.PathLike) -> bytes:
         size = path.stat().st_size
         if path.is_dir():
             raise ImageError(f"{path}: is a folder, not an image file")
+        if not path.is_file():
+            # A pipe or device would block or never end.
+            raise ImageError(f"{path}: not a regular file")
         if size > MAX_FILE_BYTES:
             raise ImageError(
                 f"{path}: {size / 2**20:.1f} MiB is over the {MAX_FILE_BYTES // 2**20} MiB limit"
