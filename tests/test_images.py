@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 import tracemalloc
@@ -114,6 +115,13 @@ def test_folder_instead_of_file(tmp_path):
     folder = tmp_path / "photo.png"
     folder.mkdir()
     _assert_image_error(folder, "folder")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_named_pipe_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    _assert_image_error(fifo, "not a regular file")
 
 
 def test_text_file_renamed_png(tmp_path):
