@@ -33,7 +33,8 @@ from siamese_gui.core.model import (
 )
 from siamese_gui.core.pairs import Pairs, balanced_pairs, stratified_split
 
-EMBED_BATCH = 1024
+# Large enough to keep the CPU busy, small enough to keep activations under ~50 MB.
+EMBED_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -149,19 +150,24 @@ def augment_batch(x, seed):
     return tf.image.crop_and_resize(padded, boxes, tf.range(batch), [IMAGE_SIZE, IMAGE_SIZE])
 
 
-def _dataset(images: np.ndarray, labels: np.ndarray, config: TrainingConfig, training: bool):
-    # uint8 stays uint8 in memory; scaling and augmentation happen per batch.
-    data = tf.data.Dataset.from_tensor_slices((images, labels))
+def _dataset(images, labels, indices: np.ndarray, config: TrainingConfig, training: bool):
+    """Batches of (float images, labels) for the images at `indices`.
+
+    Only indices are shuffled and batched; each batch gathers its uint8 images from the
+    one in-memory copy and scales (and augments) them, so no per-image copies, float
+    copies or pairs are ever held.
+    """
+    data = tf.data.Dataset.from_tensor_slices(indices)
     if training:
-        data = data.shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True)
-    batch_size = min(config.batch_size, len(labels))
+        data = data.shuffle(len(indices), seed=config.seed, reshuffle_each_iteration=True)
+    batch_size = min(config.batch_size, len(indices))
     data = data.batch(batch_size, drop_remainder=training)
     augment = training and config.augment
     seed = config.seed
 
-    def prepare(index, batch):
-        x, y = batch
-        x = tf.cast(x, tf.float32)[..., None] / 255.0
+    def prepare(index, batch_indices):
+        x = tf.cast(tf.gather(images, batch_indices), tf.float32)[..., None] / 255.0
+        y = tf.gather(labels, batch_indices)
         if augment:
             x = augment_batch(x, tf.stack([tf.constant(seed, tf.int64), index]))
         return x, y
@@ -289,9 +295,12 @@ def train(
     embedding.compile(
         optimizer=keras.optimizers.Adam(schedule),
         loss=InBatchContrastiveLoss(config.margin),
+        # XLA made these small convolutions slower on CPU and added ~300 MB of peak memory.
+        jit_compile=False,
     )
-    train_data = _dataset(dataset.images[train_idx], dataset.labels[train_idx], config, True)
-    val_data = _dataset(dataset.images[val_idx], dataset.labels[val_idx], config, False)
+    images, labels = tf.constant(dataset.images), tf.constant(dataset.labels)
+    train_data = _dataset(images, labels, train_idx, config, True)
+    val_data = _dataset(images, labels, val_idx, config, False)
     progress = _ProgressCallback(config, steps, on_batch, on_epoch, should_stop)
     history = embedding.fit(
         train_data,
