@@ -30,7 +30,7 @@ def test_config_is_frozen():
         ({"epochs": 0}, "epochs"),
         ({"batch_size": 3}, "batch size"),
         ({"learning_rate": 0.0}, "learning rate"),
-        ({"learning_rate": 1e6}, "learning rate"),
+        ({"learning_rate": float("inf")}, "learning rate"),
         ({"learning_rate": float("nan")}, "learning rate"),
         ({"margin": 0.0}, "margin"),
         ({"embedding_dim": 0}, "embedding"),

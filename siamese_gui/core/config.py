@@ -41,8 +41,8 @@ class TrainingConfig:
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 4, f"batch size must be at least 4, got {self.batch_size}"),
             (
-                0 < self.learning_rate <= 10,
-                f"learning rate must be in (0, 10], got {self.learning_rate}",
+                0 < self.learning_rate < float("inf"),
+                f"learning rate must be positive and finite, got {self.learning_rate}",
             ),
             (self.margin > 0, f"margin must be positive, got {self.margin}"),
             (self.embedding_dim >= 1, f"embedding size must be at least 1, got {self.embedding_dim}"),

@@ -1,0 +1,63 @@
+"""The shipped model meets its targets on the real standard test pairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from siamese_gui.core.datasets import find_fashion_mnist, load_fashion_mnist
+from siamese_gui.core.evaluation import (
+    max_accuracy_threshold,
+    metrics_at,
+    pair_distances,
+    roc_auc,
+)
+from siamese_gui.core.locations import default_model_path
+from siamese_gui.core.pairs import balanced_pairs
+
+FASHION_MNIST = find_fashion_mnist()
+needs_fashion_mnist = pytest.mark.skipif(
+    FASHION_MNIST is None,
+    reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)",
+)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from siamese_gui.core.store import Comparator
+
+    return Comparator.from_file(default_model_path())
+
+
+def test_shipped_model_is_small_safe_and_documented(shipped):
+    assert default_model_path().stat().st_size < 4 * 2**20
+    assert shipped.loaded.warnings == []  # its SHA-256 matches the sidecar
+    info = shipped.loaded.info
+    assert 0.0 < shipped.threshold < 2.0
+    assert info["config"]["preset"] == "default"
+    assert len(info["class_names"]) == 10
+
+
+@pytest.mark.slow
+@needs_fashion_mnist
+def test_shipped_model_accuracy_on_standard_test_pairs(shipped):
+    test = load_fashion_mnist(FASHION_MNIST).test
+    pairs = balanced_pairs(test.labels, seed=0)
+    assert len(pairs) == 20_000
+    distances = pair_distances(shipped.embed(test.images), pairs)
+    at = metrics_at(distances, pairs.same, shipped.threshold)
+    assert at.accuracy >= 0.95, f"pair accuracy {at.accuracy:.4f} at threshold {shipped.threshold:.4f}"
+    assert roc_auc(distances, pairs.same) >= 0.985
+    # The stored threshold was chosen on training-split pairs; it should do nearly as
+    # well as the best threshold for the test pairs themselves.
+    best_accuracy, _ = max_accuracy_threshold(distances, pairs.same)
+    assert best_accuracy - at.accuracy < 0.01
+
+
+def test_shipped_model_separates_bundled_samples(shipped):
+    from siamese_gui.core.datasets import load_samples
+
+    samples = load_samples()
+    pairs = balanced_pairs(samples.labels, seed=0)
+    distances = pair_distances(shipped.embed(samples.images), pairs)
+    at = metrics_at(distances, pairs.same, shipped.threshold)
+    assert at.accuracy >= 0.9
