@@ -36,7 +36,7 @@ def main() -> int:
     for label, name in enumerate(FASHION_MNIST_CLASSES):
         members = np.flatnonzero(test.labels == label)
         chosen = np.sort(rng.choice(members, size=args.per_class, replace=False))
-        folder = out / f"{label}_{name.replace('/', '-')}"
+        folder = out / f"{label}_{name.replace('/', '-').replace(' ', '-')}"
         folder.mkdir(parents=True)
         for index in chosen:
             cv2.imwrite(str(folder / f"test-{index:05d}.png"), test.images[index])
