@@ -31,13 +31,13 @@ def main() -> int:
     test = load_fashion_mnist(args.data).test
     rng = np.random.default_rng(0)
     out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
+    for old in out.glob("*/"):  # class folders only: the licence notice stays
+        shutil.rmtree(old)
     for label, name in enumerate(FASHION_MNIST_CLASSES):
         members = np.flatnonzero(test.labels == label)
         chosen = np.sort(rng.choice(members, size=args.per_class, replace=False))
         folder = out / f"{label}_{name.replace('/', '-').replace(' ', '-')}"
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         for index in chosen:
             cv2.imwrite(str(folder / f"test-{index:05d}.png"), test.images[index])
     print(f"wrote {args.per_class * len(FASHION_MNIST_CLASSES)} images to {out}")
