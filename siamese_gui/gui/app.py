@@ -1,0 +1,59 @@
+"""Start the desktop app."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+import siamese_gui
+from siamese_gui.core.locations import resource_path
+from siamese_gui.gui.main_window import APP_NAME, MainWindow
+
+ICON_NAMES = ("siamese-gui.svg", "siamese-gui-256.png", "siamese-gui-64.png", "siamese-gui-32.png")
+
+
+def app_icon() -> QIcon:
+    """The application icon from `resources/icons` (empty when the files are missing)."""
+    icon = QIcon()
+    for name in ICON_NAMES:
+        try:
+            path = resource_path("icons", name)
+        except FileNotFoundError:
+            return icon
+        if path.is_file():
+            icon.addFile(str(path))
+    return icon
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """Return the QApplication, creating and configuring it on first use."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationVersion(siamese_gui.__version__)
+    app.setDesktopFileName("siamese-gui")
+    app.setStyle("Fusion")
+    app.setWindowIcon(app_icon())
+    return app
+
+
+def run(model_path: str | Path | None = None) -> int:
+    """Show the main window, load the model and data in the background, run the event loop.
+
+    Args:
+        model_path: a model to open instead of the shipped one.
+
+    Returns:
+        The exit status.
+    """
+    app = create_application()
+    window = MainWindow(autoload=False)
+    window.show()
+    QTimer.singleShot(0, lambda: window.start_loading(model_path))
+    return app.exec()

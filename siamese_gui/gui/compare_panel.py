@@ -1,0 +1,217 @@
+"""The Compare panel: two images, their distance, and the verdict at the threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from siamese_gui.core.pairs import balanced_pairs
+from siamese_gui.gui.common import DIFFERENT_COLOR, MUTED_COLOR, SAME_COLOR, show_error
+from siamese_gui.gui.image_pane import ImagePane
+from siamese_gui.gui.state import AppState, is_same
+from siamese_gui.gui.threshold_control import ThresholdControl
+from siamese_gui.gui.workers import TaskRunner, error_text
+
+
+class ComparePanel(QWidget):
+    """Compares the images of two panes with the current model.
+
+    The distance is computed once per image pair on the task thread; moving the
+    threshold only re-colours the verdict.
+
+    Signals:
+        distanceChanged: a new distance (or none) is shown.
+    """
+
+    distanceChanged = Signal()
+
+    def __init__(self, state: AppState, runner: TaskRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.runner = runner
+        self.distance: float | None = None
+        self._request = 0
+        self._pending = False
+        self._rng = np.random.default_rng()
+
+        self.pane_a = ImagePane("Image A", state)
+        self.pane_b = ImagePane("Image B", state)
+        self.pane_a.imageChanged.connect(self.recompute)
+        self.pane_b.imageChanged.connect(self.recompute)
+
+        self.distance_caption = QLabel("Distance")
+        self.distance_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.distance_caption.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 13px;")
+        self.distance_label = QLabel("—")
+        self.distance_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.distance_label.setStyleSheet("font-size: 46px; font-weight: 600;")
+        self.distance_label.setAccessibleName("Distance")
+        self.verdict_label = QLabel("")
+        self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.verdict_label.setMinimumHeight(56)
+        self.verdict_label.setWordWrap(True)
+        self.verdict_label.setAccessibleName("Verdict")
+        self.explain_label = QLabel("")
+        self.explain_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.explain_label.setWordWrap(True)
+        self.explain_label.setStyleSheet(f"color: {MUTED_COLOR};")
+
+        self.swap_button = QPushButton("⇄  Swap")
+        self.swap_button.setToolTip("Swap image A and image B")
+        self.swap_button.clicked.connect(self.swap)
+        self.same_button = QPushButton("Random same-class pair")
+        self.same_button.setToolTip("Two random dataset images of the same class")
+        self.same_button.clicked.connect(lambda: self.random_pair(same=True))
+        self.different_button = QPushButton("Random different-class pair")
+        self.different_button.setToolTip("Two random dataset images of different classes")
+        self.different_button.clicked.connect(lambda: self.random_pair(same=False))
+
+        center = QFrame()
+        center.setFixedWidth(250)
+        center_layout = QVBoxLayout(center)
+        center_layout.addStretch(1)
+        center_layout.addWidget(self.distance_caption)
+        center_layout.addWidget(self.distance_label)
+        center_layout.addWidget(self.verdict_label)
+        center_layout.addWidget(self.explain_label)
+        center_layout.addSpacing(16)
+        center_layout.addWidget(self.swap_button)
+        center_layout.addWidget(self.same_button)
+        center_layout.addWidget(self.different_button)
+        center_layout.addStretch(1)
+
+        row = QHBoxLayout()
+        row.addWidget(self.pane_a, 1)
+        row.addWidget(center)
+        row.addWidget(self.pane_b, 1)
+        self.threshold = ThresholdControl(state)
+        self.threshold.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row, 1)
+        layout.addWidget(self.threshold)
+
+        state.thresholdChanged.connect(self._show_verdict)
+        state.modelChanged.connect(self._model_changed)
+        self._show_verdict()
+
+    # Actions -------------------------------------------------------------------------
+
+    def swap(self) -> None:
+        """Swap the two panes' images; the distance is symmetric and stays."""
+        a, b = self.pane_a.image, self.pane_b.image
+        for pane, image in ((self.pane_a, b), (self.pane_b, a)):
+            pane.blockSignals(True)
+            pane.set_image(image)
+            pane.blockSignals(False)
+
+    def random_pair(self, same: bool) -> bool:
+        """Fill both panes with a random same-class or different-class dataset pair."""
+        data = self.state.test_data
+        if data is None:
+            show_error(self, "No data", "No dataset is loaded yet.")
+            return False
+        for _ in range(20):
+            anchor = int(self._rng.integers(len(data)))
+            pairs = balanced_pairs(data.labels, anchors=np.array([anchor]), seed=int(self._rng.integers(2**31)))
+            match = np.flatnonzero(pairs.same == same)
+            if len(match):
+                self.open_pair(int(pairs.a[match[0]]), int(pairs.b[match[0]]))
+                return True
+        show_error(self, "No such pair", f"The dataset has no {'same' if same else 'different'}-class pair.")
+        return False
+
+    def open_pair(self, index_a: int, index_b: int) -> None:
+        """Show dataset images `index_a` and `index_b` and compare them."""
+        self.pane_a.blockSignals(True)
+        self.pane_a.set_from_dataset(index_a)
+        self.pane_a.blockSignals(False)
+        self.pane_b.set_from_dataset(index_b)
+
+    # Distance ------------------------------------------------------------------------
+
+    def _model_changed(self) -> None:
+        self.recompute()
+
+    def recompute(self) -> None:
+        """Ask the task thread for the distance of the two images."""
+        self._request += 1
+        self.distance = None
+        comparator = self.state.comparator
+        if self.pane_a.image is None or self.pane_b.image is None or comparator is None:
+            self._pending = False
+            self._show_verdict()
+            self.distanceChanged.emit()
+            return
+        a, b = self.pane_a.image.array.copy(), self.pane_b.image.array.copy()
+        request = self._request
+        self._pending = True
+        self._show_verdict()
+        self.runner.submit(
+            lambda: comparator.distance(a, b),
+            on_done=lambda distance: self._distance_ready(request, distance),
+            on_error=lambda exc: self._distance_failed(request, exc),
+            description="Comparing the two images…",
+        )
+
+    def _distance_ready(self, request: int, distance: float) -> None:
+        if request != self._request:
+            return
+        self._pending = False
+        self.set_distance(distance)
+
+    def _distance_failed(self, request: int, exc: BaseException) -> None:
+        if request != self._request:
+            return
+        self._pending = False
+        self._show_verdict()
+        show_error(self, "Cannot compare", error_text(exc))
+
+    def set_distance(self, distance: float | None) -> None:
+        """Show a distance and its verdict."""
+        self.distance = distance
+        self._show_verdict()
+        self.distanceChanged.emit()
+
+    # Display -------------------------------------------------------------------------
+
+    @property
+    def verdict(self) -> str | None:
+        """"Same", "Different", or None when there is no distance."""
+        if self.distance is None:
+            return None
+        return "Same" if is_same(self.distance, self.state.threshold) else "Different"
+
+    def _show_verdict(self, *_args) -> None:
+        threshold = self.state.threshold
+        neutral = f"font-size: 15px; color: {MUTED_COLOR}; padding: 8px;"
+        if self.distance is None:
+            self.distance_label.setText("—")
+            if self.state.comparator is None:
+                message = "No model loaded yet"
+            elif self._pending:
+                message = "Comparing…"
+            else:
+                message = "Choose two images"
+            self.verdict_label.setText(message)
+            self.verdict_label.setStyleSheet(neutral)
+            self.explain_label.setText("")
+            return
+        verdict = self.verdict
+        color = SAME_COLOR if verdict == "Same" else DIFFERENT_COLOR
+        self.distance_label.setText(f"{self.distance:.3f}")
+        self.verdict_label.setText(verdict)
+        self.verdict_label.setStyleSheet(
+            f"font-size: 30px; font-weight: 700; color: white; background: {color};"
+            "border-radius: 10px; padding: 6px 18px;"
+        )
+        relation = "<" if verdict == "Same" else "≥"
+        self.explain_label.setText(f"distance {self.distance:.3f} {relation} threshold {threshold:.3f}")

@@ -1,0 +1,425 @@
+"""The main window: four panels on one shared state, menus, status bar, background loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QTabWidget,
+    QWidget,
+)
+
+from siamese_gui.core.datasets import DataSplits, load_default_data, load_fashion_mnist, load_image_folder, load_samples
+from siamese_gui.core.locations import default_model_path
+from siamese_gui.gui.common import MUTED_COLOR, show_error
+from siamese_gui.gui.compare_panel import ComparePanel
+from siamese_gui.gui.dialogs.about import AboutDialog
+from siamese_gui.gui.gallery_panel import GalleryPanel
+from siamese_gui.gui.state import AppState, compute_evaluation
+from siamese_gui.gui.threshold_panel import ThresholdPanel
+from siamese_gui.gui.train_panel import TrainPanel
+from siamese_gui.gui.workers import TaskRunner, TrainingOutcome, error_text
+
+APP_NAME = "Siamese GUI"
+MODEL_FILTER = "Keras model (*.keras);;All files (*)"
+STATUS_MS = 6000
+
+
+def _load_model_task(path: Path):
+    """Load a model and wrap it in a Comparator (runs on the task thread)."""
+    from siamese_gui.core.store import Comparator, load_model
+
+    loaded = load_model(path)
+    return loaded, Comparator(loaded)
+
+
+def _import_tensorflow() -> None:
+    from siamese_gui.core import store  # noqa: F401 - imported for its side effect
+
+
+def _save_model_task(model, path: Path, metadata: dict) -> Path:
+    from siamese_gui.core.store import save_model
+
+    return save_model(model, path, metadata)
+
+
+class MainWindow(QMainWindow):
+    """The application window.
+
+    Args:
+        state: the shared state (a new one when None).
+        autoload: load the default model and data in the background once shown.
+    """
+
+    def __init__(self, state: AppState | None = None, autoload: bool = True, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state or AppState(self)
+        self.runner = TaskRunner(self)
+        self._evaluation_request = 0
+        self._closed = False
+        self.setWindowTitle(APP_NAME)
+        self.resize(1240, 820)
+
+        self.compare_panel = ComparePanel(self.state, self.runner)
+        self.gallery_panel = GalleryPanel(self.state)
+        self.threshold_panel = ThresholdPanel(self.state)
+        self.train_panel = TrainPanel(self.state)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for panel, title in (
+            (self.compare_panel, "Compare"),
+            (self.gallery_panel, "Gallery"),
+            (self.threshold_panel, "Threshold"),
+            (self.train_panel, "Train"),
+        ):
+            self.tabs.addTab(panel, title)
+        self.setCentralWidget(self.tabs)
+
+        self.gallery_panel.pairActivated.connect(self.open_pair_in_compare)
+        self.threshold_panel.saveModelRequested.connect(self.save_model_as)
+        self.threshold_panel.statusMessage.connect(self.show_status)
+        self.train_panel.useModelRequested.connect(self.use_trained_model)
+        self.train_panel.saveModelRequested.connect(self.save_model_as)
+        self.train_panel.dataSourceRequested.connect(self.choose_data_source)
+        self.state.modelChanged.connect(self._model_changed)
+        self.state.dataChanged.connect(self._data_changed)
+        self.state.thresholdChanged.connect(self._update_status)
+        self.runner.busyChanged.connect(self._show_busy)
+
+        self._build_status_bar()
+        self._build_menus()
+        self._update_status()
+        self._autoload = autoload
+
+    # Construction --------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.busy_label = QLabel()
+        self.busy_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setFixedWidth(90)
+        self.busy_bar.setFixedHeight(12)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.hide()
+        self.model_label = QLabel()
+        self.data_label = QLabel()
+        self.threshold_label = QLabel()
+        bar.addWidget(self.busy_bar)
+        bar.addWidget(self.busy_label)
+        for label in (self.model_label, self.data_label, self.threshold_label):
+            label.setStyleSheet("padding: 0 8px;")
+            bar.addPermanentWidget(label)
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(lambda _=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.open_model_action = self._action(
+            file_menu, "&Open model…", self.open_model, QKeySequence.StandardKey.Open,
+            "Open a .keras model saved by Siamese GUI")
+        self.save_model_action = self._action(
+            file_menu, "&Save model as…", self.save_model_as, "Ctrl+Shift+S",
+            "Save the current model and its threshold")
+        file_menu.addSeparator()
+        self._action(file_menu, "Open image-&folder dataset…", self.open_folder_dataset, "Ctrl+Shift+O",
+                     "A folder with one sub-folder of images per class")
+        self._action(file_menu, "Use &Fashion-MNIST", lambda: self.choose_data_source("fashion_mnist"))
+        self._action(file_menu, "Use &bundled samples", lambda: self.choose_data_source("samples"))
+        file_menu.addSeparator()
+        self._action(file_menu, "&Export gallery as PNG…", self.export_gallery, "Ctrl+E")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        compare_menu = bar.addMenu("&Compare")
+        self._action(compare_menu, "Open image &A…", lambda: self.compare_panel.pane_a.open_file(), "Ctrl+Shift+A")
+        self._action(compare_menu, "Open image &B…", lambda: self.compare_panel.pane_b.open_file(), "Ctrl+Shift+B")
+        self._action(compare_menu, "&Paste into A", lambda: self._paste(self.compare_panel.pane_a),
+                     QKeySequence.StandardKey.Paste)
+        self._action(compare_menu, "Paste into B", lambda: self._paste(self.compare_panel.pane_b), "Ctrl+Shift+V")
+        compare_menu.addSeparator()
+        self._action(compare_menu, "&Swap images", self.compare_panel.swap, "Ctrl+T")
+        self._action(compare_menu, "Random &same-class pair", lambda: self._random_pair(True), "Ctrl+R")
+        self._action(compare_menu, "Random &different-class pair", lambda: self._random_pair(False), "Ctrl+Shift+R")
+
+        gallery_menu = bar.addMenu("&Gallery")
+        self._action(gallery_menu, "&Shuffle", self._shuffle_gallery, "F5")
+        for mode, text, key in (("all", "Show &all pairs", "Alt+1"), ("mistakes", "Show &mistakes only", "Alt+2"),
+                                ("hardest", "Show &hardest pairs", "Alt+3")):
+            self._action(gallery_menu, text, lambda mode=mode: self._gallery_mode(mode), key)
+
+        train_menu = bar.addMenu("&Training")
+        self._action(train_menu, "&Start training", self._start_training, "Ctrl+Return")
+        self._action(train_menu, "S&top training", self.train_panel.stop_training, "Ctrl+.")
+
+        view_menu = bar.addMenu("&View")
+        for index in range(self.tabs.count()):
+            self._action(view_menu, f"&{self.tabs.tabText(index)}",
+                         lambda index=index: self.tabs.setCurrentIndex(index), f"Ctrl+{index + 1}")
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About Siamese GUI", self.show_about, QKeySequence.StandardKey.HelpContents)
+
+    # Start-up ------------------------------------------------------------------------
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._autoload:
+            self._autoload = False
+            QTimer.singleShot(0, self.start_loading)
+
+    def start_loading(self, model_path: str | Path | None = None, data_path: str | Path | None = None) -> None:
+        """Load data, TensorFlow and the model in the background (default model when None)."""
+        explicit = model_path is not None
+        path = Path(model_path) if explicit else default_model_path()
+        self.runner.submit(lambda: load_default_data(data_path), self._data_loaded, self._data_failed,
+                           "Loading data…")
+        self.runner.submit(_import_tensorflow, description="Loading TensorFlow…")
+        if explicit or path.is_file():
+            self.open_model(path)
+        else:
+            self.show_status("No shipped model found: train one (Train panel) or open one (File › Open model…)")
+
+    # Data ----------------------------------------------------------------------------
+
+    def _data_loaded(self, splits: DataSplits) -> None:
+        self.state.set_data(splits)
+        if splits.test.skipped:
+            skipped = splits.test.skipped
+            listing = "\n".join(f"• {reason}" for _, reason in skipped[:8])
+            more = f"\n… and {len(skipped) - 8} more" if len(skipped) > 8 else ""
+            show_error(self, "Some files were skipped",
+                       f"{len(skipped)} file(s) could not be read and were skipped:\n{listing}{more}")
+
+    def _data_failed(self, exc: BaseException) -> None:
+        self.train_panel.sync_data_source()
+        show_error(self, "Cannot load the data", error_text(exc))
+
+    def choose_data_source(self, kind: str) -> None:
+        """Switch the data: "fashion_mnist", "samples" or "folder" (asks for a folder)."""
+        if self.train_panel.is_training:
+            self.train_panel.sync_data_source()
+            show_error(self, "Training in progress", "Stop the training run before changing the data.")
+            return
+        if kind == "folder":
+            self.open_folder_dataset()
+        elif kind == "fashion_mnist":
+            self.runner.submit(load_fashion_mnist, self._data_loaded, self._data_failed, "Loading Fashion-MNIST…")
+        else:
+            self.runner.submit(lambda: DataSplits(load_samples(), load_samples()), self._data_loaded,
+                               self._data_failed, "Loading the bundled samples…")
+
+    def open_folder_dataset(self, folder: str | Path | None = None) -> None:
+        """Use a folder of class sub-folders as the data for every panel."""
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Open image-folder dataset")
+            if not folder:
+                self.train_panel.sync_data_source()
+                return
+
+        def load():
+            dataset = load_image_folder(folder)
+            return DataSplits(dataset, dataset)
+
+        self.runner.submit(load, self._data_loaded, self._data_failed, f"Loading images from {folder}…")
+
+    def _data_changed(self) -> None:
+        self._update_status()
+        self.refresh_evaluation()
+
+    # Model ---------------------------------------------------------------------------
+
+    def open_model(self, path: str | Path | None = None) -> None:
+        """Load a model file in the background; on failure the current model stays."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
+            if not path:
+                return
+        path = Path(path)
+        self.runner.submit(lambda: _load_model_task(path), self._model_loaded, self._model_failed,
+                           f"Loading model {path.name}…")
+
+    def _model_loaded(self, loaded_and_comparator) -> None:
+        loaded, comparator = loaded_and_comparator
+        self.state.set_model(loaded, comparator, loaded.path)
+        self.show_status(f"Model {loaded.path.name} loaded")
+        if loaded.warnings:
+            show_error(self, "Model loaded with warnings", "\n".join(loaded.warnings))
+
+    def _model_failed(self, exc: BaseException) -> None:
+        show_error(self, "Cannot open the model", error_text(exc))
+
+    def use_trained_model(self, outcome: TrainingOutcome) -> None:
+        """Use a freshly trained model in every panel."""
+        from siamese_gui.core.store import Comparator
+
+        loaded = outcome.loaded
+        self.state.set_model(loaded, Comparator(loaded), loaded.path)
+        if outcome.class_names != getattr(self.state.test_data, "class_names", outcome.class_names):
+            self.show_status("The new model was trained on other classes than the current data")
+        else:
+            self.show_status("Using the newly trained model")
+
+    def save_model_as(self, loaded=None, path: str | Path | None = None) -> None:
+        """Save a model (the current one when None) with its threshold, in the background."""
+        loaded = loaded if loaded is not None else self.state.model
+        if loaded is None:
+            show_error(self, "No model", "There is no model to save yet.")
+            return
+        if path is None:
+            suggestion = str(loaded.path) if getattr(loaded, "path", None) else "model.keras"
+            path, _ = QFileDialog.getSaveFileName(self, "Save model as", suggestion, MODEL_FILTER)
+            if not path:
+                return
+        path = Path(path)
+        if path.suffix == "":
+            path = path.with_suffix(".keras")
+        metadata = dict(loaded.info)
+        if loaded is self.state.model:
+            metadata["threshold"] = self.state.threshold
+        model = loaded.model
+
+        def saved(written: Path) -> None:
+            loaded.path = written
+            loaded.info.update(metadata)
+            if loaded is self.state.model:
+                self.state.set_model_path(written)
+            self.show_status(f"Model saved to {written}")
+
+        self.runner.submit(lambda: _save_model_task(model, path, metadata), saved,
+                           lambda exc: show_error(self, "Cannot save the model", error_text(exc)),
+                           f"Saving {path.name}…")
+
+    def _model_changed(self) -> None:
+        self._update_status()
+        self.refresh_evaluation()
+
+    # Evaluation ----------------------------------------------------------------------
+
+    def refresh_evaluation(self) -> None:
+        """Embed the evaluation images with the current model once, on the task thread."""
+        self._evaluation_request += 1
+        comparator, data = self.state.comparator, self.state.test_data
+        if comparator is None or data is None:
+            return
+        request, generation = self._evaluation_request, self.state.model_generation
+        cancel = self.runner.cancel
+
+        def compute():
+            return compute_evaluation(comparator, data, generation, should_stop=cancel.is_set)
+
+        def done(evaluation) -> None:
+            if request == self._evaluation_request:
+                self.state.set_evaluation(evaluation)
+
+        self.runner.submit(compute, done, lambda exc: self._evaluation_failed(request, exc),
+                           "Computing distances of the evaluation pairs…")
+
+    def _evaluation_failed(self, request: int, exc: BaseException) -> None:
+        if request == self._evaluation_request and not self._closed:
+            show_error(self, "Cannot evaluate the model", error_text(exc))
+
+    # Actions -------------------------------------------------------------------------
+
+    def open_pair_in_compare(self, index_a: int, index_b: int) -> None:
+        """Show a dataset pair in the Compare panel and switch to it."""
+        self.compare_panel.open_pair(index_a, index_b)
+        self.tabs.setCurrentWidget(self.compare_panel)
+
+    def _paste(self, pane) -> None:
+        self.tabs.setCurrentWidget(self.compare_panel)
+        pane.paste()
+
+    def _random_pair(self, same: bool) -> None:
+        self.tabs.setCurrentWidget(self.compare_panel)
+        self.compare_panel.random_pair(same)
+
+    def _shuffle_gallery(self) -> None:
+        self.tabs.setCurrentWidget(self.gallery_panel)
+        self.gallery_panel.shuffle()
+
+    def _gallery_mode(self, mode: str) -> None:
+        self.tabs.setCurrentWidget(self.gallery_panel)
+        self.gallery_panel.set_mode(mode)
+
+    def _start_training(self) -> None:
+        self.tabs.setCurrentWidget(self.train_panel)
+        self.train_panel.start_training()
+
+    def export_gallery(self, path: str | Path | None = None) -> bool:
+        """Save the gallery's tiles as a PNG file."""
+        if not self.gallery_panel.tiles:
+            show_error(self, "Nothing to export", "The gallery is empty.")
+            return False
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export gallery as PNG", "gallery.png", "PNG image (*.png)")
+            if not path:
+                return False
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        if not self.gallery_panel.export_png(path):
+            show_error(self, "Cannot export the gallery", f"{path}: cannot write the PNG file")
+            return False
+        self.show_status(f"Gallery exported to {path}")
+        return True
+
+    def show_about(self) -> None:
+        AboutDialog(self).exec()
+
+    # Status --------------------------------------------------------------------------
+
+    def show_status(self, message: str) -> None:
+        """Show a short message in the status bar."""
+        self.statusBar().showMessage(message, STATUS_MS)
+
+    def _show_busy(self, description: str) -> None:
+        self.busy_label.setText(description)
+        self.busy_bar.setVisible(bool(description))
+
+    def _update_status(self, *_args) -> None:
+        state = self.state
+        self.model_label.setText(f"Model: {state.model_name}")
+        self.model_label.setToolTip(str(state.model_path) if state.model_path else "")
+        data = state.test_data
+        if data is None:
+            self.data_label.setText("Data: loading…")
+            self.data_label.setToolTip("")
+        else:
+            kind = data.source.split(" (")[0]
+            note = " — Fashion-MNIST not installed" if kind.startswith("bundled") else ""
+            self.data_label.setText(f"Data: {kind}, {len(data):,} images{note}")
+            self.data_label.setToolTip(data.source)
+        self.threshold_label.setText(f"Threshold: {state.threshold:.3f}")
+        title = f"{APP_NAME} — {state.model_name}" if state.model is not None else APP_NAME
+        self.setWindowTitle(title)
+
+    # Closing -------------------------------------------------------------------------
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop training and background work and join their threads."""
+        if self._closed:
+            return
+        self._closed = True
+        self.train_panel.shutdown()
+        self.runner.shutdown()

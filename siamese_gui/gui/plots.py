@@ -1,0 +1,214 @@
+"""Matplotlib canvases: the live training loss and the threshold plots.
+
+Lines are created once and updated with `set_data` + `draw_idle`; pyplot is never used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QSizePolicy
+
+SAME_COLOR = "#1f77b4"
+DIFFERENT_COLOR = "#ff7f0e"
+THRESHOLD_COLOR = "#2a2a2a"
+SMOOTHING = 0.9
+REDRAW_MS = 250
+
+
+def _style_axes(ax) -> None:
+    ax.grid(True, color="#e4e4e4", linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+class _Canvas(FigureCanvasQTAgg):
+    def __init__(self, width: float, height: float):
+        super().__init__(Figure(figsize=(width, height), dpi=100, layout="constrained"))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(260, 200)
+
+
+class LossPlot(_Canvas):
+    """Live training loss: raw and smoothed batch loss, train and validation loss per epoch.
+
+    Batches arrive many times a second; the canvas redraws at most every `REDRAW_MS`.
+    """
+
+    def __init__(self):
+        super().__init__(6.0, 3.6)
+        self.ax = self.figure.add_subplot()
+        (self.batch_line,) = self.ax.plot([], [], color="#9bbbd9", linewidth=0.8, label="batch loss")
+        (self.smooth_line,) = self.ax.plot([], [], color=SAME_COLOR, linewidth=2.0, label="batch loss (smoothed)")
+        (self.train_line,) = self.ax.plot(
+            [], [], "o-", color="#2ca02c", linewidth=1.5, markersize=6, label="train loss (epoch)"
+        )
+        (self.val_line,) = self.ax.plot(
+            [], [], "s--", color=DIFFERENT_COLOR, linewidth=1.5, markersize=6, label="validation loss (epoch)"
+        )
+        self.ax.set_xlabel("epoch")
+        self.ax.set_ylabel("contrastive loss")
+        _style_axes(self.ax)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.flush)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every point (a new run starts)."""
+        self.batch_x: list[float] = []
+        self.batch_y: list[float] = []
+        self.smooth_y: list[float] = []
+        self.epoch_x: list[float] = []
+        self.train_y: list[float] = []
+        self.val_y: list[float] = []
+        self._ema = 0.0
+        self._weight = 0.0
+        self._dirty = True
+        self.ax.set_title("Start a training run to see its loss here", color="#777777", fontsize=10)
+        self.flush()
+
+    def add_batch(self, epoch: int, batch: int, batches_per_epoch: int, loss: float) -> None:
+        """Add one batch's loss; x is the fractional epoch."""
+        if not np.isfinite(loss):
+            return
+        self.batch_x.append(epoch + (batch + 1) / max(batches_per_epoch, 1))
+        self.batch_y.append(loss)
+        # Bias-corrected exponential moving average, so the first points are not pulled to 0.
+        self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * loss
+        self._weight = SMOOTHING * self._weight + (1 - SMOOTHING)
+        self.smooth_y.append(self._ema / self._weight)
+        self._mark_dirty()
+
+    def add_epoch(self, epoch: int, loss: float, val_loss: float | None) -> None:
+        """Add one epoch's train (and validation) loss at x = epoch + 1."""
+        self.epoch_x.append(epoch + 1)
+        self.train_y.append(loss)
+        self.val_y.append(np.nan if val_loss is None else val_loss)
+        self._mark_dirty()
+
+    def set_history(self, history: dict) -> None:
+        """Show a finished run's per-epoch history (for example after loading)."""
+        for epoch, loss in enumerate(history.get("loss", [])):
+            val = history.get("val_loss", [])
+            self.add_epoch(epoch, loss, val[epoch] if epoch < len(val) else None)
+        self.flush()
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    @property
+    def point_count(self) -> int:
+        """How many batch and epoch points the plot holds."""
+        return len(self.batch_x) + len(self.epoch_x)
+
+    def flush(self) -> None:
+        """Push pending points into the lines and schedule a redraw."""
+        if not self._dirty:
+            self._timer.stop()
+            return
+        self._dirty = False
+        self.batch_line.set_data(self.batch_x, self.batch_y)
+        self.smooth_line.set_data(self.batch_x, self.smooth_y)
+        self.train_line.set_data(self.epoch_x, self.train_y)
+        self.val_line.set_data(self.epoch_x, self.val_y)
+        if self.point_count:
+            self.ax.set_title("")
+            xs = self.batch_x + self.epoch_x
+            ys = [y for y in self.batch_y + self.train_y + self.val_y if np.isfinite(y)]
+            self.ax.set_xlim(0, max(1.0, max(xs)) * 1.02)
+            if ys:
+                low, high = min(ys), max(ys)
+                pad = (high - low) * 0.08 or 0.05
+                self.ax.set_ylim(max(0.0, low - pad), high + pad)
+            if self.ax.get_legend() is None:
+                self.ax.legend(loc="upper right", fontsize=8, frameon=False)
+        else:
+            self.ax.set_xlim(0, 1)
+            self.ax.set_ylim(0, 1)
+        self.draw_idle()
+
+
+class ThresholdPlots(_Canvas):
+    """Distance histograms (same vs different) and the ROC curve, both with the threshold."""
+
+    def __init__(self):
+        super().__init__(8.0, 3.4)
+        self.hist_ax, self.roc_ax = self.figure.subplots(1, 2, width_ratios=[1.35, 1])
+        self.threshold_line = None
+        self.roc_line = None
+        self.operating_point = None
+        self.clear()
+
+    def clear(self, message: str = "No evaluation yet: load a model and data") -> None:
+        """Show an empty state with `message`."""
+        for ax in (self.hist_ax, self.roc_ax):
+            ax.clear()
+            _style_axes(ax)
+        self.hist_ax.set_title("Distances of evaluation pairs", fontsize=10)
+        self.hist_ax.text(0.5, 0.5, message, ha="center", va="center", color="#777777",
+                          transform=self.hist_ax.transAxes, fontsize=9)
+        self.roc_ax.set_title("ROC", fontsize=10)
+        self.threshold_line = self.roc_line = self.operating_point = None
+        self.draw_idle()
+
+    def set_evaluation(self, distances, same, roc, eer_point=None, threshold: float = 0.5) -> None:
+        """Draw the histograms and the ROC curve of one evaluation.
+
+        Args:
+            distances: pair distances.
+            same: bool per pair.
+            roc: (far, tar, thresholds) from `core.evaluation.roc_curve`.
+            eer_point: (far, tar) at the equal error rate, marked on the ROC curve.
+            threshold: where to draw the threshold first.
+        """
+        distances = np.asarray(distances)
+        same = np.asarray(same, bool)
+        for ax in (self.hist_ax, self.roc_ax):
+            ax.clear()
+            _style_axes(ax)
+        upper = max(float(np.quantile(distances, 0.999)) if len(distances) else 1.0, threshold) * 1.05
+        bins = np.linspace(0, max(upper, 1e-3), 50)
+        self.hist_ax.hist(distances[same], bins=bins, color=SAME_COLOR, alpha=0.6,
+                          label=f"same class ({int(same.sum()):,})")
+        self.hist_ax.hist(distances[~same], bins=bins, color=DIFFERENT_COLOR, alpha=0.6,
+                          label=f"different class ({int((~same).sum()):,})")
+        self.threshold_line = self.hist_ax.axvline(threshold, color=THRESHOLD_COLOR, linewidth=2,
+                                                   label="threshold")
+        self.hist_ax.set_xlim(0, bins[-1])
+        self.hist_ax.set_xlabel("distance (same if below the threshold)")
+        self.hist_ax.set_ylabel("pairs")
+        self.hist_ax.set_title("Distances of evaluation pairs", fontsize=10)
+        self.hist_ax.legend(fontsize=8, frameon=False)
+
+        far, tar, _ = roc
+        self.roc_ax.plot([0, 1], [0, 1], color="#cccccc", linewidth=1, linestyle=":")
+        (self.roc_line,) = self.roc_ax.plot(far, tar, color=SAME_COLOR, linewidth=2, label="ROC")
+        if eer_point is not None:
+            self.roc_ax.plot([eer_point[0]], [eer_point[1]], "o", color="#999999", markersize=5,
+                             label="equal error rate")
+        (self.operating_point,) = self.roc_ax.plot([], [], "o", color="#d62728", markersize=9,
+                                                   label="threshold")
+        self.roc_ax.set_xlim(-0.01, 1.0)
+        self.roc_ax.set_ylim(0.0, 1.01)
+        self.roc_ax.set_xlabel("false accept rate (FAR)")
+        self.roc_ax.set_ylabel("true accept rate (1 − FRR)")
+        self.roc_ax.set_title("ROC", fontsize=10)
+        self.roc_ax.legend(loc="lower right", fontsize=8, frameon=False)
+        self.draw_idle()
+
+    def set_threshold(self, threshold: float, far: float, tar: float) -> None:
+        """Move the threshold line and the ROC operating point."""
+        if self.threshold_line is None:
+            return
+        self.threshold_line.set_xdata([threshold, threshold])
+        low, high = self.hist_ax.get_xlim()
+        if threshold > high:
+            self.hist_ax.set_xlim(low, threshold * 1.05)
+        self.operating_point.set_data([far], [tar])
+        self.draw_idle()

@@ -1,0 +1,228 @@
+"""The Threshold panel: distance histograms, ROC, metrics at the threshold, presets."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.evaluation import (
+    equal_error_rate,
+    max_accuracy_threshold,
+    metrics_at,
+    threshold_for_far,
+)
+from siamese_gui.gui.common import MUTED_COLOR, show_error
+from siamese_gui.gui.plots import ThresholdPlots
+from siamese_gui.gui.state import AppState
+from siamese_gui.gui.threshold_control import ThresholdControl
+
+PRESETS = ("max_accuracy", "eer", "far_1")
+METRIC_ROWS = (
+    ("Accuracy", "accuracy", "share of pairs judged right"),
+    ("Precision", "precision", "of pairs judged same, share truly same"),
+    ("Recall (TAR)", "recall", "of same pairs, share judged same"),
+    ("FAR", "far", "false accept rate: different pairs judged same"),
+    ("FRR", "frr", "false reject rate: same pairs judged different"),
+)
+MAX_FAR = 0.01
+
+
+class ThresholdPanel(QWidget):
+    """Shows how the threshold trades false accepts against false rejects.
+
+    Signals:
+        saveModelRequested: the model has no file yet, so it must be saved first.
+        statusMessage(str): a short note for the status bar.
+    """
+
+    saveModelRequested = Signal()
+    statusMessage = Signal(str)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.plots = ThresholdPlots()
+        self.control = ThresholdControl(state)
+
+        self.max_accuracy_button = QPushButton("Max accuracy")
+        self.max_accuracy_button.setToolTip("The threshold that judges the most evaluation pairs right")
+        self.eer_button = QPushButton("Equal error rate")
+        self.eer_button.setToolTip("The threshold where FAR equals FRR")
+        self.far_button = QPushButton("FAR ≤ 1 %")
+        self.far_button.setToolTip("The largest threshold that accepts at most 1 % of different pairs")
+        self.max_accuracy_button.clicked.connect(lambda: self.apply_preset("max_accuracy"))
+        self.eer_button.clicked.connect(lambda: self.apply_preset("eer"))
+        self.far_button.clicked.connect(lambda: self.apply_preset("far_1"))
+        self.save_button = QPushButton("Save threshold with model")
+        self.save_button.setToolTip("Write this threshold into the model's sidecar file")
+        self.save_button.clicked.connect(self.save_threshold)
+
+        self.table = QTableWidget(len(METRIC_ROWS), 2)
+        self.table.setHorizontalHeaderLabels(["At the threshold", "Value"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        for row, (name, _, tip) in enumerate(METRIC_ROWS):
+            item = QTableWidgetItem(name)
+            item.setToolTip(tip)
+            self.table.setItem(row, 0, item)
+            value = QTableWidgetItem("—")
+            value.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(row, 1, value)
+        self.table.setFixedHeight(self.table.verticalHeader().length() + self.table.horizontalHeader().height() + 4)
+        self.table.setMinimumWidth(280)
+        self.counts_label = QLabel()
+        self.counts_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setStyleSheet(f"color: {MUTED_COLOR};")
+
+        presets = QGroupBox("Threshold")
+        presets_layout = QVBoxLayout(presets)
+        presets_layout.addWidget(self.control)
+        buttons = QHBoxLayout()
+        buttons.addWidget(QLabel("Presets:"))
+        for button in (self.max_accuracy_button, self.eer_button, self.far_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        presets_layout.addLayout(buttons)
+        save_row = QHBoxLayout()
+        save_row.addWidget(self.save_button)
+        save_row.addStretch(1)
+        presets_layout.addLayout(save_row)
+        presets_layout.addWidget(self.summary_label)
+        presets_layout.addStretch(1)
+
+        metrics = QGroupBox("Metrics")
+        metrics_layout = QVBoxLayout(metrics)
+        metrics_layout.addWidget(self.table)
+        metrics_layout.addWidget(self.counts_label)
+        metrics_layout.addStretch(1)
+
+        bottom = QGridLayout()
+        bottom.addWidget(presets, 0, 0)
+        bottom.addWidget(metrics, 0, 1)
+        bottom.setColumnStretch(0, 3)
+        bottom.setColumnStretch(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.plots, 1)
+        layout.addLayout(bottom)
+
+        state.evaluationChanged.connect(self.refresh)
+        state.modelChanged.connect(self._update_buttons)
+        state.thresholdChanged.connect(self._threshold_changed)
+        self.refresh()
+
+    def _update_buttons(self) -> None:
+        has_eval = self.state.evaluation is not None
+        for button in (self.max_accuracy_button, self.eer_button, self.far_button):
+            button.setEnabled(has_eval)
+        self.save_button.setEnabled(self.state.has_model)
+
+    def refresh(self) -> None:
+        """Redraw everything for the current evaluation (once per model or data change)."""
+        self._update_buttons()
+        evaluation = self.state.evaluation
+        if evaluation is None:
+            if self.state.has_model and self.state.splits is not None:
+                message = "Computing distances of the evaluation pairs…"
+            else:
+                message = "No evaluation yet: load a model and data"
+            self.plots.clear(message)
+            self.summary_label.setText("")
+            self._show_metrics(None)
+            return
+        report = evaluation.report
+        eer_point = (report.eer, 1 - report.eer)
+        self.plots.set_evaluation(
+            evaluation.distances, evaluation.pairs.same, evaluation.roc, eer_point, self.state.threshold
+        )
+        self.summary_label.setText(
+            f"{report.pairs:,} pairs of {len(evaluation.dataset):,} images from "
+            f"{evaluation.dataset.source}. ROC AUC {report.auc:.3f}, equal error rate "
+            f"{report.eer:.1%} at {report.eer_threshold:.3f}, best accuracy "
+            f"{report.best_accuracy:.1%} at {report.best_threshold:.3f}."
+        )
+        self._threshold_changed(self.state.threshold)
+
+    def _threshold_changed(self, threshold: float) -> None:
+        evaluation = self.state.evaluation
+        if evaluation is None:
+            return
+        metrics = metrics_at(evaluation.distances, evaluation.pairs.same, threshold)
+        self._show_metrics(metrics)
+        self.plots.set_threshold(threshold, metrics.far, metrics.recall)
+
+    def _show_metrics(self, metrics) -> None:
+        self.metrics = metrics
+        for row, (_, field, _) in enumerate(METRIC_ROWS):
+            text = "—" if metrics is None else f"{getattr(metrics, field):.1%}"
+            self.table.item(row, 1).setText(text)
+        if metrics is None:
+            self.counts_label.setText("")
+        else:
+            self.counts_label.setText(
+                f"accepted: {metrics.true_accepts:,} right, {metrics.false_accepts:,} wrong · "
+                f"rejected: {metrics.true_rejects:,} right, {metrics.false_rejects:,} wrong"
+            )
+
+    def preset_threshold(self, name: str) -> float | None:
+        """The threshold a preset stands for, from the core's evaluation functions."""
+        evaluation = self.state.evaluation
+        if evaluation is None:
+            return None
+        distances, same = evaluation.distances, evaluation.pairs.same
+        if name == "max_accuracy":
+            return max_accuracy_threshold(distances, same)[1]
+        if name == "eer":
+            return equal_error_rate(distances, same)[1]
+        if name == "far_1":
+            return threshold_for_far(distances, same, MAX_FAR)
+        raise ValueError(f"unknown preset {name!r}")
+
+    def apply_preset(self, name: str) -> None:
+        """Set the shared threshold to a preset: "max_accuracy", "eer" or "far_1"."""
+        value = self.preset_threshold(name)
+        if value is not None:
+            self.state.set_threshold(max(value, 0.0))
+
+    def save_threshold(self) -> bool:
+        """Write the current threshold into the model's sidecar.
+
+        A model that has no file yet is saved first (with this threshold).
+
+        Returns:
+            Whether the threshold was written now.
+        """
+        if not self.state.has_model:
+            return False
+        if self.state.model_path is None:
+            self.saveModelRequested.emit()
+            return False
+        from siamese_gui.core.store import update_sidecar
+
+        try:
+            update_sidecar(self.state.model_path, threshold=self.state.threshold)
+        except SiameseError as exc:
+            show_error(self, "Cannot save the threshold", str(exc))
+            return False
+        info = getattr(self.state.model, "info", None)
+        if isinstance(info, dict):
+            info["threshold"] = self.state.threshold
+        self.statusMessage.emit(f"Threshold {self.state.threshold:.3f} saved with {self.state.model_path.name}")
+        return True

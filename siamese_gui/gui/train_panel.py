@@ -1,0 +1,380 @@
+"""The Train panel: settings, Start/Stop, progress, the live loss plot and the result."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from siamese_gui.core.config import PRESETS, TrainingConfig
+from siamese_gui.core.errors import ConfigError
+from siamese_gui.gui.common import MUTED_COLOR, RIGHT_COLOR, WRONG_COLOR, show_error
+from siamese_gui.gui.plots import LossPlot
+from siamese_gui.gui.state import AppState
+from siamese_gui.gui.workers import TrainingController, TrainingOutcome
+
+DATA_SOURCES = ("fashion_mnist", "samples", "folder")
+DATA_SOURCE_LABELS = ("Fashion-MNIST (train split)", "Bundled samples", "Image folder…")
+PRESET_LABELS = {"default": "default (batch-norm CNN)", "seed": "seed (tutorial CNN, fixed)"}
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds as m:ss or h:mm:ss."""
+    seconds = max(int(round(seconds)), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def data_source_kind(source: str) -> str:
+    """Classify a dataset's `source` text as one of DATA_SOURCES."""
+    if source.startswith("Fashion-MNIST"):
+        return "fashion_mnist"
+    if source.startswith("image folder"):
+        return "folder"
+    return "samples"
+
+
+class TrainPanel(QWidget):
+    """Trains a new model on a worker thread while the window stays responsive.
+
+    Signals:
+        dataSourceRequested(str): the user picked a data source ("fashion_mnist",
+            "samples" or "folder").
+        useModelRequested(object): "Use this model" with the `TrainingOutcome`.
+        saveModelRequested(object): "Save model…" with the outcome's `LoadedModel`.
+    """
+
+    dataSourceRequested = Signal(str)
+    useModelRequested = Signal(object)
+    saveModelRequested = Signal(object)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.outcome: TrainingOutcome | None = None
+        self.controller = TrainingController(self)
+        self.controller.batchDone.connect(self._on_batch)
+        self.controller.epochDone.connect(self._on_epoch)
+        self.controller.finished.connect(self._on_finished)
+        self.controller.failed.connect(self._on_failed)
+        self.controller.runningChanged.connect(self._update_enabled)
+        defaults = TrainingConfig()
+
+        self.source_combo = QComboBox()
+        self.source_combo.addItems(DATA_SOURCE_LABELS)
+        self.source_combo.activated.connect(self._source_chosen)
+        self.data_label = QLabel("Loading…")
+        self.data_label.setWordWrap(True)
+        self.data_label.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 11px;")
+        self.limit_spin = QSpinBox()
+        self.limit_spin.setRange(0, 10_000_000)
+        self.limit_spin.setSingleStep(1000)
+        self.limit_spin.setSpecialValueText("all")
+        self.limit_spin.setToolTip("Train on a random sample of this many images (all: every image)")
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 1000)
+        self.epochs_spin.setValue(defaults.epochs)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(4, 8192)
+        self.batch_spin.setValue(defaults.batch_size)
+        self.batch_spin.setToolTip("Images per batch; every pair inside a batch is a training pair")
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(5)
+        self.lr_spin.setRange(0.00001, 10.0)
+        self.lr_spin.setSingleStep(0.0005)
+        self.lr_spin.setValue(defaults.learning_rate)
+        self.lr_spin.setToolTip("Adam's initial step size, decayed to zero on a cosine")
+        self.margin_spin = QDoubleSpinBox()
+        self.margin_spin.setDecimals(2)
+        self.margin_spin.setRange(0.01, 100.0)
+        self.margin_spin.setSingleStep(0.1)
+        self.margin_spin.setValue(defaults.margin)
+        self.margin_spin.setToolTip("Different pairs are pushed at least this far apart")
+        self.embedding_spin = QSpinBox()
+        self.embedding_spin.setRange(1, 4096)
+        self.embedding_spin.setValue(defaults.embedding_dim)
+        self.preset_combo = QComboBox()
+        for preset in PRESETS:
+            self.preset_combo.addItem(PRESET_LABELS.get(preset, preset), preset)
+        self.preset_combo.setCurrentIndex(PRESETS.index(defaults.preset))
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setValue(defaults.seed)
+        self.validation_spin = QDoubleSpinBox()
+        self.validation_spin.setDecimals(2)
+        self.validation_spin.setRange(0.01, 0.89)
+        self.validation_spin.setSingleStep(0.05)
+        self.validation_spin.setValue(defaults.validation_fraction)
+        self.validation_spin.setToolTip("Share of each class held out to validate and choose the threshold")
+        self.augment_check = QCheckBox("Mirror images left-right")
+        self.augment_check.setChecked(defaults.augment)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("&Data:", self.source_combo)
+        form.addRow("", self.data_label)
+        form.addRow("&Images to use:", self.limit_spin)
+        form.addRow("&Epochs:", self.epochs_spin)
+        form.addRow("&Batch size:", self.batch_spin)
+        form.addRow("&Learning rate:", self.lr_spin)
+        form.addRow("&Margin:", self.margin_spin)
+        form.addRow("Embedding si&ze:", self.embedding_spin)
+        form.addRow("&Architecture:", self.preset_combo)
+        form.addRow("&Seed:", self.seed_spin)
+        form.addRow("&Validation share:", self.validation_spin)
+        form.addRow("", self.augment_check)
+        self.form_box = QGroupBox("Settings")
+        self.form_box.setLayout(form)
+
+        self.start_button = QPushButton("▶  Start training")
+        self.start_button.setShortcut("Ctrl+Return")
+        self.start_button.setToolTip("Start training (Ctrl+Enter)")
+        self.start_button.clicked.connect(self.start_training)
+        self.stop_button = QPushButton("■  Stop")
+        self.stop_button.setToolTip("Stop after the current batch and keep the weights so far (Esc)")
+        self.stop_button.setShortcut("Escape")
+        self.stop_button.clicked.connect(self.stop_training)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button, 1)
+        buttons.addWidget(self.stop_button)
+
+        self.result_label = QLabel("No run yet.")
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextFormat(Qt.TextFormat.RichText)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.use_button = QPushButton("Use this model")
+        self.use_button.setToolTip("Use the new model in Compare, Gallery and Threshold")
+        self.use_button.clicked.connect(self._use_model)
+        self.save_button = QPushButton("Save model…")
+        self.save_button.clicked.connect(self._save_model)
+        result_buttons = QHBoxLayout()
+        result_buttons.addWidget(self.use_button)
+        result_buttons.addWidget(self.save_button)
+        result_buttons.addStretch(1)
+        self.result_box = QGroupBox("Result")
+        result_layout = QVBoxLayout(self.result_box)
+        result_layout.addWidget(self.result_label)
+        result_layout.addLayout(result_buttons)
+
+        left = QVBoxLayout()
+        left.addWidget(self.form_box)
+        left.addLayout(buttons)
+        left.addWidget(self.result_box)
+        left.addStretch(1)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setFixedWidth(370)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Not training")
+        self.plot = LossPlot()
+        right = QVBoxLayout()
+        right.addWidget(self.progress)
+        right.addWidget(self.plot, 1)
+
+        layout = QHBoxLayout(self)
+        layout.addWidget(left_widget)
+        layout.addLayout(right, 1)
+
+        state.dataChanged.connect(self.sync_data_source)
+        self.sync_data_source()
+        self._update_enabled()
+
+    # Settings ------------------------------------------------------------------------
+
+    def config(self) -> TrainingConfig:
+        """The settings in the form.
+
+        Raises:
+            ConfigError: if the core rejects a value.
+        """
+        return TrainingConfig(
+            epochs=self.epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            learning_rate=self.lr_spin.value(),
+            margin=self.margin_spin.value(),
+            embedding_dim=self.embedding_spin.value(),
+            preset=self.preset_combo.currentData(),
+            seed=self.seed_spin.value(),
+            validation_fraction=self.validation_spin.value(),
+            augment=self.augment_check.isChecked(),
+        )
+
+    def set_config(self, config: TrainingConfig) -> None:
+        """Fill the form from a config."""
+        self.epochs_spin.setValue(config.epochs)
+        self.batch_spin.setValue(config.batch_size)
+        self.lr_spin.setValue(config.learning_rate)
+        self.margin_spin.setValue(config.margin)
+        self.embedding_spin.setValue(config.embedding_dim)
+        self.preset_combo.setCurrentIndex(PRESETS.index(config.preset))
+        self.seed_spin.setValue(config.seed)
+        self.validation_spin.setValue(config.validation_fraction)
+        self.augment_check.setChecked(config.augment)
+
+    def sync_data_source(self) -> None:
+        """Show the state's current training data in the data source row."""
+        data = self.state.train_data
+        if data is None:
+            self.data_label.setText("Loading data…")
+            return
+        self.source_combo.setCurrentIndex(DATA_SOURCES.index(data_source_kind(data.source)))
+        skipped = f", {len(data.skipped)} files skipped" if data.skipped else ""
+        self.data_label.setText(
+            f"{len(data):,} images, {len(data.class_names)} classes{skipped} — {data.source}"
+        )
+
+    def _source_chosen(self, index: int) -> None:
+        self.dataSourceRequested.emit(DATA_SOURCES[index])
+
+    def training_data(self):
+        """The dataset to train on: the state's training split, sampled to the limit."""
+        data = self.state.train_data
+        limit = self.limit_spin.value()
+        if data is not None and 0 < limit < len(data):
+            rng = np.random.default_rng(self.seed_spin.value())
+            data = data.subset(np.sort(rng.choice(len(data), limit, replace=False)))
+        return data
+
+    # Running -------------------------------------------------------------------------
+
+    def start_training(self, dataset=None) -> bool:
+        """Start a run with the form's settings; does nothing while one runs.
+
+        Args:
+            dataset: train on this instead of the state's data.
+
+        Returns:
+            Whether a run started.
+        """
+        if self.controller.is_running():
+            return False
+        try:
+            config = self.config()
+        except ConfigError as exc:
+            show_error(self, "Invalid settings", str(exc))
+            return False
+        dataset = dataset if dataset is not None else self.training_data()
+        if dataset is None:
+            show_error(self, "No data", "The training data is still loading; try again in a moment.")
+            return False
+        self.outcome = None
+        self.plot.reset()
+        self._batches_total = 0
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("Preparing (loading TensorFlow and building the network)…")
+        self.result_label.setText(f"Training on {len(dataset):,} images…")
+        return self.controller.start(config, dataset)
+
+    def stop_training(self) -> None:
+        """Stop the run after the current batch; the weights so far are kept."""
+        if self.controller.is_running():
+            self.controller.stop()
+            self.stop_button.setEnabled(False)
+            self.progress.setFormat(self.progress.format().split(" · ")[0] + " · stopping…")
+
+    def shutdown(self) -> None:
+        """Stop a run in progress and wait for its thread (used when the window closes)."""
+        self.controller.shutdown()
+
+    @property
+    def is_training(self) -> bool:
+        return self.controller.is_running()
+
+    def _update_enabled(self, *_args) -> None:
+        running = self.controller.is_running()
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running and not self.controller.stop_requested())
+        self.form_box.setEnabled(not running)
+        usable = self.outcome is not None and self.outcome.loaded is not None
+        self.use_button.setEnabled(usable and not running)
+        self.save_button.setEnabled(usable and not running)
+        if not running and self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+
+    def _on_batch(self, progress) -> None:
+        total = progress.batches_per_epoch * self.config_epochs()
+        done = progress.epoch * progress.batches_per_epoch + progress.batch + 1
+        if self.progress.maximum() != total:
+            self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        suffix = " · stopping…" if self.controller.stop_requested() else f" · {format_duration(progress.eta_s)} left"
+        self.progress.setFormat(
+            f"Epoch {progress.epoch + 1}/{self.config_epochs()} · batch {progress.batch + 1}/"
+            f"{progress.batches_per_epoch} · loss {progress.loss:.4f}{suffix}"
+        )
+        self.plot.add_batch(progress.epoch, progress.batch, progress.batches_per_epoch, progress.loss)
+
+    def config_epochs(self) -> int:
+        """Epochs of the run in progress (or of the form)."""
+        config = self.controller.config
+        return config.epochs if config is not None else self.epochs_spin.value()
+
+    def _on_epoch(self, progress) -> None:
+        self.plot.add_epoch(progress.epoch, progress.loss, progress.val_loss)
+
+    def _on_finished(self, outcome: TrainingOutcome) -> None:
+        self.outcome = outcome
+        result = outcome.result
+        self.plot.flush()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if result.status == "completed" else 0)
+        self.progress.setFormat(f"{result.status.capitalize()} in {format_duration(result.seconds)}")
+        self.result_label.setText(self._result_html(result))
+        self._update_enabled()
+        if result.status == "failed":
+            show_error(self, "Training failed", result.message)
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Failed")
+        self.result_label.setText(f"<span style='color:{WRONG_COLOR}'>Training failed.</span>")
+        self._update_enabled()
+        show_error(self, "Training failed", message)
+
+    @staticmethod
+    def _result_html(result) -> str:
+        color = {"completed": RIGHT_COLOR, "stopped": "#b06000"}.get(result.status, WRONG_COLOR)
+        note = f" — {result.message}" if result.message and result.message != result.status else ""
+        lines = [f"<b style='color:{color}'>{result.status.capitalize()}</b> in "
+                 f"{format_duration(result.seconds)}{note}"]
+        if result.validation is not None:
+            v, m = result.validation, result.at_threshold
+            lines.append(
+                "<table cellspacing='0' cellpadding='2'>"
+                f"<tr><td>Recommended threshold</td><td align='right'><b>{result.threshold:.3f}</b></td></tr>"
+                f"<tr><td>Validation accuracy</td><td align='right'>{m.accuracy:.1%}</td></tr>"
+                f"<tr><td>FAR / FRR</td><td align='right'>{m.far:.1%} / {m.frr:.1%}</td></tr>"
+                f"<tr><td>ROC AUC</td><td align='right'>{v.auc:.3f}</td></tr>"
+                f"<tr><td>Equal error rate</td><td align='right'>{v.eer:.1%}</td></tr>"
+                f"<tr><td>Validation pairs</td><td align='right'>{v.pairs:,}</td></tr>"
+                "</table>"
+            )
+        return "".join(lines)
+
+    def _use_model(self) -> None:
+        if self.outcome is not None and self.outcome.loaded is not None:
+            self.useModelRequested.emit(self.outcome)
+
+    def _save_model(self) -> None:
+        if self.outcome is not None and self.outcome.loaded is not None:
+            self.saveModelRequested.emit(self.outcome.loaded)
