@@ -1,0 +1,125 @@
+"""Fixtures for the GUI tests: offscreen Qt, no blocking dialogs, no leaked threads."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+
+from siamese_gui.core.datasets import Dataset, DataSplits  # noqa: E402
+
+
+def synthetic_dataset(per_class: int = 12, classes: int = 4, seed: int = 0) -> Dataset:
+    """Noise images with one bright square whose position is the class."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, size=(per_class * classes, 28, 28)).astype(np.uint8)
+    labels = np.repeat(np.arange(classes), per_class).astype(np.int64)
+    for i, label in enumerate(labels):
+        row, col = divmod(int(label) % 4, 2)
+        images[i, row * 14 + 2 : row * 14 + 12, col * 14 + 2 : col * 14 + 12] = rng.integers(120, 256)
+    return Dataset(images, labels, tuple(f"class {c}" for c in range(classes)), "synthetic test data")
+
+
+class FakeComparator:
+    """Embeds an image as its four quadrant means; counts the distances asked for."""
+
+    threshold = 0.5
+
+    def __init__(self):
+        self.distance_calls = 0
+
+    def embed(self, images, should_stop=None):
+        images = np.asarray(images, dtype=np.float32)
+        if images.max(initial=0) > 1.0:
+            images = images / 255.0
+        quadrants = images.reshape(len(images), 2, 14, 2, 14).mean(axis=(2, 4))
+        return quadrants.reshape(len(images), 4) * 2.0
+
+    def distance(self, image_a, image_b):
+        self.distance_calls += 1
+        a, b = self.embed(np.stack([image_a, image_b]))
+        return float(np.linalg.norm(a - b))
+
+
+class FakeLoaded:
+    """Stands in for `core.store.LoadedModel` in tests that need no TensorFlow."""
+
+    def __init__(self, threshold: float = 0.5, path=None):
+        self.model = None
+        self.embedding = None
+        self.info = {"threshold": threshold, "class_names": []}
+        self.path = path
+        self.warnings = []
+
+    @property
+    def threshold(self) -> float:
+        return self.info["threshold"]
+
+
+@pytest.fixture(autouse=True)
+def no_running_threads():
+    """Fail any test that leaves a worker QThread running (or not joined)."""
+    yield
+    from siamese_gui.gui import workers
+
+    left = [t.objectName() for t in workers.active_threads()]
+    running = [t.objectName() for t in workers.active_threads() if t.isRunning()]
+    assert not running, f"threads still running after the test: {running}"
+    assert not left, f"threads never joined after the test: {left}"
+
+
+@pytest.fixture(autouse=True)
+def dialogs(monkeypatch):
+    """Record message boxes instead of blocking on them; returns [(title, text), ...]."""
+    shown: list[tuple[str, str]] = []
+
+    def record(parent, title, text, *args, **kwargs):
+        shown.append((title, text))
+        return QMessageBox.StandardButton.Ok
+
+    for name in ("warning", "critical", "information", "question"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(record))
+    # A file dialog would block too: behave as if the user cancelled it.
+    for name in ("getOpenFileName", "getSaveFileName"):
+        monkeypatch.setattr(QFileDialog, name, staticmethod(lambda *a, **k: ("", "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: ""))
+    return shown
+
+
+@pytest.fixture
+def data() -> Dataset:
+    return synthetic_dataset()
+
+
+@pytest.fixture
+def window(qtbot):
+    """A main window that loads nothing by itself; closed (threads joined) afterwards."""
+    from siamese_gui.gui.main_window import MainWindow
+
+    win = MainWindow(autoload=False)
+    qtbot.addWidget(win)
+    win.resize(1100, 750)
+    yield win
+    win.close()
+
+
+@pytest.fixture
+def loaded_window(window, data, qtbot):
+    """A window with synthetic data, a fake model and its evaluation computed."""
+    window.state.set_data(DataSplits(data, data))
+    window.state.set_model(FakeLoaded(), FakeComparator(), None)
+    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=10_000)
+    return window

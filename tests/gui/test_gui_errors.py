@@ -1,0 +1,145 @@
+"""Bad input in the GUI: a dialog with the core's message, and nothing the user had is lost."""
+
+from __future__ import annotations
+
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+
+from siamese_gui.core.datasets import DataSplits
+
+
+@pytest.fixture
+def good_image(tmp_path):
+    path = tmp_path / "good.png"
+    image = np.zeros((40, 40), np.uint8)
+    image[10:30, 12:28] = 255
+    cv2.imwrite(str(path), image)
+    return path
+
+
+def _bad_images(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "cut.jpg"
+    ok, encoded = cv2.imencode(".jpg", np.full((64, 64), 128, np.uint8))
+    truncated.write_bytes(encoded.tobytes()[:40])
+    huge = tmp_path / "huge.png"
+    header = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (100000).to_bytes(4, "big") * 2
+    huge.write_bytes(header + b"\x08\x00\x00\x00\x00" + b"\x00" * 64)
+    return {
+        "missing": tmp_path / "missing.png",
+        "text": text,
+        "empty": empty,
+        "truncated": truncated,
+        "huge": huge,
+        "folder": tmp_path,
+    }
+
+
+def test_bad_images_keep_the_previous_image(window, good_image, tmp_path, dialogs):
+    pane = window.compare_panel.pane_a
+    assert pane.open_file(good_image)
+    before = pane.image
+    for kind, path in _bad_images(tmp_path).items():
+        dialogs.clear()
+        assert not pane.open_file(path), kind
+        assert pane.image is before, kind
+        assert pane.caption.text() == "good.png"
+        assert len(dialogs) == 1, kind
+        title, message = dialogs[0]
+        assert title == "Cannot open image"
+        assert str(path.name) in message, (kind, message)
+
+
+def test_paste_without_an_image_keeps_the_previous_one(window, good_image, dialogs):
+    from PySide6.QtWidgets import QApplication
+
+    pane = window.compare_panel.pane_b
+    pane.open_file(good_image)
+    before = pane.image
+    QApplication.clipboard().setText("just text")
+    assert not pane.paste()
+    assert pane.image is before
+    assert dialogs[-1][0] == "Nothing to paste"
+
+
+def _bad_model_files(tmp_path):
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a zip at all")
+    legacy = tmp_path / "old.h5"
+    legacy.write_bytes(b"\x89HDF\r\n\x1a\n")
+    no_sidecar = tmp_path / "lonely.keras"
+    with zipfile.ZipFile(no_sidecar, "w") as archive:
+        archive.writestr("config.json", "{}")
+    bad_archive = tmp_path / "broken.keras"
+    with zipfile.ZipFile(bad_archive, "w") as archive:
+        archive.writestr("config.json", "{not json")
+    (tmp_path / "broken.json").write_text('{"threshold": 0.4}')
+    return [tmp_path / "missing.keras", junk, legacy, no_sidecar, bad_archive]
+
+
+def test_bad_model_files_keep_the_previous_model(loaded_window, tmp_path, qtbot, dialogs):
+    state = loaded_window.state
+    model, evaluation, threshold = state.model, state.evaluation, state.threshold
+    for path in _bad_model_files(tmp_path):
+        dialogs.clear()
+        loaded_window.open_model(path)
+        qtbot.waitUntil(lambda: bool(dialogs), timeout=60_000)
+        title, message = dialogs[0]
+        assert title == "Cannot open the model"
+        assert path.name in message
+        assert state.model is model
+        assert state.evaluation is evaluation
+        assert state.threshold == threshold
+
+
+def test_bad_image_folder_keeps_the_data(loaded_window, tmp_path, qtbot, dialogs):
+    data = loaded_window.state.splits
+    (tmp_path / "only_class").mkdir()
+    cv2.imwrite(str(tmp_path / "only_class" / "a.png"), np.zeros((28, 28), np.uint8))
+    loaded_window.open_folder_dataset(tmp_path)
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=10_000)
+    assert dialogs[0][0] == "Cannot load the data"
+    assert str(tmp_path) in dialogs[0][1]
+    assert loaded_window.state.splits is data
+
+
+def test_image_folder_dataset_is_used_everywhere(loaded_window, tmp_path, qtbot, dialogs):
+    for name, value in (("dark", 40), ("light", 220)):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            image = np.full((28, 28), value + i, np.uint8)
+            cv2.imwrite(str(tmp_path / name / f"{i}.png"), image)
+    (tmp_path / "light" / "broken.png").write_text("nope")
+    loaded_window.open_folder_dataset(tmp_path)
+    qtbot.waitUntil(lambda: loaded_window.state.test_data.source.startswith("image folder"), timeout=10_000)
+    assert loaded_window.state.test_data.class_names == ("dark", "light")
+    assert dialogs and dialogs[0][0] == "Some files were skipped"
+    qtbot.waitUntil(lambda: loaded_window.state.evaluation is not None, timeout=10_000)
+    assert loaded_window.train_panel.source_combo.currentIndex() == 2
+
+
+def test_save_failure_is_reported(loaded_window, tmp_path, qtbot, dialogs):
+    loaded_window.save_model_as(path=tmp_path / "model.txt")
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=60_000)
+    assert dialogs[0][0] == "Cannot save the model"
+    assert loaded_window.state.model_path is None
+
+
+def test_splits_stay_after_failed_fashion_mnist(window, data, qtbot, dialogs, monkeypatch, tmp_path):
+    monkeypatch.setenv("SIAMESE_GUI_DATA", str(tmp_path))
+    import siamese_gui.core.datasets as datasets
+
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "none")
+    monkeypatch.setattr(datasets, "KERAS_CACHE_DIR", tmp_path / "none2")
+    splits = DataSplits(data, data)
+    window.state.set_data(splits)
+    window.choose_data_source("fashion_mnist")
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=10_000)
+    assert "Fashion-MNIST not found" in dialogs[0][1]
+    assert window.state.splits is splits
