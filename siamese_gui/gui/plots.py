@@ -26,8 +26,8 @@ def _style_axes(ax) -> None:
 
 
 class _Canvas(FigureCanvasQTAgg):
-    def __init__(self, width: float, height: float):
-        super().__init__(Figure(figsize=(width, height), dpi=100, layout="constrained"))
+    def __init__(self, width: float, height: float, layout: str | None = "constrained"):
+        super().__init__(Figure(figsize=(width, height), dpi=100, layout=layout))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(260, 200)
 
@@ -35,11 +35,15 @@ class _Canvas(FigureCanvasQTAgg):
 class LossPlot(_Canvas):
     """Live training loss: raw and smoothed batch loss, train and validation loss per epoch.
 
-    Batches arrive many times a second; the canvas redraws at most every `REDRAW_MS`.
+    Batches arrive many times a second; the canvas redraws at most every `REDRAW_MS`,
+    with fixed pixel margins instead of a layout engine, so a redraw during training
+    takes the GUI thread as briefly as possible.
     """
 
+    MARGINS_PX = (64, 14, 12, 48)  # left, right, top, bottom
+
     def __init__(self):
-        super().__init__(6.0, 3.6)
+        super().__init__(6.0, 3.6, layout=None)
         self.ax = self.figure.add_subplot()
         (self.batch_line,) = self.ax.plot([], [], color="#9bbbd9", linewidth=0.8, label="batch loss")
         (self.smooth_line,) = self.ax.plot([], [], color=SAME_COLOR, linewidth=2.0, label="batch loss (smoothed)")
@@ -56,6 +60,13 @@ class LossPlot(_Canvas):
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.flush)
         self.reset()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        width, height = max(event.size().width(), 100), max(event.size().height(), 100)
+        left, right, top, bottom = self.MARGINS_PX
+        self.figure.subplots_adjust(left=left / width, right=1 - right / width,
+                                    top=1 - top / height, bottom=bottom / height)
+        super().resizeEvent(event)
 
     def reset(self) -> None:
         """Forget every point (a new run starts)."""

@@ -104,3 +104,38 @@ def test_invalid_setting_is_reported_before_starting(window, data, dialogs, monk
     assert not panel.start_training(data)
     assert dialogs and "batch size" in dialogs[-1][1]
     assert panel.controller.runs_started == 0
+
+
+def test_non_finite_loss_is_reported_and_nothing_is_replaced(window, data, qtbot, dialogs, monkeypatch):
+    import siamese_gui.core.training as training
+
+    def failing_train(config, dataset, on_batch=None, on_epoch=None, should_stop=None):
+        return training.TrainingResult(
+            embedding=None, model=None, config=config, status="failed",
+            message="training failed: the loss became nan (try a smaller learning rate than 10)",
+        )
+
+    monkeypatch.setattr(training, "train", failing_train)
+    panel = window.train_panel
+    with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS):
+        panel.start_training(data)
+    qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
+    assert dialogs == [("Training failed", "training failed: the loss became nan (try a smaller learning rate than 10)")]
+    assert not panel.use_button.isEnabled()
+    assert not panel.save_button.isEnabled()
+    assert window.state.model is None
+
+
+def test_exception_inside_training_reaches_a_dialog(window, data, qtbot, dialogs, monkeypatch):
+    import siamese_gui.core.training as training
+
+    def broken_train(*args, **kwargs):
+        raise RuntimeError("out of cheese")
+
+    monkeypatch.setattr(training, "train", broken_train)
+    panel = window.train_panel
+    with qtbot.waitSignal(panel.controller.failed, timeout=TIMEOUT_MS):
+        panel.start_training(data)
+    qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
+    assert dialogs == [("Training failed", "RuntimeError: out of cheese")]
+    assert panel.start_button.isEnabled()
