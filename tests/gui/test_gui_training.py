@@ -15,7 +15,7 @@ TINY = TrainingConfig(epochs=2, batch_size=8, learning_rate=0.01, embedding_dim=
 TIMEOUT_MS = 120_000
 
 
-def test_tiny_run_finishes_and_plots(window, data, qtbot):
+def test_tiny_run_finishes_and_plots(window, data, qtbot, tmp_path, dialogs):
     panel = window.train_panel
     panel.set_config(TINY)
     window.state.set_data(DataSplits(data, data))
@@ -37,6 +37,19 @@ def test_tiny_run_finishes_and_plots(window, data, qtbot):
     assert window.state.threshold == pytest.approx(outcome.result.threshold)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
     assert window.state.model_name == "trained (unsaved)"
+
+    # Saved, then loaded back on the task thread (TensorFlow used across several tasks).
+    window.state.set_threshold(0.42)
+    window.save_model_as(path=tmp_path / "tiny")
+    qtbot.waitUntil(lambda: window.state.model_path is not None, timeout=60_000)
+    assert window.state.model_path == tmp_path / "tiny.keras"
+    assert window.model_label.text() == "Model: tiny.keras"
+    window.state.set_threshold(0.1)
+    window.open_model(tmp_path / "tiny.keras")
+    qtbot.waitUntil(lambda: window.state.model is not outcome.loaded, timeout=60_000)
+    assert window.state.threshold == pytest.approx(0.42)
+    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
+    assert dialogs == []
 
 
 def test_stop_mid_run_keeps_the_weights(window, data, qtbot):
