@@ -141,12 +141,10 @@ class TrainPanel(QWidget):
         self.form_box.setLayout(form)
 
         self.start_button = QPushButton("▶  Start training")
-        self.start_button.setShortcut("Ctrl+Return")
         self.start_button.setToolTip("Start training (Ctrl+Enter)")
         self.start_button.clicked.connect(self.start_training)
         self.stop_button = QPushButton("■  Stop")
-        self.stop_button.setToolTip("Stop after the current batch and keep the weights so far (Esc)")
-        self.stop_button.setShortcut("Escape")
+        self.stop_button.setToolTip("Stop after the current batch and keep the weights so far (Ctrl+.)")
         self.stop_button.clicked.connect(self.stop_training)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 1)
