@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from siamese_gui.core.pairs import balanced_pairs
-from siamese_gui.gui.common import DIFFERENT_COLOR, MUTED_COLOR, SAME_COLOR, show_error
+from siamese_gui.gui.common import DIFFERENT_COLOR, MUTED_COLOR, RIGHT_COLOR, SAME_COLOR, WRONG_COLOR, show_error
 from siamese_gui.gui.image_pane import ImagePane
 from siamese_gui.gui.state import AppState, is_same
 from siamese_gui.gui.threshold_control import ThresholdControl
@@ -63,6 +63,7 @@ class ComparePanel(QWidget):
         self.explain_label = QLabel("")
         self.explain_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.explain_label.setWordWrap(True)
+        self.explain_label.setTextFormat(Qt.TextFormat.RichText)
         self.explain_label.setStyleSheet(f"color: {MUTED_COLOR};")
 
         self.swap_button = QPushButton("⇄  Swap")
@@ -213,5 +214,20 @@ class ComparePanel(QWidget):
             f"font-size: 30px; font-weight: 700; color: white; background: {color};"
             "border-radius: 10px; padding: 6px 18px;"
         )
-        relation = "<" if verdict == "Same" else "≥"
-        self.explain_label.setText(f"distance {self.distance:.3f} {relation} threshold {threshold:.3f}")
+        relation = "&lt;" if verdict == "Same" else "≥"
+        text = f"distance {self.distance:.3f} {relation} threshold {threshold:.3f}"
+        truth = self.ground_truth
+        if truth is not None:
+            right = (verdict == "Same") == truth
+            mark = f"<span style='color:{RIGHT_COLOR}'>✓ right</span>" if right else \
+                f"<span style='color:{WRONG_COLOR}'>✗ wrong</span>"
+            text += f"<br>dataset labels: {'same class' if truth else 'different classes'} — {mark}"
+        self.explain_label.setText(text)
+
+    @property
+    def ground_truth(self) -> bool | None:
+        """Whether both images share a dataset class, or None when a label is unknown."""
+        a, b = self.pane_a.image, self.pane_b.image
+        if a is None or b is None or a.label is None or b.label is None:
+            return None
+        return a.label == b.label

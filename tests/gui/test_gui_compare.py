@@ -94,3 +94,25 @@ def test_verdict_waits_for_a_model(window, data):
     assert panel.distance is None
     assert panel.verdict is None
     assert "No model" in panel.verdict_label.text()
+
+
+def test_dataset_pairs_show_the_ground_truth(loaded_window, qtbot):
+    panel = loaded_window.compare_panel
+    panel.random_pair(same=False)
+    _wait_distance(qtbot, panel)
+    assert panel.ground_truth is False
+    assert "different classes" in panel.explain_label.text()
+    loaded_window.state.set_threshold(0.0)
+    assert "right" in panel.explain_label.text()
+
+
+def test_explanation_names_distance_and_threshold(loaded_window, qtbot):
+    panel = loaded_window.compare_panel
+    panel.open_pair(0, 1)
+    distance = _wait_distance(qtbot, panel)
+    loaded_window.state.set_threshold(distance + 0.1)
+    from PySide6.QtGui import QTextDocument
+
+    document = QTextDocument()
+    document.setHtml(panel.explain_label.text())
+    assert f"distance {distance:.3f} < threshold {distance + 0.1:.3f}" in document.toPlainText()
