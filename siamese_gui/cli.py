@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import siamese_gui
 from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.runtime import native_stderr_hidden, start_tensorflow
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -92,43 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def _native_stderr_hidden():
-    """Hide what native libraries write straight to the stderr file descriptor.
-
-    TensorFlow writes start-up lines (CPU features, missing CUDA) whatever
-    `TF_CPP_MIN_LOG_LEVEL` says, and libpng/libjpeg print their own complaints about
-    corrupt files; either would bury the one-line error the CLI promises.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _start_tensorflow() -> None:
-    """Import TensorFlow and run its first operation with its log lines hidden."""
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _native_stderr_hidden():
-        import tensorflow as tf
-
-        tf.constant(0.0) + 0.0
-
-
 def _load_training_data(args):
     from siamese_gui.core import datasets
 
     if args.image_folder:
-        with _native_stderr_hidden():
+        with native_stderr_hidden():
             data = datasets.load_image_folder(args.image_folder)
         return data, None
     splits = datasets.load_fashion_mnist(args.data, download=args.download)
@@ -139,7 +107,7 @@ def _load_eval_data(args):
     from siamese_gui.core import datasets
 
     if args.image_folder:
-        with _native_stderr_hidden():
+        with native_stderr_hidden():
             return datasets.load_image_folder(args.image_folder)
     if args.download:
         return datasets.load_fashion_mnist(args.data, download=True).test
@@ -161,7 +129,7 @@ def _say(args, text: str) -> None:
 def cmd_train(args) -> int:
     from siamese_gui.core.config import TrainingConfig
 
-    _start_tensorflow()
+    start_tensorflow()
     from siamese_gui.core.store import result_metadata, save_model
     from siamese_gui.core.training import train
 
@@ -239,7 +207,7 @@ def _evaluate(embed_images, data):
 def cmd_evaluate(args) -> int:
     from siamese_gui.core.evaluation import metrics_at
 
-    _start_tensorflow()
+    start_tensorflow()
     from siamese_gui.core.store import Comparator
 
     comparator = Comparator.from_file(args.model)
@@ -276,10 +244,10 @@ def cmd_evaluate(args) -> int:
 def cmd_compare(args) -> int:
     from siamese_gui.core.images import load_image
 
-    with _native_stderr_hidden():
+    with native_stderr_hidden():
         image_a = load_image(args.image_a, invert=args.invert)
         image_b = load_image(args.image_b, invert=args.invert)
-    _start_tensorflow()
+    start_tensorflow()
     from siamese_gui.core.store import Comparator
 
     comparator = Comparator.from_file(args.model)

@@ -236,7 +236,7 @@ def test_evaluate_in_process(saved_model, tmp_path, image_folder_factory, capsys
     "extra, words",
     [
         (["--epochs", "0"], ["epochs"]),
-        (["--lr", "1e9"], ["learning rate"]),
+        (["--lr", "inf"], ["learning rate"]),
         (["--batch-size", "2"], ["batch size"]),
         (["--out", "model.h5"], ["model.h5", ".keras"]),
         (["--out", "nowhere/model.keras"], ["nowhere", "does not exist"]),

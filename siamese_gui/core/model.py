@@ -141,13 +141,16 @@ def _default_network(inputs, embedding_dim: int):
     return layers.UnitNormalization()(x)
 
 
-def build_embedding_network(preset: str = "default", embedding_dim: int = 64) -> keras.Model:
+def build_embedding_network(
+    preset: str = "default", embedding_dim: int = 64, name: str = EMBEDDING_NAME
+) -> keras.Model:
     """Build the network that maps one image (28, 28, 1) to an embedding vector.
 
     Args:
         preset: "default" (fast on CPU, batch-normalised, unit-length embeddings) or
             "seed" (the tutorial's two 128-filter conv blocks, bug fixed).
         embedding_dim: length of the embedding vector.
+        name: the network's name.
 
     Raises:
         ConfigError: on an unknown preset or a non-positive size.
@@ -158,7 +161,32 @@ def build_embedding_network(preset: str = "default", embedding_dim: int = 64) ->
         raise ConfigError(f"embedding size must be at least 1, got {embedding_dim}")
     inputs = keras.Input(INPUT_SHAPE, name="image")
     body = _default_network if preset == "default" else _seed_network
-    return keras.Model(inputs, body(inputs, embedding_dim), name=EMBEDDING_NAME)
+    return keras.Model(inputs, body(inputs, embedding_dim), name=name)
+
+
+@keras.saving.register_keras_serializable(package="siamese_gui")
+class HorizontalFlip(layers.Layer):
+    """Mirrors images (batch, height, width, channels) left-right, always."""
+
+    def call(self, inputs):
+        return ops.flip(inputs, axis=2)
+
+
+def mirror_averaged(network: keras.Model, normalize: bool) -> keras.Model:
+    """Wrap a network so that it embeds an image as the mean of it and its mirror image.
+
+    A network trained on randomly mirrored images sees both views as the same garment;
+    averaging the two makes its embedding exactly mirror-invariant and steadier.
+
+    Args:
+        network: the trained embedding network (not named "embedding").
+        normalize: scale the mean back to unit length (for unit-length presets).
+    """
+    image = keras.Input(INPUT_SHAPE, name="image")
+    both = layers.Average(name="mirror_average")([network(image), network(HorizontalFlip()(image))])
+    if normalize:
+        both = layers.UnitNormalization(name="unit_length")(both)
+    return keras.Model(image, both, name=EMBEDDING_NAME)
 
 
 def build_pair_model(embedding: keras.Model) -> keras.Model:

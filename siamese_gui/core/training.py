@@ -28,9 +28,11 @@ from siamese_gui.core.evaluation import (
 )
 from siamese_gui.core.images import IMAGE_SIZE
 from siamese_gui.core.model import (
+    EMBEDDING_NAME,
     InBatchContrastiveLoss,
     build_embedding_network,
     build_pair_model,
+    mirror_averaged,
 )
 from siamese_gui.core.pairs import Pairs, balanced_pairs, stratified_split
 
@@ -271,6 +273,20 @@ class _ProgressCallback(keras.callbacks.Callback):
             )
 
 
+def inference_network(embedding: keras.Model, config: TrainingConfig) -> keras.Model:
+    """A fresh, uncompiled copy of a trained network, ready to save and use.
+
+    It carries no optimizer or loss state. When training mirrored images, the copy
+    embeds each image as the mean of it and its mirror image.
+    """
+    name = "trunk" if config.augment else EMBEDDING_NAME
+    network = build_embedding_network(config.preset, config.embedding_dim, name=name)
+    network.set_weights(embedding.get_weights())
+    if config.augment:
+        return mirror_averaged(network, normalize=config.preset == "default")
+    return network
+
+
 def validation_pairs(labels: np.ndarray, seed: int) -> Pairs:
     """Balanced pairs among held-out images, used to choose the threshold."""
     return balanced_pairs(labels, seed=seed + 1)
@@ -333,9 +349,7 @@ def train(
         verbose=0,
         callbacks=[progress, *callbacks],
     )
-    # A fresh, uncompiled copy: the saved model carries no optimizer or loss state.
-    trained = build_embedding_network(config.preset, config.embedding_dim)
-    trained.set_weights(embedding.get_weights())
+    trained = inference_network(embedding, config)
     result = TrainingResult(
         embedding=trained,
         model=build_pair_model(trained),

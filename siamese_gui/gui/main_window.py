@@ -40,6 +40,9 @@ def _load_model_task(path: Path):
 
 
 def _import_tensorflow() -> None:
+    from siamese_gui.core.runtime import start_tensorflow
+
+    start_tensorflow()
     from siamese_gui.core import store  # noqa: F401 - imported for its side effect
 
 
