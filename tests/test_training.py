@@ -141,3 +141,14 @@ def test_too_small_a_dataset_is_a_config_error(config_factory):
     tiny = Dataset(np.zeros((3, 28, 28), np.uint8), np.array([0, 1, 1]), ("a", "b"), "three images")
     with pytest.raises(ConfigError, match="three images"):
         train(config_factory(), tiny)
+
+
+def test_mirror_trained_model_embeds_mirror_images_identically(dataset_factory, config_factory):
+    from siamese_gui.core.training import embed, train
+
+    data = dataset_factory()
+    result = train(config_factory(augment=True, epochs=1), data)
+    plain = embed(result.embedding, data.images)
+    mirrored = embed(result.embedding, data.images[:, :, ::-1])
+    np.testing.assert_allclose(plain, mirrored, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(plain, axis=1), 1.0, atol=1e-5)
