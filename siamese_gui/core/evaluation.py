@@ -14,6 +14,14 @@ import numpy as np
 from siamese_gui.core.pairs import Pairs
 
 
+def judged_same(distances, threshold: float):
+    """The verdict: True ("same") where the distance is strictly below the threshold.
+
+    Works on one distance or an array of them.
+    """
+    return np.asarray(distances) < threshold
+
+
 def pair_distances(embeddings: np.ndarray, pairs: Pairs) -> np.ndarray:
     """Return the Euclidean distance of each pair, given one embedding per image."""
     diff = embeddings[pairs.a].astype(np.float32) - embeddings[pairs.b].astype(np.float32)
@@ -111,7 +119,7 @@ class ThresholdMetrics:
 def metrics_at(distances: np.ndarray, same: np.ndarray, threshold: float) -> ThresholdMetrics:
     """Return accuracy, precision, recall, FAR and FRR at `threshold`."""
     same = np.asarray(same, dtype=bool)
-    accepted = np.asarray(distances) < threshold
+    accepted = judged_same(np.asarray(distances), threshold)
     ta = int(np.sum(accepted & same))
     fa = int(np.sum(accepted & ~same))
     tr = int(np.sum(~accepted & ~same))
@@ -141,7 +149,7 @@ def class_pair_errors(
         accepted.
     """
     ca, cb = labels[pairs.a], labels[pairs.b]
-    wrong = (np.asarray(distances) < threshold) != pairs.same
+    wrong = judged_same(np.asarray(distances), threshold) != pairs.same
     errors = np.zeros((num_classes, num_classes), np.int64)
     totals = np.zeros((num_classes, num_classes), np.int64)
     np.add.at(totals, (ca, cb), 1)

@@ -175,12 +175,12 @@ def augment_batch(x, seed):
     return tf.image.crop_and_resize(padded, boxes, tf.range(batch), [IMAGE_SIZE, IMAGE_SIZE])
 
 
-def _dataset(images, labels, indices: np.ndarray, config: TrainingConfig, training: bool):
+def _dataset(images: np.ndarray, labels, indices: np.ndarray, config: TrainingConfig, training: bool):
     """Batches of (float images, labels) for the images at `indices`.
 
-    Only indices are shuffled and batched; each batch gathers its uint8 images from the
-    one in-memory copy and scales (and augments) them, so no per-image copies, float
-    copies or pairs are ever held.
+    Only indices are shuffled and batched; each batch gathers its uint8 images straight
+    from the caller's array and scales (and augments) them, so the images are never
+    copied into TensorFlow, turned into floats all at once, or paired up in memory.
     """
     data = tf.data.Dataset.from_tensor_slices(indices)
     if training:
@@ -190,8 +190,16 @@ def _dataset(images, labels, indices: np.ndarray, config: TrainingConfig, traini
     augment = training and config.augment
     seed = config.seed
 
+    def gather(batch_indices):
+        return images[batch_indices]
+
+    dtype = tf.as_dtype(images.dtype)
+    scale = 255.0 if images.dtype == np.uint8 else 1.0  # as `to_model_input`
+
     def prepare(index, batch_indices):
-        x = tf.cast(tf.gather(images, batch_indices), tf.float32)[..., None] / 255.0
+        pixels = tf.numpy_function(gather, [batch_indices], dtype, stateful=False)
+        pixels.set_shape([None, IMAGE_SIZE, IMAGE_SIZE])
+        x = tf.cast(pixels, tf.float32)[..., None] / scale
         y = tf.gather(labels, batch_indices)
         if augment:
             x = augment_batch(x, tf.stack([tf.constant(seed, tf.int64), index]))
@@ -337,9 +345,9 @@ def train(
         # XLA made these small convolutions slower on CPU and added ~300 MB of peak memory.
         jit_compile=False,
     )
-    images, labels = tf.constant(dataset.images), tf.constant(dataset.labels)
-    train_data = _dataset(images, labels, train_idx, config, True)
-    val_data = _dataset(images, labels, val_idx, config, False)
+    labels = tf.constant(dataset.labels)
+    train_data = _dataset(dataset.images, labels, train_idx, config, True)
+    val_data = _dataset(dataset.images, labels, val_idx, config, False)
     progress = _ProgressCallback(config, steps, on_batch, on_epoch, should_stop)
     history = embedding.fit(
         train_data,

@@ -189,7 +189,7 @@ class ComparePanel(QWidget):
         """"Same", "Different", or None when there is no distance."""
         if self.distance is None:
             return None
-        return "Same" if is_same(self.distance, self.state.threshold) else "Different"
+        return "Same" if bool(is_same(self.distance, self.state.threshold)) else "Different"
 
     def _show_verdict(self, *_args) -> None:
         threshold = self.state.threshold

@@ -56,7 +56,7 @@ def choose_pairs(
         return np.argsort(-wrongness, kind="stable")[:count]
     order = np.random.default_rng(seed).permutation(len(distances))
     if mode == "mistakes":
-        wrong = (distances < threshold) != same
+        wrong = is_same(distances, threshold) != same
         order = order[wrong[order]]
     return order[:count]
 
@@ -111,7 +111,7 @@ class PairTile(QFrame):
 
     def set_threshold(self, threshold: float) -> None:
         """Judge the pair at `threshold` and colour it right or wrong."""
-        judged_same = is_same(self.distance, threshold)
+        judged_same = bool(is_same(self.distance, threshold))
         self.correct = judged_same == self.same
         color = RIGHT_COLOR if self.correct else WRONG_COLOR
         mark = "✓ right" if self.correct else "✗ wrong"

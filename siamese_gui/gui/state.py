@@ -11,7 +11,13 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from siamese_gui.core.datasets import Dataset, DataSplits
-from siamese_gui.core.evaluation import EvaluationReport, evaluate_distances, pair_distances, roc_curve
+from siamese_gui.core.evaluation import (
+    EvaluationReport,
+    evaluate_distances,
+    judged_same,
+    pair_distances,
+    roc_curve,
+)
 from siamese_gui.core.pairs import Pairs, balanced_pairs
 
 EVALUATION_IMAGES = 2000
@@ -19,9 +25,7 @@ EVALUATION_SEED = 0
 DEFAULT_THRESHOLD = 0.5
 
 
-def is_same(distance: float, threshold: float) -> bool:
-    """The core's verdict convention: "same" iff the distance is below the threshold."""
-    return distance < threshold
+is_same = judged_same  # the one verdict convention, from the core
 
 
 @dataclass(frozen=True)
