@@ -338,7 +338,7 @@ def report(results: dict, args) -> str:
         ("Pair accuracy, standard 20,000 test pairs", "{:.2%}", "accuracy", True),
         ("ROC AUC, same pairs", "{:.4f}", "auc", True),
         (f"Time to {TARGET_ACCURACY:.0%} pair accuracy (s)", "{:.1f}", "time_to_90_s", False),
-        ("Peak resident memory while training (MB)", "{:.0f}", "peak_rss_mb", False),
+        ("Peak resident memory while training (MiB)", "{:.0f}", "peak_rss_mb", False),
         ("Embed the 10,000 test images (s)", "{:.2f}", "embed_10k_s", False),
         ("One comparison of two image files (ms)", "{:.1f}", "compare_ms", False),
         ("Images trained per second", "{:.0f}", "images_per_s", True),
