@@ -136,6 +136,8 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
         temp_sidecar = None
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot save the model ({exc.strerror or exc})") from None
+    except (ValueError, TypeError, RuntimeError) as exc:  # Keras' own serialisation errors
+        raise ModelFileError(f"{path}: cannot save the model ({exc})") from None
     finally:
         for leftover in (temp_model, temp_sidecar, backup):
             if leftover is not None and os.path.exists(leftover):
