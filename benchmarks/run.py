@@ -42,13 +42,13 @@ def _peak_rss_mb() -> float:
 def _protocol():
     """Training split, threshold pairs and the standard test pairs."""
     from siamese_gui.core.datasets import load_fashion_mnist
-    from siamese_gui.core.pairs import balanced_pairs, stratified_split
+    from siamese_gui.core.pairs import standard_pairs, stratified_split
     from siamese_gui.core.training import validation_pairs
 
     splits = load_fashion_mnist()
     train_idx, val_idx = stratified_split(splits.train.labels, 0.1, 0)
     val_pairs = validation_pairs(splits.train.labels[val_idx], 0)
-    test_pairs = balanced_pairs(splits.test.labels, seed=0)
+    test_pairs = standard_pairs(splits.test.labels)
     return splits, train_idx, val_idx, val_pairs, test_pairs
 
 
@@ -106,7 +106,7 @@ def run_ours(args) -> dict:
     import numpy as np
 
     from siamese_gui.core.config import TrainingConfig
-    from siamese_gui.core.training import train
+    from siamese_gui.core.training import embed, train
 
     splits, train_idx, val_idx, val_pairs, test_pairs = _protocol()
     scorer = _Scorer(splits, val_idx, val_pairs, test_pairs)
@@ -123,7 +123,7 @@ def run_ours(args) -> dict:
     )
     train_s = time.perf_counter() - start - scorer.excluded_s
     final = scorer.score(result.embedding)
-    embed_s = _time_embedding(lambda images: _embed(result.embedding, images), splits.test.images)
+    embed_s = _time_embedding(lambda images: embed(result.embedding, images), splits.test.images)
     compare_ms = _time_compare(result, splits)
     return {
         "recipe": "ours",
@@ -137,12 +137,6 @@ def run_ours(args) -> dict:
         "train_images": int(len(np.asarray(train_idx))),
         **final,
     }
-
-
-def _embed(embedding, images):
-    from siamese_gui.core.training import embed
-
-    return embed(embedding, images)
 
 
 def _time_embedding(embed_fn, images, repeats: int = 3) -> float:
@@ -220,12 +214,17 @@ def run_tutorial(args) -> dict:
     model = keras.Model([a, b], EuclideanDistance()([base(a), base(b)]))
     model.compile(loss=ContrastiveLoss(1.0), optimizer="adam")
     deadline = start + args.budget_s
-    stopper = _DeadlineStop(lambda: time.perf_counter() - scorer.excluded_s > deadline)
     batches = []
-    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
+
+    def count_and_stop(batch, logs):
+        batches.append(batch)
+        if time.perf_counter() - scorer.excluded_s > deadline:
+            model.stop_training = True
+
+    budget = keras.callbacks.LambdaCallback(on_train_batch_end=count_and_stop)
     model.fit(
         [pairs[:, 0], pairs[:, 1]], same, batch_size=64, epochs=args.tutorial_epochs, verbose=0,
-        callbacks=[scorer.callback(start, lambda _: base), stopper, counter],
+        callbacks=[scorer.callback(start, lambda _: base), budget],
     )
     train_s = time.perf_counter() - start - scorer.excluded_s
     final = scorer.score(base)
@@ -269,18 +268,6 @@ def _time_tutorial_compare(model, splits, repeats: int = 30) -> float:
             times.append(time.perf_counter() - start)
     times.sort()
     return 1000 * times[len(times) // 2]
-
-
-class _DeadlineStop:
-    def __new__(cls, expired):
-        import keras
-
-        class Stop(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
-                if expired():
-                    self.model.stop_training = True
-
-        return Stop()
 
 
 def run_shipped(args) -> dict:
@@ -344,7 +331,7 @@ def report(results: dict, args) -> str:
         ("Images trained per second", "{:.0f}", "images_per_s", True),
     ]
     lines = [
-        f"# Benchmark: tutorial recipe vs siamese-gui",
+        "# Benchmark: tutorial recipe vs siamese-gui",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; run {time.strftime('%Y-%m-%d %H:%M')}.",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -197,9 +196,9 @@ def cmd_train(args) -> int:
 def _evaluate(embed_images, data):
     """Distances and summary on the standard pairs of `data` (seed 0, two per image)."""
     from siamese_gui.core.evaluation import evaluate_distances, pair_distances
-    from siamese_gui.core.pairs import balanced_pairs
+    from siamese_gui.core.pairs import standard_pairs
 
-    pairs = balanced_pairs(data.labels, seed=0)
+    pairs = standard_pairs(data.labels)
     distances = pair_distances(embed_images(data.images), pairs)
     return evaluate_distances(distances, pairs.same), distances, pairs
 

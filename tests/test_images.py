@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import assert_user_error
 from siamese_gui.core import images
-from siamese_gui.core.errors import ImageError, SiameseError
+from siamese_gui.core.errors import ImageError
 from siamese_gui.core.images import (
     IMAGE_SIZE,
     decode_image,
@@ -90,15 +91,7 @@ def asymmetric_image() -> np.ndarray:
 
 
 def _assert_image_error(path, *words):
-    with pytest.raises(ImageError) as info:
-        load_image(path)
-    message = str(info.value)
-    assert str(path) in message
-    for word in words:
-        assert word in message.lower()
-    assert "\n" not in message
-    assert isinstance(info.value, SiameseError)
-    return message
+    return assert_user_error(ImageError, lambda: load_image(path), path, *words)
 
 
 def test_missing_file(tmp_path):

@@ -1,7 +1,6 @@
 """Pairs: index arrays, balanced, never pairing an image with itself, seeded."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

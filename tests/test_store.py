@@ -13,6 +13,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from helpers import assert_user_error
 from siamese_gui.core import store  # noqa: E402
 from siamese_gui.core.errors import ModelFileError  # noqa: E402
 from siamese_gui.core.model import EuclideanDistance, build_pair_model  # noqa: E402
@@ -41,14 +42,7 @@ def _folder_state(folder):
 
 
 def _refused(path, *words):
-    with pytest.raises(ModelFileError) as info:
-        load_model(path)
-    message = str(info.value)
-    assert str(path) in message
-    for word in words:
-        assert word.lower() in message.lower(), message
-    assert "\n" not in message
-    return message
+    return assert_user_error(ModelFileError, lambda: load_model(path), path, *words)
 
 
 # --- round trip --------------------------------------------------------------------
