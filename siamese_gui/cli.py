@@ -207,14 +207,14 @@ def cmd_evaluate(args) -> int:
     from siamese_gui.core.evaluation import metrics_at
 
     start_tensorflow()
-    from siamese_gui.core.store import Comparator
+    from siamese_gui.core.inference import load_model_handle
 
-    comparator = Comparator.from_file(args.model)
-    for warning in comparator.loaded.warnings:
+    handle = load_model_handle(args.model)
+    for warning in handle.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     data = _load_eval_data(args)
-    report, distances, pairs = _evaluate(comparator.embed, data)
-    threshold = comparator.threshold if args.threshold is None else args.threshold
+    report, distances, pairs = _evaluate(handle.embed, data)
+    threshold = handle.threshold.value if args.threshold is None else args.threshold
     at = metrics_at(distances, pairs.same, threshold)
     summary = {
         "model": str(args.model),
@@ -247,13 +247,13 @@ def cmd_compare(args) -> int:
         image_a = load_image(args.image_a, invert=args.invert)
         image_b = load_image(args.image_b, invert=args.invert)
     start_tensorflow()
-    from siamese_gui.core.store import Comparator
+    from siamese_gui.core.inference import load_model_handle
 
-    comparator = Comparator.from_file(args.model)
-    for warning in comparator.loaded.warnings:
+    handle = load_model_handle(args.model)
+    for warning in handle.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    distance = comparator.distance(image_a, image_b)
-    threshold = comparator.threshold if args.threshold is None else args.threshold
+    distance = handle.distance(image_a, image_b)
+    threshold = handle.threshold.value if args.threshold is None else args.threshold
     same = distance < threshold
     if args.json:
         print(json.dumps({

@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from siamese_gui.core.evaluation import (
     class_pair_errors,
     equal_error_rate,
+    MIN_PAIRS,
     evaluate_distances,
+    wilson_rate,
     max_accuracy_threshold,
     metrics_at,
     pair_distances,
@@ -104,7 +106,31 @@ def test_evaluate_distances_summary():
     assert report.auc == pytest.approx(8 / 9)
     assert report.eer == pytest.approx(1 / 3)
     assert report.best_accuracy == pytest.approx(5 / 6)
-    assert set(report.as_dict()) == {"pairs", "auc", "eer", "eer_threshold", "best_accuracy", "best_threshold"}
+    assert (report.same_pairs, report.different_pairs) == (3, 3)
+    assert report.defined and not report.enough_data
+
+
+@pytest.mark.parametrize("same", [[True] * 4, [False] * 4, []])
+def test_one_kind_of_pair_leaves_auc_and_eer_undefined(same):
+    report = evaluate_distances(np.linspace(0.1, 0.4, len(same)), np.array(same, bool))
+    assert not report.defined
+    assert report.auc is None and report.eer is None and report.best_threshold is None
+
+
+def test_wilson_interval_matches_published_values():
+    # Newcombe (1998), table I: 81/263 -> 0.2553-0.3662; 0/20 -> 0-0.1611.
+    rate = wilson_rate(81, 263)
+    assert (rate.low, rate.high) == (pytest.approx(0.2553, abs=1e-4), pytest.approx(0.3662, abs=1e-4))
+    rate = wilson_rate(0, 20)
+    assert rate.value == 0 and rate.low == 0 and rate.high == pytest.approx(0.1611, abs=1e-4)
+
+
+def test_too_few_pairs_is_not_a_number():
+    rate = wilson_rate(0, MIN_PAIRS - 1)
+    assert rate.value is None and not rate.measured
+    assert "not enough data" in rate.describe()
+    metrics = metrics_at(np.array([0.1, 0.9, 0.2]), np.array([True, False, False]), 0.5)
+    assert not metrics.frr_rate.measured and metrics.as_dict()["frr_ci95"] is None
 
 
 def _mann_whitney_auc(d, s):

@@ -23,16 +23,16 @@ needs_fashion_mnist = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def shipped():
-    from siamese_gui.core.store import Comparator
+    from siamese_gui.core.inference import load_model_handle
 
-    return Comparator.from_file(default_model_path())
+    return load_model_handle(default_model_path())
 
 
 def test_shipped_model_is_small_safe_and_documented(shipped):
     assert default_model_path().stat().st_size < 4 * 2**20
-    assert shipped.loaded.warnings == []  # its SHA-256 matches the sidecar
-    info = shipped.loaded.info
-    assert 0.0 < shipped.threshold < 2.0
+    assert shipped.warnings == []  # its SHA-256 matches the sidecar
+    info = shipped.metadata
+    assert 0.0 < shipped.threshold.value < 2.0
     assert info["config"]["preset"] == "default"
     assert len(info["class_names"]) == 10
 
@@ -44,8 +44,8 @@ def test_shipped_model_accuracy_on_standard_test_pairs(shipped):
     pairs = standard_pairs(test.labels)
     assert len(pairs) == 20_000
     distances = pair_distances(shipped.embed(test.images), pairs)
-    at = metrics_at(distances, pairs.same, shipped.threshold)
-    assert at.accuracy >= 0.95, f"pair accuracy {at.accuracy:.4f} at threshold {shipped.threshold:.4f}"
+    at = metrics_at(distances, pairs.same, shipped.threshold.value)
+    assert at.accuracy >= 0.95, f"pair accuracy {at.accuracy:.4f} at threshold {shipped.threshold.value:.4f}"
     assert roc_auc(distances, pairs.same) >= 0.985
     # The stored threshold was chosen on training-split pairs; it should do nearly as
     # well as the best threshold for the test pairs themselves.
@@ -59,5 +59,5 @@ def test_shipped_model_separates_bundled_samples(shipped):
     samples = load_samples()
     pairs = standard_pairs(samples.labels)
     distances = pair_distances(shipped.embed(samples.images), pairs)
-    at = metrics_at(distances, pairs.same, shipped.threshold)
+    at = metrics_at(distances, pairs.same, shipped.threshold.value)
     assert at.accuracy >= 0.9

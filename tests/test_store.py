@@ -17,8 +17,14 @@ from helpers import assert_user_error
 from siamese_gui.core import store  # noqa: E402
 from siamese_gui.core.errors import ModelFileError  # noqa: E402
 from siamese_gui.core.model import EuclideanDistance, build_pair_model  # noqa: E402
+from siamese_gui.core.inference import (  # noqa: E402
+    FALLBACK_THRESHOLD,
+    ModelHandle,
+    ThresholdOrigin,
+    keras_embedder,
+    load_model_handle,
+)
 from siamese_gui.core.store import (  # noqa: E402
-    Comparator,
     file_sha256,
     load_model,
     read_sidecar,
@@ -52,7 +58,7 @@ def test_round_trip_gives_identical_distances(trained, saved_model):
     result, dataset, _, _ = trained
     loaded = load_model(saved_model)
     assert loaded.warnings == []
-    comparator = Comparator(loaded)
+    comparator = load_model_handle(saved_model)
     from siamese_gui.core.training import embed
 
     np.testing.assert_array_equal(comparator.embed(dataset.images), embed(result.embedding, dataset.images))
@@ -62,7 +68,7 @@ def test_round_trip_gives_identical_distances(trained, saved_model):
         np.asarray(result.model([x[:3], x[3:]], training=False)),
     )
     a, b = dataset.images[0] / 255.0, dataset.images[-1] / 255.0
-    reference = Comparator(type(loaded)(result.model, result.embedding, {}, saved_model))
+    reference = ModelHandle(keras_embedder(result.embedding), {}, saved_model)
     assert comparator.distance(a, b) == reference.distance(a, b)
     assert comparator.distance(a, a) == pytest.approx(0.0, abs=1e-3)
 
@@ -78,22 +84,25 @@ def test_sidecar_records_what_the_model_is(trained, saved_model):
     assert info["model_file"] == saved_model.name
     assert {"tensorflow", "keras", "siamese_gui"} <= set(info["versions"])
     assert info["metrics"]["validation"]["auc"] == pytest.approx(result.validation.auc)
-    loaded = load_model(saved_model)
-    assert loaded.threshold == pytest.approx(result.threshold)
-    assert loaded.class_names == dataset.class_names
+    handle = load_model_handle(saved_model)
+    assert handle.threshold.value == pytest.approx(result.threshold)
+    assert handle.threshold.origin is ThresholdOrigin.MODEL
+    assert handle.class_names == dataset.class_names
 
 
 def test_update_sidecar_changes_the_threshold(saved_model, tmp_path):
     path = _copy_model(saved_model, tmp_path)
     update_sidecar(path, threshold=0.123)
-    assert load_model(path).threshold == pytest.approx(0.123)
+    assert load_model_handle(path).threshold.value == pytest.approx(0.123)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.json", "copy.keras"]
 
 
-def test_comparator_threshold_defaults_when_sidecar_has_none(saved_model, tmp_path):
+def test_threshold_falls_back_and_says_so_when_sidecar_has_none(saved_model, tmp_path):
     path = _copy_model(saved_model, tmp_path)
     update_sidecar(path, threshold=None)
-    assert Comparator.from_file(path).threshold == store.DEFAULT_THRESHOLD
+    threshold = load_model_handle(path).threshold
+    assert threshold.value == FALLBACK_THRESHOLD
+    assert threshold.origin is ThresholdOrigin.FALLBACK
 
 
 # --- refusing bad files ------------------------------------------------------------

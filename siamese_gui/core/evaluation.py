@@ -7,11 +7,25 @@ reject rate) is the share of same-class pairs judged different.
 
 from __future__ import annotations
 
+import enum
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from siamese_gui.core.pairs import Pairs
+
+# Below this many same-class (or different-class) pairs a rate is not reported: with
+# 10 pairs a measured FRR of 0 % still allows a true FRR of 28 % (Wilson, 95 %).
+MIN_PAIRS = 10
+_Z95 = 1.959963984540054
+
+
+class Verdict(enum.Enum):
+    """The model's answer for one pair."""
+
+    SAME = "same"
+    DIFFERENT = "different"
 
 
 def judged_same(distances, threshold: float):
@@ -20,6 +34,63 @@ def judged_same(distances, threshold: float):
     Works on one distance or an array of them.
     """
     return np.asarray(distances) < threshold
+
+
+def verdict_of(distance: float, threshold: float) -> Verdict:
+    """The verdict for one distance at `threshold`."""
+    return Verdict.SAME if judged_same(distance, threshold) else Verdict.DIFFERENT
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A proportion measured on `total` trials, with its 95 % Wilson interval.
+
+    Attributes:
+        hits: how many trials counted.
+        total: how many trials there were.
+        value: hits / total, or None when there were fewer than `MIN_PAIRS` trials
+            ("not enough data to measure this").
+        low: lower end of the 95 % interval (None with `value`).
+        high: upper end of the 95 % interval (None with `value`).
+    """
+
+    hits: int
+    total: int
+    value: float | None
+    low: float | None
+    high: float | None
+
+    @property
+    def measured(self) -> bool:
+        return self.value is not None
+
+    def describe(self, digits: int = 1) -> str:
+        """"4.7 % (4.4-5.0 %)", or "not enough data to measure this (3 pairs)"."""
+        if self.value is None:
+            return f"not enough data to measure this ({self.total} pairs)"
+        return (
+            f"{100 * self.value:.{digits}f} % ({100 * self.low:.{digits}f}-"
+            f"{100 * self.high:.{digits}f} %)"
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def wilson_rate(hits: int, total: int, min_total: int = MIN_PAIRS) -> Rate:
+    """Return hits / total with its 95 % Wilson score interval.
+
+    The Wilson interval stays inside [0, 1] and is honest at 0 % and 100 %, where the
+    normal approximation claims certainty.
+    """
+    hits, total = int(hits), int(total)
+    if total < max(min_total, 1):
+        return Rate(hits, total, None, None, None)
+    p = hits / total
+    z2 = _Z95**2
+    centre = (p + z2 / (2 * total)) / (1 + z2 / total)
+    half = _Z95 * math.sqrt(p * (1 - p) / total + z2 / (4 * total**2)) / (1 + z2 / total)
+    return Rate(hits, total, p, max(0.0, centre - half), min(1.0, centre + half))
 
 
 def pair_distances(embeddings: np.ndarray, pairs: Pairs) -> np.ndarray:
@@ -99,7 +170,11 @@ def threshold_for_far(distances: np.ndarray, same: np.ndarray, max_far: float) -
 
 @dataclass(frozen=True)
 class ThresholdMetrics:
-    """Counts and rates of a same/different decision at one threshold."""
+    """Counts and rates of a same/different decision at one threshold.
+
+    The plain floats are point estimates (0 where nothing was counted); the `Rate`
+    properties carry the 95 % interval and say when there is too little data.
+    """
 
     threshold: float
     accuracy: float
@@ -112,8 +187,32 @@ class ThresholdMetrics:
     true_rejects: int
     false_rejects: int
 
+    @property
+    def accuracy_rate(self) -> Rate:
+        n = self.true_accepts + self.false_accepts + self.true_rejects + self.false_rejects
+        return wilson_rate(self.true_accepts + self.true_rejects, n)
+
+    @property
+    def far_rate(self) -> Rate:
+        """False accepts among different-class pairs."""
+        return wilson_rate(self.false_accepts, self.false_accepts + self.true_rejects)
+
+    @property
+    def frr_rate(self) -> Rate:
+        """False rejects among same-class pairs."""
+        return wilson_rate(self.false_rejects, self.false_rejects + self.true_accepts)
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {
+            **asdict(self),
+            "accuracy_ci95": _interval(self.accuracy_rate),
+            "far_ci95": _interval(self.far_rate),
+            "frr_ci95": _interval(self.frr_rate),
+        }
+
+
+def _interval(rate: Rate) -> list[float] | None:
+    return None if rate.value is None else [rate.low, rate.high]
 
 
 def metrics_at(distances: np.ndarray, same: np.ndarray, threshold: float) -> ThresholdMetrics:
@@ -162,14 +261,30 @@ def class_pair_errors(
 
 @dataclass(frozen=True)
 class EvaluationReport:
-    """How well distances separate same from different pairs."""
+    """How well distances separate same from different pairs.
+
+    AUC, EER and the best threshold need both kinds of pair: with only one kind (or
+    none) they are None ("undefined"), never 0 or 100 %.
+    """
 
     pairs: int
-    auc: float
-    eer: float
-    eer_threshold: float
-    best_accuracy: float
-    best_threshold: float
+    same_pairs: int
+    different_pairs: int
+    auc: float | None
+    eer: float | None
+    eer_threshold: float | None
+    best_accuracy: float | None
+    best_threshold: float | None
+
+    @property
+    def defined(self) -> bool:
+        """Whether both kinds of pair were present."""
+        return self.auc is not None
+
+    @property
+    def enough_data(self) -> bool:
+        """Whether each kind of pair reaches `MIN_PAIRS`."""
+        return min(self.same_pairs, self.different_pairs) >= MIN_PAIRS
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -177,10 +292,16 @@ class EvaluationReport:
 
 def evaluate_distances(distances: np.ndarray, same: np.ndarray) -> EvaluationReport:
     """Summarise a set of pair distances: AUC, EER and the max-accuracy threshold."""
+    same = np.asarray(same, dtype=bool)
+    n_same, n_diff = int(same.sum()), int((~same).sum())
+    if n_same == 0 or n_diff == 0:
+        return EvaluationReport(len(same), n_same, n_diff, None, None, None, None, None)
     eer, eer_threshold = equal_error_rate(distances, same)
     best_accuracy, best_threshold = max_accuracy_threshold(distances, same)
     return EvaluationReport(
         pairs=len(same),
+        same_pairs=n_same,
+        different_pairs=n_diff,
         auc=roc_auc(distances, same),
         eer=eer,
         eer_threshold=eer_threshold,

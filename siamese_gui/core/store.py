@@ -1,4 +1,4 @@
-"""Save models atomically with a JSON sidecar; load them safely; compare images.
+"""Save models atomically with a JSON sidecar; load them safely.
 
 A model is a `.keras` file (the Siamese pair model) plus a sidecar `.json` of the same
 name holding its settings, data source, metrics, recommended threshold, versions and the
@@ -16,17 +16,15 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import keras
 import tensorflow as tf
 
 import siamese_gui
 from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.model import EMBEDDING_NAME, INPUT_SHAPE
-from siamese_gui.core.training import TrainingResult, embed, to_model_input
+from siamese_gui.core.training import TrainingResult
 
 SIDECAR_FORMAT = 1
-DEFAULT_THRESHOLD = 0.5
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -219,16 +217,6 @@ class LoadedModel:
     path: Path
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def threshold(self) -> float:
-        """The recommended threshold from the sidecar."""
-        value = self.info.get("threshold")
-        return float(value) if isinstance(value, (int, float)) else DEFAULT_THRESHOLD
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return tuple(self.info.get("class_names") or ())
-
 
 def _check_shape(model: keras.Model, path: Path) -> keras.Model:
     inputs = model.inputs
@@ -290,32 +278,3 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
         raise ModelFileError(f"{path}: does not hold a model")
     embedding = _check_shape(model, path)
     return LoadedModel(model, embedding, info, path, warnings)
-
-
-class Comparator:
-    """Answers distances between images with one loaded model.
-
-    Args:
-        loaded: a `LoadedModel` (or anything with an `embedding` network).
-    """
-
-    def __init__(self, loaded: LoadedModel):
-        self.loaded = loaded
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "Comparator":
-        return cls(load_model(path))
-
-    @property
-    def threshold(self) -> float:
-        return self.loaded.threshold
-
-    def embed(self, images: np.ndarray, should_stop=None) -> np.ndarray:
-        """Return one embedding per image (uint8 or float (N, 28, 28))."""
-        return embed(self.loaded.embedding, images, should_stop)
-
-    def distance(self, image_a: np.ndarray, image_b: np.ndarray) -> float:
-        """Return the distance between two 28x28 images."""
-        batch = np.concatenate([to_model_input(np.asarray(img)[None]) for img in (image_a, image_b)])
-        vectors = self.embed(batch[..., 0]).astype(np.float64)
-        return float(np.sqrt(max(np.sum((vectors[0] - vectors[1]) ** 2), 1e-7)))

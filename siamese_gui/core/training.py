@@ -27,6 +27,7 @@ from siamese_gui.core.evaluation import (
     pair_distances,
 )
 from siamese_gui.core.images import IMAGE_SIZE
+from siamese_gui.core.inference import embed_in_batches
 from siamese_gui.core.model import (
     EMBEDDING_NAME,
     InBatchContrastiveLoss,
@@ -35,9 +36,6 @@ from siamese_gui.core.model import (
     mirror_averaged,
 )
 from siamese_gui.core.pairs import Pairs, balanced_pairs, stratified_split
-
-# Large enough to keep the CPU busy, small enough to keep activations under ~50 MB.
-EMBED_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -99,17 +97,10 @@ class TrainingResult:
         return self.status != "failed"
 
 
-def to_model_input(images: np.ndarray) -> np.ndarray:
-    """Scale uint8 (N, 28, 28) or float (N, 28, 28) images to float32 (N, 28, 28, 1)."""
-    images = np.asarray(images)
-    scaled = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
-    return scaled[..., None] if scaled.ndim == 3 else scaled
-
-
 _GRAPH_EMBEDDERS: "weakref.WeakKeyDictionary[keras.Model, Callable]" = weakref.WeakKeyDictionary()
 
 
-def _graph_embedder(embedding: keras.Model) -> Callable:
+def graph_embedder(embedding: keras.Model) -> Callable:
     """A compiled graph of the network in inference mode, built once per network.
 
     Graph mode lets TensorFlow fuse convolution, batch normalisation and ReLU, which
@@ -129,23 +120,9 @@ def _graph_embedder(embedding: keras.Model) -> Callable:
 def embed(
     embedding: keras.Model, images: np.ndarray, should_stop: Callable[[], bool] | None = None
 ) -> np.ndarray:
-    """Return one embedding per image, computed in batches.
-
-    Args:
-        embedding: the embedding network.
-        images: uint8 or float images (N, 28, 28).
-        should_stop: checked between batches; when it turns true, `TrainingError`
-            ("cancelled") is raised.
-    """
-    function = _graph_embedder(embedding)
-    outputs = []
-    for start in range(0, len(images), EMBED_BATCH):
-        if should_stop is not None and should_stop():
-            raise TrainingError("cancelled")
-        outputs.append(function(to_model_input(images[start : start + EMBED_BATCH])).numpy())
-    if not outputs:
-        return np.zeros((0, embedding.output_shape[-1]), np.float32)
-    return np.concatenate(outputs)
+    """Return one embedding per image of a Keras network (see `inference.embed_in_batches`)."""
+    function = graph_embedder(embedding)
+    return embed_in_batches(lambda batch: function(batch).numpy(), images, should_stop)
 
 
 AUGMENT_SHIFT = 2
@@ -194,7 +171,7 @@ def _dataset(images: np.ndarray, labels, indices: np.ndarray, config: TrainingCo
         return images[batch_indices]
 
     dtype = tf.as_dtype(images.dtype)
-    scale = 255.0 if images.dtype == np.uint8 else 1.0  # as `to_model_input`
+    scale = 255.0 if images.dtype == np.uint8 else 1.0  # as `inference.to_model_input`
 
     def prepare(index, batch_indices):
         pixels = tf.numpy_function(gather, [batch_indices], dtype, stateful=False)

@@ -32,11 +32,11 @@ STATUS_MS = 6000
 
 
 def _load_model_task(path: Path):
-    """Load a model and wrap it in a Comparator (runs on the task thread)."""
-    from siamese_gui.core.store import Comparator, load_model
+    """Load a model into a handle (runs on the task thread)."""
+    from siamese_gui.core.inference import load_model_handle
 
-    loaded = load_model(path)
-    return loaded, Comparator(loaded)
+    handle = load_model_handle(path)
+    return handle, handle
 
 
 def _import_tensorflow() -> None:
@@ -270,10 +270,8 @@ class MainWindow(QMainWindow):
 
     def use_trained_model(self, outcome: TrainingOutcome) -> None:
         """Use a freshly trained model in every panel."""
-        from siamese_gui.core.store import Comparator
-
-        loaded = outcome.loaded
-        self.state.set_model(loaded, Comparator(loaded), loaded.path)
+        handle = outcome.loaded
+        self.state.set_model(handle, handle, handle.path)
         if outcome.class_names != getattr(self.state.test_data, "class_names", outcome.class_names):
             self.show_status("The new model was trained on other classes than the current data")
         else:
@@ -293,14 +291,14 @@ class MainWindow(QMainWindow):
         path = Path(path)
         if path.suffix == "":
             path = path.with_suffix(".keras")
-        metadata = dict(loaded.info)
+        metadata = dict(loaded.metadata)
         if loaded is self.state.model:
             metadata["threshold"] = self.state.threshold
-        model = loaded.model
+        model = loaded.keras_model
 
         def saved(written: Path) -> None:
             loaded.path = written
-            loaded.info.update(metadata)
+            loaded.metadata.update(metadata)
             if loaded is self.state.model:
                 self.state.set_model_path(written)
             self.show_status(f"Model saved to {written}")

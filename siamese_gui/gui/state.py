@@ -141,7 +141,8 @@ class AppState(QObject):
         self.evaluation = None
         self.modelChanged.emit()
         self.evaluationChanged.emit()
-        self.set_threshold(float(getattr(loaded, "threshold", DEFAULT_THRESHOLD)))
+        threshold = getattr(loaded, "threshold", DEFAULT_THRESHOLD)
+        self.set_threshold(float(getattr(threshold, "value", threshold)))
 
     def set_model_path(self, path: Path | None) -> None:
         """Record where the current model is saved."""

@@ -221,7 +221,7 @@ class ThresholdPanel(QWidget):
         except SiameseError as exc:
             show_error(self, "Cannot save the threshold", str(exc))
             return False
-        info = getattr(self.state.model, "info", None)
+        info = getattr(self.state.model, "metadata", None)
         if isinstance(info, dict):
             info["threshold"] = self.state.threshold
         self.statusMessage.emit(f"Threshold {self.state.threshold:.3f} saved with {self.state.model_path.name}")

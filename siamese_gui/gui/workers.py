@@ -182,7 +182,8 @@ class TrainingWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            from siamese_gui.core.store import LoadedModel, result_metadata
+            from siamese_gui.core.inference import handle_from_training
+            from siamese_gui.core.store import result_metadata
             from siamese_gui.core.training import train
 
             result = train(
@@ -195,7 +196,7 @@ class TrainingWorker(QObject):
             loaded = None
             if result.usable:
                 info = result_metadata(result, self.dataset.class_names)
-                loaded = LoadedModel(result.model, result.embedding, info, None)
+                loaded = handle_from_training(result, info)
             self.finished.emit(TrainingOutcome(result, loaded, self.dataset.class_names))
         except Exception as exc:  # noqa: BLE001 - reported to the user as a dialog
             if not isinstance(exc, SiameseError):

@@ -1,0 +1,265 @@
+"""One typed handle on a trained model: embed, distance, verdict, threshold, metadata.
+
+Every part of the app (CLI, panels, benchmark, tests) answers questions about images
+through a `ModelHandle`. It does not care which runtime computes the embeddings: a
+Keras network, or any callable that maps a float32 batch (N, 28, 28, 1) to vectors.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from siamese_gui.core.errors import ModelFileError, SiameseError
+from siamese_gui.core.evaluation import Verdict, verdict_of
+
+# The threshold used when a model file carries none (distances of unit-length
+# embeddings lie in [0, 2]; 0.5 is a conservative "same").
+FALLBACK_THRESHOLD = 0.5
+# Large enough to keep the CPU busy, small enough to keep activations under ~50 MB.
+EMBED_BATCH = 256
+
+
+class Embedder(Protocol):
+    """Maps a float32 batch (N, 28, 28, 1) in [0, 1] to embeddings (N, D)."""
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class ThresholdOrigin(enum.Enum):
+    """Where a threshold came from."""
+
+    MODEL = "stored with the model"
+    USER = "set by hand"
+    PRESET = "chosen by a preset"
+    FALLBACK = "no threshold stored; fallback"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A threshold and its provenance.
+
+    Attributes:
+        value: pairs closer than this are judged "same".
+        origin: where it came from.
+        detail: on which pairs it was chosen and how, in words.
+    """
+
+    value: float
+    origin: ThresholdOrigin
+    detail: str = ""
+
+    def describe(self) -> str:
+        """One line for people: the value and where it came from."""
+        text = f"{self.value:.4f} ({self.origin.value}"
+        return text + (f": {self.detail})" if self.detail else ")")
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "origin": self.origin.name.lower(), "detail": self.detail}
+
+
+def check_threshold(value, source: str) -> float:
+    """Return `value` as a float if it is a usable threshold.
+
+    Args:
+        value: the candidate (from a file, the command line or a widget).
+        source: what it came from, for the message.
+
+    Raises:
+        SiameseError: if it is not a finite, non-negative number.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SiameseError(f"{source}: threshold {value!r} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise SiameseError(f"{source}: threshold is too large") from None
+    if not math.isfinite(number) or number < 0:
+        raise SiameseError(f"{source}: threshold must be finite and non-negative, got {number}")
+    return number
+
+
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """Scale uint8 (N, 28, 28) or float (N, 28, 28) images to float32 (N, 28, 28, 1)."""
+    images = np.asarray(images)
+    scaled = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    return scaled[..., None] if scaled.ndim == 3 else scaled
+
+
+@dataclass
+class ModelHandle:
+    """A trained Siamese model as the app uses it.
+
+    Attributes:
+        embedder: computes embeddings (see `Embedder`).
+        metadata: what the model file records: settings, data and split, metrics,
+            threshold, class names, versions.
+        path: the model file, or None for a model not saved yet.
+        keras_model: the Keras pair model, where one is loaded (needed to save).
+        keras_embedding: the Keras embedding network inside it.
+        warnings: problems that did not stop loading.
+        read_only: True for the shipped model and files inside the installed package;
+            the app never writes to them.
+    """
+
+    embedder: Embedder
+    metadata: dict
+    path: Path | None = None
+    keras_model: object | None = None
+    keras_embedding: object | None = None
+    warnings: list[str] = field(default_factory=list)
+    read_only: bool = False
+
+    # Identity -------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The file name, or "trained (unsaved)"."""
+        return self.path.name if self.path else "trained (unsaved)"
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Class names of the data the model was trained on."""
+        return tuple(self.metadata.get("class_names") or ())
+
+    @property
+    def training_classes(self) -> tuple[str, ...]:
+        """Classes the model saw in training (all of `class_names` unless some were held out)."""
+        split = self.metadata.get("split") or {}
+        seen = split.get("seen_classes")
+        return tuple(seen) if seen else self.class_names
+
+    @property
+    def fingerprint(self) -> str:
+        """The hash of the model's weights, as recorded when it was saved ("" if unsaved)."""
+        return str(self.metadata.get("weights_sha256") or self.metadata.get("sha256") or "")
+
+    @property
+    def threshold(self) -> Threshold:
+        """The model's recommended threshold and where it came from."""
+        stored = self.metadata.get("threshold")
+        if stored is None:
+            return Threshold(FALLBACK_THRESHOLD, ThresholdOrigin.FALLBACK)
+        where = f"{self.path}" if self.path else "the trained model"
+        value = check_threshold(stored, where)
+        detail = str(self.metadata.get("threshold_detail") or "max accuracy on validation pairs")
+        return Threshold(value, ThresholdOrigin.MODEL, detail)
+
+    def with_threshold(self, threshold: Threshold) -> "ModelHandle":
+        """A copy of this handle whose stored threshold is `threshold` (nothing is written)."""
+        metadata = {**self.metadata, "threshold": threshold.value, "threshold_detail": threshold.detail}
+        return ModelHandle(
+            self.embedder, metadata, self.path, self.keras_model, self.keras_embedding,
+            list(self.warnings), self.read_only,
+        )
+
+    # Inference ------------------------------------------------------------------------
+
+    def embed(self, images: np.ndarray, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+        """Return one embedding per image, computed in batches.
+
+        Args:
+            images: uint8 or float [0, 1] images (N, 28, 28).
+            should_stop: checked between batches; when it turns true, `Cancelled`
+                is raised.
+
+        Raises:
+            ModelFileError: if the model produces non-finite values.
+        """
+        return embed_in_batches(self.embedder, images, should_stop, str(self.path or "the model"))
+
+    def distance(self, image_a: np.ndarray, image_b: np.ndarray) -> float:
+        """Return the Euclidean distance between the embeddings of two 28x28 images."""
+        vectors = self.embed(np.stack([np.asarray(image_a), np.asarray(image_b)])).astype(np.float64)
+        return float(np.sqrt(np.sum((vectors[0] - vectors[1]) ** 2)))
+
+    def verdict(self, distance: float, threshold: float | None = None) -> Verdict:
+        """Same or different at `threshold` (the model's own when None)."""
+        return verdict_of(distance, self.threshold.value if threshold is None else threshold)
+
+
+def embed_in_batches(
+    embedder: Embedder,
+    images: np.ndarray,
+    should_stop: Callable[[], bool] | None = None,
+    source: str = "the model",
+) -> np.ndarray:
+    """Embed uint8 or float images (N, 28, 28) batch by batch (see `ModelHandle.embed`)."""
+    outputs = []
+    for start in range(0, len(images), EMBED_BATCH):
+        if should_stop is not None and should_stop():
+            raise Cancelled()
+        outputs.append(np.asarray(embedder(to_model_input(images[start : start + EMBED_BATCH]))))
+    if not outputs:
+        return np.zeros((0, 0), np.float32)
+    vectors = np.concatenate(outputs).astype(np.float32, copy=False)
+    if not np.all(np.isfinite(vectors)):
+        raise ModelFileError(
+            f"{source}: produces non-finite embeddings (NaN or infinity); its weights are unusable"
+        )
+    return vectors
+
+
+class Cancelled(SiameseError):
+    """A task was cancelled (superseded by a newer one, or the app is closing)."""
+
+    def __init__(self, message: str = "cancelled"):
+        super().__init__(message)
+
+
+def is_inside_package(path: Path) -> bool:
+    """Whether `path` is the shipped model or lies in the installed package's folders."""
+    from siamese_gui.core.locations import data_dir
+
+    try:
+        resolved = Path(path).resolve()
+        shipped = data_dir("models").resolve()
+    except (OSError, FileNotFoundError):
+        return False
+    package = Path(__file__).resolve().parent.parent
+    return resolved.is_relative_to(shipped) or resolved.is_relative_to(package)
+
+
+def keras_embedder(embedding) -> Embedder:
+    """An `Embedder` running a Keras network through one compiled TensorFlow graph."""
+    from siamese_gui.core.training import graph_embedder
+
+    function = graph_embedder(embedding)
+    return lambda batch: function(batch).numpy()
+
+
+def load_model_handle(path: str | os.PathLike) -> ModelHandle:
+    """Load a saved model (safely) into a handle.
+
+    Raises:
+        ModelFileError: when the file cannot be loaded safely (see `store.load_model`).
+    """
+    from siamese_gui.core.store import load_model
+
+    loaded = load_model(path)
+    return ModelHandle(
+        embedder=keras_embedder(loaded.embedding),
+        metadata=loaded.info,
+        path=Path(path),
+        keras_model=loaded.model,
+        keras_embedding=loaded.embedding,
+        warnings=list(loaded.warnings),
+        read_only=is_inside_package(Path(path)),
+    )
+
+
+def handle_from_training(result, metadata: dict) -> ModelHandle:
+    """Wrap a finished `TrainingResult` (not saved yet) into a handle."""
+    return ModelHandle(
+        embedder=keras_embedder(result.embedding),
+        metadata=metadata,
+        path=None,
+        keras_model=result.model,
+        keras_embedding=result.embedding,
+    )
