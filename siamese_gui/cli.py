@@ -37,10 +37,85 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         "--download", action="store_true",
         help="download Fashion-MNIST into the Keras cache if no installed copy is found",
     )
+    parser.add_argument(
+        "--classes", metavar="A,B,...", type=_name_list,
+        help="use only these classes (names or indices, comma-separated)",
+    )
+    parser.add_argument(
+        "--per-class", metavar="N", type=_bounded_int(2, 10**7),
+        help="use at most N images of each class (a seeded sample)",
+    )
+
+
+def _name_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected one or more comma-separated names")
+    return names
+
+
+def _bounded_int(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _bounded_float(low: float, high: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
+        return value
+
+    return parse
+
+
+def _threshold_arg(text: str) -> float:
+    from siamese_gui.core.inference import check_threshold
+
+    try:
+        return check_threshold(float(text), "--threshold")
+    except (ValueError, SiameseError) as exc:
+        raise argparse.ArgumentTypeError(str(exc) if isinstance(exc, SiameseError) else
+                                         f"expected a number, got {text!r}") from None
+
+
+def _add_setting_args(parser: argparse.ArgumentParser) -> None:
+    """One option per declared training setting (see `core.config.setting`)."""
+    from siamese_gui.core.config import TrainingConfig, settings
+
+    defaults = TrainingConfig()
+    for spec in settings():
+        meta = spec.metadata
+        option = "--" + spec.name.replace("_", "-")
+        default = getattr(defaults, spec.name)
+        if meta["widget"] == "check":
+            parser.add_argument(
+                option, action=argparse.BooleanOptionalAction, default=default,
+                help=f"{meta['help']} (default: {'on' if default else 'off'})",
+            )
+        elif meta["choices"]:
+            parser.add_argument(option, choices=meta["choices"], default=default,
+                                help=f"{meta['help']} (default: {default})")
+        else:
+            kind = _bounded_int if meta["widget"] == "spin" else _bounded_float
+            parser.add_argument(
+                option, type=kind(meta["low"], meta["high"]), default=default, metavar="N",
+                help=f"{meta['help']}; {meta['low']:g} to {meta['high']:g} (default: {default:g})",
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from siamese_gui.core.config import PRESETS, TrainingConfig
     from siamese_gui.core.locations import default_model_path
 
     parser = _Parser(
@@ -54,70 +129,75 @@ def build_parser() -> argparse.ArgumentParser:
     gui = commands.add_parser("gui", help="start the desktop app (the default)")
     gui.add_argument("--model", metavar="FILE", help="model to open instead of the shipped one")
 
-    defaults = TrainingConfig()
     train = commands.add_parser("train", help="train a model and save it")
     _add_data_args(train)
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--lr", type=float, default=defaults.learning_rate, help="learning rate")
-    train.add_argument("--margin", type=float, default=defaults.margin)
-    train.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
-    train.add_argument("--preset", choices=PRESETS, default=defaults.preset)
-    train.add_argument("--seed", type=int, default=defaults.seed)
-    train.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
-    train.add_argument("--no-augment", action="store_true", help="do not mirror training images")
+    _add_setting_args(train)
+    train.add_argument("--lr", dest="learning_rate", type=_bounded_float(1e-6, 10.0),
+                       default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    train.add_argument(
+        "--test-folder", metavar="DIR",
+        help="with --image-folder: a separate folder of test images (the image folder then "
+        "splits into train and validation only)",
+    )
+    train.add_argument(
+        "--split", choices=("images", "classes"), default="images",
+        help="'images' (default): every class in train/validation/test; 'classes': hold out "
+        "whole classes as the test set (open set)",
+    )
+    train.add_argument("--held-out", metavar="A,B,...", type=_name_list,
+                       help="with --split classes: the classes to hold out (names or indices)")
+    train.add_argument("--held-out-fraction", metavar="F", type=_bounded_float(0.01, 0.99),
+                       default=0.5, help="with --split classes: share of classes held out at "
+                       "random (seeded; default 0.5)")
     train.add_argument("--out", required=True, metavar="FILE.keras", help="where to save the model")
     train.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
     evaluate = commands.add_parser(
-        "evaluate", help="accuracy, AUC and EER on the standard test pairs"
+        "evaluate",
+        help="accuracy (with 95%% intervals), AUC, EER and a per-class breakdown on held-out pairs",
     )
     evaluate.add_argument("model", nargs="?", default=str(default_model_path()), metavar="MODEL")
     _add_data_args(evaluate)
-    evaluate.add_argument("--threshold", type=float, help="threshold instead of the model's")
+    evaluate.add_argument("--threshold", type=_threshold_arg, help="threshold instead of the model's")
+    evaluate.add_argument("--pairs", type=_bounded_int(2, 10**7), metavar="N",
+                          help="score N random balanced pairs (default: the standard protocol, "
+                          "one same- and one different-class partner per image)")
+    evaluate.add_argument("--seed", type=_bounded_int(0, 2**31 - 1), default=0,
+                          help="seeds the pairs (default 0)")
+    evaluate.add_argument("--polarity", choices=("auto", "on", "off"),
+                          help="how to read --image-folder files (default: as the model was trained)")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
 
     compare = commands.add_parser("compare", help="distance and verdict for two image files")
     compare.add_argument("image_a", metavar="IMAGE_A")
     compare.add_argument("image_b", metavar="IMAGE_B")
     compare.add_argument("--model", default=str(default_model_path()), metavar="FILE")
-    compare.add_argument("--threshold", type=float, help="threshold instead of the model's")
+    compare.add_argument("--threshold", type=_threshold_arg, help="threshold instead of the model's")
+    compare.add_argument("--polarity", choices=("auto", "on", "off"),
+                         help="invert the images to light-on-dark: auto, on or off (default: as "
+                         "the model was trained)")
     polarity = compare.add_mutually_exclusive_group()
-    polarity.add_argument("--invert", dest="invert", action="store_true", default=None,
-                          help="always invert the images (dark objects on light)")
-    polarity.add_argument("--no-invert", dest="invert", action="store_false",
-                          help="never invert (light objects on dark, like Fashion-MNIST)")
+    polarity.add_argument("--invert", dest="polarity", action="store_const", const="on",
+                          help="same as --polarity on")
+    polarity.add_argument("--no-invert", dest="polarity", action="store_const", const="off",
+                          help="same as --polarity off")
     compare.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
-def _load_training_data(args):
-    from siamese_gui.core import datasets
+def _load_source(args, polarity: str | None):
+    from siamese_gui.core.session import load_source
 
-    if args.image_folder:
-        with native_stderr_hidden():
-            data = datasets.load_image_folder(args.image_folder)
-        return data, None
-    splits = datasets.load_fashion_mnist(args.data, download=args.download)
-    return splits.train, splits.test
-
-
-def _load_eval_data(args):
-    from siamese_gui.core import datasets
-
-    if args.image_folder:
-        with native_stderr_hidden():
-            return datasets.load_image_folder(args.image_folder)
-    if args.download:
-        return datasets.load_fashion_mnist(args.data, download=True).test
-    test = datasets.load_default_data(args.data).test
-    if not test.source.startswith("Fashion-MNIST"):
-        print(
-            "note: Fashion-MNIST is not installed; evaluating on the bundled samples "
-            "(install dataset-fashion-mnist or pass --data for the standard 20,000 pairs)",
-            file=sys.stderr,
+    with native_stderr_hidden():
+        return load_source(
+            data=args.data,
+            image_folder=args.image_folder,
+            test_folder=getattr(args, "test_folder", None),
+            classes=args.classes,
+            per_class=args.per_class,
+            invert={"auto": None, "on": True, "off": False}[polarity or "auto"],
+            download=args.download,
         )
-    return test
 
 
 def _say(args, text: str) -> None:
@@ -125,143 +205,234 @@ def _say(args, text: str) -> None:
         print(text, flush=True)
 
 
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
 def cmd_train(args) -> int:
-    from siamese_gui.core.config import TrainingConfig
+    from siamese_gui.core.config import TrainingConfig, settings
+    from siamese_gui.core.session import split_data
+    from siamese_gui.core.splits import Role, choose_held_out_classes
 
-    start_tensorflow()
-    from siamese_gui.core.store import result_metadata, save_model
-    from siamese_gui.core.training import train
-
-    config = TrainingConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        margin=args.margin,
-        embedding_dim=args.embedding_dim,
-        preset=args.preset,
-        seed=args.seed,
-        validation_fraction=args.validation_fraction,
-        augment=not args.no_augment,
-    )
+    config = TrainingConfig(**{spec.name: getattr(args, spec.name) for spec in settings()})
     out = Path(args.out)
     if out.suffix != ".keras":
         raise SiameseError(f"{out}: the output file must end in .keras")
     if not out.parent.resolve().is_dir():
         raise SiameseError(f"{out.parent}: folder does not exist")
-    data, test = _load_training_data(args)
-    for path, reason in data.skipped:
-        print(f"skipped {reason}", file=sys.stderr)
-    _say(args, f"training on {data.source}: {len(data)} images, {len(data.class_names)} classes")
+    if args.test_folder and not args.image_folder:
+        raise SiameseError("--test-folder needs --image-folder")
+    source = _load_source(args, config.polarity)
+    for data in (source.dataset, source.test_dataset):
+        for path, reason in (data.skipped if data is not None else ()):
+            _warn(f"skipped {reason}")
+    unseen = ()
+    if args.split == "classes":
+        names = (source.fashion_mnist.train if source.fashion_mnist else source.dataset).class_names
+        unseen = choose_held_out_classes(
+            names, args.held_out, None if args.held_out else args.held_out_fraction, config.seed
+        )
+    splits = split_data(source, config.seed, unseen, config.validation_fraction)
+    _say(args, f"training on {splits.describe(Role.TRAIN)}")
+    _say(args, f"validation: {splits.describe(Role.VALIDATION)}")
+    _say(args, f"test: {splits.describe(Role.TEST)}")
+    if unseen:
+        _say(args, f"held-out classes (never trained on): {', '.join(unseen)}")
+
+    start_tensorflow()
+    from siamese_gui.core.inference import handle_from_training
+    from siamese_gui.core.store import result_metadata, save_model
+    from siamese_gui.core.training import train
 
     def on_epoch(p):
         val = "" if p.val_loss is None else f"  val_loss {p.val_loss:.4f}"
         _say(args, f"epoch {p.epoch + 1}/{p.epochs}  loss {p.loss:.4f}{val}  {p.elapsed_s:.0f}s")
 
-    result = train(config, data, on_epoch=on_epoch)
+    result = train(config, splits.train, on_epoch=on_epoch, validation=splits.validation)
     if not result.usable:
         raise SiameseError(f"{result.message}; nothing was saved")
-    metadata = result_metadata(result, data.class_names)
-    summary = {
-        "model": str(out),
-        "status": result.status,
-        "seconds": round(result.seconds, 1),
-        "threshold": result.threshold,
-        "validation": result.validation.as_dict(),
-    }
-    if test is not None:
-        from siamese_gui.core.evaluation import metrics_at
-        from siamese_gui.core.training import embed
+    metadata = result_metadata(result, splits.train.class_names, splits.metadata())
+    handle = handle_from_training(result, metadata)
+    summary = {"model": str(out), "status": result.status, "message": result.message,
+               "seconds": round(result.seconds, 1), "threshold": result.threshold,
+               "threshold_detail": metadata["threshold_detail"],
+               "validation": result.validation.as_dict()}
+    tests = {"test": (splits.test, splits.describe(Role.TEST))}
+    if splits.closed_test is not None:
+        tests = {"test_unseen_classes": tests["test"],
+                 "test_seen_classes": (splits.closed_test, f"{len(splits.closed_test):,} test images of "
+                                       "the seen classes")}
+    from siamese_gui.core.protocol import evaluate
 
-        report, distances, pairs = _evaluate(lambda images: embed(result.embedding, images), test)
-        at = metrics_at(distances, pairs.same, result.threshold)
-        test_metrics = {"accuracy": at.accuracy, **report.as_dict()}
-        metadata["metrics"]["test"] = test_metrics
-        summary["test"] = test_metrics
+    for key, (data, description) in tests.items():
+        evaluation = evaluate(handle.embed, data, description)
+        summary[key] = _evaluation_summary(evaluation, handle.threshold.value)
+    metadata["metrics"].update({k: summary[k] for k in tests})
     save_model(result.model, out, metadata)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2, allow_nan=False))
+        return EXIT_OK
+    v = result.validation
+    if v.defined:
+        print(f"{result.status} in {result.seconds:.0f}s; validation AUC {v.auc:.4f}, EER {v.eer:.4f}; "
+              f"threshold {result.threshold:.4f} ({metadata['threshold_detail']})")
     else:
-        v = result.validation
-        print(
-            f"{result.status} in {result.seconds:.0f}s; validation: accuracy {v.best_accuracy:.4f} "
-            f"at threshold {result.threshold:.4f}, AUC {v.auc:.4f}, EER {v.eer:.4f}"
-        )
-        if "test" in summary:
-            t = summary["test"]
-            print(f"test pairs: accuracy {t['accuracy']:.4f}, AUC {t['auc']:.4f}, EER {t['eer']:.4f}")
-        print(f"saved {out} and {out.with_suffix('.json').name}")
+        print(f"{result.status} in {result.seconds:.0f}s; {result.message}")
+    for key in tests:
+        _print_evaluation(summary[key], key.replace("_", " "))
+    print(f"saved {out}")
     return EXIT_OK
 
 
-def _evaluate(embed_images, data):
-    """Distances and summary on the standard pairs of `data` (seed 0, two per image)."""
-    from siamese_gui.core.evaluation import evaluate_distances, pair_distances
-    from siamese_gui.core.pairs import standard_pairs
-
-    pairs = standard_pairs(data.labels)
-    distances = pair_distances(embed_images(data.images), pairs)
-    return evaluate_distances(distances, pairs.same), distances, pairs
-
-
-def cmd_evaluate(args) -> int:
-    from siamese_gui.core.evaluation import metrics_at
-
-    start_tensorflow()
-    from siamese_gui.core.inference import load_model_handle
-
-    handle = load_model_handle(args.model)
-    for warning in handle.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    data = _load_eval_data(args)
-    report, distances, pairs = _evaluate(handle.embed, data)
-    threshold = handle.threshold.value if args.threshold is None else args.threshold
-    at = metrics_at(distances, pairs.same, threshold)
-    summary = {
-        "model": str(args.model),
-        "data": data.source,
-        "pairs": len(pairs),
+def _evaluation_summary(evaluation, threshold: float) -> dict:
+    """The numbers of one evaluation at `threshold`, with intervals, as plain data."""
+    at = evaluation.at(threshold)
+    report = evaluation.report
+    return {
+        "data": evaluation.description,
+        "pairs": len(evaluation.pairs),
+        "same_pairs": report.same_pairs,
+        "different_pairs": report.different_pairs,
+        "seed": evaluation.seed,
         "threshold": threshold,
-        "accuracy": at.accuracy,
-        "far": at.far,
-        "frr": at.frr,
+        **at.as_dict(),
         "auc": report.auc,
         "eer": report.eer,
         "eer_threshold": report.eer_threshold,
-        "best_threshold": report.best_threshold,
-        "best_accuracy": report.best_accuracy,
+        "best_threshold_on_these_pairs": report.best_threshold,
+        "breakdown": evaluation.breakdown(threshold).as_dict(),
     }
-    if args.json:
-        print(json.dumps(summary, indent=2))
+
+
+def _print_evaluation(summary: dict, title: str) -> None:
+    from siamese_gui.core.evaluation import wilson_rate
+
+    print(f"{title}: {summary['pairs']:,} pairs ({summary['same_pairs']:,} same, "
+          f"{summary['different_pairs']:,} different) from {summary['data']}")
+    accuracy = wilson_rate(summary["true_accepts"] + summary["true_rejects"], summary["pairs"])
+    far = wilson_rate(summary["false_accepts"], summary["different_pairs"])
+    frr = wilson_rate(summary["false_rejects"], summary["same_pairs"])
+    print(f"  accuracy {accuracy.describe(2)} at threshold {summary['threshold']:.4f}")
+    print(f"  FAR {far.describe(2)}; FRR {frr.describe(2)}  (95 % intervals)")
+    if summary["auc"] is None:
+        print("  ROC AUC and EER: undefined (the pairs hold only one kind)")
     else:
-        print(f"{summary['pairs']} pairs from {data.source}")
-        print(f"accuracy {at.accuracy:.4f} at threshold {threshold:.4f}  (FAR {at.far:.4f}, FRR {at.frr:.4f})")
-        print(f"ROC AUC {report.auc:.4f}; EER {report.eer:.4f} at {report.eer_threshold:.4f}")
-        print(f"best threshold on these pairs {report.best_threshold:.4f} ({report.best_accuracy:.4f})")
+        print(f"  ROC AUC {summary['auc']:.4f}; EER {100 * summary['eer']:.2f} % "
+              f"at {summary['eer_threshold']:.4f}")
+    breakdown = summary["breakdown"]
+    rows = [(name, rate) for name, rate in breakdown["frr_per_class"].items()]
+    if rows:
+        print("  FRR per class: " + "; ".join(
+            f"{name} {_short_rate(rate)}" for name, rate in rows))
+    if breakdown["most_confused"]:
+        print("  most confused: " + "; ".join(
+            f"{row['a']} / {row['b']} {row['false_accepts']} of {row['pairs']}"
+            for row in breakdown["most_confused"]))
+
+
+def _short_rate(rate: dict) -> str:
+    if rate["value"] is None:
+        return f"n/a ({rate['total']} pairs)"
+    return f"{100 * rate['value']:.1f} %"
+
+
+def cmd_evaluate(args) -> int:
+    start_tensorflow()
+    from siamese_gui.core.inference import Threshold, ThresholdOrigin, load_model_handle
+    from siamese_gui.core.session import Session
+    from siamese_gui.core.splits import Role, held_out_images
+
+    handle = load_model_handle(args.model)
+    for warning in handle.warnings:
+        _warn(warning)
+    polarity = args.polarity or (handle.metadata.get("config") or {}).get("polarity", "auto")
+    source = _load_source(args, polarity)
+    notes = []
+    if source.kind.name == "SAMPLES":
+        notes.append("Fashion-MNIST is not installed; scoring the bundled samples (install "
+                     "dataset-fashion-mnist or pass --data for the standard 20,000 pairs)")
+    session = Session()
+    try:
+        session.set_model(handle)
+        if args.image_folder:
+            held = held_out_images(source.dataset, handle.metadata.get("split"))
+            if held.overlap:
+                _warn(f"{args.image_folder}: {held.overlap} of {len(source.dataset)} images are images "
+                      "this model trained on or chose its threshold on; they are LEFT OUT, only the "
+                      f"other {len(held.data)} are scored")
+            elif not held.known:
+                notes.append("the model does not record which files it trained on; if this folder "
+                             "holds its training images, these figures are optimistic")
+            if len(held.data) == 0:
+                raise SiameseError(f"{args.image_folder}: every image was used in training; nothing "
+                                   "is left to score")
+            from siamese_gui.core.protocol import evaluate
+
+            evaluations = {"test": evaluate(handle.embed, held.data,
+                                            f"{len(held.data):,} images of {held.data.source}",
+                                            args.pairs, args.seed)}
+        else:
+            session.set_data(source)
+            splits = session.splits
+            evaluations = {"test": session.evaluate(Role.TEST, args.pairs, args.seed)}
+            if splits.open_set:
+                evaluations = {"test_unseen_classes": evaluations["test"]}
+                if splits.closed_test is not None and len(splits.closed_test):
+                    from siamese_gui.core.protocol import evaluate
+
+                    evaluations["test_seen_classes"] = evaluate(
+                        handle.embed, splits.closed_test,
+                        f"{len(splits.closed_test):,} test images of the classes it trained on",
+                        args.pairs, args.seed)
+    finally:
+        session.close()
+    threshold = handle.threshold if args.threshold is None else Threshold(
+        args.threshold, ThresholdOrigin.USER, "--threshold")
+    summary = {"model": str(args.model), "threshold": threshold.as_dict(), "notes": notes,
+               **{k: _evaluation_summary(e, threshold.value) for k, e in evaluations.items()}}
+    if args.json:
+        print(json.dumps(summary, indent=2, allow_nan=False))
+        return EXIT_OK
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"model {args.model}; threshold {threshold.describe()}")
+    for key in evaluations:
+        _print_evaluation(summary[key], key.replace("_", " "))
     return EXIT_OK
 
 
 def cmd_compare(args) -> int:
     from siamese_gui.core.images import load_image
+    from siamese_gui.core.inference import Threshold, ThresholdOrigin, load_model_handle
 
-    with native_stderr_hidden():
-        image_a = load_image(args.image_a, invert=args.invert)
-        image_b = load_image(args.image_b, invert=args.invert)
+    def read(polarity):
+        invert = {"auto": None, "on": True, "off": False}.get(polarity)
+        with native_stderr_hidden():
+            return load_image(args.image_a, invert=invert), load_image(args.image_b, invert=invert)
+
+    # The images first: a bad image file is reported without waiting for the model.
+    image_a, image_b = read(args.polarity)
     start_tensorflow()
-    from siamese_gui.core.inference import load_model_handle
-
     handle = load_model_handle(args.model)
     for warning in handle.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        _warn(warning)
+    trained_polarity = (handle.metadata.get("config") or {}).get("polarity", "auto")
+    if args.polarity is None and trained_polarity != "auto":
+        image_a, image_b = read(trained_polarity)
     distance = handle.distance(image_a, image_b)
-    threshold = handle.threshold.value if args.threshold is None else args.threshold
-    same = distance < threshold
+    threshold = handle.threshold if args.threshold is None else Threshold(
+        args.threshold, ThresholdOrigin.USER, "--threshold")
+    verdict = handle.verdict(distance, threshold.value)
     if args.json:
         print(json.dumps({
             "image_a": args.image_a, "image_b": args.image_b, "model": args.model,
-            "distance": distance, "threshold": threshold, "same": same,
-        }, indent=2))
+            "distance": distance, "threshold": threshold.value,
+            "threshold_origin": threshold.as_dict(), "verdict": verdict.value,
+            "same": verdict.value == "same",
+        }, indent=2, allow_nan=False))
     else:
-        print(f"distance {distance:.4f}  threshold {threshold:.4f}  {'same' if same else 'different'}")
+        origin = threshold.describe().partition(" ")[2]
+        print(f"distance {distance:.4f}  threshold {threshold.value:.4f}  {verdict.value}  {origin}")
     return EXIT_OK
 
 

@@ -187,7 +187,7 @@ def test_compare_in_process(saved_model, capsys):
     code, out, _ = _run(
         capsys, "compare", str(_sample(0)), str(_sample(1)), "--model", str(saved_model), "--threshold", "0"
     )
-    assert code == 0 and out.strip().endswith("different") and out.startswith("distance ")
+    assert code == 0 and out.split()[4] == "different" and out.startswith("distance ")
 
 
 # --- evaluate and train ------------------------------------------------------------
@@ -227,17 +227,20 @@ def test_evaluate_in_process(saved_model, tmp_path, image_folder_factory, capsys
     code, out, err = _run(capsys, "evaluate", str(saved_model), "--image-folder", str(folder), "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert result["pairs"] == 18
-    assert 0 <= result["accuracy"] <= 1 and 0 <= result["auc"] <= 1 and 0 <= result["eer"] <= 1
-    assert result["threshold"] == pytest.approx(json.loads(saved_model.with_suffix(".json").read_text())["threshold"])
+    test = result["test"]
+    assert test["pairs"] == 18 and (test["same_pairs"], test["different_pairs"]) == (9, 9)
+    assert 0 <= test["accuracy"] <= 1 and 0 <= test["auc"] <= 1 and 0 <= test["eer"] <= 1
+    # 9 pairs of a kind are too few for an interval: said, not invented.
+    assert test["far_ci95"] is None and test["frr_ci95"] is None
+    stored = json.loads(saved_model.with_suffix(".json").read_text())["threshold"]
+    assert result["threshold"]["value"] == pytest.approx(stored)
+    assert result["threshold"]["origin"] == "model"
+    assert set(test["breakdown"]["frr_per_class"]) == {"bar", "column", "ring"}
 
 
 @pytest.mark.parametrize(
     "extra, words",
     [
-        (["--epochs", "0"], ["epochs"]),
-        (["--lr", "inf"], ["learning rate"]),
-        (["--batch-size", "2"], ["batch size"]),
         (["--out", "model.h5"], ["model.h5", ".keras"]),
         (["--out", "nowhere/model.keras"], ["nowhere", "does not exist"]),
     ],
@@ -249,6 +252,25 @@ def test_train_bad_settings(extra, words, tmp_path, image_folder_factory, capsys
     code, _, err = _run(capsys, *argv)
     _assert_one_line_error(code, err, *words)
     assert not list(tmp_path.glob("*.keras")) and not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--epochs", "0"], ["--epochs", "between 1 and 10000"]),
+        (["--epochs", str(10**12)], ["--epochs", "between"]),
+        (["--lr", "inf"], ["--lr", "between"]),
+        (["--batch-size", "2"], ["--batch-size", "between 4"]),
+        (["--embedding-dim", "1e9"], ["--embedding-dim", "whole number"]),
+        (["--embedding-dim", "100000"], ["--embedding-dim", "between 1 and 1024"]),
+    ],
+)
+def test_train_out_of_range_settings_are_usage_errors(extra, words, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--out", str(tmp_path / "m.keras"), *extra])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and all(w in err for w in words), err
+    assert not list(tmp_path.iterdir())
 
 
 def test_train_with_bad_data(tmp_path, capsys):
@@ -366,7 +388,8 @@ def test_process_train_then_evaluate(cli, tmp_path, image_folder_factory):
     done = cli("evaluate", str(out), "--image-folder", str(folder), "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["pairs"] == 24
-    for key in ("accuracy", "auc", "eer", "threshold", "best_threshold"):
-        assert isinstance(result[key], float)
-    assert result["threshold"] == pytest.approx(summary["threshold"])
+    # Only the images the model neither trained on nor chose its threshold on are scored.
+    recorded = json.loads(out.with_suffix(".json").read_text())["split"]
+    assert 0 < result["test"]["pairs"] <= 2 * recorded["counts"]["test"]
+    assert "LEFT OUT" in done.stderr
+    assert result["threshold"]["value"] == pytest.approx(summary["threshold"])

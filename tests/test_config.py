@@ -4,13 +4,13 @@ import dataclasses
 
 import pytest
 
-from siamese_gui.core.config import PRESETS, TrainingConfig
+from siamese_gui.core.config import ARCHITECTURES, TrainingConfig, settings
 from siamese_gui.core.errors import ConfigError, SiameseError
 
 
 def test_defaults_are_valid_and_round_trip_through_a_dict():
     config = TrainingConfig()
-    assert config.preset in PRESETS
+    assert config.preset in ARCHITECTURES
     assert TrainingConfig.from_dict(config.as_dict()) == config
 
 
@@ -37,9 +37,39 @@ def test_config_is_frozen():
         ({"preset": "huge"}, "preset"),
         ({"validation_fraction": 0.0}, "validation"),
         ({"validation_fraction": 0.95}, "validation"),
+        ({"embedding_dim": 100_000}, "embedding dim"),
+        ({"epochs": 10**12}, "epochs"),
+        ({"epochs": 2.5}, "epochs"),
+        ({"seed": -1}, "seed"),
+        ({"polarity": "sideways"}, "polarity"),
+        ({"augment": "yes"}, "augment"),
     ],
 )
 def test_out_of_range_settings_raise_config_error(changes, words):
     with pytest.raises(ConfigError, match=words) as info:
         TrainingConfig(**changes)
     assert isinstance(info.value, SiameseError)
+
+
+def test_every_setting_is_declared_with_label_help_and_range():
+    for spec in settings():
+        meta = spec.metadata
+        assert meta["label"] and meta["help"], spec.name
+        if meta["widget"] in ("spin", "float"):
+            assert meta["low"] is not None and meta["high"] is not None, spec.name
+        if meta["widget"] == "choice":
+            assert getattr(TrainingConfig(), spec.name) in meta["choices"]
+
+
+def test_cli_options_are_generated_from_the_declarations():
+    from siamese_gui.cli import build_parser
+
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    options = {o for action in train._actions for o in action.option_strings}
+    for spec in settings():
+        assert "--" + spec.name.replace("_", "-") in options
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--out", "x.keras", "--embedding-dim", "1e9"])
+    args = parser.parse_args(["train", "--out", "x.keras", "--no-augment", "--polarity", "on"])
+    assert args.augment is False and args.polarity == "on"

@@ -1,66 +1,142 @@
-"""Training settings (plain Python, so the CLI and GUI can use them without TensorFlow)."""
+"""Training settings, each declared once: value, range, help and widget.
+
+The CLI's options and the Train panel's form are generated from these declarations,
+so both offer the same settings with the same limits, checked before TensorFlow starts.
+Plain Python: the CLI and the GUI use it without TensorFlow.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from siamese_gui.core.errors import ConfigError
 
-PRESETS = ("default", "seed")
+ARCHITECTURES = ("default", "seed")
+POLARITIES = ("auto", "on", "off")
+
+
+def setting(
+    default: Any,
+    label: str,
+    help: str,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] = (),
+    widget: str = "",
+    step: float | None = None,
+    decimals: int = 0,
+) -> Any:
+    """Declare one setting: a dataclass field whose metadata the CLI and the form read.
+
+    Args:
+        default: the value used when nobody sets it.
+        label: the form's label (with an & for its keyboard shortcut).
+        help: one line for the CLI's help and the form's tooltip.
+        low: smallest allowed value (numbers).
+        high: largest allowed value (numbers).
+        choices: allowed values (text settings).
+        widget: "spin", "float", "choice" or "check" (derived from the type if empty).
+        step: the form's step for numbers.
+        decimals: digits the form shows for floats.
+    """
+    if not widget:
+        widget = (
+            "check" if isinstance(default, bool)
+            else "choice" if choices
+            else "spin" if isinstance(default, int)
+            else "float"
+        )
+    meta = dict(label=label, help=help, low=low, high=high, choices=choices, widget=widget,
+                step=step, decimals=decimals)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Every setting of a training run.
+    """Every setting of a training run (see each field's declaration for its range)."""
 
-    Attributes:
-        epochs: passes over the training images.
-        batch_size: images per batch; every pair inside a batch is a training pair.
-        learning_rate: Adam's initial step size, decayed to zero on a cosine.
-        margin: the contrastive margin (different pairs are pushed this far apart).
-        embedding_dim: length of the embedding vector.
-        preset: architecture preset, see `build_embedding_network`.
-        seed: seeds weights, shuffling and the validation split.
-        validation_fraction: share of each class held out to validate and pick the threshold.
-        augment: randomly mirror training images left-right and shift them by up to
-            2 pixels.
-    """
-
-    epochs: int = 8
-    batch_size: int = 256
-    learning_rate: float = 2e-3
-    margin: float = 1.0
-    embedding_dim: int = 64
-    preset: str = "default"
-    seed: int = 0
-    validation_fraction: float = 0.1
-    augment: bool = True
+    epochs: int = setting(8, "&Epochs:", "passes over the training images", 1, 10_000)
+    batch_size: int = setting(
+        256, "&Batch size:", "images per batch; every pair inside a batch is a training pair", 4, 4096
+    )
+    learning_rate: float = setting(
+        2e-3, "&Learning rate:", "Adam's initial step size, decayed to zero on a cosine",
+        1e-6, 10.0, step=0.0005, decimals=5,
+    )
+    margin: float = setting(
+        1.0, "&Margin:", "different-class pairs are pushed at least this far apart",
+        0.01, 100.0, step=0.1, decimals=2,
+    )
+    embedding_dim: int = setting(64, "Embedding si&ze:", "length of the embedding vector", 1, 1024)
+    preset: str = setting(
+        "default", "&Architecture:",
+        "network: 'default' (fast, batch-normalised) or 'seed' (the tutorial's, bug fixed)",
+        choices=ARCHITECTURES,
+    )
+    seed: int = setting(0, "&Seed:", "seeds the weights, the shuffling and the data split", 0, 2**31 - 1)
+    validation_fraction: float = setting(
+        0.1, "&Validation share:",
+        "share of each class held out of training to validate and choose the threshold",
+        0.01, 0.5, step=0.05, decimals=2,
+    )
+    augment: bool = setting(
+        True, "&Mirror images", "train on images mirrored left-right (and shifted by up to 2 px); "
+        "the model then embeds each image as the mean of it and its mirror image",
+    )
+    polarity: str = setting(
+        "auto", "&Polarity:",
+        "invert image files to light-on-dark: 'auto' decides per image from its border, "
+        "'on' always, 'off' never; stored with the model and used whenever it reads files",
+        choices=POLARITIES,
+    )
 
     def __post_init__(self):
-        checks = [
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (self.batch_size >= 4, f"batch size must be at least 4, got {self.batch_size}"),
-            (
-                0 < self.learning_rate < float("inf"),
-                f"learning rate must be positive and finite, got {self.learning_rate}",
-            ),
-            (self.margin > 0, f"margin must be positive, got {self.margin}"),
-            (self.embedding_dim >= 1, f"embedding size must be at least 1, got {self.embedding_dim}"),
-            (self.preset in PRESETS, f"unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})"),
-            (
-                0 < self.validation_fraction < 0.9,
-                f"validation fraction must be in (0, 0.9), got {self.validation_fraction}",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        for spec in fields(self):
+            check_setting(spec, getattr(self, spec.name))
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def invert(self) -> bool | None:
+        """The polarity as `core.images.load_image`'s `invert` argument."""
+        return {"auto": None, "on": True, "off": False}[self.polarity]
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainingConfig":
         """Build a config from a dict, ignoring keys it does not know."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def settings() -> list:
+    """The declared settings (dataclass fields with their metadata), in form order."""
+    return list(fields(TrainingConfig))
+
+
+def check_setting(spec, value) -> None:
+    """Check one value against its declaration.
+
+    Raises:
+        ConfigError: naming the setting, the value and the allowed range.
+    """
+    meta = spec.metadata
+    name = spec.name.replace("_", " ")
+    if spec.type in ("bool", bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return
+    if meta["choices"]:
+        if value not in meta["choices"]:
+            raise ConfigError(f"unknown {name} {value!r} (choose from {', '.join(meta['choices'])})")
+        return
+    integer = spec.type in ("int", int)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise ConfigError(f"{name} must be {'a whole number' if integer else 'a number'}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be finite, got {value}")
+    low, high = meta["low"], meta["high"]
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {value:g}")

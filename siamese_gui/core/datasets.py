@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import gzip
+import hashlib
 import os
 import struct
 import zlib
@@ -39,6 +41,15 @@ _MAX_IDX_BYTES = 512 * 2**20
 _IDX_UBYTE = 0x08
 
 
+class DataKind(enum.Enum):
+    """What a dataset is, so nothing needs to parse its description."""
+
+    FASHION_MNIST = "Fashion-MNIST"
+    IMAGE_FOLDER = "image folder"
+    SAMPLES = "bundled samples"
+    SYNTHETIC = "generated"
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Images with class labels, as the model sees them.
@@ -49,6 +60,10 @@ class Dataset:
         class_names: one name per class.
         source: where the data came from, for display.
         skipped: (path, reason) for each file that could not be used.
+        kind: what kind of data it is.
+        files: for image folders, each image's path relative to `root`.
+        hashes: for image folders, each image file's SHA-256 (hex).
+        root: the folder `files` are relative to, if any.
     """
 
     images: np.ndarray
@@ -56,15 +71,32 @@ class Dataset:
     class_names: tuple[str, ...]
     source: str
     skipped: tuple[tuple[str, str], ...] = field(default=())
+    kind: DataKind = DataKind.SYNTHETIC
+    files: tuple[str, ...] = field(default=())
+    hashes: tuple[str, ...] = field(default=())
+    root: str = ""
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, indices: np.ndarray, source: str | None = None) -> "Dataset":
-        """Return the images at `indices` as a new dataset."""
+        """Return the images at `indices` as a new dataset (with their files and hashes)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        pick = (lambda values: tuple(values[i] for i in indices)) if self.files else (lambda v: ())
         return Dataset(
-            self.images[indices], self.labels[indices], self.class_names, source or self.source
+            self.images[indices],
+            self.labels[indices],
+            self.class_names,
+            source or self.source,
+            kind=self.kind,
+            files=pick(self.files),
+            hashes=pick(self.hashes),
+            root=self.root,
         )
+
+    def class_counts(self) -> np.ndarray:
+        """Images per class, one count per entry of `class_names`."""
+        return np.bincount(self.labels, minlength=len(self.class_names))
 
 
 @dataclass(frozen=True)
@@ -150,7 +182,10 @@ def _read_split(folder: Path, split: str) -> Dataset:
         raise DatasetError(
             f"{label_file}: {len(labels)} labels for {len(images)} images in {image_file.name}"
         )
-    return Dataset(images, labels, FASHION_MNIST_CLASSES, f"Fashion-MNIST {split} ({folder})")
+    return Dataset(
+        images, labels, FASHION_MNIST_CLASSES, f"Fashion-MNIST {split} ({folder})",
+        kind=DataKind.FASHION_MNIST,
+    )
 
 
 def _has_files(folder: Path) -> bool:
@@ -267,13 +302,17 @@ def load_image_folder(
         raise DatasetError(
             f"{root}: needs at least 2 class sub-folders with images, found {len(names)}"
         )
-    images, labels, skipped = [], [], []
+    images, labels, skipped, kept, hashes = [], [], [], [], []
     for done, (label, path) in enumerate(files, 1):
         try:
             images.append(np.round(load_image(path, invert=invert) * 255).astype(np.uint8))
             labels.append(label)
+            kept.append(path.relative_to(root).as_posix())
+            hashes.append(_file_sha256(path))
         except ImageError as exc:
             skipped.append((str(path), str(exc)))
+        except OSError as exc:
+            skipped.append((str(path), f"{path}: cannot read ({exc.strerror or exc})"))
         if progress is not None:
             progress(done, len(files))
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(names))
@@ -287,7 +326,19 @@ def load_image_folder(
         tuple(names),
         f"image folder {root}",
         tuple(skipped),
+        kind=DataKind.IMAGE_FOLDER,
+        files=tuple(kept),
+        hashes=tuple(hashes),
+        root=str(root),
     )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_samples() -> Dataset:
@@ -297,7 +348,10 @@ def load_samples() -> Dataset:
     folder = samples_dir()
     dataset = load_image_folder(folder, invert=False)
     names = tuple(_sample_class_name(n) for n in dataset.class_names)
-    return Dataset(dataset.images, dataset.labels, names, f"bundled samples ({folder})")
+    return Dataset(
+        dataset.images, dataset.labels, names, f"bundled samples ({folder})",
+        kind=DataKind.SAMPLES, files=dataset.files, hashes=dataset.hashes, root=dataset.root,
+    )
 
 
 def _sample_class_name(folder_name: str) -> str:
@@ -309,12 +363,56 @@ def _sample_class_name(folder_name: str) -> str:
     return folder_name
 
 
-def load_default_data(path: str | os.PathLike | None = None) -> DataSplits:
-    """Load Fashion-MNIST if it is installed, else the bundled samples as both splits."""
-    try:
+def load_default_data(path: str | os.PathLike | None = None) -> DataSplits | Dataset:
+    """Load Fashion-MNIST if it is installed, else the bundled samples.
+
+    Only a missing dataset falls back to the samples: an installed copy that is
+    damaged is reported, never replaced silently.
+
+    Returns:
+        Fashion-MNIST's `DataSplits`, or the samples as one `Dataset`.
+
+    Raises:
+        DatasetError: if `path` is given and unusable, or an installed copy is corrupt.
+    """
+    if path is not None or find_fashion_mnist() is not None:
         return load_fashion_mnist(path)
-    except DatasetError:
-        if path is not None:
-            raise
-    samples = load_samples()
-    return DataSplits(samples, samples)
+    return load_samples()
+
+
+def restrict(dataset: Dataset, classes=None, per_class: int | None = None, seed: int = 0) -> Dataset:
+    """Keep only some classes, and at most `per_class` images of each (a seeded sample).
+
+    Args:
+        dataset: the images.
+        classes: class names or indices to keep; None keeps every class.
+        per_class: the most images kept per class; None keeps them all.
+        seed: seeds the sample.
+
+    Raises:
+        DatasetError: on an unknown class, or fewer than 2 classes left.
+    """
+    keep = np.ones(len(dataset), dtype=bool)
+    names = dataset.class_names
+    if classes is not None:
+        wanted = []
+        for name in classes:
+            text = str(name)
+            if text in names:
+                wanted.append(names.index(text))
+            elif text.isdigit() and int(text) < len(names):
+                wanted.append(int(text))
+            else:
+                raise DatasetError(f"{dataset.source}: no class {text!r} (classes: {', '.join(names)})")
+        keep &= np.isin(dataset.labels, wanted)
+    if per_class is not None:
+        rng = np.random.default_rng(seed)
+        for label in np.unique(dataset.labels[keep]):
+            members = np.flatnonzero(keep & (dataset.labels == label))
+            if len(members) > per_class:
+                keep[rng.permutation(members)[per_class:]] = False
+    if len(np.unique(dataset.labels[keep])) < 2:
+        raise DatasetError(f"{dataset.source}: fewer than 2 classes left after the class selection")
+    if keep.all():
+        return dataset
+    return dataset.subset(np.flatnonzero(keep))

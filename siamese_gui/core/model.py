@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-from siamese_gui.core.config import PRESETS  # noqa: E402
+from siamese_gui.core.config import ARCHITECTURES  # noqa: E402
 from siamese_gui.core.errors import ConfigError  # noqa: E402
 from siamese_gui.core.images import IMAGE_SIZE  # noqa: E402
 
@@ -155,8 +155,8 @@ def build_embedding_network(
     Raises:
         ConfigError: on an unknown preset or a non-positive size.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown architecture preset {preset!r} (choose from {', '.join(PRESETS)})")
+    if preset not in ARCHITECTURES:
+        raise ConfigError(f"unknown architecture preset {preset!r} (choose from {', '.join(ARCHITECTURES)})")
     if embedding_dim < 1:
         raise ConfigError(f"embedding size must be at least 1, got {embedding_dim}")
     inputs = keras.Input(INPUT_SHAPE, name="image")

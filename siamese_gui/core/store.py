@@ -41,13 +41,27 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def result_metadata(result: TrainingResult, class_names: tuple[str, ...]) -> dict:
-    """Return the sidecar fields that describe a training result."""
+def result_metadata(
+    result: TrainingResult, class_names: tuple[str, ...], split: dict | None = None
+) -> dict:
+    """Return the sidecar fields that describe a training result.
+
+    Args:
+        result: the finished training run.
+        class_names: class names of the training data.
+        split: the data split's record (`core.splits.Splits.metadata`), if known.
+    """
     return {
         "config": result.config.as_dict(),
         "data_source": result.data_source,
         "class_names": list(class_names),
+        "split": split,
         "threshold": result.threshold,
+        "threshold_detail": (
+            f"max accuracy on {result.validation_pairs_description}"
+            if result.threshold is not None
+            else ""
+        ),
         "training": {
             "status": result.status,
             "seconds": round(result.seconds, 1),

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from siamese_gui.core.datasets import Dataset
 from siamese_gui.core.config import TrainingConfig
-from siamese_gui.core.errors import ConfigError, TrainingError
+from siamese_gui.core.errors import ConfigError, ModelFileError
 from siamese_gui.core.evaluation import (
     EvaluationReport,
     ThresholdMetrics,
@@ -90,6 +90,7 @@ class TrainingResult:
     seconds: float = 0.0
     message: str = ""
     data_source: str = ""
+    validation_pairs_description: str = ""
 
     @property
     def usable(self) -> bool:
@@ -284,6 +285,7 @@ def train(
     on_epoch: Callable[[EpochProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    validation: Dataset | None = None,
 ) -> TrainingResult:
     """Train a Siamese embedding network on a labelled dataset.
 
@@ -309,9 +311,17 @@ def train(
         ConfigError: if the dataset is too small for the settings.
     """
     start = time.perf_counter()
-    train_idx, val_idx = stratified_split(dataset.labels, config.validation_fraction, config.seed)
-    if len(train_idx) < 2 or len(val_idx) < 2:
-        raise ConfigError(f"{dataset.source}: too few images ({len(dataset)}) to train and validate")
+    if validation is None:
+        train_idx, val_idx = stratified_split(dataset.labels, config.validation_fraction, config.seed)
+        validation = dataset.subset(val_idx)
+        dataset = dataset.subset(train_idx)
+    if len(dataset) < 2 or len(validation) < 2:
+        raise ConfigError(
+            f"{dataset.source}: too few images ({len(dataset)} to train, {len(validation)} to "
+            "validate)"
+        )
+    train_idx = np.arange(len(dataset))
+    val_idx = np.arange(len(validation))
     keras.utils.set_random_seed(config.seed)
     embedding = build_embedding_network(config.preset, config.embedding_dim)
     steps = max(len(train_idx) // min(config.batch_size, len(train_idx)), 1)
@@ -322,9 +332,8 @@ def train(
         # XLA made these small convolutions slower on CPU and added ~300 MB of peak memory.
         jit_compile=False,
     )
-    labels = tf.constant(dataset.labels)
-    train_data = _dataset(dataset.images, labels, train_idx, config, True)
-    val_data = _dataset(dataset.images, labels, val_idx, config, False)
+    train_data = _dataset(dataset.images, tf.constant(dataset.labels), train_idx, config, True)
+    val_data = _dataset(validation.images, tf.constant(validation.labels), val_idx, config, False)
     progress = _ProgressCallback(config, steps, on_batch, on_epoch, should_stop)
     history = embedding.fit(
         train_data,
@@ -354,14 +363,24 @@ def train(
             result.message = "stopped by the user; the weights so far are kept"
         else:
             result.message = "completed"
-        pairs = validation_pairs(dataset.labels[val_idx], config.seed)
-        distances = pair_distances(embed(trained, dataset.images[val_idx]), pairs)
-        if not np.all(np.isfinite(distances)):
+        pairs = validation_pairs(validation.labels, config.seed)
+        try:
+            distances = pair_distances(embed(trained, validation.images), pairs)
+        except ModelFileError:
             result.status = "failed"
             result.message = "training failed: the network produces non-finite distances"
         else:
             result.validation = evaluate_distances(distances, pairs.same)
-            result.threshold = result.validation.best_threshold
-            result.at_threshold = metrics_at(distances, pairs.same, result.threshold)
+            result.validation_pairs_description = (
+                f"{len(pairs):,} pairs of {len(validation):,} held-out images ({validation.source})"
+            )
+            if result.validation.defined:
+                result.threshold = result.validation.best_threshold
+                result.at_threshold = metrics_at(distances, pairs.same, result.threshold)
+            else:
+                result.message += (
+                    "; the validation images hold only one kind of pair, so no threshold "
+                    "could be chosen (add images)"
+                )
     result.seconds = time.perf_counter() - start
     return result

@@ -1,101 +1,26 @@
-"""The one application state every panel reads: model, data, evaluation cache, threshold."""
+"""Qt signals over the headless `core.session.Session`: the one state every panel reads."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from siamese_gui.core.datasets import Dataset, DataSplits
-from siamese_gui.core.evaluation import (
-    EvaluationReport,
-    evaluate_distances,
-    judged_same,
-    pair_distances,
-    roc_curve,
-)
-from siamese_gui.core.pairs import Pairs, balanced_pairs
-
-EVALUATION_IMAGES = 2000
-EVALUATION_SEED = 0
-DEFAULT_THRESHOLD = 0.5
-
-
-is_same = judged_same  # the one verdict convention, from the core
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Embeddings and pair distances of the evaluation images, computed once per model.
-
-    Attributes:
-        dataset: the evaluation images (the test split, or a seeded sample of it).
-        embeddings: one embedding per image of `dataset`.
-        pairs: balanced same/different pairs among `dataset`'s images.
-        distances: the distance of each pair.
-        report: AUC, EER and the max-accuracy threshold of these pairs.
-        roc: (far, tar, thresholds) from `core.evaluation.roc_curve`.
-        generation: the model generation these numbers belong to.
-        source_indices: index of each evaluation image in the test split.
-    """
-
-    dataset: Dataset
-    embeddings: np.ndarray
-    pairs: Pairs
-    distances: np.ndarray
-    report: EvaluationReport
-    roc: tuple[np.ndarray, np.ndarray, np.ndarray]
-    generation: int
-    source_indices: np.ndarray
-
-
-def compute_evaluation(
-    comparator: Any,
-    dataset: Dataset,
-    generation: int,
-    should_stop: Callable[[], bool] | None = None,
-    max_images: int = EVALUATION_IMAGES,
-) -> Evaluation:
-    """Embed the evaluation images once and derive every number the panels show.
-
-    Runs on the task thread.
-
-    Args:
-        comparator: a `core.store.Comparator` (anything with `embed(images, should_stop)`).
-        dataset: the test split; a seeded sample of `max_images` is used when larger.
-        generation: the model generation, so stale results can be dropped.
-        should_stop: polled between embedding batches.
-        max_images: the most images embedded.
-    """
-    source_indices = np.arange(len(dataset))
-    if len(dataset) > max_images:
-        rng = np.random.default_rng(EVALUATION_SEED)
-        source_indices = np.sort(rng.choice(len(dataset), max_images, replace=False))
-        dataset = dataset.subset(source_indices)
-    pairs = balanced_pairs(dataset.labels, seed=EVALUATION_SEED)
-    embeddings = np.asarray(comparator.embed(dataset.images, should_stop=should_stop))
-    distances = pair_distances(embeddings, pairs)
-    return Evaluation(
-        dataset=dataset,
-        embeddings=embeddings,
-        pairs=pairs,
-        distances=distances,
-        report=evaluate_distances(distances, pairs.same),
-        roc=roc_curve(distances, pairs.same),
-        generation=generation,
-        source_indices=source_indices,
-    )
+from siamese_gui.core.datasets import Dataset
+from siamese_gui.core.inference import ModelHandle, Threshold, ThresholdOrigin
+from siamese_gui.core.protocol import Evaluation
+from siamese_gui.core.session import Change, DataSource, Session, ThresholdPreset
+from siamese_gui.core.splits import Role, Splits
+from siamese_gui.gui.workers import QtDeliver, TaskRunner
 
 
 class AppState(QObject):
-    """Holds the model, the data, the cached evaluation and the threshold.
+    """Re-emits the session's changes as Qt signals, on the GUI thread.
 
-    Signals fire on the GUI thread whenever a value changes, so every panel reflects a
-    change at once.
+    Widgets read the session through these properties and ask it to act; they hold no
+    copy of its state.
     """
 
     modelChanged = Signal()
@@ -105,84 +30,114 @@ class AppState(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.model: Any = None
-        self.comparator: Any = None
-        self.model_path: Path | None = None
-        self.model_generation = 0
-        self.splits: DataSplits | None = None
-        self.evaluation: Evaluation | None = None
-        self.threshold = DEFAULT_THRESHOLD
+        self._deliver = QtDeliver(self)
+        self.runner = TaskRunner(self._deliver, self)
+        self.session: Session = self.runner.session
+        self.session.subscribe(self._changed)
+
+    def _changed(self, change: Change) -> None:
+        if change is Change.MODEL:
+            self.modelChanged.emit()
+        elif change is Change.DATA:
+            self.dataChanged.emit()
+        elif change is Change.EVALUATION:
+            self.evaluationChanged.emit()
+        else:
+            self.thresholdChanged.emit(self.session.threshold.value)
+
+    # Reading --------------------------------------------------------------------------
+
+    @property
+    def model(self) -> ModelHandle | None:
+        return self.session.model
 
     @property
     def has_model(self) -> bool:
-        return self.comparator is not None
+        return self.session.model is not None
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.session.model.path if self.session.model is not None else None
 
     @property
     def model_name(self) -> str:
-        """A short name for the model: its file name, or "unsaved" for a new one."""
-        if self.model is None:
-            return "none"
-        return self.model_path.name if self.model_path else "trained (unsaved)"
+        return self.session.model.name if self.session.model is not None else "none"
+
+    @property
+    def threshold(self) -> float:
+        return self.session.threshold.value
+
+    @property
+    def threshold_info(self) -> Threshold:
+        return self.session.threshold
+
+    @property
+    def splits(self) -> Splits | None:
+        return self.session.splits
 
     @property
     def test_data(self) -> Dataset | None:
-        return self.splits.test if self.splits else None
+        """Held-out images the model did not train on (what Compare, Gallery and the
+        Threshold panel show)."""
+        return self.session.splits.test if self.session.splits else None
 
     @property
     def train_data(self) -> Dataset | None:
-        return self.splits.train if self.splits else None
+        return self.session.splits.train if self.session.splits else None
 
-    def set_model(self, loaded: Any, comparator: Any, path: Path | None) -> None:
-        """Make `loaded` the model every panel uses and take over its threshold."""
-        self.model = loaded
-        self.comparator = comparator
-        self.model_path = Path(path) if path else None
-        self.model_generation += 1
-        self.evaluation = None
-        self.modelChanged.emit()
-        self.evaluationChanged.emit()
-        threshold = getattr(loaded, "threshold", DEFAULT_THRESHOLD)
-        self.set_threshold(float(getattr(threshold, "value", threshold)))
+    @property
+    def source(self) -> DataSource | None:
+        return self.session.source
 
-    def set_model_path(self, path: Path | None) -> None:
-        """Record where the current model is saved."""
-        self.model_path = Path(path) if path else None
-        if self.model is not None and hasattr(self.model, "path"):
-            self.model.path = self.model_path
-        self.modelChanged.emit()
+    @property
+    def evaluation(self) -> Evaluation | None:
+        """The test evaluation ("expected on new images")."""
+        return self.session.evaluation(Role.TEST)
 
-    def set_data(self, splits: DataSplits) -> None:
-        """Use new data; the evaluation cache is dropped until it is recomputed."""
-        self.splits = splits
-        self.evaluation = None
-        self.dataChanged.emit()
-        self.evaluationChanged.emit()
+    @property
+    def validation_evaluation(self) -> Evaluation | None:
+        """The validation evaluation, where thresholds are chosen."""
+        return self.session.evaluation(Role.VALIDATION)
 
-    def set_evaluation(self, evaluation: Evaluation) -> bool:
-        """Store an evaluation unless it belongs to an older model.
+    # Acting ---------------------------------------------------------------------------
 
-        Returns:
-            Whether it was stored.
-        """
-        if evaluation.generation != self.model_generation:
-            return False
-        self.evaluation = evaluation
-        self.evaluationChanged.emit()
-        return True
+    def set_model(self, model: ModelHandle | None) -> None:
+        self.session.set_model(model)
+        self.refresh_evaluations()
 
-    def set_threshold(self, value: float) -> None:
-        """Set the shared threshold; ignored when not finite or negative."""
+    def set_data(self, source: DataSource) -> None:
+        self.session.set_data(source)
+        self.refresh_evaluations()
+
+    def refresh_evaluations(self) -> None:
+        self.session.refresh_evaluations(on_error=self.runner.report_error)
+
+    def set_threshold(self, value: float, origin: ThresholdOrigin = ThresholdOrigin.USER, detail: str = "") -> None:
+        """Set the shared threshold; values that are not finite and non-negative are ignored."""
         value = float(value)
-        if not math.isfinite(value) or value < 0:
-            return
-        if value != self.threshold:
-            self.threshold = value
-            self.thresholdChanged.emit(value)
+        if math.isfinite(value) and value >= 0:
+            self.session.set_threshold(value, origin, detail)
+
+    def apply_preset(self, preset: ThresholdPreset) -> Threshold:
+        return self.session.apply_preset(preset)
+
+    def model_saved(self, path: Path) -> None:
+        """Record that the current model now lives at `path` (after Save As)."""
+        model = self.session.model
+        if model is not None:
+            model.path = Path(path)
+            model.read_only = False
+            self.modelChanged.emit()
 
     def threshold_range(self) -> float:
         """The upper end of the threshold controls: past nearly every distance seen."""
         upper = 2.0
-        if self.evaluation is not None and len(self.evaluation.distances):
-            upper = float(np.quantile(self.evaluation.distances, 0.995)) * 1.15
+        evaluation = self.evaluation
+        if evaluation is not None and len(evaluation.distances):
+            upper = float(np.quantile(evaluation.distances, 0.995)) * 1.15
         upper = max(upper, self.threshold * 1.25, 0.1)
         return math.ceil(upper * 10) / 10
+
+    def shutdown(self) -> None:
+        """Cancel the work in progress and wait for the worker."""
+        self.runner.shutdown()

@@ -1,9 +1,11 @@
-"""Background threads: one task thread for model and data work, one thread per training run.
+"""Background threads: the session's worker for model and data work, one thread per
+training run.
 
 Every use of a loaded model (embedding the evaluation images, comparing two images,
-saving) runs on the single task thread, one task at a time, so a model is never used by
-two threads at once. Training builds its own network on its own thread and hands it over
-only after that thread is done with it. Workers talk to widgets only through signals.
+saving) runs on the session's single worker, one task at a time, so a model is never
+used by two threads at once. Training builds its own network on its own thread and hands
+it over only after that thread is done with it. Workers talk to widgets only through
+signals.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from siamese_gui.core.errors import SiameseError
 
 _threads: set[QThread] = set()
+_sessions: set = set()
 
 
-def active_threads() -> list[QThread]:
-    """Return the threads started by this module that have not been joined yet."""
-    return list(_threads)
+def active_threads() -> list:
+    """Return the threads started by the GUI (training threads and session workers)
+    that have not been joined yet."""
+    return list(_threads) + [s.executor.thread for s in _sessions]
 
 
 def error_text(exc: BaseException) -> str:
@@ -47,49 +51,48 @@ class PythonThread(QThread):
         self.exec()
 
 
-class _TaskWorker(QObject):
-    done = Signal(int, object)
-    failed = Signal(int, object)
+class QtDeliver(QObject):
+    """Runs callables on the thread of this object (the GUI thread), in order.
 
-    @Slot(int, object)
-    def run(self, task_id: int, function: Callable[[], Any]) -> None:
-        try:
-            result = function()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-            if not isinstance(exc, SiameseError):
-                traceback.print_exc()
-            self.failed.emit(task_id, exc)
-            return
-        self.done.emit(task_id, result)
-
-
-class TaskRunner(QObject):
-    """Runs plain callables one after another on one background thread.
-
-    Results come back on the GUI thread through the callbacks given to `submit`.
-
-    Attributes:
-        cancel: set on shutdown; long tasks poll it (for example through `embed`'s
-            `should_stop`).
+    The session's worker calls it from its own thread; a queued signal carries each
+    callable into the GUI event loop, so no widget is touched from a worker.
     """
 
-    busyChanged = Signal(str)
-    _request = Signal(int, object)
+    _post = Signal(object)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.cancel = threading.Event()
-        self._next_id = 0
-        self._pending: dict[int, tuple[str, Callable | None, Callable | None]] = {}
-        self._thread = PythonThread()
-        self._thread.setObjectName("siamese-gui tasks")
-        self._worker = _TaskWorker()
-        self._worker.moveToThread(self._thread)
-        self._request.connect(self._worker.run)
-        self._worker.done.connect(self._on_done)
-        self._worker.failed.connect(self._on_failed)
-        _threads.add(self._thread)
-        self._thread.start()
+        self._post.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    def __call__(self, callback: Callable[[], None]) -> None:
+        self._post.emit(callback)
+
+    @Slot(object)
+    def _run(self, callback: Callable[[], None]) -> None:
+        callback()
+
+
+class TaskRunner(QObject):
+    """The GUI's door to the session's single worker thread.
+
+    Results come back on the GUI thread. A task submitted with the `key` of an
+    unfinished one supersedes it: the older one is cancelled and its result dropped.
+
+    Attributes:
+        session: the headless session whose worker runs the tasks.
+    """
+
+    busyChanged = Signal(str)
+    errorRaised = Signal(str)
+
+    def __init__(self, deliver: QtDeliver, parent: QObject | None = None):
+        super().__init__(parent)
+        from siamese_gui.core.session import Session
+
+        self.session = Session(deliver, self.busyChanged.emit)
+        self._busy = False
+        self.busyChanged.connect(self._set_busy)
+        _sessions.add(self.session)
 
     def submit(
         self,
@@ -97,57 +100,41 @@ class TaskRunner(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         description: str = "",
-    ) -> int:
-        """Queue `function` to run on the task thread.
+        key: str | None = None,
+        cancellable: bool = False,
+    ):
+        """Run `function` on the worker thread.
 
         Args:
-            function: runs on the task thread; it must not touch widgets.
+            function: runs on the worker; it must not touch widgets. With
+                `cancellable`, it is called with a `should_stop` callable.
             on_done: called on the GUI thread with the return value.
             on_error: called on the GUI thread with the exception.
             description: shown in the status bar while the task waits or runs.
+            key: tasks sharing a key supersede each other (None: a key of its own).
 
         Returns:
-            The task's id.
+            The `core.tasks.Task`.
         """
-        self._next_id += 1
-        self._pending[self._next_id] = (description, on_done, on_error)
-        self._emit_busy()
-        self._request.emit(self._next_id, function)
-        return self._next_id
+        work = function if cancellable else (lambda should_stop: function())
+        key = key if key is not None else f"task-{id(work)}"
+        return self.session.submit(work, key, on_done, on_error, description)
+
+    def report_error(self, exc: BaseException) -> None:
+        self.errorRaised.emit(error_text(exc))
 
     def is_busy(self) -> bool:
         """Whether any task is queued or running."""
-        return bool(self._pending)
+        return self.session.executor.busy()
 
-    def _emit_busy(self) -> None:
-        descriptions = [d for d, _, _ in self._pending.values() if d]
-        self.busyChanged.emit(descriptions[0] if descriptions else ("Working…" if self._pending else ""))
-
-    def _finish(self, task_id: int):
-        entry = self._pending.pop(task_id, None)
-        self._emit_busy()
-        return entry
-
-    @Slot(int, object)
-    def _on_done(self, task_id: int, result: Any) -> None:
-        entry = self._finish(task_id)
-        if entry is not None and entry[1] is not None:
-            entry[1](result)
-
-    @Slot(int, object)
-    def _on_failed(self, task_id: int, exc: BaseException) -> None:
-        entry = self._finish(task_id)
-        if entry is not None and entry[2] is not None:
-            entry[2](exc)
+    @Slot(str)
+    def _set_busy(self, text: str) -> None:
+        self._busy = bool(text)
 
     def shutdown(self) -> None:
-        """Ask running work to stop, end the thread and wait for it."""
-        self.cancel.set()
-        self._pending.clear()
-        if self._thread in _threads:
-            self._thread.quit()
-            self._thread.wait()
-            _threads.discard(self._thread)
+        """Cancel the work in progress, end the worker thread and wait for it."""
+        self.session.close()
+        _sessions.discard(self.session)
 
 
 @dataclass
@@ -156,7 +143,7 @@ class TrainingOutcome:
 
     Attributes:
         result: the core's `TrainingResult`.
-        loaded: the trained model wrapped as a `LoadedModel` (None when it failed).
+        loaded: the trained model as a `core.inference.ModelHandle` (None when it failed).
         class_names: class names of the training data.
     """
 
@@ -173,31 +160,38 @@ class TrainingWorker(QObject):
     finished = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, config, dataset, stop_event: threading.Event):
+    def __init__(self, config, source, stop_event: threading.Event, unseen: tuple[str, ...] = ()):
         super().__init__()
+        from siamese_gui.core.session import DataSource
+
         self.config = config
-        self.dataset = dataset
+        self.source = source if isinstance(source, DataSource) else DataSource(dataset=source)
+        self.unseen = unseen
         self.stop_event = stop_event
 
     @Slot()
     def run(self) -> None:
         try:
             from siamese_gui.core.inference import handle_from_training
+            from siamese_gui.core.session import split_data
             from siamese_gui.core.store import result_metadata
             from siamese_gui.core.training import train
 
+            splits = split_data(self.source, self.config.seed, self.unseen, self.config.validation_fraction)
             result = train(
                 self.config,
-                self.dataset,
+                splits.train,
                 on_batch=self.batchDone.emit,
                 on_epoch=self.epochDone.emit,
                 should_stop=self.stop_event.is_set,
+                validation=splits.validation,
             )
             loaded = None
+            names = splits.train.class_names
             if result.usable:
-                info = result_metadata(result, self.dataset.class_names)
+                info = result_metadata(result, names, splits.metadata())
                 loaded = handle_from_training(result, info)
-            self.finished.emit(TrainingOutcome(result, loaded, self.dataset.class_names))
+            self.finished.emit(TrainingOutcome(result, loaded, names))
         except Exception as exc:  # noqa: BLE001 - reported to the user as a dialog
             if not isinstance(exc, SiameseError):
                 traceback.print_exc()

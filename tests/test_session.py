@@ -1,0 +1,199 @@
+"""The headless session: splits, the one evaluation recipe, thresholds, the worker. No Qt."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import make_dataset
+from siamese_gui.core.datasets import DataKind, DataSplits, Dataset
+from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.inference import ModelHandle, ThresholdOrigin
+from siamese_gui.core.session import DataSource, Session, ThresholdPreset, split_data
+from siamese_gui.core.splits import Role, folder_splits, held_out_images
+from siamese_gui.core.tasks import TaskExecutor
+
+
+def _quadrants(batch):
+    """A deterministic embedder with no TensorFlow: the four quadrant means."""
+    x = np.asarray(batch, np.float32)[..., 0]
+    return x.reshape(len(x), 2, 14, 2, 14).mean(axis=(2, 4)).reshape(len(x), 4) * 4
+
+
+def _handle(threshold=0.5, **metadata):
+    return ModelHandle(_quadrants, {"threshold": threshold, "class_names": [], **metadata})
+
+
+def _folder(per_class=20, classes=4):
+    data = make_dataset(per_class=per_class, num_classes=classes)
+    files = tuple(f"{data.class_names[c]}/{i:03d}.png" for i, c in enumerate(data.labels))
+    hashes = tuple(f"{i:064x}" for i in range(len(data)))
+    return Dataset(data.images, data.labels, data.class_names, "folder", kind=DataKind.IMAGE_FOLDER,
+                   files=files, hashes=hashes, root="/data")
+
+
+@pytest.fixture
+def session():
+    s = Session()
+    yield s
+    s.close()
+
+
+def test_importing_the_session_pulls_in_neither_qt_nor_tensorflow():
+    import subprocess
+
+    code = "import sys, siamese_gui.core.session; print('PySide6' in sys.modules, 'tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_folder_split_is_disjoint_stratified_seeded_and_recorded():
+    data = _folder()
+    splits = folder_splits(data, seed=3)
+    parts = [set(splits.dataset(r).hashes) for r in Role]
+    assert sum(map(len, parts)) == len(data)
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    for role in Role:  # every class in every part
+        assert set(splits.dataset(role).labels) == {0, 1, 2, 3}
+    assert len(splits.train) == pytest.approx(0.7 * len(data), abs=4)
+    again = folder_splits(data, seed=3)
+    assert again.test.hashes == splits.test.hashes
+    assert folder_splits(data, seed=4).test.hashes != splits.test.hashes
+    record = splits.metadata()
+    assert [h for _, h in record["files"]["test"]] == list(splits.test.hashes)
+    assert record["counts"] == {"train": len(splits.train), "validation": len(splits.validation),
+                                "test": len(splits.test)}
+
+
+def test_scoring_a_training_folder_leaves_the_training_images_out():
+    data = _folder()
+    splits = folder_splits(data, seed=0)
+    held = held_out_images(data, splits.metadata())
+    assert held.known and held.overlap == len(splits.train) + len(splits.validation)
+    assert set(held.data.hashes) == set(splits.test.hashes)
+    unknown = held_out_images(data, None)
+    assert not unknown.known and unknown.overlap == 0 and len(unknown.data) == len(data)
+
+
+def test_held_out_classes_never_reach_training():
+    data = _folder(classes=4)
+    splits = split_data(DataSource(dataset=data), unseen=("ring", "diagonal"))
+    assert splits.open_set
+    assert set(np.array(splits.train.class_names)[splits.train.labels]) == {"bar", "column"}
+    assert set(np.array(splits.validation.class_names)[splits.validation.labels]) == {"bar", "column"}
+    assert set(np.array(splits.test.class_names)[splits.test.labels]) == {"ring", "diagonal"}
+    assert splits.metadata()["unseen_classes"] == ["ring", "diagonal"]
+
+
+def test_fashion_mnist_kind_validates_on_training_split_and_tests_on_test_split():
+    train, test = make_dataset(per_class=30, seed=1), make_dataset(per_class=10, seed=2)
+    train = Dataset(train.images, train.labels, train.class_names, "train", kind=DataKind.FASHION_MNIST)
+    test = Dataset(test.images, test.labels, test.class_names, "test", kind=DataKind.FASHION_MNIST)
+    splits = split_data(DataSource(fashion_mnist=DataSplits(train, test)), validation_fraction=0.1)
+    assert splits.kind is DataKind.FASHION_MNIST
+    assert len(splits.test) == len(test)
+    assert len(splits.train) + len(splits.validation) == len(train)
+    assert len(splits.validation) == 12  # 10 % of each of 4 classes of 30
+
+
+def test_session_evaluates_held_out_parts_never_the_training_part(session):
+    session.set_data(DataSource(dataset=_folder(per_class=30)))
+    session.set_model(_handle())
+    evaluation = session.evaluate(Role.TEST)
+    assert len(evaluation.data) == len(session.splits.test)
+    assert "did not train on" in evaluation.description
+    assert evaluation.report.defined
+    with pytest.raises(SiameseError, match="training images"):
+        session.evaluate(Role.TRAIN)
+    counted = session.evaluate(Role.TEST, pairs=50, seed=7)
+    assert len(counted.pairs) == 50
+    assert np.array_equal(counted.distances, session.evaluate(Role.TEST, pairs=50, seed=7).distances)
+
+
+def test_threshold_presets_come_from_validation_pairs_and_say_so(session):
+    session.set_data(DataSource(dataset=_folder(per_class=40)))
+    session.set_model(_handle(threshold=0.42, threshold_detail="max accuracy on 10 pairs"))
+    assert session.threshold.value == 0.42 and session.threshold.origin is ThresholdOrigin.MODEL
+    with pytest.raises(SiameseError, match="not evaluated"):
+        session.preset_threshold(ThresholdPreset.MAX_ACCURACY)
+    session.refresh_evaluations().finished.wait(30)
+    validation = session.evaluation(Role.VALIDATION)
+    chosen = session.apply_preset(ThresholdPreset.EQUAL_ERROR)
+    assert chosen.origin is ThresholdOrigin.PRESET and "validation pairs" in chosen.detail
+    from siamese_gui.core.evaluation import equal_error_rate
+
+    assert chosen.value == pytest.approx(equal_error_rate(validation.distances, validation.pairs.same)[1])
+    restored = session.apply_preset(ThresholdPreset.MODEL)
+    assert restored.value == 0.42
+    with pytest.raises(SiameseError):
+        session.set_threshold(float("nan"))
+    with pytest.raises(SiameseError):
+        session.set_threshold(-1)
+
+
+def test_a_new_model_supersedes_the_evaluation_of_the_old_one():
+    release = threading.Event()
+    delivered = []
+
+    def slow(batch):
+        release.wait(10)
+        return _quadrants(batch)
+
+    s = Session()
+    try:
+        s.subscribe(lambda change: delivered.append(change))
+        s.set_data(DataSource(dataset=_folder()))
+        s.set_model(_handle())
+        s.model.embedder = slow
+        first = s.refresh_evaluations()
+        s.set_model(_handle(threshold=0.3))
+        second = s.refresh_evaluations()
+        release.set()
+        assert first.finished.wait(10) and second.finished.wait(10)
+        assert first.cancelled and not second.cancelled
+        assert s.evaluation(Role.TEST) is not None
+        assert s.threshold.value == 0.3
+    finally:
+        s.close()
+
+
+def test_executor_runs_one_task_at_a_time_and_drops_superseded_results():
+    results, threads = [], set()
+    executor = TaskExecutor()
+    gate = threading.Event()
+    try:
+        def work(value):
+            def run(should_stop):
+                threads.add(threading.current_thread().name)
+                gate.wait(5)
+                return value
+            return run
+
+        a = executor.submit(work("a"), "k", results.append)
+        b = executor.submit(work("b"), "k", results.append)
+        c = executor.submit(work("c"), "other", results.append)
+        gate.set()
+        assert executor.wait_idle(10)
+        assert a.cancelled and not b.cancelled
+        assert results == ["b", "c"]
+        assert threads == {"siamese-gui tasks"}
+        errors = []
+        executor.submit(lambda stop: 1 / 0, "e", results.append, errors.append)
+        executor.wait_idle(10)
+        assert isinstance(errors[0], ZeroDivisionError)
+    finally:
+        executor.shutdown(5)
+    assert not executor.thread.is_alive()
+
+
+def test_small_data_reports_undefined_instead_of_zero(session):
+    tiny = _folder(per_class=3, classes=2)
+    session.set_data(DataSource(dataset=tiny), folder_splits(tiny, fractions=(0.34, 0.33, 0.33)))
+    session.set_model(_handle())
+    evaluation = session.evaluate(Role.TEST)
+    metrics = evaluation.at(0.5)
+    assert not metrics.accuracy_rate.measured
+    assert "not enough data" in metrics.far_rate.describe()
