@@ -7,11 +7,57 @@ reject rate) is the share of same-class pairs judged different.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from siamese_gui.core.errors import ConfigError
 from siamese_gui.core.pairs import Pairs
+
+# No model of ours measures distances anywhere near this; a larger threshold judges every
+# pair "same" and is a typo or an attack, not a setting.
+THRESHOLD_MAX = 10_000.0
+
+
+def validate_threshold(value, source: str, error: type = ConfigError) -> float:
+    """Return `value` as a float if it is a usable threshold.
+
+    A threshold is a finite number in [0, `THRESHOLD_MAX`]; booleans, strings, NaN and
+    infinities are not.
+
+    Args:
+        value: the candidate, as read from a file, the command line or a widget.
+        source: what it came from, for the message (a file name or "--threshold").
+        error: the `SiameseError` subclass to raise.
+
+    Raises:
+        error: naming `source`, if the value is not a usable threshold.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise error(f"{source}: the threshold must be a number, not {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or not 0.0 <= number <= THRESHOLD_MAX:
+        if isinstance(value, float):
+            shown = f"{value:.6g}"
+        else:
+            shown = str(value) if value.bit_length() < 64 else "a huge number"
+        raise error(
+            f"{source}: the threshold must be a finite number from 0 to {THRESHOLD_MAX:g}, not {shown}"
+        )
+    return number
+
+
+def is_valid_threshold(value) -> bool:
+    """Whether `value` passes `validate_threshold`."""
+    try:
+        validate_threshold(value, "threshold")
+    except ConfigError:
+        return False
+    return True
 
 
 def judged_same(distances, threshold: float):
