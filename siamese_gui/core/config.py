@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, fields
 
 from siamese_gui.core.errors import ConfigError
 
 PRESETS = ("default", "seed")
+
+# Inclusive bounds of each numeric setting (learning rate, margin and validation fraction
+# must also be above their lower bound; validation fraction below its upper one).
+LIMITS = {
+    "epochs": (1, 10_000),
+    "batch_size": (4, 4096),
+    "learning_rate": (0, 10),
+    "margin": (0, 100),
+    "embedding_dim": (1, 1024),
+    "seed": (0, 2**32 - 1),
+    "validation_fraction": (0, 0.9),
+}
 
 
 @dataclass(frozen=True)
@@ -38,19 +51,15 @@ class TrainingConfig:
 
     def __post_init__(self):
         checks = [
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (self.batch_size >= 4, f"batch size must be at least 4, got {self.batch_size}"),
-            (
-                0 < self.learning_rate < float("inf"),
-                f"learning rate must be positive and finite, got {self.learning_rate}",
-            ),
-            (self.margin > 0, f"margin must be positive, got {self.margin}"),
-            (self.embedding_dim >= 1, f"embedding size must be at least 1, got {self.embedding_dim}"),
+            _int_in("epochs", self.epochs, "epochs"),
+            _int_in("batch_size", self.batch_size, "batch size"),
+            _float_in("learning_rate", self.learning_rate, "learning rate"),
+            _float_in("margin", self.margin, "margin"),
+            _int_in("embedding_dim", self.embedding_dim, "embedding size"),
             (self.preset in PRESETS, f"unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})"),
-            (
-                0 < self.validation_fraction < 0.9,
-                f"validation fraction must be in (0, 0.9), got {self.validation_fraction}",
-            ),
+            _int_in("seed", self.seed, "seed"),
+            _float_in("validation_fraction", self.validation_fraction, "validation fraction", open_high=True),
+            (isinstance(self.augment, bool), f"augment must be true or false, got {self.augment!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -64,3 +73,23 @@ class TrainingConfig:
         """Build a config from a dict, ignoring keys it does not know."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _int_in(name: str, value, label: str) -> tuple[bool, str]:
+    low, high = LIMITS[name]
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value <= high
+    shown = value if not isinstance(value, numbers.Integral) or abs(value) < 10**30 else "a huge number"
+    return ok, f"{label} must be a whole number from {low} to {high:,}, got {shown!r}"
+
+
+def _float_in(name: str, value, label: str, open_high: bool = False) -> tuple[bool, str]:
+    low, high = LIMITS[name]
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        try:
+            value = float(value)
+        except OverflowError:
+            value = float("inf")
+        ok = low < value < high if open_high else low < value <= high
+    relation = "below" if open_high else "at most"
+    return ok, f"{label} must be above {low:g} and {relation} {high:g}, got {value!r}"
