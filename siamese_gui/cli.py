@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 import siamese_gui
-from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.errors import ConfigError, ModelFileError, SiameseError, printable
 from siamese_gui.core.runtime import native_stderr_hidden, start_tensorflow
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -24,7 +25,28 @@ class _Parser(argparse.ArgumentParser):
         if "--json" in argv:
             print(json.dumps({"error": message, "kind": "usage"}), file=sys.stderr)
             sys.exit(EXIT_USAGE)
-        super().error(message)
+        super().error(printable(message))
+
+
+def _threshold(text: str) -> float:
+    """Parse `--threshold`: a finite number from 0 to `THRESHOLD_MAX`."""
+    from siamese_gui.core.evaluation import validate_threshold
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    try:
+        return validate_threshold(value, "--threshold")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
+def _range_help(name: str, text: str) -> str:
+    from siamese_gui.core.config import LIMITS
+
+    low, high = LIMITS[name]
+    return text.format(low=f"{low:,}", high=f"{high:,}")
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -57,14 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = TrainingConfig()
     train = commands.add_parser("train", help="train a model and save it")
     _add_data_args(train)
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--lr", type=float, default=defaults.learning_rate, help="learning rate")
-    train.add_argument("--margin", type=float, default=defaults.margin)
-    train.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
+    train.add_argument("--epochs", type=int, default=defaults.epochs, help=_range_help("epochs", "{low} to {high}"))
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                       help=_range_help("batch_size", "{low} to {high}"))
+    train.add_argument("--lr", type=float, default=defaults.learning_rate,
+                       help=_range_help("learning_rate", "learning rate: above {low}, at most {high}"))
+    train.add_argument("--margin", type=float, default=defaults.margin,
+                       help=_range_help("margin", "above {low}, at most {high}"))
+    train.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim,
+                       help=_range_help("embedding_dim", "{low} to {high}"))
     train.add_argument("--preset", choices=PRESETS, default=defaults.preset)
-    train.add_argument("--seed", type=int, default=defaults.seed)
-    train.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
+    train.add_argument("--seed", type=int, default=defaults.seed, help=_range_help("seed", "{low} to {high}"))
+    train.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction,
+                       help=_range_help("validation_fraction", "above {low}, below {high}"))
     train.add_argument("--no-augment", action="store_true", help="do not mirror training images")
     train.add_argument("--out", required=True, metavar="FILE.keras", help="where to save the model")
     train.add_argument("--json", action="store_true", help="print one JSON object at the end")
@@ -74,14 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("model", nargs="?", default=str(default_model_path()), metavar="MODEL")
     _add_data_args(evaluate)
-    evaluate.add_argument("--threshold", type=float, help="threshold instead of the model's")
+    evaluate.add_argument("--threshold", type=_threshold, help="threshold instead of the model's")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
 
     compare = commands.add_parser("compare", help="distance and verdict for two image files")
     compare.add_argument("image_a", metavar="IMAGE_A")
     compare.add_argument("image_b", metavar="IMAGE_B")
     compare.add_argument("--model", default=str(default_model_path()), metavar="FILE")
-    compare.add_argument("--threshold", type=float, help="threshold instead of the model's")
+    compare.add_argument("--threshold", type=_threshold, help="threshold instead of the model's")
     polarity = compare.add_mutually_exclusive_group()
     polarity.add_argument("--invert", dest="invert", action="store_true", default=None,
                           help="always invert the images (dark objects on light)")
@@ -122,15 +149,34 @@ def _load_eval_data(args):
 
 def _say(args, text: str) -> None:
     if not args.json:
-        print(text, flush=True)
+        print(printable(text), flush=True)
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {printable(text)}", file=sys.stderr)
+
+
+def _dumps(value) -> str:
+    """JSON text; NaN and infinities are refused, never printed as invalid JSON."""
+    return json.dumps(value, indent=2, allow_nan=False)
+
+
+def _vet_model(path) -> None:
+    """Read and check a model file before TensorFlow starts, so a hostile one costs little."""
+    from siamese_gui.core.archive import model_metadata, open_model_file
+
+    model_metadata(open_model_file(path))
+
+
+def _check_distances(distances, model) -> None:
+    import numpy as np
+
+    if not np.all(np.isfinite(distances)):
+        raise ModelFileError(f"{model}: gives non-finite distances (NaN or infinity); the model is broken")
 
 
 def cmd_train(args) -> int:
     from siamese_gui.core.config import TrainingConfig
-
-    start_tensorflow()
-    from siamese_gui.core.store import result_metadata, save_model
-    from siamese_gui.core.training import train
 
     config = TrainingConfig(
         epochs=args.epochs,
@@ -148,9 +194,13 @@ def cmd_train(args) -> int:
         raise SiameseError(f"{out}: the output file must end in .keras")
     if not out.parent.resolve().is_dir():
         raise SiameseError(f"{out.parent}: folder does not exist")
+    start_tensorflow()
+    from siamese_gui.core.store import result_metadata, save_model
+    from siamese_gui.core.training import train
+
     data, test = _load_training_data(args)
     for path, reason in data.skipped:
-        print(f"skipped {reason}", file=sys.stderr)
+        print(f"skipped {printable(reason)}", file=sys.stderr)
     _say(args, f"training on {data.source}: {len(data)} images, {len(data.class_names)} classes")
 
     def on_epoch(p):
@@ -179,7 +229,7 @@ def cmd_train(args) -> int:
         summary["test"] = test_metrics
     save_model(result.model, out, metadata)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(_dumps(summary))
     else:
         v = result.validation
         print(
@@ -189,7 +239,7 @@ def cmd_train(args) -> int:
         if "test" in summary:
             t = summary["test"]
             print(f"test pairs: accuracy {t['accuracy']:.4f}, AUC {t['auc']:.4f}, EER {t['eer']:.4f}")
-        print(f"saved {out} and {out.with_suffix('.json').name}")
+        print(f"saved {printable(str(out))}")
     return EXIT_OK
 
 
@@ -206,14 +256,16 @@ def _evaluate(embed_images, data):
 def cmd_evaluate(args) -> int:
     from siamese_gui.core.evaluation import metrics_at
 
+    _vet_model(args.model)
     start_tensorflow()
     from siamese_gui.core.store import Comparator
 
     comparator = Comparator.from_file(args.model)
     for warning in comparator.loaded.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        _warn(warning)
     data = _load_eval_data(args)
     report, distances, pairs = _evaluate(comparator.embed, data)
+    _check_distances(distances, args.model)
     threshold = comparator.threshold if args.threshold is None else args.threshold
     at = metrics_at(distances, pairs.same, threshold)
     summary = {
@@ -231,9 +283,9 @@ def cmd_evaluate(args) -> int:
         "best_accuracy": report.best_accuracy,
     }
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(_dumps(summary))
     else:
-        print(f"{summary['pairs']} pairs from {data.source}")
+        print(f"{summary['pairs']} pairs from {printable(data.source)}")
         print(f"accuracy {at.accuracy:.4f} at threshold {threshold:.4f}  (FAR {at.far:.4f}, FRR {at.frr:.4f})")
         print(f"ROC AUC {report.auc:.4f}; EER {report.eer:.4f} at {report.eer_threshold:.4f}")
         print(f"best threshold on these pairs {report.best_threshold:.4f} ({report.best_accuracy:.4f})")
@@ -241,25 +293,36 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from siamese_gui.core.images import load_image
+    from siamese_gui.core.errors import ImageError
+    from siamese_gui.core.evaluation import judged_same
+    from siamese_gui.core.images import is_blank, load_image
 
-    with native_stderr_hidden():
-        image_a = load_image(args.image_a, invert=args.invert)
-        image_b = load_image(args.image_b, invert=args.invert)
+    images = []
+    for name in (args.image_a, args.image_b):
+        with native_stderr_hidden():
+            image = load_image(name, invert=args.invert)
+        if is_blank(image):
+            raise ImageError(
+                f"{name}: no object found (the image is blank or one flat colour after preprocessing)"
+            )
+        images.append(image)
+    _vet_model(args.model)
     start_tensorflow()
     from siamese_gui.core.store import Comparator
 
     comparator = Comparator.from_file(args.model)
     for warning in comparator.loaded.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    distance = comparator.distance(image_a, image_b)
+        _warn(warning)
+    distance = comparator.distance(*images)
+    if not math.isfinite(distance):
+        raise ModelFileError(f"{args.model}: gives a non-finite distance (NaN or infinity); the model is broken")
     threshold = comparator.threshold if args.threshold is None else args.threshold
-    same = distance < threshold
+    same = bool(judged_same(distance, threshold))
     if args.json:
-        print(json.dumps({
+        print(_dumps({
             "image_a": args.image_a, "image_b": args.image_b, "model": args.model,
             "distance": distance, "threshold": threshold, "same": same,
-        }, indent=2))
+        }))
     else:
         print(f"distance {distance:.4f}  threshold {threshold:.4f}  {'same' if same else 'different'}")
     return EXIT_OK
@@ -292,14 +355,20 @@ def main(argv: list[str] | None = None) -> int:
         _report(args, "interrupted", "KeyboardInterrupt")
     except MemoryError:
         _report(args, "out of memory", "MemoryError")
+    except RecursionError:
+        _report(args, "internal error: input nested too deeply", "RecursionError")
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _report(args, f"internal error: {type(exc).__name__}: {text}"[:1000], "InternalError")
     return EXIT_ERROR
 
 
 def _report(args, message: str, kind: str) -> None:
+    """Print one error line; every non-printable character in it escaped."""
     if args.json:
         print(json.dumps({"error": message, "kind": kind}), file=sys.stderr)
     else:
-        print(f"siamese-gui: error: {message}", file=sys.stderr)
+        print(f"siamese-gui: error: {printable(message)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
