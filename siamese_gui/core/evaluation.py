@@ -8,6 +8,7 @@ reject rate) is the share of same-class pairs judged different.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,17 +35,17 @@ def validate_threshold(value, source: str, error: type = ConfigError) -> float:
     Raises:
         error: naming `source`, if the value is not a usable threshold.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise error(f"{source}: the threshold must be a number, not {type(value).__name__}")
     try:
         number = float(value)
     except OverflowError:
         number = math.inf
     if not math.isfinite(number) or not 0.0 <= number <= THRESHOLD_MAX:
-        if isinstance(value, float):
-            shown = f"{value:.6g}"
+        if isinstance(value, numbers.Integral):
+            shown = str(value) if abs(int(value)).bit_length() < 64 else "a huge number"
         else:
-            shown = str(value) if value.bit_length() < 64 else "a huge number"
+            shown = f"{number:.6g}"
         raise error(
             f"{source}: the threshold must be a finite number from 0 to {THRESHOLD_MAX:g}, not {shown}"
         )

@@ -14,6 +14,7 @@ from siamese_gui.core.datasets import Dataset, DataSplits
 from siamese_gui.core.evaluation import (
     EvaluationReport,
     evaluate_distances,
+    is_valid_threshold,
     judged_same,
     pair_distances,
     roc_curve,
@@ -170,10 +171,10 @@ class AppState(QObject):
         return True
 
     def set_threshold(self, value: float) -> None:
-        """Set the shared threshold; ignored when not finite or negative."""
-        value = float(value)
-        if not math.isfinite(value) or value < 0:
+        """Set the shared threshold; ignored unless `is_valid_threshold` accepts it."""
+        if not is_valid_threshold(value):
             return
+        value = float(value)
         if value != self.threshold:
             self.threshold = value
             self.thresholdChanged.emit(value)
