@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 import siamese_gui
-from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.errors import ConfigError, ModelFileError, SiameseError, printable
 from siamese_gui.core.runtime import native_stderr_hidden, start_tensorflow
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -24,7 +25,21 @@ class _Parser(argparse.ArgumentParser):
         if "--json" in argv:
             print(json.dumps({"error": message, "kind": "usage"}), file=sys.stderr)
             sys.exit(EXIT_USAGE)
-        super().error(message)
+        super().error(printable(message))
+
+
+def _threshold(text: str) -> float:
+    """Parse `--threshold`: a finite number from 0 to `THRESHOLD_MAX`."""
+    from siamese_gui.core.evaluation import validate_threshold
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    try:
+        return validate_threshold(value, "--threshold")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -78,16 +93,6 @@ def _bounded_float(low: float, high: float):
         return value
 
     return parse
-
-
-def _threshold_arg(text: str) -> float:
-    from siamese_gui.core.inference import check_threshold
-
-    try:
-        return check_threshold(float(text), "--threshold")
-    except (ValueError, SiameseError) as exc:
-        raise argparse.ArgumentTypeError(str(exc) if isinstance(exc, SiameseError) else
-                                         f"expected a number, got {text!r}") from None
 
 
 def _add_setting_args(parser: argparse.ArgumentParser) -> None:
@@ -158,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("model", nargs="?", default=str(default_model_path()), metavar="MODEL")
     _add_data_args(evaluate)
-    evaluate.add_argument("--threshold", type=_threshold_arg, help="threshold instead of the model's")
+    evaluate.add_argument("--threshold", type=_threshold, help="threshold instead of the model's")
     evaluate.add_argument("--pairs", type=_bounded_int(2, 10**7), metavar="N",
                           help="score N random balanced pairs (default: the standard protocol, "
                           "one same- and one different-class partner per image)")
@@ -172,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("image_a", metavar="IMAGE_A")
     compare.add_argument("image_b", metavar="IMAGE_B")
     compare.add_argument("--model", default=str(default_model_path()), metavar="FILE")
-    compare.add_argument("--threshold", type=_threshold_arg, help="threshold instead of the model's")
+    compare.add_argument("--threshold", type=_threshold, help="threshold instead of the model's")
     compare.add_argument("--polarity", choices=("auto", "on", "off"),
                          help="invert the images to light-on-dark: auto, on or off (default: as "
                          "the model was trained)")
@@ -202,11 +207,23 @@ def _load_source(args, polarity: str | None):
 
 def _say(args, text: str) -> None:
     if not args.json:
-        print(text, flush=True)
+        print(printable(text), flush=True)
 
 
 def _warn(text: str) -> None:
-    print(f"warning: {text}", file=sys.stderr, flush=True)
+    print(f"warning: {printable(text)}", file=sys.stderr, flush=True)
+
+
+def _dumps(value) -> str:
+    """JSON text; NaN and infinities are refused, never printed as invalid JSON."""
+    return json.dumps(value, indent=2, allow_nan=False)
+
+
+def _vet_model(path) -> None:
+    """Read and check a model file before TensorFlow starts, so a hostile one costs little."""
+    from siamese_gui.core.archive import model_metadata, open_model_file
+
+    model_metadata(open_model_file(path))
 
 
 def cmd_train(args) -> int:
@@ -270,7 +287,7 @@ def cmd_train(args) -> int:
     metadata["metrics"].update({k: summary[k] for k in tests})
     save_model(result.model, out, metadata)
     if args.json:
-        print(json.dumps(summary, indent=2, allow_nan=False))
+        print(_dumps(summary))
         return EXIT_OK
     v = result.validation
     if v.defined:
@@ -280,7 +297,7 @@ def cmd_train(args) -> int:
         print(f"{result.status} in {result.seconds:.0f}s; {result.message}")
     for key in tests:
         _print_evaluation(summary[key], key.replace("_", " "))
-    print(f"saved {out}")
+    print(f"saved {printable(str(out))}")
     return EXIT_OK
 
 
@@ -342,6 +359,7 @@ def cmd_evaluate(args) -> int:
     from siamese_gui.core.session import Session
     from siamese_gui.core.splits import Role, held_out_images
 
+    _vet_model(args.model)
     handle = load_model_handle(args.model)
     for warning in handle.warnings:
         _warn(warning)
@@ -391,7 +409,7 @@ def cmd_evaluate(args) -> int:
     summary = {"model": str(args.model), "threshold": threshold.as_dict(), "notes": notes,
                **{k: _evaluation_summary(e, threshold.value) for k, e in evaluations.items()}}
     if args.json:
-        print(json.dumps(summary, indent=2, allow_nan=False))
+        print(_dumps(summary))
         return EXIT_OK
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -402,16 +420,26 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from siamese_gui.core.images import load_image
+    from siamese_gui.core.errors import ImageError
+    from siamese_gui.core.images import is_blank, load_image
     from siamese_gui.core.inference import Threshold, ThresholdOrigin, load_model_handle
 
     def read(polarity):
         invert = {"auto": None, "on": True, "off": False}.get(polarity)
-        with native_stderr_hidden():
-            return load_image(args.image_a, invert=invert), load_image(args.image_b, invert=invert)
+        images = []
+        for name in (args.image_a, args.image_b):
+            with native_stderr_hidden():
+                image = load_image(name, invert=invert)
+            if is_blank(image):
+                raise ImageError(
+                    f"{name}: no object found (the image is blank or one flat colour after preprocessing)"
+                )
+            images.append(image)
+        return images
 
     # The images first: a bad image file is reported without waiting for the model.
     image_a, image_b = read(args.polarity)
+    _vet_model(args.model)
     start_tensorflow()
     handle = load_model_handle(args.model)
     for warning in handle.warnings:
@@ -424,12 +452,12 @@ def cmd_compare(args) -> int:
         args.threshold, ThresholdOrigin.USER, "--threshold")
     verdict = handle.verdict(distance, threshold.value)
     if args.json:
-        print(json.dumps({
+        print(_dumps({
             "image_a": args.image_a, "image_b": args.image_b, "model": args.model,
             "distance": distance, "threshold": threshold.value,
             "threshold_origin": threshold.as_dict(), "verdict": verdict.value,
             "same": verdict.value == "same",
-        }, indent=2, allow_nan=False))
+        }))
     else:
         origin = threshold.describe().partition(" ")[2]
         print(f"distance {distance:.4f}  threshold {threshold.value:.4f}  {verdict.value}  {origin}")
@@ -463,14 +491,20 @@ def main(argv: list[str] | None = None) -> int:
         _report(args, "interrupted", "KeyboardInterrupt")
     except MemoryError:
         _report(args, "out of memory", "MemoryError")
+    except RecursionError:
+        _report(args, "internal error: input nested too deeply", "RecursionError")
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _report(args, f"internal error: {type(exc).__name__}: {text}"[:1000], "InternalError")
     return EXIT_ERROR
 
 
 def _report(args, message: str, kind: str) -> None:
+    """Print one error line; every non-printable character in it escaped."""
     if args.json:
         print(json.dumps({"error": message, "kind": kind}), file=sys.stderr)
     else:
-        print(f"siamese-gui: error: {message}", file=sys.stderr)
+        print(f"siamese-gui: error: {printable(message)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

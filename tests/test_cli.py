@@ -27,12 +27,22 @@ def _sample(index: int) -> Path:
     return sorted(folders[index].iterdir())[0]
 
 
-def _copy_model(src: Path, folder: Path, name="m.keras", sidecar=True) -> Path:
+def _copy_model(src: Path, folder: Path, name="m.keras") -> Path:
     target = folder / name
     shutil.copyfile(src, target)
-    if sidecar:
-        shutil.copyfile(src.with_suffix(".json"), target.with_suffix(".json"))
     return target
+
+
+def _without_metadata(path: Path) -> Path:
+    """Strip the metadata member, as in a model saved before it existed, with no sidecar."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist() if n != "siamese_gui.json"}
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return path
 
 
 # --- bad files, each built in a temporary folder --------------------------------------
@@ -96,7 +106,7 @@ BAD_MODELS = {
     "h5": lambda model, d: _write(d / "model.h5", b"\x89HDF\r\n\x1a\n" + bytes(64)),
     "corrupt": lambda model, d: _corrupt(_copy_model(model, d)),
     "truncated": lambda model, d: _truncate(_copy_model(model, d)),
-    "no-sidecar": lambda model, d: _copy_model(model, d, sidecar=False),
+    "no-metadata": lambda model, d: _without_metadata(_copy_model(model, d)),
     "missing": lambda model, d: d / "absent.keras",
     "lambda": lambda model, d: _lambda(d),
 }
@@ -232,7 +242,9 @@ def test_evaluate_in_process(saved_model, tmp_path, image_folder_factory, capsys
     assert 0 <= test["accuracy"] <= 1 and 0 <= test["auc"] <= 1 and 0 <= test["eer"] <= 1
     # 9 pairs of a kind are too few for an interval: said, not invented.
     assert test["far_ci95"] is None and test["frr_ci95"] is None
-    stored = json.loads(saved_model.with_suffix(".json").read_text())["threshold"]
+    from siamese_gui.core.store import read_metadata
+
+    stored = read_metadata(saved_model)["threshold"]
     assert result["threshold"]["value"] == pytest.approx(stored)
     assert result["threshold"]["origin"] == "model"
     assert set(test["breakdown"]["frr_per_class"]) == {"bar", "column", "ring"}
@@ -383,13 +395,15 @@ def test_process_train_then_evaluate(cli, tmp_path, image_folder_factory):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["status"] == "completed" and summary["model"] == str(out)
-    assert out.is_file() and out.with_suffix(".json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "new.keras"]
 
     done = cli("evaluate", str(out), "--image-folder", str(folder), "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     # Only the images the model neither trained on nor chose its threshold on are scored.
-    recorded = json.loads(out.with_suffix(".json").read_text())["split"]
+    from siamese_gui.core.store import read_metadata
+
+    recorded = read_metadata(out)["split"]
     assert 0 < result["test"]["pairs"] <= 2 * recorded["counts"]["test"]
     assert "LEFT OUT" in done.stderr
     if summary["threshold"] is None:  # too few validation pairs to choose one: said, not invented

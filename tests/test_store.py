@@ -1,8 +1,10 @@
-"""Model files: atomic saves with a sidecar, safe loads, refusal of unsafe or broken files."""
+"""Model files: atomic saves with the metadata inside, safe loads, refusal of unsafe or
+broken files, and legacy models whose metadata is a sidecar."""
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -34,12 +36,29 @@ from siamese_gui.core.store import (  # noqa: E402
 )
 
 
-def _copy_model(src, folder, name="copy.keras", sidecar=True):
+def _copy_model(src, folder, name="copy.keras"):
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     shutil.copyfile(src, target)
+    return target
+
+
+def _legacy_model(src, folder, name="legacy.keras", sidecar=True, **changes):
+    """The model of `src` in the format before metadata moved inside: Keras' members
+    only, with a sidecar recording the SHA-256 of the whole file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    with zipfile.ZipFile(src) as archive:
+        info = json.loads(archive.read(store.METADATA_MEMBER))
+        members = {n: archive.read(n) for n in archive.namelist() if n != store.METADATA_MEMBER}
+    with zipfile.ZipFile(target, "w") as archive:
+        for member, content in members.items():
+            archive.writestr(member, content)
     if sidecar:
-        shutil.copyfile(sidecar_path(src), sidecar_path(target))
+        for key in ("config_sha256", "weights_sha256"):
+            info.pop(key)
+        info.update(format=1, model_file=name, sha256=file_sha256(target), **changes)
+        sidecar_path(target).write_text(json.dumps(info))
     return target
 
 
@@ -73,10 +92,18 @@ def test_round_trip_gives_identical_distances(trained, saved_model):
     assert comparator.distance(a, a) == pytest.approx(0.0, abs=1e-3)
 
 
-def test_sidecar_records_what_the_model_is(trained, saved_model):
+def test_metadata_records_what_the_model_is(trained, saved_model):
     result, dataset, _, _ = trained
     info = read_sidecar(saved_model)
-    assert info["sha256"] == file_sha256(saved_model)
+    with zipfile.ZipFile(saved_model) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            ["config.json", "metadata.json", "model.weights.h5", "siamese_gui.json"]
+        )
+        assert info == json.loads(archive.read("siamese_gui.json"))
+        assert info["weights_sha256"] == hashlib.sha256(archive.read("model.weights.h5")).hexdigest()
+        assert info["config_sha256"] == hashlib.sha256(archive.read("config.json")).hexdigest()
+    assert not sidecar_path(saved_model).exists()
+    assert info["format"] == store.METADATA_FORMAT
     assert info["threshold"] == pytest.approx(result.threshold)
     assert info["config"] == result.config.as_dict()
     assert info["class_names"] == list(dataset.class_names)
@@ -94,7 +121,17 @@ def test_update_sidecar_changes_the_threshold(saved_model, tmp_path):
     path = _copy_model(saved_model, tmp_path)
     update_sidecar(path, threshold=0.123)
     assert load_model_handle(path).threshold.value == pytest.approx(0.123)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.json", "copy.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.keras"]
+
+
+def test_legacy_model_loads_and_an_update_moves_its_metadata_inside(saved_model, tmp_path):
+    path = _legacy_model(saved_model, tmp_path, threshold=0.3)
+    assert load_model_handle(path).threshold.value == pytest.approx(0.3)
+    update_sidecar(path, threshold=0.4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["legacy.keras"]
+    with zipfile.ZipFile(path) as archive:
+        assert "siamese_gui.json" in archive.namelist()
+    assert load_model_handle(path).threshold.value == pytest.approx(0.4)
 
 
 def test_threshold_falls_back_and_says_so_when_sidecar_has_none(saved_model, tmp_path):
@@ -123,7 +160,7 @@ def test_lambda_layer_is_refused_and_its_code_never_runs(tmp_path):
     model = _lambda_model(sentinel)
     path = tmp_path / "evil.keras"
     model.save(path)
-    (tmp_path / "evil.json").write_text(json.dumps({"threshold": 0.5}))
+    (tmp_path / "evil.json").write_text(json.dumps({"threshold": 0.5, "sha256": file_sha256(path)}))
     sentinel.unlink()  # building the model ran the code once; start clean
 
     _refused(path, "lambda")
@@ -189,30 +226,31 @@ def test_zip_that_is_not_a_model_is_refused(saved_model, tmp_path):
     path = _copy_model(saved_model, tmp_path)
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("readme.txt", "hello")
-    _refused(path, "cannot load")
+    _refused(path, "readme.txt", "never has")
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
+    _refused(path, "no model.weights.h5")
 
 
-def test_missing_sidecar_is_refused(saved_model, tmp_path):
-    path = _copy_model(saved_model, tmp_path, sidecar=False)
-    _refused(path, "sidecar")
+def test_legacy_model_without_sidecar_is_refused(saved_model, tmp_path):
+    path = _legacy_model(saved_model, tmp_path, sidecar=False)
+    _refused(path, "sidecar", "missing")
 
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2, 3]", "\udcff"])
 def test_invalid_sidecar_is_refused(saved_model, tmp_path, content):
-    path = _copy_model(saved_model, tmp_path)
+    path = _legacy_model(saved_model, tmp_path)
     sidecar_path(path).write_bytes(content.encode("utf-8", "surrogateescape"))
     with pytest.raises(ModelFileError, match="sidecar"):
         load_model(path)
 
 
-def test_sha256_mismatch_is_a_warning(saved_model, tmp_path):
-    path = _copy_model(saved_model, tmp_path)
+def test_legacy_sha256_mismatch_is_refused(saved_model, tmp_path):
+    path = _legacy_model(saved_model, tmp_path)
     info = json.loads(sidecar_path(path).read_text())
     info["sha256"] = "0" * 64
     sidecar_path(path).write_text(json.dumps(info))
-    loaded = load_model(path)
-    assert len(loaded.warnings) == 1 and "SHA-256" in loaded.warnings[0]
-    assert str(path) in loaded.warnings[0]
+    _refused(path, "SHA-256", "refused")
 
 
 def _pair_model(shape, two_inputs=True):
@@ -285,15 +323,11 @@ def test_save_interrupted_by_an_unexpected_error_leaves_no_trace(existing, monke
     assert _folder_state(path.parent) == before
 
 
-@pytest.mark.parametrize("failing_target", [".keras", ".json"])
-def test_failed_rename_leaves_model_and_sidecar_as_they_were(existing, monkeypatch, failing_target):
+def test_failed_rename_leaves_the_model_as_it_was(existing, monkeypatch):
     path, before = existing
-    real_replace = os.replace
 
     def replace(src, dst, *args, **kwargs):
-        if str(dst).endswith(failing_target) and not str(src).endswith(".bak.keras"):
-            raise OSError(errno.EIO, "Input/output error")
-        return real_replace(src, dst, *args, **kwargs)
+        raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(ModelFileError, match="Input/output error"):
@@ -301,13 +335,9 @@ def test_failed_rename_leaves_model_and_sidecar_as_they_were(existing, monkeypat
     assert _folder_state(path.parent) == before
 
 
-def test_failed_sidecar_rename_leaves_no_model_behind(tmp_path, monkeypatch):
-    real_replace = os.replace
-
+def test_failed_rename_of_a_new_model_leaves_nothing(tmp_path, monkeypatch):
     def replace(src, dst, *args, **kwargs):
-        if str(dst).endswith(".json"):
-            raise OSError(errno.EIO, "Input/output error")
-        return real_replace(src, dst, *args, **kwargs)
+        raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(ModelFileError):
@@ -315,14 +345,14 @@ def test_failed_sidecar_rename_leaves_no_model_behind(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_successful_save_replaces_both_files_and_leaves_no_temp(existing):
+def test_successful_save_replaces_the_file_and_leaves_no_temp(existing):
     path, before = existing
     save_model(_tiny_pair_model(), path, {"threshold": 0.25})
     after = _folder_state(path.parent)
-    assert sorted(after) == ["mine.json", "mine.keras"]
+    assert sorted(after) == ["mine.keras"]
     assert after["mine.keras"] != before["mine.keras"]
     info = read_sidecar(path)
-    assert info["threshold"] == 0.25 and info["sha256"] == file_sha256(path)
+    assert info["threshold"] == 0.25 and load_model_handle(path).threshold.value == 0.25
     assert oct(path.stat().st_mode & 0o777) != "0o600"
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from siamese_gui.core.errors import ConfigError
 from siamese_gui.core.pairs import Pairs
 
 # Below this many same-class (or different-class) pairs a rate is not reported: with
@@ -26,6 +28,49 @@ class Verdict(enum.Enum):
 
     SAME = "same"
     DIFFERENT = "different"
+# No model of ours measures distances anywhere near this; a larger threshold judges every
+# pair "same" and is a typo or an attack, not a setting.
+THRESHOLD_MAX = 10_000.0
+
+
+def validate_threshold(value, source: str, error: type = ConfigError) -> float:
+    """Return `value` as a float if it is a usable threshold.
+
+    A threshold is a finite number in [0, `THRESHOLD_MAX`]; booleans, strings, NaN and
+    infinities are not.
+
+    Args:
+        value: the candidate, as read from a file, the command line or a widget.
+        source: what it came from, for the message (a file name or "--threshold").
+        error: the `SiameseError` subclass to raise.
+
+    Raises:
+        error: naming `source`, if the value is not a usable threshold.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise error(f"{source}: the threshold must be a number, not {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or not 0.0 <= number <= THRESHOLD_MAX:
+        if isinstance(value, numbers.Integral):
+            shown = str(value) if abs(int(value)).bit_length() < 64 else "a huge number"
+        else:
+            shown = f"{number:.6g}"
+        raise error(
+            f"{source}: the threshold must be a finite number from 0 to {THRESHOLD_MAX:g}, not {shown}"
+        )
+    return number
+
+
+def is_valid_threshold(value) -> bool:
+    """Whether `value` passes `validate_threshold`."""
+    try:
+        validate_threshold(value, "threshold")
+    except ConfigError:
+        return False
+    return True
 
 
 def judged_same(distances, threshold: float):

@@ -1,18 +1,30 @@
-"""Turn any image file a user gives into the 28x28 float32 array the model sees."""
+"""Turn any image file a user gives into the 28x28 float32 array the model sees.
+
+Nothing here imports TensorFlow: images are checked and decoded in bounded memory (see
+`check_header`) before any model is loaded.
+"""
 
 from __future__ import annotations
 
 import os
 import struct
-from pathlib import Path
 
 import numpy as np
 
 from siamese_gui.core.errors import ImageError
+from siamese_gui.core.image_headers import HeaderError, read_header
+from siamese_gui.core.safe_io import read_regular_file
 
 IMAGE_SIZE = 28
 MAX_FILE_BYTES = 50 * 2**20
 MAX_PIXELS = 40_000_000
+# What the decoder may allocate: a 40 Mpx 8-bit colour photo needs 120 MB; a 16-bit RGBA
+# one 320 MB. Conversion adds one float32 plane (4 bytes a pixel) and small bands.
+MAX_DECODED_BYTES = 320 * 2**20
+# Contrast (max - min) under which a prepared image holds no object.
+BLANK_CONTRAST = 0.05
+# Rows converted at a time, so no float copy of a whole colour image is ever made.
+_BAND_BYTES = 8 * 2**20
 # Longest side kept before letterboxing: squaring a 1 x 1,000,000 strip (under the
 # pixel cap) would otherwise ask for terabytes.
 _WORK_SIDE = 1024
@@ -39,34 +51,12 @@ _EXIF_ROTATIONS = {
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """Return (width, height) declared by a PNG, JPEG, GIF or BMP header, or None."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        return struct.unpack("<HH", data[6:10])
-    if data[:2] == b"BM" and len(data) >= 26:
-        width, height = struct.unpack("<ii", data[18:26])
-        return abs(width), abs(height)
-    if data[:2] == b"\xff\xd8":
-        return _jpeg_size(data)
-    return None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    pos = 2
-    while pos + 9 < len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return width, height
-        pos += 2 + length
-    return None
+    """Return (width, height) declared by an image header, or None if it cannot be read."""
+    try:
+        header = read_header(data)
+    except HeaderError:
+        return None
+    return None if header is None else (header.width, header.height)
 
 
 def exif_orientation(data: bytes) -> int:
@@ -104,7 +94,11 @@ def _tiff_orientation(tiff: bytes) -> int:
 
 
 def _to_unit_gray(raw: np.ndarray) -> np.ndarray:
-    """Convert a decoded image of any depth and channel count to gray float32 in [0, 1]."""
+    """Convert a decoded image of any depth and channel count to gray float32 in [0, 1].
+
+    The conversion runs in bands of rows into one float32 plane, so its memory is that
+    plane plus a band, whatever the depth and channel count of `raw`.
+    """
     if raw.dtype == np.uint8:
         scale = 255.0
     elif raw.dtype == np.uint16:
@@ -113,26 +107,45 @@ def _to_unit_gray(raw: np.ndarray) -> np.ndarray:
         scale = 1.0
     else:
         raise ValueError(f"unsupported pixel type {raw.dtype}")
-    if raw.dtype.kind == "f":
-        # Float formats (PFM, HDR) can hold NaN and infinities; they must not reach the model.
-        img = np.nan_to_num(raw.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-    else:
-        img = raw.astype(np.float32) / scale
-    if img.ndim == 2:
-        return np.clip(img, 0.0, 1.0)
-    channels = img.shape[2]
-    if channels == 1:
-        return np.clip(img[:, :, 0], 0.0, 1.0)
-    gray = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2GRAY)
+    height, width = raw.shape[:2]
+    channels = 1 if raw.ndim == 2 else raw.shape[2]
+    gray = np.empty((height, width), np.float32)
+    step = max(1, _BAND_BYTES // max(1, width * channels * 4))
+    light_sum, opaque_count = 0.0, 0
+    for top in range(0, height, step):
+        band = _unit_band(raw[top : top + step], scale)
+        if band.ndim == 2:
+            gray[top : top + step] = band
+            continue
+        if band.shape[2] == 1:
+            gray[top : top + step] = band[:, :, 0]
+            continue
+        out = gray[top : top + step]
+        out[...] = cv2.cvtColor(np.ascontiguousarray(band[:, :, :3]), cv2.COLOR_BGR2GRAY)
+        if band.shape[2] == 4:
+            opaque = band[:, :, 3] > 0.5
+            light_sum += float(out[opaque].sum(dtype=np.float64))
+            opaque_count += int(opaque.sum())
     if channels == 4:
-        alpha = img[:, :, 3]
         # Composite over the background that contrasts with the visible object, so a
         # dark drawing on transparency and a light one both stand out after polarity.
-        opaque = alpha > 0.5
-        object_is_light = opaque.any() and float(gray[opaque].mean()) > 0.5
+        object_is_light = opaque_count > 0 and light_sum / opaque_count > 0.5
         background = 0.0 if object_is_light else 1.0
-        gray = gray * alpha + background * (1.0 - alpha)
-    return np.clip(gray, 0.0, 1.0)
+        for top in range(0, height, step):
+            alpha = _unit_band(raw[top : top + step, :, 3], scale)
+            out = gray[top : top + step]
+            out *= alpha
+            out += background * (1.0 - alpha)
+    np.clip(gray, 0.0, 1.0, out=gray)
+    return gray
+
+
+def _unit_band(band: np.ndarray, scale: float) -> np.ndarray:
+    """A band of rows as float32 divided by `scale`; NaN and infinities made finite."""
+    if band.dtype.kind == "f":
+        # Float formats (PFM, HDR) can hold NaN and infinities; they must not reach the model.
+        return np.nan_to_num(band.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    return band.astype(np.float32) / np.float32(scale)
 
 
 def _border(img: np.ndarray) -> np.ndarray:
@@ -182,11 +195,18 @@ def prepare_image(
     Returns:
         A float32 array (28, 28), light object on a dark background.
     """
-    img = _to_unit_gray(raw)
+    return _prepare_gray(_to_unit_gray(raw), invert, crop)
+
+
+def _prepare_gray(img: np.ndarray, invert: bool | None, crop: bool | None) -> np.ndarray:
+    """`prepare_image` after the gray conversion; `img` may be changed in place."""
     if invert is None:
         invert = float(np.median(_border(img))) > 0.5
     if invert:
-        img = 1.0 - img
+        if img.flags.writeable:
+            np.subtract(1.0, img, out=img)
+        else:
+            img = 1.0 - img
     if crop is None:
         crop = img.shape != (IMAGE_SIZE, IMAGE_SIZE)
     if crop:
@@ -200,10 +220,57 @@ def prepare_image(
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
+def is_blank(image: np.ndarray) -> bool:
+    """Whether a prepared image holds no object: it is one flat tone after preprocessing.
+
+    An all-black and an all-white picture both become an all-black input, and any model
+    measures them as nearly identical; such a verdict means nothing.
+
+    Args:
+        image: the model's input, as `load_image` or `prepare_image` return it.
+    """
+    image = np.asarray(image)
+    return image.size == 0 or float(image.max()) - float(image.min()) < BLANK_CONTRAST
+
+
+def check_header(data: bytes, name: str = "image"):
+    """Refuse image bytes whose header declares more than the decoder may allocate.
+
+    Returns:
+        The `ImageHeader` read.
+
+    Raises:
+        ImageError: naming `name`, if the format is not one OpenCV reads here, the
+            header is malformed, or it declares an empty image, more than `MAX_PIXELS`
+            pixels or more than `MAX_DECODED_BYTES` decoded bytes.
+    """
+    try:
+        header = read_header(data)
+    except HeaderError as exc:
+        raise ImageError(f"{name}: not a readable image ({exc})") from None
+    if header is None:
+        raise ImageError(f"{name}: not a readable image (unknown format or corrupt data)")
+    width, height = header.width, header.height
+    if width == 0 or height == 0:
+        raise ImageError(f"{name}: the header declares an empty {width} x {height} image")
+    if header.pixels > MAX_PIXELS:
+        raise ImageError(f"{name}: {width} x {height} pixels is over the {MAX_PIXELS:,} pixel limit")
+    if header.decoded_bytes > MAX_DECODED_BYTES:
+        raise ImageError(
+            f"{name}: {width} x {height} pixels of {header.channels} x {8 * header.sample_bytes}-bit "
+            f"samples would take {header.decoded_bytes / 2**20:,.0f} MiB to decode, over the "
+            f"{MAX_DECODED_BYTES // 2**20} MiB limit"
+        )
+    return header
+
+
 def decode_image(
     data: bytes, name: str = "image", invert: bool | None = None, crop: bool | None = None
 ) -> np.ndarray:
     """Decode encoded image bytes (PNG, JPEG, ...) into the model's 28x28 input.
+
+    The header is checked first (see `check_header`), so a small file that would
+    decode to gigabytes is refused before OpenCV allocates anything.
 
     Raises:
         ImageError: if the bytes are empty, too large, or not a decodable image.
@@ -214,15 +281,7 @@ def decode_image(
         raise ImageError(
             f"{name}: {len(data) / 2**20:.1f} MiB is over the {MAX_FILE_BYTES // 2**20} MiB limit"
         )
-    size = header_size(data)
-    if size is not None:
-        width, height = size
-        if width * height > MAX_PIXELS:
-            raise ImageError(
-                f"{name}: {width} x {height} pixels is over the {MAX_PIXELS:,} pixel limit"
-            )
-        if width == 0 or height == 0:
-            raise ImageError(f"{name}: the header declares an empty {width} x {height} image")
+    check_header(data, name)
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
         raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
@@ -232,11 +291,15 @@ def decode_image(
         raise ImageError(f"{name}: not a readable image (unknown format or corrupt data)")
     if raw.ndim == 3 and raw.shape[2] not in (1, 3, 4):
         raise ImageError(f"{name}: unsupported channel count {raw.shape[2]}")
-    raw = _EXIF_ROTATIONS.get(exif_orientation(data), lambda a: a)(raw)
     try:
-        return prepare_image(np.ascontiguousarray(raw), invert=invert, crop=crop)
+        gray = _to_unit_gray(raw)
     except ValueError as exc:
         raise ImageError(f"{name}: {exc}") from None
+    del raw
+    rotate = _EXIF_ROTATIONS.get(exif_orientation(data))
+    if rotate is not None:
+        gray = np.ascontiguousarray(rotate(gray))
+    return _prepare_gray(gray, invert, crop)
 
 
 def read_image_bytes(path: str | os.PathLike) -> bytes:
@@ -245,26 +308,7 @@ def read_image_bytes(path: str | os.PathLike) -> bytes:
     Raises:
         ImageError: if the file is missing, unreadable, a folder, or too large.
     """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise ImageError(f"{path}: is a folder, not an image file")
-        if not path.is_file():
-            # A pipe or device would block or never end.
-            raise ImageError(f"{path}: not a regular file")
-        if size > MAX_FILE_BYTES:
-            raise ImageError(
-                f"{path}: {size / 2**20:.1f} MiB is over the {MAX_FILE_BYTES // 2**20} MiB limit"
-            )
-        # np.fromfile (not cv2.imread) so non-ASCII paths work on every platform.
-        return np.fromfile(path, dtype=np.uint8).tobytes()
-    except FileNotFoundError:
-        raise ImageError(f"{path}: file not found") from None
-    except PermissionError:
-        raise ImageError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    return read_regular_file(path, MAX_FILE_BYTES, ImageError, "image file")
 
 
 def load_image(

@@ -8,7 +8,6 @@ Keras network, or any callable that maps a float32 batch (N, 28, 28, 1) to vecto
 from __future__ import annotations
 
 import enum
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from siamese_gui.core.errors import ModelFileError, SiameseError
-from siamese_gui.core.evaluation import Verdict, verdict_of
+from siamese_gui.core.evaluation import Verdict, validate_threshold, verdict_of
 
 # The threshold used when a model file carries none (distances of unit-length
 # embeddings lie in [0, 2]; 0.5 is a conservative "same").
@@ -65,24 +64,12 @@ class Threshold:
 
 
 def check_threshold(value, source: str) -> float:
-    """Return `value` as a float if it is a usable threshold.
-
-    Args:
-        value: the candidate (from a file, the command line or a widget).
-        source: what it came from, for the message.
+    """Return `value` as a float if it is a usable threshold (see `validate_threshold`).
 
     Raises:
-        SiameseError: if it is not a finite, non-negative number.
+        ConfigError: if it is not a finite number from 0 to `THRESHOLD_MAX`.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SiameseError(f"{source}: threshold {value!r} is not a number")
-    try:
-        number = float(value)
-    except OverflowError:
-        raise SiameseError(f"{source}: threshold is too large") from None
-    if not math.isfinite(number) or number < 0:
-        raise SiameseError(f"{source}: threshold must be finite and non-negative, got {number}")
-    return number
+    return validate_threshold(value, source)
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:

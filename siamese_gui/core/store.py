@@ -1,35 +1,58 @@
-"""Save models atomically with a JSON sidecar; load them safely.
+"""Save models atomically with their metadata inside; load them safely.
 
-A model is a `.keras` file (the Siamese pair model) plus a sidecar `.json` of the same
-name holding its settings, data source, metrics, recommended threshold, versions and the
-SHA-256 of the `.keras` file.
+A model is one `.keras` file: the Siamese pair model as Keras writes it, plus a member
+`siamese_gui.json` holding its settings, data source, metrics, recommended threshold,
+versions and the SHA-256 of the Keras members. One rename replaces model and metadata
+together, so they cannot disagree. Models saved before this format kept the metadata in a
+sidecar `.json` of the same name; they still load when the sidecar's SHA-256 matches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
+import io
 import json
+import math
 import os
+import re
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import siamese_gui
+from siamese_gui.core.archive import (
+    CONFIG_MEMBER,
+    MAX_SIDECAR_BYTES,
+    METADATA_FORMAT,
+    METADATA_MEMBER,
+    WEIGHTS_MEMBER,
+    ModelArchive,
+    check_metadata_values as _check_metadata_values,
+    model_metadata,
+    open_model_file,
+    read_model_archive,
+    sidecar_path,
+    write_archive,
+)
 from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.model import EMBEDDING_NAME, INPUT_SHAPE
+from siamese_gui.core.safe_io import parse_json_object, read_regular_file
 from siamese_gui.core.training import TrainingResult
 
+try:
+    import fcntl
+except ImportError:  # Windows: saves are not serialised across processes
+    fcntl = None
+
 SIDECAR_FORMAT = 1
-
-
-def sidecar_path(path: str | os.PathLike) -> Path:
-    """Return the sidecar path of a model file: the same name with `.json`."""
-    return Path(path).with_suffix(".json")
+# The largest network our settings build has about 3.3 M parameters.
+MAX_PARAMETERS = 6_000_000
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -74,6 +97,16 @@ def result_metadata(
     }
 
 
+# --- saving -----------------------------------------------------------------------------
+
+_TEMP_SUFFIXES = (".tmp.keras", ".tmp.json", ".bak.keras")  # the last two: older versions
+
+
+def _temp_pattern(stem: str) -> re.Pattern:
+    suffixes = "|".join(re.escape(s) for s in _TEMP_SUFFIXES)
+    return re.compile(rf"\.{re.escape(stem)}\.[A-Za-z0-9_]{{8}}(?:{suffixes})")
+
+
 def _temp_file(folder: Path, stem: str, suffix: str) -> str:
     """Create an empty temp file in `folder` with the permissions of a normal new file."""
     fd, name = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=suffix)
@@ -84,133 +117,223 @@ def _temp_file(folder: Path, stem: str, suffix: str) -> str:
     return name
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """Hold an exclusive lock on `folder` while saving into it.
+
+    The lock is on the folder itself (no lock file to leave behind); the kernel drops
+    it when the process ends, even on `kill -9`.
+    """
+    fd = None
+    if fcntl is not None:
+        try:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: save unserialised
+            if fd is not None:
+                os.close(fd)
+            fd = None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # closing releases the lock
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (where the platform allows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(folder: Path, stem: str) -> None:
+    """Remove the temp files a killed save to `stem` left (call with the lock held)."""
+    pattern = _temp_pattern(stem)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if pattern.fullmatch(name):
+            with contextlib.suppress(OSError):
+                os.remove(folder / name)
+
+
+def _metadata_member(metadata: dict) -> bytes:
+    return (json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _stamped(metadata: dict, archive: ModelArchive, path: Path) -> dict:
+    return {
+        **metadata,
+        "format": METADATA_FORMAT,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {
+            "siamese_gui": siamese_gui.__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
+        "model_file": path.name,
+        "config_sha256": archive.sha256(CONFIG_MEMBER),
+        "weights_sha256": archive.sha256(WEIGHTS_MEMBER),
+    }
+
+
+def _replace_with(path: Path, members: dict, compression: dict) -> None:
+    """Write `members` as the archive at `path`: temp file, fsync, one rename, fsync folder.
+
+    Call with the folder lock held.
+    """
+    folder = path.parent
+    temp = _temp_file(folder, path.stem, ".tmp.keras")
+    try:
+        write_archive(temp, members, compression)
+        os.replace(temp, path)
+        temp = None
+        _fsync_folder(folder)
+    finally:
+        if temp is not None and os.path.exists(temp):
+            os.remove(temp)
+
+
+def _remove_legacy_sidecar(path: Path) -> None:
+    """Remove a legacy sidecar of ours beside `path`: it no longer describes the file."""
+    target = sidecar_path(path)
+    try:
+        data = parse_json_object(read_regular_file(target, MAX_SIDECAR_BYTES, ModelFileError, "sidecar"),
+                                 str(target), ModelFileError, "sidecar")
+    except ModelFileError:
+        return
+    if data.get("model_file") == path.name and "sha256" in data:
+        with contextlib.suppress(OSError):
+            os.remove(target)
+
+
+def _folder_of(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
 
 
 def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> Path:
-    """Save a pair model and its sidecar atomically.
+    """Save a pair model with its metadata inside, atomically.
 
-    Both files are first written to temporary files in the target folder and then moved
-    over the old ones with `os.replace`, so an interrupted save leaves the previous model
-    intact and no partial file under the target name.
+    Keras writes the model to a temp file in the target folder; the metadata (with the
+    SHA-256 of the Keras members) is added to it, the file is flushed to disk and moved
+    over the old one with one `os.replace`. An interrupted save leaves the previous model
+    whole. Saves into one folder are serialised by a lock on the folder; temp files that
+    a killed save left are removed by the next save to the same name.
 
     Args:
         model: the Siamese pair model.
         path: target file, ending in `.keras`.
-        metadata: sidecar fields (see `result_metadata`); versions, time and SHA-256
-            are added here.
+        metadata: fields describing the model (see `result_metadata`); format, versions,
+            time and hashes are added here.
 
     Returns:
         The path written.
 
     Raises:
-        ModelFileError: on a wrong suffix, or when the folder cannot be written (read-only,
+        ModelFileError: on a wrong suffix, an invalid threshold in `metadata`, a model
+            too large for a model file, or when the folder cannot be written (read-only,
             disk full, ...).
     """
     path = Path(path)
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: model files must end in .keras")
-    folder = path.parent if str(path.parent) else Path(".")
-    temp_model = temp_sidecar = backup = None
+    _check_metadata_values(metadata, str(path))
+    folder = _folder_of(path)
+    if not folder.is_dir():
+        raise ModelFileError(f"{path}: cannot save the model (folder {folder} does not exist)")
+    temp = None
     try:
-        temp_model = _temp_file(folder, path.stem, ".tmp.keras")
-        model.save(temp_model)
-        sidecar = {
-            **metadata,
-            "format": SIDECAR_FORMAT,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": {
-                "siamese_gui": siamese_gui.__version__,
-                "tensorflow": tf.__version__,
-                "keras": keras.__version__,
-            },
-            "model_file": path.name,
-            "sha256": file_sha256(temp_model),
-        }
-        temp_sidecar = _temp_file(folder, path.stem, ".tmp.json")
-        _write_json(Path(temp_sidecar), sidecar)
-        had_model = path.exists()
-        backup = _hard_link_copy(path, folder) if had_model else None
-        os.replace(temp_model, path)
-        temp_model = None
-        try:
-            os.replace(temp_sidecar, sidecar_path(path))
-        except OSError:
-            # Two renames are not one atomic step: undo the first so the model and its
-            # sidecar still belong together.
-            if backup is not None:
-                os.replace(backup, path)
-                backup = None
-            elif not had_model:
-                os.remove(path)
-            raise
-        temp_sidecar = None
+        with _folder_lock(folder):
+            _remove_stale_temps(folder, path.stem)
+            temp = _temp_file(folder, path.stem, ".tmp.keras")
+            model.save(temp)
+            try:
+                written = read_model_archive(temp)
+            except ModelFileError as exc:
+                reason = str(exc).split(": ", 1)[-1]
+                raise ModelFileError(f"{path}: cannot save the model ({reason})") from None
+            info = _stamped(metadata, written, path)
+            members = dict(written.members)
+            members.pop(METADATA_MEMBER, None)
+            members[METADATA_MEMBER] = _metadata_member(info)
+            write_archive(temp, members, written.compression)
+            os.replace(temp, path)
+            temp = None
+            _fsync_folder(folder)
+            _remove_legacy_sidecar(path)
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot save the model ({exc.strerror or exc})") from None
     except (ValueError, TypeError, RuntimeError) as exc:  # Keras' own serialisation errors
         raise ModelFileError(f"{path}: cannot save the model ({exc})") from None
     finally:
-        for leftover in (temp_model, temp_sidecar, backup):
-            if leftover is not None and os.path.exists(leftover):
-                os.remove(leftover)
+        if temp is not None and os.path.exists(temp):
+            os.remove(temp)
     return path
 
 
-def _hard_link_copy(path: Path, folder: Path) -> str | None:
-    """Return a second name for `path` in `folder`, or None where hard links fail."""
-    name = _temp_file(folder, path.stem, ".bak.keras")
-    try:
-        os.remove(name)
-        os.link(path, name)
-    except OSError:
-        if os.path.exists(name):
-            os.remove(name)
-        return None
-    return name
+# --- metadata -----------------------------------------------------------------------------
 
 
-def update_sidecar(path: str | os.PathLike, **fields) -> dict:
-    """Change fields of a model's sidecar (for example its threshold), atomically.
+def read_metadata(path: str | os.PathLike) -> dict:
+    """Read a model file's metadata (settings, threshold, metrics, versions, hashes).
 
     Raises:
-        ModelFileError: if the sidecar cannot be read or written.
+        ModelFileError: if the file is not a model of ours, or its metadata is missing,
+            invalid or does not match the model.
     """
-    target = sidecar_path(path)
-    data = read_sidecar(path)
-    data.update(fields)
+    archive = open_model_file(path)
+    return model_metadata(archive)
+
+
+def update_metadata(path: str | os.PathLike, **fields) -> dict:
+    """Change fields of a model file's metadata (for example its threshold), atomically.
+
+    The model file is rewritten with the same Keras members and the new metadata, then
+    moved over the old one. A legacy model (sidecar only) gets its metadata inside.
+
+    Returns:
+        The new metadata.
+
+    Raises:
+        ModelFileError: if the model or its metadata cannot be read, a field is invalid,
+            or the file cannot be written.
+    """
+    path = Path(path)
+    _check_metadata_values(fields, str(path))
+    folder = _folder_of(path)
     try:
-        temp = _temp_file(target.parent, target.stem, ".tmp.json")
-        try:
-            _write_json(Path(temp), data)
-            os.replace(temp, target)
-        finally:
-            if os.path.exists(temp):
-                os.remove(temp)
+        with _folder_lock(folder):
+            _remove_stale_temps(folder, path.stem)
+            archive = open_model_file(path)
+            info = {**model_metadata(archive), **fields}
+            info.update(
+                format=METADATA_FORMAT,
+                config_sha256=archive.sha256(CONFIG_MEMBER),
+                weights_sha256=archive.sha256(WEIGHTS_MEMBER),
+            )
+            info.pop("sha256", None)
+            members = {k: v for k, v in archive.members.items() if k != METADATA_MEMBER}
+            members[METADATA_MEMBER] = _metadata_member(info)
+            _replace_with(path, members, archive.compression)
+            _remove_legacy_sidecar(path)
     except OSError as exc:
-        raise ModelFileError(f"{target}: cannot write the sidecar ({exc.strerror or exc})") from None
-    return data
+        raise ModelFileError(f"{path}: cannot write the metadata ({exc.strerror or exc})") from None
+    return info
 
 
-def read_sidecar(path: str | os.PathLike) -> dict:
-    """Read a model's sidecar JSON.
-
-    Raises:
-        ModelFileError: if it is missing or not a JSON object.
-    """
-    target = sidecar_path(path)
-    try:
-        data = json.loads(target.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFileError(
-            f"{path}: its sidecar {target.name} is missing (it holds the threshold and "
-            "settings; save models with siamese-gui to create it)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{target}: not a valid sidecar ({exc})") from None
-    if not isinstance(data, dict):
-        raise ModelFileError(f"{target}: not a valid sidecar (expected a JSON object)")
-    return data
+# The names callers used while the metadata lived in a sidecar.
+read_sidecar = read_metadata
+update_sidecar = update_metadata
 
 
 @dataclass
@@ -220,7 +343,7 @@ class LoadedModel:
     Attributes:
         model: the pair model (two images in, distance out).
         embedding: its embedding network.
-        info: the sidecar.
+        info: the metadata.
         path: the `.keras` file.
         warnings: problems that did not stop loading (for example a SHA-256 mismatch).
     """
@@ -241,54 +364,116 @@ def _check_shape(model: keras.Model, path: Path) -> keras.Model:
             f"{path}: expects inputs {shapes}, not two images of shape {expected}; "
             "it is not a Siamese model for 28x28 grayscale images"
         )
-    if tuple(model.outputs[0].shape) != (None, 1):
-        raise ModelFileError(f"{path}: outputs {tuple(model.outputs[0].shape)}, not one distance per pair")
+    if len(model.outputs) != 1 or tuple(model.outputs[0].shape) != (None, 1):
+        shapes = [tuple(o.shape) for o in model.outputs]
+        raise ModelFileError(f"{path}: outputs {shapes}, not one distance per pair")
     try:
         embedding = model.get_layer(EMBEDDING_NAME)
     except ValueError:
         raise ModelFileError(f"{path}: has no embedding network named {EMBEDDING_NAME!r}") from None
     if not isinstance(embedding, keras.Model):
         raise ModelFileError(f"{path}: its {EMBEDDING_NAME!r} layer is not a network")
+    branch_inputs = [tuple(i.shape) for i in embedding.inputs]
+    if branch_inputs != [expected]:
+        raise ModelFileError(
+            f"{path}: its embedding network expects inputs {branch_inputs}, not one image of "
+            f"shape {expected}"
+        )
+    branch_outputs = [tuple(o.shape) for o in embedding.outputs]
+    if (
+        len(branch_outputs) != 1
+        or len(branch_outputs[0]) != 2
+        or not isinstance(branch_outputs[0][1], int)
+        or branch_outputs[0][1] < 1
+    ):
+        raise ModelFileError(
+            f"{path}: its embedding network outputs {branch_outputs}, not one vector per image"
+        )
     return embedding
 
 
-def load_model(path: str | os.PathLike) -> LoadedModel:
-    """Load a `.keras` Siamese model and its sidecar with Keras' `safe_mode=True`.
+def _check_size(config: dict, path: Path) -> None:
+    """Refuse a network with too many parameters before any of them is allocated.
 
-    A model holding a `Lambda` layer (arbitrary Python code) is refused without running
-    that code.
+    The network is built in a stateless scope, where Keras defers creating variables, so
+    a config asking for billions of weights costs nothing here.
+    """
+    from keras.src.backend.common import global_state
+
+    pending = global_state.get_global_attribute("uninitialized_variables")
+    pending = list(pending) if pending else []
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            network = keras.saving.deserialize_keras_object(
+                {**config, "compile_config": None}, safe_mode=True
+            )
+            count = sum(math.prod(int(d) for d in w.shape) for w in getattr(network, "weights", []))
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", pending)
+    if count > MAX_PARAMETERS:
+        raise ModelFileError(
+            f"{path}: its network has {count:,} parameters, over the {MAX_PARAMETERS:,} "
+            "a model of ours can have"
+        )
+
+
+def _check_weights(model: keras.Model, embedding: keras.Model, path: Path) -> None:
+    for weight in model.weights:
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(weight))):
+            raise ModelFileError(f"{path}: its weights hold NaN or infinite values ({weight.path})")
+    try:
+        probe = np.asarray(embedding(np.zeros((1, *INPUT_SHAPE), np.float32), training=False))
+    except Exception as exc:  # noqa: BLE001 - any failure to run means an unusable model
+        raise ModelFileError(f"{path}: its embedding network cannot run ({_first_line(exc)})") from None
+    if probe.ndim != 2 or probe.shape[0] != 1 or not np.all(np.isfinite(probe)):
+        raise ModelFileError(f"{path}: its embedding network gives no finite vector for an image")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _unsafe(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "lambda" in text or "unsafe" in text or "safe_mode" in text
+
+
+def load_model(path: str | os.PathLike) -> LoadedModel:
+    """Load a `.keras` Siamese model and its metadata with Keras' `safe_mode=True`.
+
+    The archive is read and vetted before Keras sees it (see `core.archive`); Keras then
+    loads from that vetted copy in memory, never from the file again. A model holding a
+    `Lambda` layer (arbitrary Python code) is refused without running that code.
 
     Raises:
-        ModelFileError: on a missing, legacy (`.h5`), corrupt or truncated file, a
-            missing or invalid sidecar, an unsafe layer, or a wrong input shape.
+        ModelFileError: on a missing, legacy (`.h5`), corrupt, truncated or oversized
+            file, missing or invalid metadata, metadata that does not match the model,
+            an unsafe layer, a wrong input or output shape, or NaN weights.
     """
+    from keras.src.saving import saving_lib
+
     path = Path(path)
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        raise ModelFileError(
-            f"{path}: legacy HDF5 models are not loaded; only .keras files load safely"
-        )
-    if path.suffix != ".keras":
-        raise ModelFileError(f"{path}: not a .keras model file")
-    if not path.is_file():
-        raise ModelFileError(f"{path}: file not found")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path}: corrupt or truncated (not a valid .keras archive)")
-    info = read_sidecar(path)
-    warnings = []
-    if info.get("sha256") and info["sha256"] != file_sha256(path):
-        warnings.append(
-            f"{path}: its SHA-256 does not match the sidecar's; the file changed since it was saved"
-        )
+    archive = open_model_file(path)
+    info = model_metadata(archive)
+    config = parse_json_object(
+        archive.members[CONFIG_MEMBER], f"{path}: its {CONFIG_MEMBER}", ModelFileError, "model config"
+    )
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        _check_size(config, path)
+        model = saving_lib.load_model(
+            io.BytesIO(archive.keras_bytes()), compile=False, safe_mode=True
+        )
+    except ModelFileError:
+        raise
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for bad archives
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "lambda" in str(exc).lower() or "unsafe" in str(exc).lower():
+        if _unsafe(exc):
             raise ModelFileError(
                 f"{path}: refused, it contains Python code (a Lambda layer) that safe mode will not run"
             ) from None
-        raise ModelFileError(f"{path}: cannot load the model ({text})") from None
+        raise ModelFileError(f"{path}: cannot load the model ({_first_line(exc)})") from None
     if not isinstance(model, keras.Model):
         raise ModelFileError(f"{path}: does not hold a model")
     embedding = _check_shape(model, path)
-    return LoadedModel(model, embedding, info, path, warnings)
+    _check_weights(model, embedding, path)
+    return LoadedModel(model, embedding, info, path, [])

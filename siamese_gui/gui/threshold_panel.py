@@ -67,7 +67,7 @@ class ThresholdPanel(QWidget):
         self.eer_button.clicked.connect(lambda: self.apply_preset("eer"))
         self.far_button.clicked.connect(lambda: self.apply_preset("far_1"))
         self.save_button = QPushButton("Save threshold with model")
-        self.save_button.setToolTip("Write this threshold into the model's sidecar file")
+        self.save_button.setToolTip("Write this threshold into the model file")
         self.save_button.clicked.connect(self.save_threshold)
 
         self.table = QTableWidget(len(METRIC_ROWS), 2)
@@ -202,7 +202,7 @@ class ThresholdPanel(QWidget):
             self.state.set_threshold(max(value, 0.0))
 
     def save_threshold(self) -> bool:
-        """Write the current threshold into the model's sidecar.
+        """Write the current threshold into the model file.
 
         A model that has no file yet is saved first (with this threshold).
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import shutil
 
 import pytest
 
@@ -33,16 +33,27 @@ def test_metrics_table_follows_the_threshold(loaded_window):
     assert list(panel.plots.operating_point.get_xdata()) == [expected.far]
 
 
-def test_save_threshold_writes_the_sidecar(loaded_window, tmp_path):
+def test_save_threshold_writes_the_model_file(loaded_window, saved_model, tmp_path):
+    from siamese_gui.core.store import read_metadata
+
     model_file = tmp_path / "model.keras"
-    model_file.write_bytes(b"placeholder")
-    (tmp_path / "model.json").write_text(json.dumps({"threshold": 0.5, "other": 1}))
+    shutil.copyfile(saved_model, model_file)
+    before = read_metadata(model_file)
     state = loaded_window.state
     state.set_model_path(model_file)
     state.set_threshold(0.777)
     assert loaded_window.threshold_panel.save_threshold()
-    saved = json.loads((tmp_path / "model.json").read_text())
-    assert saved == {"threshold": 0.777, "other": 1}
+    saved = read_metadata(model_file)
+    assert saved == {**before, "threshold": 0.777}
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+
+
+def test_invalid_thresholds_never_reach_the_state(loaded_window):
+    state = loaded_window.state
+    state.set_threshold(0.4)
+    for bad in (float("nan"), float("inf"), -1.0, 1e308):
+        state.set_threshold(bad)
+        assert state.threshold == 0.4
 
 
 def test_save_threshold_of_an_unsaved_model_asks_to_save(loaded_window, qtbot):
@@ -50,7 +61,7 @@ def test_save_threshold_of_an_unsaved_model_asks_to_save(loaded_window, qtbot):
         assert not loaded_window.threshold_panel.save_threshold()
 
 
-def test_save_threshold_reports_an_unwritable_sidecar(loaded_window, tmp_path, dialogs):
+def test_save_threshold_reports_a_missing_model_file(loaded_window, tmp_path, dialogs):
     loaded_window.state.set_model_path(tmp_path / "missing.keras")
     assert not loaded_window.threshold_panel.save_threshold()
-    assert dialogs and "sidecar" in dialogs[-1][1]
+    assert dialogs and "missing.keras" in dialogs[-1][1] and "not found" in dialogs[-1][1]
