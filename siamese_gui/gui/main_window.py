@@ -156,7 +156,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Export gallery as PNG…", self.export_gallery, "Ctrl+E")
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        # Not StandardKey.Quit: that has no key on Windows and on some Linux platforms.
+        self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
 
         compare_menu = bar.addMenu("&Compare")
         self._action(compare_menu, "Open image &A…", lambda: self.compare_panel.pane_a.open_file(), "Ctrl+Shift+A")

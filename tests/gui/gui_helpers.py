@@ -20,6 +20,9 @@ def press(qtbot, window: QWidget, shortcut: str) -> None:
     """Press a shortcut ("Ctrl+Shift+S") in the active window."""
     sequence = QKeySequence(shortcut)
     combination = sequence[0]
+    if QApplication.activeWindow() is not window:
+        window.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
     target = QApplication.focusWidget() or window
     qtbot.keyClick(target, combination.key(), combination.keyboardModifiers())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from gui_helpers import choose_file, click, press, show_tab
-from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl
 from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtWidgets import QApplication
 
@@ -220,8 +220,17 @@ def test_from_dataset_menu_picks_an_image_of_the_class(loaded_window, qtbot):
     panel = loaded_window.compare_panel
     show_tab(qtbot, loaded_window, panel)
     pane = panel.pane_a
-    pane._fill_dataset_menu()
-    actions = [a for a in pane.dataset_menu.actions() if a.text().startswith("Random class")]
-    assert [a.text() for a in actions] == [f"Random class {c}" for c in range(4)]
-    actions[2].trigger()
+    seen = []
+
+    def pick():
+        menu = QApplication.activePopupWidget()
+        seen.extend(a.text() for a in menu.actions() if a.text().startswith("Random class"))
+        menu.setActiveAction([a for a in menu.actions() if a.text() == "Random class 2"][0])
+        qtbot.keyClick(menu, Qt.Key.Key_Return)
+
+    QTimer.singleShot(200, pick)
+    click(qtbot, pane.dataset_button)
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    assert seen == [f"Random class {c}" for c in range(4)]
     assert pane.image.label == 2
+    assert pane.caption.full_text().startswith("class 2 · #")
