@@ -1,17 +1,30 @@
-"""Small helpers shared by the panels: image conversion, colours, message dialogs."""
+"""Small helpers shared by the panels: colours, image conversion, dialogs, remembered folders."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from siamese_gui.core.evaluation import Verdict
+
+# One colour language for the whole app. A verdict (what the model says) is blue or
+# orange; whether it was right (against the dataset labels) is green or red. The two
+# pairs never stand in for each other, and blue/orange stays readable with red-green
+# colour blindness.
+SAME_COLOR = "#1a73e8"
+DIFFERENT_COLOR = "#e8710a"
 RIGHT_COLOR = "#1e8e3e"
 WRONG_COLOR = "#d93025"
-SAME_COLOR = "#1e8e3e"
-DIFFERENT_COLOR = "#c5221f"
+VERDICT_COLORS = {Verdict.SAME: SAME_COLOR, Verdict.DIFFERENT: DIFFERENT_COLOR}
 MUTED_COLOR = "#6b6b6b"
+NOTICE_COLOR = "#8a5a00"
+
+SETTINGS_ORGANIZATION = "siamese-gui"
+SETTINGS_APPLICATION = "siamese-gui"
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -43,10 +56,44 @@ def show_error(parent: QWidget | None, title: str, message: str) -> None:
     QMessageBox.warning(parent, title, message)
 
 
-def show_info(parent: QWidget | None, title: str, message: str) -> None:
-    """Show an informational message in a modal dialog."""
-    QMessageBox.information(parent, title, message)
+def ask(parent: QWidget | None, title: str, question: str) -> bool:
+    """Ask a yes/no question in a modal dialog; True when the answer is Yes."""
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+    answer = QMessageBox.question(parent, title, question, buttons, QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
 
 
-def verdict_text(same: bool) -> str:
-    return "Same" if same else "Different"
+def verdict_text(verdict: Verdict) -> str:
+    """"Same" or "Different"."""
+    return verdict.value.capitalize()
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """"1 file", "2 files", "1,000 classes" (`nouns` when adding "s" is wrong)."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {nouns or noun + 's'}"
+
+
+def settings() -> QSettings:
+    """The app's persistent settings (an INI file in the user's config folder)."""
+    return QSettings(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, SETTINGS_ORGANIZATION, SETTINGS_APPLICATION
+    )
+
+
+def last_folder(kind: str) -> str:
+    """The folder a file dialog of `kind` ("images", "models", ...) last used, or ""."""
+    folder = settings().value(f"folders/{kind}", "", str)
+    return folder if folder and Path(folder).is_dir() else ""
+
+
+def remember_folder(kind: str, path: str | Path) -> None:
+    """Remember the folder of `path` (or `path` itself, if a folder) for dialogs of `kind`."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    settings().setValue(f"folders/{kind}", str(folder))
+
+
+def in_folder(kind: str, name: str) -> str:
+    """A file name inside the folder last used for `kind`, for a Save dialog's suggestion."""
+    folder = last_folder(kind)
+    return str(Path(folder) / name) if folder else name

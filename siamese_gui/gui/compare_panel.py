@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -14,10 +14,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.evaluation import Verdict, verdict_of
 from siamese_gui.core.pairs import balanced_pairs
-from siamese_gui.gui.common import DIFFERENT_COLOR, MUTED_COLOR, RIGHT_COLOR, SAME_COLOR, WRONG_COLOR, show_error
+from siamese_gui.gui.common import (
+    MUTED_COLOR,
+    RIGHT_COLOR,
+    VERDICT_COLORS,
+    WRONG_COLOR,
+    show_error,
+    verdict_text,
+)
 from siamese_gui.gui.image_pane import ImagePane
-from siamese_gui.gui.state import AppState, is_same
+from siamese_gui.gui.state import AppState
 from siamese_gui.gui.threshold_control import ThresholdControl
 from siamese_gui.gui.workers import TaskRunner, error_text
 
@@ -26,13 +34,9 @@ class ComparePanel(QWidget):
     """Compares the images of two panes with the current model.
 
     The distance is computed once per image pair on the task thread; moving the
-    threshold only re-colours the verdict.
-
-    Signals:
-        distanceChanged: a new distance (or none) is shown.
+    threshold only re-colours the verdict. Once a model and data are there, it opens
+    on a random dataset pair rather than on two empty panes.
     """
-
-    distanceChanged = Signal()
 
     def __init__(self, state: AppState, runner: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
@@ -57,14 +61,17 @@ class ComparePanel(QWidget):
         self.distance_label.setAccessibleName("Distance")
         self.verdict_label = QLabel("")
         self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.verdict_label.setMinimumHeight(56)
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setAccessibleName("Verdict")
         self.explain_label = QLabel("")
-        self.explain_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.explain_label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.explain_label.setWordWrap(True)
         self.explain_label.setTextFormat(Qt.TextFormat.RichText)
         self.explain_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        # Fixed heights: whatever the texts say, the buttons below never move.
+        self.distance_label.setFixedHeight(64)
+        self.verdict_label.setFixedHeight(60)
+        self.explain_label.setFixedHeight(self.explain_label.fontMetrics().lineSpacing() * 4 + 4)
 
         self.swap_button = QPushButton("⇄  Swap")
         self.swap_button.setToolTip("Swap image A and image B")
@@ -77,7 +84,7 @@ class ComparePanel(QWidget):
         self.different_button.clicked.connect(lambda: self.random_pair(same=False))
 
         center = QFrame()
-        center.setFixedWidth(250)
+        center.setFixedWidth(260)
         center_layout = QVBoxLayout(center)
         center_layout.addStretch(1)
         center_layout.addWidget(self.distance_caption)
@@ -102,6 +109,7 @@ class ComparePanel(QWidget):
 
         state.thresholdChanged.connect(self._show_verdict)
         state.modelChanged.connect(self._model_changed)
+        state.dataChanged.connect(self._data_changed)
         self._show_verdict()
 
     # Actions -------------------------------------------------------------------------
@@ -140,7 +148,27 @@ class ComparePanel(QWidget):
     # Distance ------------------------------------------------------------------------
 
     def _model_changed(self) -> None:
-        self.recompute()
+        if not self._open_first_pair():
+            self.recompute()
+
+    def _data_changed(self) -> None:
+        # Dataset images (and their labels) belong to the old data: draw from the new one.
+        if any(p.image is not None and p.image.index is not None for p in (self.pane_a, self.pane_b)):
+            for pane in (self.pane_a, self.pane_b):
+                pane.blockSignals(True)
+                pane.set_image(None)
+                pane.blockSignals(False)
+            self.recompute()
+        self._open_first_pair()
+
+    def _open_first_pair(self) -> bool:
+        """Show a random pair when both panes are empty and a model and data are there."""
+        data = self.state.test_data
+        if self.pane_a.image is not None or self.pane_b.image is not None:
+            return False
+        if data is None or self.state.comparator is None or len(np.unique(data.labels)) < 2:
+            return False
+        return self.random_pair(same=bool(self._rng.integers(2)))
 
     def recompute(self) -> None:
         """Ask the task thread for the distance of the two images."""
@@ -150,7 +178,6 @@ class ComparePanel(QWidget):
         if self.pane_a.image is None or self.pane_b.image is None or comparator is None:
             self._pending = False
             self._show_verdict()
-            self.distanceChanged.emit()
             return
         a, b = self.pane_a.image.array.copy(), self.pane_b.image.array.copy()
         request = self._request
@@ -180,16 +207,15 @@ class ComparePanel(QWidget):
         """Show a distance and its verdict."""
         self.distance = distance
         self._show_verdict()
-        self.distanceChanged.emit()
 
     # Display -------------------------------------------------------------------------
 
     @property
-    def verdict(self) -> str | None:
-        """"Same", "Different", or None when there is no distance."""
+    def verdict(self) -> Verdict | None:
+        """The verdict at the shared threshold, or None when there is no distance."""
         if self.distance is None:
             return None
-        return "Same" if bool(is_same(self.distance, self.state.threshold)) else "Different"
+        return verdict_of(self.distance, self.state.threshold)
 
     def _show_verdict(self, *_args) -> None:
         threshold = self.state.threshold
@@ -207,21 +233,20 @@ class ComparePanel(QWidget):
             self.explain_label.setText("")
             return
         verdict = self.verdict
-        color = SAME_COLOR if verdict == "Same" else DIFFERENT_COLOR
         self.distance_label.setText(f"{self.distance:.3f}")
-        self.verdict_label.setText(verdict)
+        self.verdict_label.setText(verdict_text(verdict))
         self.verdict_label.setStyleSheet(
-            f"font-size: 30px; font-weight: 700; color: white; background: {color};"
-            "border-radius: 10px; padding: 6px 18px;"
+            f"font-size: 30px; font-weight: 700; color: white; background: {VERDICT_COLORS[verdict]};"
+            "border-radius: 10px; padding: 4px 18px;"
         )
-        relation = "&lt;" if verdict == "Same" else "≥"
+        relation = "&lt;" if verdict is Verdict.SAME else "≥"
         text = f"distance {self.distance:.3f} {relation} threshold {threshold:.3f}"
         truth = self.ground_truth
         if truth is not None:
-            right = (verdict == "Same") == truth
-            mark = f"<span style='color:{RIGHT_COLOR}'>✓ right</span>" if right else \
-                f"<span style='color:{WRONG_COLOR}'>✗ wrong</span>"
-            text += f"<br>dataset labels: {'same class' if truth else 'different classes'} — {mark}"
+            right = (verdict is Verdict.SAME) == truth
+            mark = f"<b style='color:{RIGHT_COLOR}'>✓ right</b>" if right else \
+                f"<b style='color:{WRONG_COLOR}'>✗ wrong</b>"
+            text += f"<br>labels: {'same class' if truth else 'different classes'} — {mark}"
         self.explain_label.setText(text)
 
     @property

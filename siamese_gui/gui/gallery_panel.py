@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -19,14 +21,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from siamese_gui.gui.common import MUTED_COLOR, RIGHT_COLOR, WRONG_COLOR, array_to_pixmap
-from siamese_gui.gui.state import AppState, is_same
+from siamese_gui.core.evaluation import Verdict, judged_same, verdict_of
+from siamese_gui.gui.common import (
+    MUTED_COLOR,
+    RIGHT_COLOR,
+    VERDICT_COLORS,
+    WRONG_COLOR,
+    array_to_pixmap,
+    verdict_text,
+)
+from siamese_gui.gui.state import AppState
 
 FILTERS = ("all", "mistakes", "hardest")
 FILTER_LABELS = ("All pairs", "Mistakes only", "Hardest pairs")
 DEFAULT_COUNT = 12
-THUMB_SIZE = 84
-TILE_WIDTH = 214
+MIN_TILE_WIDTH = 200
+MAX_TILE_WIDTH = 420
+TILE_CHROME = 30  # tile margins, border and the gap between the two thumbnails
+CAPTION_PADDING = 10
 
 
 def choose_pairs(
@@ -56,13 +68,16 @@ def choose_pairs(
         return np.argsort(-wrongness, kind="stable")[:count]
     order = np.random.default_rng(seed).permutation(len(distances))
     if mode == "mistakes":
-        wrong = is_same(distances, threshold) != same
+        wrong = judged_same(distances, threshold) != same
         order = order[wrong[order]]
     return order[:count]
 
 
 class PairTile(QFrame):
     """One pair: two thumbnails, class names, distance, truth and the verdict.
+
+    The verdict chip has the verdict's colour (same/different); the border says whether
+    the verdict was right or wrong.
 
     Signals:
         activated(int, int): clicked; the test-split indices of the two images.
@@ -76,8 +91,10 @@ class PairTile(QFrame):
         self.distance = float(distance)
         self.same = bool(same)
         self.correct: bool | None = None
+        self.judged: Verdict | None = None
+        self.images = images
+        self.pictures: list[QLabel] = []
         self.setObjectName("pairTile")
-        self.setFixedWidth(TILE_WIDTH)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setToolTip("Click to open this pair in Compare")
@@ -88,8 +105,8 @@ class PairTile(QFrame):
             column = QVBoxLayout()
             column.setSpacing(2)
             picture = QLabel()
-            picture.setPixmap(array_to_pixmap(image, THUMB_SIZE))
-            picture.setFixedSize(THUMB_SIZE, THUMB_SIZE)
+            picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.pictures.append(picture)
             caption = QLabel(name)
             caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
             caption.setStyleSheet("font-size: 11px;")
@@ -102,6 +119,7 @@ class PairTile(QFrame):
         self.info.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 11px;")
         self.verdict = QLabel()
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.set_width(MIN_TILE_WIDTH)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(4)
@@ -109,16 +127,26 @@ class PairTile(QFrame):
         layout.addWidget(self.info)
         layout.addWidget(self.verdict)
 
+    def set_width(self, width: int) -> None:
+        """Make the tile `width` pixels wide; the thumbnails grow with it."""
+        self.setFixedWidth(width)
+        thumb = max((width - TILE_CHROME) // 2, 28)
+        for picture, image in zip(self.pictures, self.images):
+            picture.setFixedSize(thumb, thumb)
+            picture.setPixmap(array_to_pixmap(image, thumb))
+
     def set_threshold(self, threshold: float) -> None:
-        """Judge the pair at `threshold` and colour it right or wrong."""
-        judged_same = bool(is_same(self.distance, threshold))
-        self.correct = judged_same == self.same
-        color = RIGHT_COLOR if self.correct else WRONG_COLOR
+        """Judge the pair at `threshold`: verdict chip in its colour, border right or wrong."""
+        verdict = verdict_of(self.distance, threshold)
+        self.judged = verdict
+        self.correct = (verdict is Verdict.SAME) == self.same
+        border = RIGHT_COLOR if self.correct else WRONG_COLOR
         mark = "✓ right" if self.correct else "✗ wrong"
-        self.verdict.setText(f"{'Same' if judged_same else 'Different'}  {mark}")
-        self.verdict.setStyleSheet(f"color: white; background: {color}; border-radius: 4px; "
-                                   "font-weight: 600; padding: 2px;")
-        self.setStyleSheet(f"#pairTile {{ background: white; border: 2px solid {color}; border-radius: 8px; }}")
+        self.verdict.setText(
+            f"<span style='color:white; background:{VERDICT_COLORS[verdict]}'>&nbsp;{verdict_text(verdict)}&nbsp;</span>"
+            f"&nbsp;&nbsp;<b style='color:{border}'>{mark}</b>"
+        )
+        self.setStyleSheet(f"#pairTile {{ background: white; border: 3px solid {border}; border-radius: 8px; }}")
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt override
         if event.button() == Qt.MouseButton.LeftButton:
@@ -183,6 +211,7 @@ class GalleryPanel(QWidget):
         self.grid = QGridLayout(self.grid_widget)
         self.grid.setSpacing(10)
         self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self._tile_width = MIN_TILE_WIDTH
         self.empty_label = QLabel("Loading model and data…")
         self.empty_label.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 14px; padding: 24px;")
         self.scroll = QScrollArea()
@@ -268,6 +297,7 @@ class GalleryPanel(QWidget):
                 evaluation.distances[k],
                 evaluation.pairs.same[k],
             )
+            tile.set_width(self._tile_width)
             tile.set_threshold(self.state.threshold)
             tile.activated.connect(self.pairActivated)
             self.tiles.append(tile)
@@ -282,9 +312,21 @@ class GalleryPanel(QWidget):
         self.summary.setText("")
 
     def _layout_tiles(self) -> None:
+        """Fill the width with tiles that grow with the window.
+
+        A few pairs get a few large columns (about 3 wide for 2 high), many pairs as
+        many columns as fit; either way the tiles share the whole width.
+        """
         spacing = self.grid.spacing()
-        width = self.scroll.viewport().width() - 24
-        columns = max(1, (width + spacing) // (TILE_WIDTH + spacing))
+        margins = self.grid.contentsMargins()
+        width = self.scroll.viewport().width() - margins.left() - margins.right() - 2
+        fitting = max(1, (width + spacing) // (MIN_TILE_WIDTH + spacing))
+        columns = max(1, min(fitting, math.ceil(math.sqrt(len(self.tiles) * 1.5))))
+        tile_width = min(max((width - spacing * (columns - 1)) // columns, MIN_TILE_WIDTH), MAX_TILE_WIDTH)
+        if tile_width != self._tile_width or columns != self._columns:
+            self._tile_width = tile_width
+            for tile in self.tiles:
+                tile.set_width(tile_width)
         if columns == self._columns:
             return
         self._columns = columns
@@ -309,10 +351,45 @@ class GalleryPanel(QWidget):
         self.summary.setText(f"{len(self.tiles)} pairs · {right} right · {wrong} wrong "
                              f"at threshold {self.state.threshold:.3f}")
 
+    def caption(self) -> str:
+        """What the gallery shows: model, data, threshold, filter and seed."""
+        evaluation = self.state.evaluation
+        data = evaluation.dataset.source if evaluation is not None else "no data"
+        return (
+            f"Model: {self.state.model_name} · Data: {data} · Threshold: {self.state.threshold:.3f} · "
+            f"Filter: {FILTER_LABELS[self.filter_combo.currentIndex()]} · Seed: {self.seed_spin.value()} · "
+            f"{self.summary.text()}"
+        )
+
+    def export_image(self) -> QImage:
+        """The tile grid with the caption above it, as an image."""
+        grid = self.grid_widget.grab().toImage()
+        font = QFont(self.font())
+        font.setPointSizeF(max(font.pointSizeF(), 10.0))
+        width = grid.width()
+        flags = int(Qt.AlignmentFlag.AlignLeft) | int(Qt.TextFlag.TextWordWrap)
+        probe = QPainter()
+        measure = QImage(1, 1, QImage.Format.Format_ARGB32)
+        probe.begin(measure)
+        probe.setFont(font)
+        text_rect = probe.boundingRect(QRect(0, 0, width - 2 * CAPTION_PADDING, 10_000), flags, self.caption())
+        probe.end()
+        header = text_rect.height() + 2 * CAPTION_PADDING
+        image = QImage(width, grid.height() + header, QImage.Format.Format_ARGB32)
+        image.fill(QColor("white"))
+        painter = QPainter(image)
+        painter.setFont(font)
+        painter.setPen(QColor("#202124"))
+        painter.drawText(QRect(CAPTION_PADDING, CAPTION_PADDING, width - 2 * CAPTION_PADDING, header),
+                         flags, self.caption())
+        painter.drawImage(0, header, grid)
+        painter.end()
+        return image
+
     def export_png(self, path: str | Path) -> bool:
-        """Save the tile grid as a PNG image.
+        """Save the tile grid, with a caption saying what it shows, as a PNG image.
 
         Returns:
             Whether the file was written.
         """
-        return self.grid_widget.grab().save(str(path), "PNG")
+        return self.export_image().save(str(path), "PNG")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -22,15 +23,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.datasets import IMAGE_SUFFIXES
 from siamese_gui.core.errors import ImageError
 from siamese_gui.core.images import decode_image, load_image
-from siamese_gui.gui.common import MUTED_COLOR, array_to_pixmap, array_to_qimage, show_error
+from siamese_gui.gui.common import (
+    MUTED_COLOR,
+    array_to_pixmap,
+    array_to_qimage,
+    last_folder,
+    remember_folder,
+    show_error,
+)
+from siamese_gui.gui.elided_label import ElidedLabel
 from siamese_gui.gui.state import AppState
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
 VIEW_SIZE = 240
 MODEL_VIEW_SIZE = 84
 MAX_PREVIEW_SIDE = 1024
+# Class folders may carry a sort index, as the bundled samples do ("7_Sneaker").
+_INDEX_PREFIX = re.compile(r"^\d+_")
 
 
 @dataclass(frozen=True)
@@ -42,12 +54,54 @@ class PaneImage:
         original: the image as given, for display.
         caption: where it came from (file name, "clipboard", dataset class).
         label: its class index in the current dataset, or None when unknown.
+        index: its index in the current dataset, for a dataset image.
     """
 
     array: np.ndarray
     original: QImage
     caption: str
     label: int | None = None
+    index: int | None = None
+
+
+def _comparable(name: str) -> str:
+    return name.casefold().replace("/", "-").replace(" ", "")
+
+
+def folder_class(path: Path, class_names: tuple[str, ...] = ()) -> tuple[str | None, int | None]:
+    """The class an image file's folder stands for, and its index in `class_names`.
+
+    The folder counts as a class folder when its name (without an "N_" index prefix)
+    is one of `class_names`, or when it carries such a prefix.
+
+    Returns:
+        (class name, index in `class_names`), each None when unknown.
+    """
+    folder = path.parent.name
+    name = _INDEX_PREFIX.sub("", folder)
+    for index, known in enumerate(class_names):
+        if _comparable(known) == _comparable(name):
+            return known, index
+    if name and name != folder:
+        return name, None
+    return None, None
+
+
+def path_from_text(text: str) -> Path | None:
+    """The image file a pasted text names (a plain path or a file:// URL), if it exists."""
+    text = text.strip().strip('"').strip("'")
+    if not text or "\n" in text:
+        return None
+    if text.startswith("file:"):
+        url = QUrl(text)
+        if not url.isLocalFile():
+            return None
+        text = url.toLocalFile()
+    path = Path(text).expanduser()
+    try:
+        return path if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES else None
+    except OSError:
+        return None
 
 
 def _preview(path: Path, fallback: np.ndarray) -> QImage:
@@ -125,7 +179,8 @@ class ImagePane(QFrame):
 
         heading = QLabel(title)
         heading.setStyleSheet("font-size: 15px; font-weight: 600;")
-        self.caption = QLabel("No image")
+        self.caption = ElidedLabel("No image")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.caption.setStyleSheet(f"color: {MUTED_COLOR};")
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.view = _ImageView(VIEW_SIZE, "Drop an image here\nor use the buttons below")
@@ -153,8 +208,7 @@ class ImagePane(QFrame):
 
         header = QHBoxLayout()
         header.addWidget(heading)
-        header.addStretch(1)
-        header.addWidget(self.caption)
+        header.addWidget(self.caption, 1)
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_view)
         model_row.addWidget(model_caption)
@@ -179,16 +233,22 @@ class ImagePane(QFrame):
             Whether the image was accepted.
         """
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, f"Open image for {self.title}", "", IMAGE_FILTER)
+            path, _ = QFileDialog.getOpenFileName(
+                self, f"Open image for {self.title}", last_folder("images"), IMAGE_FILTER
+            )
             if not path:
                 return False
+            remember_folder("images", path)
         path = Path(path)
         try:
             array = load_image(path)
         except ImageError as exc:
             show_error(self, "Cannot open image", str(exc))
             return False
-        self.set_image(PaneImage(array, _preview(path, array), path.name))
+        data = self.state.test_data
+        name, label = folder_class(path, data.class_names if data is not None else ())
+        caption = f"{name} · {path.name}" if name else path.name
+        self.set_image(PaneImage(array, _preview(path, array), caption, label))
         return True
 
     def load_qimage(self, image: QImage, name: str = "pasted image") -> bool:
@@ -202,7 +262,7 @@ class ImagePane(QFrame):
         return True
 
     def paste(self) -> bool:
-        """Take the image (or image file) on the clipboard."""
+        """Take the image on the clipboard, or the image file it names (file, URL or path text)."""
         mime = QApplication.clipboard().mimeData()
         if mime is not None and mime.hasImage():
             image = QImage(mime.imageData())
@@ -212,7 +272,11 @@ class ImagePane(QFrame):
             local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
             if local:
                 return self.open_file(local[0])
-        show_error(self, "Nothing to paste", "The clipboard holds no image or image file.")
+        if mime is not None and mime.hasText():
+            path = path_from_text(mime.text())
+            if path is not None:
+                return self.open_file(path)
+        show_error(self, "Nothing to paste", "The clipboard holds no image, image file or path to one.")
         return False
 
     def set_from_dataset(self, index: int) -> None:
@@ -223,7 +287,7 @@ class ImagePane(QFrame):
         array = data.images[index].astype(np.float32) / 255.0
         label = int(data.labels[index])
         caption = f"{data.class_names[label]} · #{index}"
-        self.set_image(PaneImage(array, array_to_qimage(data.images[index]), caption, label))
+        self.set_image(PaneImage(array, array_to_qimage(data.images[index]), caption, label, index))
 
     def random_from_dataset(self, label: int | None = None) -> bool:
         """Show a random dataset image, of class `label` when given."""

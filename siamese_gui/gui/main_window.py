@@ -17,7 +17,15 @@ from PySide6.QtWidgets import (
 
 from siamese_gui.core.datasets import DataSplits, load_default_data, load_fashion_mnist, load_image_folder, load_samples
 from siamese_gui.core.locations import default_model_path
-from siamese_gui.gui.common import MUTED_COLOR, show_error
+from siamese_gui.gui.common import (
+    MUTED_COLOR,
+    ask,
+    in_folder,
+    last_folder,
+    plural,
+    remember_folder,
+    show_error,
+)
 from siamese_gui.gui.compare_panel import ComparePanel
 from siamese_gui.gui.dialogs.about import AboutDialog
 from siamese_gui.gui.gallery_panel import GalleryPanel
@@ -66,7 +74,6 @@ class MainWindow(QMainWindow):
         self.runner = TaskRunner(self)
         self._evaluation_request = 0
         self._closed = False
-        self.setWindowTitle(APP_NAME)
         self.resize(1240, 820)
 
         self.compare_panel = ComparePanel(self.state, self.runner)
@@ -85,7 +92,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
         self.gallery_panel.pairActivated.connect(self.open_pair_in_compare)
-        self.threshold_panel.saveModelRequested.connect(self.save_model_as)
+        self.threshold_panel.saveModelRequested.connect(
+            lambda suggestion, extra: self.save_model_as(suggestion=suggestion, extra_metadata=extra))
         self.threshold_panel.statusMessage.connect(self.show_status)
         self.train_panel.useModelRequested.connect(self.use_trained_model)
         self.train_panel.saveModelRequested.connect(self.save_model_as)
@@ -148,7 +156,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Export gallery as PNG…", self.export_gallery, "Ctrl+E")
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        # Not StandardKey.Quit: that has no key on Windows and on some Linux platforms.
+        self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
 
         compare_menu = bar.addMenu("&Compare")
         self._action(compare_menu, "Open image &A…", lambda: self.compare_panel.pane_a.open_file(), "Ctrl+Shift+A")
@@ -208,7 +217,7 @@ class MainWindow(QMainWindow):
             listing = "\n".join(f"• {reason}" for _, reason in skipped[:8])
             more = f"\n… and {len(skipped) - 8} more" if len(skipped) > 8 else ""
             show_error(self, "Some files were skipped",
-                       f"{len(skipped)} file(s) could not be read and were skipped:\n{listing}{more}")
+                       f"{plural(len(skipped), 'file')} could not be read and were skipped:\n{listing}{more}")
 
     def _data_failed(self, exc: BaseException) -> None:
         self.train_panel.sync_data_source()
@@ -231,10 +240,11 @@ class MainWindow(QMainWindow):
     def open_folder_dataset(self, folder: str | Path | None = None) -> None:
         """Use a folder of class sub-folders as the data for every panel."""
         if folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Open image-folder dataset")
+            folder = QFileDialog.getExistingDirectory(self, "Open image-folder dataset", last_folder("datasets"))
             if not folder:
                 self.train_panel.sync_data_source()
                 return
+            remember_folder("datasets", folder)
 
         def load():
             dataset = load_image_folder(folder)
@@ -251,9 +261,10 @@ class MainWindow(QMainWindow):
     def open_model(self, path: str | Path | None = None) -> None:
         """Load a model file in the background; on failure the current model stays."""
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
+            path, _ = QFileDialog.getOpenFileName(self, "Open model", last_folder("models"), MODEL_FILTER)
             if not path:
                 return
+            remember_folder("models", path)
         path = Path(path)
         self.runner.submit(lambda: _load_model_task(path), self._model_loaded, self._model_failed,
                            f"Loading model {path.name}…")
@@ -277,27 +288,52 @@ class MainWindow(QMainWindow):
         else:
             self.show_status("Using the newly trained model")
 
-    def save_model_as(self, loaded=None, path: str | Path | None = None) -> None:
-        """Save a model (the current one when None) with its threshold, in the background."""
+    def save_model_as(
+        self,
+        loaded=None,
+        path: str | Path | None = None,
+        suggestion: str | None = None,
+        extra_metadata: dict | None = None,
+    ) -> None:
+        """Save a model (the current one when None) with its threshold, in the background.
+
+        Args:
+            loaded: the `ModelHandle` to save; the current model when None.
+            path: where to save; asks with a dialog when None.
+            suggestion: the file the dialog proposes.
+            extra_metadata: more sidecar fields (for example `threshold_detail`).
+        """
+        from siamese_gui.core.inference import is_inside_package
+
         loaded = loaded if loaded is not None else self.state.model
         if loaded is None:
             show_error(self, "No model", "There is no model to save yet.")
             return
         if path is None:
-            suggestion = str(loaded.path) if getattr(loaded, "path", None) else "model.keras"
+            if suggestion is None:
+                writable = getattr(loaded, "path", None) and not loaded.read_only
+                suggestion = str(loaded.path) if writable else in_folder("models", "model.keras")
             path, _ = QFileDialog.getSaveFileName(self, "Save model as", suggestion, MODEL_FILTER)
             if not path:
                 return
+            remember_folder("models", path)
         path = Path(path)
         if path.suffix == "":
             path = path.with_suffix(".keras")
+        if is_inside_package(path):
+            show_error(self, "Cannot save the model",
+                       f"{path}: this is the shipped model's folder, which the app never writes; "
+                       "choose another folder")
+            return
         metadata = dict(loaded.metadata)
         if loaded is self.state.model:
             metadata["threshold"] = self.state.threshold
+        metadata.update(extra_metadata or {})
         model = loaded.keras_model
 
         def saved(written: Path) -> None:
             loaded.path = written
+            loaded.read_only = False  # a copy outside the package is the user's own file
             loaded.metadata.update(metadata)
             if loaded is self.state.model:
                 self.state.set_model_path(written)
@@ -369,9 +405,11 @@ class MainWindow(QMainWindow):
             show_error(self, "Nothing to export", "The gallery is empty.")
             return False
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export gallery as PNG", "gallery.png", "PNG image (*.png)")
+            path, _ = QFileDialog.getSaveFileName(self, "Export gallery as PNG", in_folder("exports", "gallery.png"),
+                                                  "PNG image (*.png)")
             if not path:
                 return False
+            remember_folder("exports", path)
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
@@ -408,12 +446,18 @@ class MainWindow(QMainWindow):
             self.data_label.setText(f"Data: {kind}, {len(data):,} images{note}")
             self.data_label.setToolTip(data.source)
         self.threshold_label.setText(f"Threshold: {state.threshold:.3f}")
-        title = f"{APP_NAME} — {state.model_name}" if state.model is not None else APP_NAME
-        self.setWindowTitle(title)
+        # Qt appends the application display name ("… — Siamese GUI") itself.
+        self.setWindowTitle(state.model_name if state.model is not None else "")
 
     # Closing -------------------------------------------------------------------------
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self.train_panel.is_training and not self._closed and not ask(
+            self, "Quit while training?",
+            "A training run is in progress. Stop it (the new weights are lost unless saved) and quit?",
+        ):
+            event.ignore()
+            return
         self.shutdown()
         super().closeEvent(event)
 

@@ -11,9 +11,15 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QSizePolicy
 
-SAME_COLOR = "#1f77b4"
-DIFFERENT_COLOR = "#ff7f0e"
+from siamese_gui.gui.common import DIFFERENT_COLOR, SAME_COLOR
+
 THRESHOLD_COLOR = "#2a2a2a"
+# The loss plot has nothing to do with verdicts, so it keeps clear of their colours.
+BATCH_LOSS_COLOR = "#b9bdc3"
+SMOOTH_LOSS_COLOR = "#3c4043"
+TRAIN_LOSS_COLOR = "#7b1fa2"
+VAL_LOSS_COLOR = "#00838f"
+ROC_COLOR = "#3c4043"
 SMOOTHING = 0.9
 REDRAW_MS = 250
 
@@ -30,6 +36,20 @@ class _Canvas(FigureCanvasQTAgg):
         super().__init__(Figure(figsize=(width, height), dpi=100, layout=layout))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(260, 200)
+        self._hidden_changes = False
+
+    def draw_idle(self) -> None:
+        # A canvas on a hidden tab is drawn once it is shown, not on every change.
+        if self.isVisible():
+            super().draw_idle()
+        else:
+            self._hidden_changes = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._hidden_changes:
+            self._hidden_changes = False
+            super().draw_idle()
 
 
 class LossPlot(_Canvas):
@@ -45,13 +65,13 @@ class LossPlot(_Canvas):
     def __init__(self):
         super().__init__(6.0, 3.6, layout=None)
         self.ax = self.figure.add_subplot()
-        (self.batch_line,) = self.ax.plot([], [], color="#9bbbd9", linewidth=0.8, label="batch loss")
-        (self.smooth_line,) = self.ax.plot([], [], color=SAME_COLOR, linewidth=2.0, label="batch loss (smoothed)")
+        (self.batch_line,) = self.ax.plot([], [], color=BATCH_LOSS_COLOR, linewidth=0.8, label="batch loss")
+        (self.smooth_line,) = self.ax.plot([], [], color=SMOOTH_LOSS_COLOR, linewidth=2.0, label="batch loss (smoothed)")
         (self.train_line,) = self.ax.plot(
-            [], [], "o-", color="#2ca02c", linewidth=1.5, markersize=6, label="train loss (epoch)"
+            [], [], "o-", color=TRAIN_LOSS_COLOR, linewidth=1.5, markersize=6, label="train loss (epoch)"
         )
         (self.val_line,) = self.ax.plot(
-            [], [], "s--", color=DIFFERENT_COLOR, linewidth=1.5, markersize=6, label="validation loss (epoch)"
+            [], [], "s--", color=VAL_LOSS_COLOR, linewidth=1.5, markersize=6, label="validation loss (epoch)"
         )
         self.ax.set_xlabel("epoch")
         self.ax.set_ylabel("contrastive loss")
@@ -199,11 +219,11 @@ class ThresholdPlots(_Canvas):
 
         far, tar, _ = roc
         self.roc_ax.plot([0, 1], [0, 1], color="#cccccc", linewidth=1, linestyle=":")
-        (self.roc_line,) = self.roc_ax.plot(far, tar, color=SAME_COLOR, linewidth=2, label="ROC")
+        (self.roc_line,) = self.roc_ax.plot(far, tar, color=ROC_COLOR, linewidth=2, label="ROC")
         if eer_point is not None:
             self.roc_ax.plot([eer_point[0]], [eer_point[1]], "o", color="#999999", markersize=5,
                              label="equal error rate")
-        (self.operating_point,) = self.roc_ax.plot([], [], "o", color="#d62728", markersize=9,
+        (self.operating_point,) = self.roc_ax.plot([], [], "o", color=THRESHOLD_COLOR, markersize=9,
                                                    label="threshold")
         self.roc_ax.set_xlim(-0.01, 1.0)
         self.roc_ax.set_ylim(0.0, 1.01)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
@@ -24,12 +26,13 @@ from siamese_gui.core.evaluation import (
     metrics_at,
     threshold_for_far,
 )
-from siamese_gui.gui.common import MUTED_COLOR, show_error
+from siamese_gui.gui.common import MUTED_COLOR, ask, show_error
 from siamese_gui.gui.plots import ThresholdPlots
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.threshold_control import ThresholdControl
 
-PRESETS = ("max_accuracy", "eer", "far_1")
+# Thresholds picked from the evaluation pairs (not the architecture presets of core.config).
+THRESHOLD_PRESETS = {"max_accuracy": "Max accuracy", "eer": "Equal error rate", "far_1": "FAR ≤ 1 %"}
 METRIC_ROWS = (
     ("Accuracy", "accuracy", "share of pairs judged right"),
     ("Precision", "precision", "of pairs judged same, share truly same"),
@@ -43,32 +46,45 @@ MAX_FAR = 0.01
 class ThresholdPanel(QWidget):
     """Shows how the threshold trades false accepts against false rejects.
 
+    The shipped model (and any read-only model) is never written: saving the threshold
+    then saves a copy of the model in the user's data folder.
+
     Signals:
-        saveModelRequested: the model has no file yet, so it must be saved first.
+        saveModelRequested(str, object): the model must be saved to a new file (it has
+            none yet, or it is read-only): a suggested path and extra sidecar fields.
         statusMessage(str): a short note for the status bar.
     """
 
-    saveModelRequested = Signal()
+    saveModelRequested = Signal(str, object)
     statusMessage = Signal(str)
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
+        self._preset_pick: tuple[float, str] | None = None  # (threshold, how it was chosen)
         self.plots = ThresholdPlots()
         self.control = ThresholdControl(state)
 
-        self.max_accuracy_button = QPushButton("Max accuracy")
+        self.recommended_button = QPushButton("Model's recommended")
+        self.recommended_button.setToolTip("The threshold stored with the model")
+        self.recommended_button.clicked.connect(self.restore_recommended)
+        self.max_accuracy_button = QPushButton(THRESHOLD_PRESETS["max_accuracy"])
         self.max_accuracy_button.setToolTip("The threshold that judges the most evaluation pairs right")
-        self.eer_button = QPushButton("Equal error rate")
+        self.eer_button = QPushButton(THRESHOLD_PRESETS["eer"])
         self.eer_button.setToolTip("The threshold where FAR equals FRR")
-        self.far_button = QPushButton("FAR ≤ 1 %")
+        self.far_button = QPushButton(THRESHOLD_PRESETS["far_1"])
         self.far_button.setToolTip("The largest threshold that accepts at most 1 % of different pairs")
         self.max_accuracy_button.clicked.connect(lambda: self.apply_preset("max_accuracy"))
         self.eer_button.clicked.connect(lambda: self.apply_preset("eer"))
         self.far_button.clicked.connect(lambda: self.apply_preset("far_1"))
-        self.save_button = QPushButton("Save threshold with model")
-        self.save_button.setToolTip("Write this threshold into the model file")
+        self.save_button = QPushButton("Save threshold with model…")
+        self.save_button.setToolTip(
+            "Store this threshold with the model (the shipped model is never changed: a copy is saved)"
+        )
         self.save_button.clicked.connect(self.save_threshold)
+        self.model_threshold_label = QLabel()
+        self.model_threshold_label.setWordWrap(True)
+        self.model_threshold_label.setStyleSheet(f"color: {MUTED_COLOR};")
 
         self.table = QTableWidget(len(METRIC_ROWS), 2)
         self.table.setHorizontalHeaderLabels(["At the threshold", "Value"])
@@ -97,13 +113,13 @@ class ThresholdPanel(QWidget):
         presets_layout.addWidget(self.control)
         buttons = QHBoxLayout()
         buttons.addWidget(QLabel("Presets:"))
-        for button in (self.max_accuracy_button, self.eer_button, self.far_button):
+        for button in (self.recommended_button, self.max_accuracy_button, self.eer_button, self.far_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         presets_layout.addLayout(buttons)
         save_row = QHBoxLayout()
         save_row.addWidget(self.save_button)
-        save_row.addStretch(1)
+        save_row.addWidget(self.model_threshold_label, 1)
         presets_layout.addLayout(save_row)
         presets_layout.addWidget(self.summary_label)
         presets_layout.addStretch(1)
@@ -132,7 +148,12 @@ class ThresholdPanel(QWidget):
         has_eval = self.state.evaluation is not None
         for button in (self.max_accuracy_button, self.eer_button, self.far_button):
             button.setEnabled(has_eval)
-        self.save_button.setEnabled(self.state.has_model)
+        model = self.state.model
+        self.recommended_button.setEnabled(model is not None)
+        self.save_button.setEnabled(model is not None)
+        self.model_threshold_label.setText(
+            f"The model's own: {model.threshold.describe()}" if model is not None else ""
+        )
 
     def refresh(self) -> None:
         """Redraw everything for the current evaluation (once per model or data change)."""
@@ -198,31 +219,77 @@ class ThresholdPanel(QWidget):
     def apply_preset(self, name: str) -> None:
         """Set the shared threshold to a preset: "max_accuracy", "eer" or "far_1"."""
         value = self.preset_threshold(name)
-        if value is not None:
-            self.state.set_threshold(max(value, 0.0))
+        if value is None:
+            return
+        value = max(value, 0.0)
+        evaluation = self.state.evaluation
+        detail = (f"{THRESHOLD_PRESETS[name]} preset on {evaluation.report.pairs:,} pairs of "
+                  f"{evaluation.dataset.source}")
+        self._preset_pick = (value, detail)
+        self.state.set_threshold(value)
+
+    def restore_recommended(self) -> None:
+        """Set the shared threshold back to the one stored with the model."""
+        model = self.state.model
+        if model is None:
+            return
+        threshold = model.threshold
+        self._preset_pick = (threshold.value, threshold.detail)
+        self.state.set_threshold(threshold.value)
+
+    def threshold_detail(self) -> str:
+        """How the current threshold was chosen and on which pairs, in words."""
+        value = self.state.threshold
+        if self._preset_pick is not None and self._preset_pick[0] == value:
+            return self._preset_pick[1]
+        evaluation = self.state.evaluation
+        if evaluation is None:
+            return "set by hand"
+        return f"set by hand while viewing {evaluation.report.pairs:,} pairs of {evaluation.dataset.source}"
 
     def save_threshold(self) -> bool:
-        """Write the current threshold into the model file.
+        """Store the current threshold, and how it was chosen, with the model.
 
-        A model that has no file yet is saved first (with this threshold).
+        A model without a file, or a read-only one (the shipped model), is saved as a
+        new file through `saveModelRequested`; a model of the user's own is updated
+        in place after asking.
 
         Returns:
-            Whether the threshold was written now.
+            Whether the threshold was written now (False when a save was requested).
         """
-        if not self.state.has_model:
+        model = self.state.model
+        if model is None:
             return False
-        if self.state.model_path is None:
-            self.saveModelRequested.emit()
+        detail = self.threshold_detail()
+        if model.path is None or model.read_only:
+            self.saveModelRequested.emit(self._copy_suggestion(), {"threshold_detail": detail})
+            return False
+        path = Path(model.path)
+        if not ask(self, "Save the threshold?",
+                   f"Overwrite the threshold stored with {path.name} "
+                   f"({model.threshold.value:.4f}) by {self.state.threshold:.4f}?"):
             return False
         from siamese_gui.core.store import update_sidecar
 
         try:
-            update_sidecar(self.state.model_path, threshold=self.state.threshold)
+            update_sidecar(path, threshold=self.state.threshold, threshold_detail=detail)
         except SiameseError as exc:
             show_error(self, "Cannot save the threshold", str(exc))
             return False
-        info = getattr(self.state.model, "metadata", None)
-        if isinstance(info, dict):
-            info["threshold"] = self.state.threshold
-        self.statusMessage.emit(f"Threshold {self.state.threshold:.3f} saved with {self.state.model_path.name}")
+        model.metadata["threshold"] = self.state.threshold
+        model.metadata["threshold_detail"] = detail
+        self._update_buttons()
+        self.statusMessage.emit(f"Threshold {self.state.threshold:.3f} saved with {path.name}")
         return True
+
+    def _copy_suggestion(self) -> str:
+        """A file in the user's data folder for a copy of the current model."""
+        folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "models"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            folder = Path.home()
+        model = self.state.model
+        stem = Path(model.path).stem if model is not None and model.path else "model"
+        name = f"{stem}-threshold-{self.state.threshold:.3f}.keras"
+        return str(folder / name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,9 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from siamese_gui.core.config import PRESETS, TrainingConfig
+from siamese_gui.core.config import PRESETS as ARCHITECTURE_PRESETS
+from siamese_gui.core.config import TrainingConfig
 from siamese_gui.core.errors import ConfigError
-from siamese_gui.gui.common import MUTED_COLOR, RIGHT_COLOR, WRONG_COLOR, show_error
+from siamese_gui.gui.common import MUTED_COLOR, NOTICE_COLOR, RIGHT_COLOR, WRONG_COLOR, plural, show_error
 from siamese_gui.gui.plots import LossPlot
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.workers import TrainingController, TrainingOutcome
@@ -108,9 +109,9 @@ class TrainPanel(QWidget):
         self.embedding_spin.setRange(1, 4096)
         self.embedding_spin.setValue(defaults.embedding_dim)
         self.preset_combo = QComboBox()
-        for preset in PRESETS:
+        for preset in ARCHITECTURE_PRESETS:
             self.preset_combo.addItem(PRESET_LABELS.get(preset, preset), preset)
-        self.preset_combo.setCurrentIndex(PRESETS.index(defaults.preset))
+        self.preset_combo.setCurrentIndex(ARCHITECTURE_PRESETS.index(defaults.preset))
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setValue(defaults.seed)
@@ -222,7 +223,7 @@ class TrainPanel(QWidget):
         self.lr_spin.setValue(config.learning_rate)
         self.margin_spin.setValue(config.margin)
         self.embedding_spin.setValue(config.embedding_dim)
-        self.preset_combo.setCurrentIndex(PRESETS.index(config.preset))
+        self.preset_combo.setCurrentIndex(ARCHITECTURE_PRESETS.index(config.preset))
         self.seed_spin.setValue(config.seed)
         self.validation_spin.setValue(config.validation_fraction)
         self.augment_check.setChecked(config.augment)
@@ -234,10 +235,11 @@ class TrainPanel(QWidget):
             self.data_label.setText("Loading data…")
             return
         self.source_combo.setCurrentIndex(DATA_SOURCES.index(data_source_kind(data.source)))
-        skipped = f", {len(data.skipped)} files skipped" if data.skipped else ""
+        skipped = f", {plural(len(data.skipped), 'file')} skipped" if data.skipped else ""
         self.data_label.setText(
-            f"{len(data):,} images, {len(data.class_names)} classes{skipped} — {data.source}"
+            f"{plural(len(data), 'image')}, {plural(len(data.class_names), 'class', 'classes')}{skipped} — {data.source}"
         )
+        self.data_label.setToolTip(data.source)
 
     def _source_chosen(self, index: int) -> None:
         self.dataSourceRequested.emit(DATA_SOURCES[index])
@@ -253,14 +255,15 @@ class TrainPanel(QWidget):
 
     # Running -------------------------------------------------------------------------
 
-    def start_training(self, dataset=None) -> bool:
-        """Start a run with the form's settings; does nothing while one runs.
+    @Slot()
+    def start_training(self) -> bool:
+        """Start a run with the form's settings on the state's training data.
 
-        Args:
-            dataset: train on this instead of the state's data.
+        Takes no arguments on purpose: it is connected straight to the Start button,
+        whose `clicked(bool)` would otherwise land in a parameter.
 
         Returns:
-            Whether a run started.
+            Whether a run started (not while one runs, nor without data).
         """
         if self.controller.is_running():
             return False
@@ -269,7 +272,7 @@ class TrainPanel(QWidget):
         except ConfigError as exc:
             show_error(self, "Invalid settings", str(exc))
             return False
-        dataset = dataset if dataset is not None else self.training_data()
+        dataset = self.training_data()
         if dataset is None:
             show_error(self, "No data", "The training data is still loading; try again in a moment.")
             return False
@@ -281,6 +284,7 @@ class TrainPanel(QWidget):
         self.result_label.setText(f"Training on {len(dataset):,} images…")
         return self.controller.start(config, dataset)
 
+    @Slot()
     def stop_training(self) -> None:
         """Stop the run after the current batch; the weights so far are kept."""
         if self.controller.is_running():
@@ -351,7 +355,7 @@ class TrainPanel(QWidget):
 
     @staticmethod
     def _result_html(result) -> str:
-        color = {"completed": RIGHT_COLOR, "stopped": "#b06000"}.get(result.status, WRONG_COLOR)
+        color = {"completed": RIGHT_COLOR, "stopped": NOTICE_COLOR}.get(result.status, WRONG_COLOR)
         note = f" — {result.message}" if result.message and result.message != result.status else ""
         lines = [f"<b style='color:{color}'>{result.status.capitalize()}</b> in "
                  f"{format_duration(result.seconds)}{note}"]

@@ -17,6 +17,7 @@ import pytest  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
+from PySide6.QtCore import QSettings, QStandardPaths  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
 from siamese_gui.core.datasets import Dataset, DataSplits  # noqa: E402
@@ -33,40 +34,24 @@ def synthetic_dataset(per_class: int = 12, classes: int = 4, seed: int = 0) -> D
     return Dataset(images, labels, tuple(f"class {c}" for c in range(classes)), "synthetic test data")
 
 
-class FakeComparator:
-    """Embeds an image as its four quadrant means; counts the distances asked for."""
-
-    threshold = 0.5
+class QuadrantEmbedder:
+    """Embeds an image as its four quadrant means (no TensorFlow); counts its calls."""
 
     def __init__(self):
-        self.distance_calls = 0
+        self.calls = 0
 
-    def embed(self, images, should_stop=None):
-        images = np.asarray(images, dtype=np.float32)
-        if images.max(initial=0) > 1.0:
-            images = images / 255.0
-        quadrants = images.reshape(len(images), 2, 14, 2, 14).mean(axis=(2, 4))
-        return quadrants.reshape(len(images), 4) * 2.0
-
-    def distance(self, image_a, image_b):
-        self.distance_calls += 1
-        a, b = self.embed(np.stack([image_a, image_b]))
-        return float(np.linalg.norm(a - b))
+    def __call__(self, batch):
+        self.calls += 1
+        batch = np.asarray(batch, dtype=np.float32).reshape(len(batch), 28, 28)
+        return batch.reshape(len(batch), 2, 14, 2, 14).mean(axis=(2, 4)).reshape(len(batch), 4) * 2.0
 
 
-class FakeLoaded:
-    """Stands in for `core.store.LoadedModel` in tests that need no TensorFlow."""
+def numpy_model(threshold: float = 0.5, path=None, read_only: bool = False, class_names=()):
+    """A `ModelHandle` over `QuadrantEmbedder`, as the app uses a loaded model."""
+    from siamese_gui.core.inference import ModelHandle
 
-    def __init__(self, threshold: float = 0.5, path=None):
-        self.model = None
-        self.embedding = None
-        self.info = {"threshold": threshold, "class_names": []}
-        self.path = path
-        self.warnings = []
-
-    @property
-    def threshold(self) -> float:
-        return self.info["threshold"]
+    metadata = {"threshold": threshold, "class_names": list(class_names)}
+    return ModelHandle(embedder=QuadrantEmbedder(), metadata=metadata, path=path, read_only=read_only)
 
 
 @pytest.fixture(autouse=True)
@@ -82,16 +67,39 @@ def no_running_threads():
 
 
 @pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory):
+    """Keep remembered folders and the user data folder out of the real home."""
+    QStandardPaths.setTestModeEnabled(True)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path_factory.mktemp("settings")))
+    yield
+
+
+class Dialogs(list):
+    """The message boxes shown, as (title, text); `answer` is what a question gets back."""
+
+    answer = QMessageBox.StandardButton.Yes
+
+
+@pytest.fixture(autouse=True)
 def dialogs(monkeypatch):
-    """Record message boxes instead of blocking on them; returns [(title, text), ...]."""
-    shown: list[tuple[str, str]] = []
+    """Record message boxes instead of blocking on them; returns [(title, text), ...].
+
+    Questions are answered with `dialogs.answer` (Yes unless a test changes it).
+    """
+    shown = Dialogs()
 
     def record(parent, title, text, *args, **kwargs):
         shown.append((title, text))
         return QMessageBox.StandardButton.Ok
 
-    for name in ("warning", "critical", "information", "question"):
+    def question(parent, title, text, *args, **kwargs):
+        shown.append((title, text))
+        return shown.answer
+
+    for name in ("warning", "critical", "information"):
         monkeypatch.setattr(QMessageBox, name, staticmethod(record))
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
     # A file dialog would block too: behave as if the user cancelled it.
     for name in ("getOpenFileName", "getSaveFileName"):
         monkeypatch.setattr(QFileDialog, name, staticmethod(lambda *a, **k: ("", "")))
@@ -118,8 +126,9 @@ def window(qtbot):
 
 @pytest.fixture
 def loaded_window(window, data, qtbot):
-    """A window with synthetic data, a fake model and its evaluation computed."""
+    """A window with synthetic data, a numpy model and its evaluation computed."""
     window.state.set_data(DataSplits(data, data))
-    window.state.set_model(FakeLoaded(), FakeComparator(), None)
+    model = numpy_model(class_names=data.class_names)
+    window.state.set_model(model, model, None)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=10_000)
     return window

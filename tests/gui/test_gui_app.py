@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+from gui_helpers import click, press, show_tab
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QPushButton, QToolButton
 
 from siamese_gui.core.datasets import DataSplits
+from siamese_gui.gui import workers
+
+from conftest import numpy_model  # noqa: E402
 
 
 def test_gui_package_is_the_only_qt_user():
@@ -34,6 +39,17 @@ def test_window_has_four_panels_menus_and_status(window):
     assert window.threshold_label.text() == "Threshold: 0.500"
 
 
+def test_window_title_names_the_model_once(window, data):
+    from siamese_gui.gui.main_window import APP_NAME
+
+    # Qt itself appends the application display name ("fashion_mnist.keras — Siamese GUI").
+    assert window.windowTitle() == ""
+    model = numpy_model()
+    window.state.set_model(model, model, None)
+    assert window.windowTitle() == "trained (unsaved)"
+    assert APP_NAME not in window.windowTitle()
+
+
 def test_status_bar_names_model_data_and_threshold(loaded_window):
     assert loaded_window.model_label.text() == "Model: trained (unsaved)"
     assert loaded_window.data_label.text() == "Data: synthetic test data, 48 images"
@@ -53,10 +69,97 @@ def test_status_bar_says_when_running_on_samples(window):
 def test_panel_shortcuts_switch_tabs(window, qtbot):
     window.show()
     qtbot.waitExposed(window)
-    view_menu = [a for a in window.menuBar().actions() if a.text() == "&View"][0].menu()
-    view_menu.actions()[2].trigger()
-    assert window.tabs.currentWidget() is window.threshold_panel
-    assert view_menu.actions()[2].shortcut().toString() == "Ctrl+3"
+    for key, panel in (("Ctrl+3", window.threshold_panel), ("Ctrl+4", window.train_panel),
+                       ("Ctrl+2", window.gallery_panel), ("Ctrl+1", window.compare_panel)):
+        press(qtbot, window, key)
+        assert window.tabs.currentWidget() is panel
+
+
+def _close_dialogs_soon():
+    """Close popup menus and modal dialogs (About) as soon as they open."""
+
+    def close():
+        for widget in (QApplication.activePopupWidget(), QApplication.activeModalWidget()):
+            if widget is not None:
+                widget.close()
+
+    timer = QTimer()
+    timer.setInterval(50)
+    timer.timeout.connect(close)
+    timer.start()
+    return timer
+
+
+def _wait_idle(qtbot, window):
+    qtbot.waitUntil(lambda: not window.train_panel.is_training and not window.runner.is_busy(), timeout=120_000)
+
+
+def test_every_button_clicks_without_an_exception(loaded_window, qtbot, dialogs):
+    """Smoke test: each visible, enabled button of every panel, clicked once.
+
+    File dialogs cancel, questions are answered No, popup menus and dialogs close.
+    """
+    pytest.importorskip("tensorflow")
+    from test_gui_training import TINY
+
+    window = loaded_window
+    window.train_panel.set_config(TINY)
+    window.show()
+    qtbot.waitExposed(window)
+    dialogs.answer = QMessageBox.StandardButton.No
+    closer = _close_dialogs_soon()
+    clicked = []
+    with qtbot.captureExceptions() as exceptions:
+        for index in range(window.tabs.count()):
+            panel = window.tabs.widget(index)
+            show_tab(qtbot, window, panel)
+            _wait_idle(qtbot, window)
+            for button in panel.findChildren(QAbstractButton):
+                if isinstance(button, (QPushButton, QToolButton)) and button.isVisible() and button.isEnabled():
+                    click(qtbot, button)
+                    clicked.append(button.text())
+                    qtbot.wait(20)
+            _wait_idle(qtbot, window)
+    closer.stop()
+    assert not exceptions, [str(e[1]) for e in exceptions]
+    for expected in ("Open…", "Paste", "From dataset", "⇄  Swap", "Random same-class pair", "Shuffle",
+                     "Model's recommended", "Max accuracy", "Save threshold with model…", "▶  Start training",
+                     "■  Stop"):
+        assert expected in clicked, expected
+    assert window.train_panel.controller.runs_started == 1
+
+
+def test_every_menu_action_runs_without_an_exception(loaded_window, qtbot, dialogs):
+    """Each menu item, by its shortcut where it has one (else triggered from the menu)."""
+    pytest.importorskip("tensorflow")
+    from test_gui_training import TINY
+
+    window = loaded_window
+    window.train_panel.set_config(TINY)
+    window.show()
+    qtbot.waitExposed(window)
+    dialogs.answer = QMessageBox.StandardButton.No
+    closer = _close_dialogs_soon()
+    actions = [a for menu in window.menuBar().actions() for a in menu.menu().actions()
+               if a.text() and not a.isSeparator()]
+    quit_action = [a for a in actions if a.text() == "&Quit"][0]
+    with qtbot.captureExceptions() as exceptions:
+        for action in actions:
+            if action is quit_action:
+                continue
+            if action.shortcut().isEmpty():
+                action.trigger()
+            else:
+                press(qtbot, window, action.shortcut().toString())
+            qtbot.wait(20)
+            _wait_idle(qtbot, window)
+        dialogs.answer = QMessageBox.StandardButton.Yes
+        press(qtbot, window, "Ctrl+Q")
+    closer.stop()
+    assert not exceptions, [str(e[1]) for e in exceptions]
+    assert not window.isVisible()
+    assert window.train_panel.controller.runs_started == 1
+    assert not any(t.isRunning() for t in workers.active_threads())
 
 
 def test_app_icon_and_about_versions():

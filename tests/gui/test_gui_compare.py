@@ -1,12 +1,17 @@
-"""Compare panel: distance once per pair, verdict flips with the slider, swap, random pairs."""
+"""Compare panel: opens on a pair, distance once per pair, verdict follows the threshold,
+buttons that stay put, files with their class, paste of images and paths."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from PySide6.QtGui import QImage
+from gui_helpers import choose_file, click, press, show_tab
+from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl
+from PySide6.QtGui import QImage, QTextDocument
+from PySide6.QtWidgets import QApplication
 
-from siamese_gui.gui.state import is_same
+from siamese_gui.core.evaluation import Verdict, verdict_of
+from siamese_gui.core.locations import samples_dir
 
 
 def _wait_distance(qtbot, panel):
@@ -14,75 +19,20 @@ def _wait_distance(qtbot, panel):
     return panel.distance
 
 
-def test_slider_flips_verdict_without_recomputing(loaded_window, qtbot):
+def _plain(html: str) -> str:
+    document = QTextDocument()
+    document.setHtml(html)
+    return document.toPlainText()
+
+
+def test_opens_on_a_random_dataset_pair(loaded_window, qtbot):
     panel = loaded_window.compare_panel
-    data = loaded_window.state.test_data
-    different = int(np.flatnonzero(data.labels != data.labels[0])[0])
-    panel.open_pair(0, different)
+    assert panel.pane_a.image is not None and panel.pane_b.image is not None
+    assert panel.pane_a.image.index is not None and panel.pane_b.image.index is not None
     distance = _wait_distance(qtbot, panel)
-    comparator = loaded_window.state.comparator
-    calls = comparator.distance_calls
-    slider = panel.threshold.slider
-
-    slider.setValue(panel.threshold.slider_value_for(distance * 0.5))
-    assert loaded_window.state.threshold < distance
-    assert panel.verdict == "Different"
-    assert panel.verdict_label.text() == "Different"
-
-    slider.setValue(panel.threshold.slider_value_for(distance * 1.5))
-    assert loaded_window.state.threshold > distance
-    assert panel.verdict == "Same"
-    assert panel.verdict_label.text() == "Same"
-    assert comparator.distance_calls == calls
-
-
-def test_spin_box_and_other_panels_share_the_threshold(loaded_window):
-    compare = loaded_window.compare_panel
-    compare.threshold.spin.setValue(0.321)
-    assert loaded_window.state.threshold == 0.321
-    assert loaded_window.threshold_panel.control.spin.value() == 0.321
-    assert loaded_window.threshold_label.text() == "Threshold: 0.321"
-
-
-def test_distance_matches_comparator_and_swap_keeps_it(loaded_window, qtbot):
-    panel = loaded_window.compare_panel
-    data = loaded_window.state.test_data
-    panel.open_pair(1, 30)
-    distance = _wait_distance(qtbot, panel)
-    expected = loaded_window.state.comparator.distance(data.images[1] / 255.0, data.images[30] / 255.0)
-    assert abs(distance - expected) < 1e-5
-    caption_a = panel.pane_a.caption.text()
-    panel.swap()
-    assert panel.pane_b.caption.text() == caption_a
-    assert panel.distance == distance
-
-
-def test_random_pairs_have_the_asked_relation(loaded_window, qtbot):
-    panel = loaded_window.compare_panel
-    for same in (True, False, True):
-        assert panel.random_pair(same)
-        assert (panel.pane_a.image.label == panel.pane_b.image.label) == same
-        distance = _wait_distance(qtbot, panel)
-        assert panel.verdict == ("Same" if is_same(distance, loaded_window.state.threshold) else "Different")
-
-
-def test_open_file_and_paste(loaded_window, qtbot, tmp_path, dialogs):
-    panel = loaded_window.compare_panel
-    image = np.full((60, 40, 3), 255, np.uint8)
-    cv2.rectangle(image, (10, 10), (30, 50), (0, 0, 0), -1)
-    path = tmp_path / "shirt.png"
-    cv2.imwrite(str(path), image)
-    assert panel.pane_a.open_file(path)
-    assert panel.pane_a.image.array.shape == (28, 28)
-    assert panel.pane_a.caption.text() == "shirt.png"
-
-    from PySide6.QtWidgets import QApplication
-
-    QApplication.clipboard().setImage(QImage(str(path)))
-    assert panel.pane_b.paste()
-    assert panel.pane_b.image.caption == "pasted image"
-    _wait_distance(qtbot, panel)
-    assert dialogs == []
+    assert panel.verdict_label.text() in ("Same", "Different")
+    assert panel.ground_truth is not None
+    assert f"{distance:.3f}" == panel.distance_label.text()
 
 
 def test_verdict_waits_for_a_model(window, data):
@@ -90,29 +40,197 @@ def test_verdict_waits_for_a_model(window, data):
 
     window.state.set_data(DataSplits(data, data))
     panel = window.compare_panel
-    panel.open_pair(0, 1)
-    assert panel.distance is None
-    assert panel.verdict is None
+    assert panel.pane_a.image is None  # no model: nothing to compare yet
+    assert panel.distance is None and panel.verdict is None
     assert "No model" in panel.verdict_label.text()
 
 
-def test_dataset_pairs_show_the_ground_truth(loaded_window, qtbot):
+def test_keyboard_on_the_slider_flips_the_verdict_without_recomputing(loaded_window, qtbot):
+    loaded_window.show()
     panel = loaded_window.compare_panel
-    panel.random_pair(same=False)
-    _wait_distance(qtbot, panel)
-    assert panel.ground_truth is False
-    assert "different classes" in panel.explain_label.text()
+    show_tab(qtbot, loaded_window, panel)
+    click(qtbot, panel.different_button)
+    distance = _wait_distance(qtbot, panel)
+    embedder = loaded_window.state.model.embedder
+    calls = embedder.calls
+    slider = panel.threshold.slider
+    slider.setFocus()
+    qtbot.keyClick(slider, Qt.Key.Key_Home)
+    assert loaded_window.state.threshold == 0.0
+    assert panel.verdict is Verdict.DIFFERENT
+    assert panel.verdict_label.text() == "Different"
+    qtbot.keyClick(slider, Qt.Key.Key_End)
+    assert loaded_window.state.threshold > distance
+    assert panel.verdict is Verdict.SAME
+    assert panel.verdict_label.text() == "Same"
+    assert embedder.calls == calls
+
+
+def test_typed_threshold_is_shared_by_every_panel(loaded_window, qtbot):
+    loaded_window.show()
+    spin = loaded_window.compare_panel.threshold.spin
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "0.321")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert loaded_window.state.threshold == 0.321
+    assert loaded_window.threshold_panel.control.spin.value() == 0.321
+    assert loaded_window.threshold_label.text() == "Threshold: 0.321"
+
+
+def test_random_pair_buttons_swap_and_their_shortcuts(loaded_window, qtbot):
+    loaded_window.show()
+    panel = loaded_window.compare_panel
+    show_tab(qtbot, loaded_window, panel)
+    for button, same in ((panel.same_button, True), (panel.different_button, False), (panel.same_button, True)):
+        click(qtbot, button)
+        assert (panel.pane_a.image.label == panel.pane_b.image.label) == same
+        distance = _wait_distance(qtbot, panel)
+        assert panel.verdict is verdict_of(distance, loaded_window.state.threshold)
+    data = loaded_window.state.test_data
+    a, b = panel.pane_a.image.index, panel.pane_b.image.index
+    expected = loaded_window.state.model.distance(data.images[a], data.images[b])
+    assert abs(panel.distance - expected) < 1e-5
+    caption_a = panel.pane_a.caption.full_text()
+    click(qtbot, panel.swap_button)
+    assert panel.pane_b.caption.full_text() == caption_a
+    assert panel.distance == distance
+    press(qtbot, loaded_window, "Ctrl+Shift+R")
+    assert panel.pane_a.image.label != panel.pane_b.image.label
+    press(qtbot, loaded_window, "Ctrl+R")
+    assert panel.pane_a.image.label == panel.pane_b.image.label
+    press(qtbot, loaded_window, "Ctrl+T")
+    assert panel.pane_b.image.index == panel.pane_a.image.index or panel.pane_a.image is not None
+
+
+def test_buttons_do_not_move_when_the_text_changes(loaded_window, qtbot):
+    loaded_window.resize(1024, 700)
+    loaded_window.show()
+    qtbot.waitExposed(loaded_window)
+    panel = loaded_window.compare_panel
+    show_tab(qtbot, loaded_window, panel)
+    positions = set()
+    for button in (panel.same_button, panel.different_button) * 3:
+        click(qtbot, button)
+        _wait_distance(qtbot, panel)
+        QApplication.processEvents()
+        positions.add((panel.swap_button.mapTo(loaded_window, panel.swap_button.rect().topLeft()).y(),
+                       panel.different_button.mapTo(loaded_window, panel.different_button.rect().topLeft()).y()))
     loaded_window.state.set_threshold(0.0)
-    assert "right" in panel.explain_label.text()
+    QApplication.processEvents()
+    positions.add((panel.swap_button.mapTo(loaded_window, panel.swap_button.rect().topLeft()).y(),
+                   panel.different_button.mapTo(loaded_window, panel.different_button.rect().topLeft()).y()))
+    assert len(positions) == 1, positions
+
+
+def test_verdict_colours_are_not_the_right_wrong_colours(loaded_window, qtbot):
+    from siamese_gui.gui.common import DIFFERENT_COLOR, RIGHT_COLOR, SAME_COLOR, WRONG_COLOR
+
+    assert len({SAME_COLOR, DIFFERENT_COLOR, RIGHT_COLOR, WRONG_COLOR}) == 4
+    panel = loaded_window.compare_panel
+    click_target = panel.same_button
+    loaded_window.show()
+    show_tab(qtbot, loaded_window, panel)
+    click(qtbot, click_target)
+    distance = _wait_distance(qtbot, panel)
+    loaded_window.state.set_threshold(distance + 1.0)
+    assert SAME_COLOR in panel.verdict_label.styleSheet()
+    assert RIGHT_COLOR in panel.explain_label.text()
+    loaded_window.state.set_threshold(0.0)
+    assert DIFFERENT_COLOR in panel.verdict_label.styleSheet()
+    assert WRONG_COLOR in panel.explain_label.text()
+    assert "wrong" in _plain(panel.explain_label.text())
 
 
 def test_explanation_names_distance_and_threshold(loaded_window, qtbot):
     panel = loaded_window.compare_panel
-    panel.open_pair(0, 1)
     distance = _wait_distance(qtbot, panel)
     loaded_window.state.set_threshold(distance + 0.1)
-    from PySide6.QtGui import QTextDocument
+    assert f"distance {distance:.3f} < threshold {distance + 0.1:.3f}" in _plain(panel.explain_label.text())
 
-    document = QTextDocument()
-    document.setHtml(panel.explain_label.text())
-    assert f"distance {distance:.3f} < threshold {distance + 0.1:.3f}" in document.toPlainText()
+
+def test_open_button_shows_the_class_of_a_class_folder(loaded_window, qtbot, monkeypatch, dialogs):
+    from siamese_gui.core.datasets import DataSplits, load_samples
+
+    samples = load_samples()
+    loaded_window.state.set_data(DataSplits(samples, samples))
+    loaded_window.show()
+    panel = loaded_window.compare_panel
+    show_tab(qtbot, loaded_window, panel)
+    sneaker = sorted((samples_dir() / "7_Sneaker").iterdir())[0]
+    asked = choose_file(monkeypatch, sneaker)
+    click(qtbot, panel.pane_a.open_button)
+    assert panel.pane_a.image.label == samples.class_names.index("Sneaker")
+    assert panel.pane_a.caption.full_text() == f"Sneaker · {sneaker.name}"
+    shirt = sorted((samples_dir() / "0_T-shirt-top").iterdir())[0]
+    choose_file(monkeypatch, shirt)
+    click(qtbot, panel.pane_b.open_button)
+    assert panel.pane_b.caption.full_text().startswith("T-shirt/top · ")
+    assert panel.ground_truth is False
+    # The second dialog opens in the folder the first one was left in.
+    choose_file(monkeypatch, shirt)
+    asked = choose_file(monkeypatch, shirt)
+    click(qtbot, panel.pane_b.open_button)
+    assert asked[-1][2] == str(shirt.parent)
+    assert dialogs == []
+
+
+def test_paste_button_takes_an_image_a_file_url_and_a_path(loaded_window, qtbot, tmp_path, dialogs):
+    image = np.full((60, 40, 3), 255, np.uint8)
+    cv2.rectangle(image, (10, 10), (30, 50), (0, 0, 0), -1)
+    path = tmp_path / "shirt.png"
+    cv2.imwrite(str(path), image)
+    loaded_window.show()
+    panel = loaded_window.compare_panel
+    show_tab(qtbot, loaded_window, panel)
+    clipboard = QApplication.clipboard()
+
+    clipboard.setImage(QImage(str(path)))
+    click(qtbot, panel.pane_b.paste_button)
+    assert panel.pane_b.image.caption == "pasted image"
+
+    clipboard.setText(str(path))
+    click(qtbot, panel.pane_a.paste_button)
+    assert panel.pane_a.image.caption == "shirt.png"
+
+    mime = QMimeData()
+    mime.setText(QUrl.fromLocalFile(str(path)).toString())
+    clipboard.setMimeData(mime)
+    panel.pane_a.set_image(None)
+    click(qtbot, panel.pane_a.paste_button)
+    assert panel.pane_a.image.caption == "shirt.png"
+    assert panel.pane_a.image.array.shape == (28, 28)
+    _wait_distance(qtbot, panel)
+    assert dialogs == []
+
+
+def test_paste_without_an_image_keeps_the_previous_one(loaded_window, qtbot, dialogs):
+    loaded_window.show()
+    panel = loaded_window.compare_panel
+    show_tab(qtbot, loaded_window, panel)
+    before = panel.pane_b.image
+    QApplication.clipboard().setText("just text")
+    click(qtbot, panel.pane_b.paste_button)
+    assert panel.pane_b.image is before
+    assert dialogs[-1][0] == "Nothing to paste"
+
+
+def test_from_dataset_menu_picks_an_image_of_the_class(loaded_window, qtbot):
+    loaded_window.show()
+    panel = loaded_window.compare_panel
+    show_tab(qtbot, loaded_window, panel)
+    pane = panel.pane_a
+    seen = []
+
+    def pick():
+        menu = QApplication.activePopupWidget()
+        seen.extend(a.text() for a in menu.actions() if a.text().startswith("Random class"))
+        menu.setActiveAction([a for a in menu.actions() if a.text() == "Random class 2"][0])
+        qtbot.keyClick(menu, Qt.Key.Key_Return)
+
+    QTimer.singleShot(200, pick)
+    click(qtbot, pane.dataset_button)
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    assert seen == [f"Random class {c}" for c in range(4)]
+    assert pane.image.label == 2
+    assert pane.caption.full_text().startswith("class 2 · #")

@@ -8,7 +8,17 @@ import cv2
 import numpy as np
 import pytest
 
+from gui_helpers import choose_file, click, press, show_tab
+from PySide6.QtWidgets import QFileDialog
+
 from siamese_gui.core.datasets import DataSplits
+
+
+@pytest.fixture
+def shown(window, qtbot):
+    window.show()
+    qtbot.waitExposed(window)
+    return window
 
 
 @pytest.fixture
@@ -41,31 +51,38 @@ def _bad_images(tmp_path):
     }
 
 
-def test_bad_images_keep_the_previous_image(window, good_image, tmp_path, dialogs):
-    pane = window.compare_panel.pane_a
-    assert pane.open_file(good_image)
+def test_bad_images_keep_the_previous_image(shown, good_image, tmp_path, dialogs, qtbot, monkeypatch):
+    pane = shown.compare_panel.pane_a
+    choose_file(monkeypatch, good_image)
+    click(qtbot, pane.open_button)
     before = pane.image
+    assert before.caption == "good.png"
     for kind, path in _bad_images(tmp_path).items():
         dialogs.clear()
-        assert not pane.open_file(path), kind
+        choose_file(monkeypatch, path)
+        press(qtbot, shown, "Ctrl+Shift+A")
         assert pane.image is before, kind
-        assert pane.caption.text() == "good.png"
+        assert pane.caption.full_text() == "good.png"
         assert len(dialogs) == 1, kind
         title, message = dialogs[0]
         assert title == "Cannot open image"
         assert str(path.name) in message, (kind, message)
 
 
-def test_paste_without_an_image_keeps_the_previous_one(window, good_image, dialogs):
+def test_paste_without_an_image_keeps_the_previous_one(shown, good_image, dialogs, qtbot, monkeypatch):
     from PySide6.QtWidgets import QApplication
 
-    pane = window.compare_panel.pane_b
-    pane.open_file(good_image)
+    pane = shown.compare_panel.pane_b
+    choose_file(monkeypatch, good_image)
+    press(qtbot, shown, "Ctrl+Shift+B")
     before = pane.image
-    QApplication.clipboard().setText("just text")
-    assert not pane.paste()
-    assert pane.image is before
-    assert dialogs[-1][0] == "Nothing to paste"
+    assert before is not None
+    for text in ("just text", str(good_image.parent / "missing.png"), "file:///no/such/file.png",
+                 str(good_image.parent)):
+        QApplication.clipboard().setText(text)
+        press(qtbot, shown, "Ctrl+Shift+V")
+        assert pane.image is before
+        assert dialogs[-1][0] == "Nothing to paste"
 
 
 def _bad_model_files(tmp_path):
@@ -83,12 +100,14 @@ def _bad_model_files(tmp_path):
     return [tmp_path / "missing.keras", junk, legacy, no_sidecar, bad_archive]
 
 
-def test_bad_model_files_keep_the_previous_model(loaded_window, tmp_path, qtbot, dialogs):
+def test_bad_model_files_keep_the_previous_model(loaded_window, tmp_path, qtbot, dialogs, monkeypatch):
+    loaded_window.show()
     state = loaded_window.state
     model, evaluation, threshold = state.model, state.evaluation, state.threshold
     for path in _bad_model_files(tmp_path):
         dialogs.clear()
-        loaded_window.open_model(path)
+        choose_file(monkeypatch, path)
+        press(qtbot, loaded_window, "Ctrl+O")
         qtbot.waitUntil(lambda: bool(dialogs), timeout=60_000)
         title, message = dialogs[0]
         assert title == "Cannot open the model"
@@ -98,34 +117,48 @@ def test_bad_model_files_keep_the_previous_model(loaded_window, tmp_path, qtbot,
         assert state.threshold == threshold
 
 
-def test_bad_image_folder_keeps_the_data(loaded_window, tmp_path, qtbot, dialogs):
+def _choose_folder(monkeypatch, folder):
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(folder)))
+
+
+def test_bad_image_folder_keeps_the_data(loaded_window, tmp_path, qtbot, dialogs, monkeypatch):
+    loaded_window.show()
     data = loaded_window.state.splits
     (tmp_path / "only_class").mkdir()
     cv2.imwrite(str(tmp_path / "only_class" / "a.png"), np.zeros((28, 28), np.uint8))
-    loaded_window.open_folder_dataset(tmp_path)
+    _choose_folder(monkeypatch, tmp_path)
+    press(qtbot, loaded_window, "Ctrl+Shift+O")
     qtbot.waitUntil(lambda: bool(dialogs), timeout=10_000)
     assert dialogs[0][0] == "Cannot load the data"
     assert str(tmp_path) in dialogs[0][1]
     assert loaded_window.state.splits is data
 
 
-def test_image_folder_dataset_is_used_everywhere(loaded_window, tmp_path, qtbot, dialogs):
+def test_image_folder_dataset_is_used_everywhere(loaded_window, tmp_path, qtbot, dialogs, monkeypatch):
     for name, value in (("dark", 40), ("light", 220)):
         (tmp_path / name).mkdir()
         for i in range(3):
             image = np.full((28, 28), value + i, np.uint8)
             cv2.imwrite(str(tmp_path / name / f"{i}.png"), image)
     (tmp_path / "light" / "broken.png").write_text("nope")
-    loaded_window.open_folder_dataset(tmp_path)
+    loaded_window.show()
+    show_tab(qtbot, loaded_window, loaded_window.train_panel)
+    _choose_folder(monkeypatch, tmp_path)
+    press(qtbot, loaded_window, "Ctrl+Shift+O")
     qtbot.waitUntil(lambda: loaded_window.state.test_data.source.startswith("image folder"), timeout=10_000)
     assert loaded_window.state.test_data.class_names == ("dark", "light")
     assert dialogs and dialogs[0][0] == "Some files were skipped"
+    assert dialogs[0][1].startswith("1 file could not be read")
     qtbot.waitUntil(lambda: loaded_window.state.evaluation is not None, timeout=10_000)
     assert loaded_window.train_panel.source_combo.currentIndex() == 2
+    assert "1 file skipped" in loaded_window.train_panel.data_label.text()
+    assert "6 images, 2 classes" in loaded_window.train_panel.data_label.text()
 
 
-def test_save_failure_is_reported(loaded_window, tmp_path, qtbot, dialogs):
-    loaded_window.save_model_as(path=tmp_path / "model.txt")
+def test_save_failure_is_reported(loaded_window, tmp_path, qtbot, dialogs, monkeypatch):
+    loaded_window.show()
+    choose_file(monkeypatch, tmp_path / "model.txt")
+    press(qtbot, loaded_window, "Ctrl+Shift+S")
     qtbot.waitUntil(lambda: bool(dialogs), timeout=60_000)
     assert dialogs[0][0] == "Cannot save the model"
     assert loaded_window.state.model_path is None
@@ -139,7 +172,8 @@ def test_splits_stay_after_failed_fashion_mnist(window, data, qtbot, dialogs, mo
     monkeypatch.setattr(datasets, "KERAS_CACHE_DIR", tmp_path / "none2")
     splits = DataSplits(data, data)
     window.state.set_data(splits)
-    window.choose_data_source("fashion_mnist")
+    file_menu = window.menuBar().actions()[0].menu()
+    [action for action in file_menu.actions() if action.text() == "Use &Fashion-MNIST"][0].trigger()
     qtbot.waitUntil(lambda: bool(dialogs), timeout=10_000)
     assert "Fashion-MNIST not found" in dialogs[0][1]
     assert window.state.splits is splits

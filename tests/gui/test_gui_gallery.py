@@ -1,49 +1,55 @@
-"""Gallery panel: tile count, seeded shuffle, filters, click opens Compare, PNG export."""
+"""Gallery panel: tile count, seeded shuffle, filters, tiles that grow, click opens Compare,
+PNG export with a caption."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from gui_helpers import choose_file, click, press, show_tab
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 
-from siamese_gui.gui.gallery_panel import choose_pairs
+from siamese_gui.core.evaluation import Verdict
+from siamese_gui.gui.gallery_panel import MIN_TILE_WIDTH, choose_pairs
 
 
-def _wait_tiles(qtbot, gallery):
-    qtbot.waitUntil(lambda: bool(gallery.tiles), timeout=5000)
+@pytest.fixture
+def gallery(loaded_window, qtbot):
+    loaded_window.show()
+    qtbot.waitExposed(loaded_window)
+    panel = loaded_window.gallery_panel
+    show_tab(qtbot, loaded_window, panel)
+    qtbot.waitUntil(lambda: bool(panel.tiles), timeout=5000)
+    return panel
 
 
-def test_tile_count_follows_the_spin_box(loaded_window, qtbot):
-    gallery = loaded_window.gallery_panel
-    _wait_tiles(qtbot, gallery)
+def test_tile_count_follows_the_spin_box(gallery, qtbot):
     assert len(gallery.tiles) == 12
-    gallery.count_spin.setValue(5)
-    gallery.rebuild()
-    assert len(gallery.tiles) == 5
+    gallery.count_spin.setFocus()
+    gallery.count_spin.selectAll()
+    qtbot.keyClicks(gallery.count_spin, "5")
+    qtbot.waitUntil(lambda: len(gallery.tiles) == 5, timeout=2000)
 
 
-def test_same_seed_same_pairs(loaded_window, qtbot):
-    gallery = loaded_window.gallery_panel
-    _wait_tiles(qtbot, gallery)
+def test_shuffle_button_and_the_same_seed_again(gallery, qtbot):
     first = [t.indices for t in gallery.tiles]
-    gallery.shuffle()
+    click(qtbot, gallery.shuffle_button)
     assert [t.indices for t in gallery.tiles] != first
-    gallery.seed_spin.setValue(gallery.seed_spin.value() - 1)
-    gallery.rebuild()
-    assert [t.indices for t in gallery.tiles] == first
+    gallery.seed_spin.setFocus()
+    qtbot.keyClick(gallery.seed_spin, Qt.Key.Key_Down)
+    qtbot.waitUntil(lambda: [t.indices for t in gallery.tiles] == first, timeout=2000)
 
 
-def test_mistakes_filter_shows_only_wrong_verdicts(loaded_window, qtbot):
-    gallery = loaded_window.gallery_panel
-    _wait_tiles(qtbot, gallery)
-    state = loaded_window.state
-    evaluation = state.evaluation
-    # Between the two classes of distance so some same pairs are wrongly rejected.
-    state.set_threshold(float(np.median(evaluation.distances[evaluation.pairs.same])))
-    gallery.set_mode("mistakes")
+def test_mistakes_filter_shows_only_wrong_verdicts(gallery, loaded_window, qtbot):
+    evaluation = loaded_window.state.evaluation
+    # Between the two kinds of distance so some same pairs are wrongly rejected.
+    loaded_window.state.set_threshold(float(np.median(evaluation.distances[evaluation.pairs.same])))
+    press(qtbot, loaded_window, "Alt+2")
+    assert gallery.mode == "mistakes"
     assert gallery.tiles
     assert all(tile.correct is False for tile in gallery.tiles)
     assert all("wrong" in tile.verdict.text() for tile in gallery.tiles)
-
-    gallery.set_mode("all")
+    press(qtbot, loaded_window, "Alt+1")
     assert len(gallery.tiles) == 12
     assert any(tile.correct for tile in gallery.tiles)
 
@@ -55,47 +61,62 @@ def test_hardest_filter_sorts_by_wrongness():
     assert list(choose_pairs(distances, same, 0.5, 4, 0, "mistakes")) in ([1, 2], [2, 1])
 
 
-def test_no_mistakes_shows_a_message(loaded_window, qtbot):
-    gallery = loaded_window.gallery_panel
-    _wait_tiles(qtbot, gallery)
-    evaluation = loaded_window.state.evaluation
-    same = evaluation.pairs.same
-    if evaluation.distances[same].max() >= evaluation.distances[~same].min():
-        return  # the synthetic data overlaps; nothing to check
-    loaded_window.state.set_threshold(float(evaluation.distances[same].max()) + 1e-6)
-    gallery.set_mode("mistakes")
-    assert gallery.tiles == []
-    assert "every pair is judged right" in gallery.empty_label.text()
+def test_threshold_recolours_tiles(gallery, loaded_window):
+    from siamese_gui.gui.common import DIFFERENT_COLOR, SAME_COLOR
 
-
-def test_threshold_recolours_tiles(loaded_window, qtbot):
-    gallery = loaded_window.gallery_panel
-    _wait_tiles(qtbot, gallery)
     loaded_window.state.set_threshold(0.0)
-    assert all(t.verdict.text().startswith("Different") for t in gallery.tiles)
+    assert all(t.judged is Verdict.DIFFERENT for t in gallery.tiles)
+    assert all(DIFFERENT_COLOR in t.verdict.text() for t in gallery.tiles)
     loaded_window.state.set_threshold(100.0)
-    assert all(t.verdict.text().startswith("Same") for t in gallery.tiles)
+    assert all(t.judged is Verdict.SAME for t in gallery.tiles)
+    assert all(SAME_COLOR in t.verdict.text() for t in gallery.tiles)
 
 
-def test_click_opens_the_pair_in_compare(loaded_window, qtbot):
-    from PySide6.QtCore import Qt
+def test_tiles_grow_with_the_window(gallery, loaded_window, qtbot):
+    loaded_window.resize(1024, 700)
+    qtbot.waitUntil(lambda: gallery.tiles[0].width() >= MIN_TILE_WIDTH, timeout=2000)
+    qtbot.wait(50)
+    small = gallery.tiles[0].width()
+    loaded_window.resize(1600, 900)
+    qtbot.waitUntil(lambda: gallery.tiles[0].width() > small, timeout=2000)
+    thumb = gallery.tiles[0].pictures[0]
+    assert thumb.pixmap().width() > (MIN_TILE_WIDTH - 30) // 2
+    # The tiles fill the row: little is left over on the right.
+    viewport = gallery.scroll.viewport().width()
+    columns = gallery._columns
+    used = columns * gallery.tiles[0].width() + (columns - 1) * gallery.grid.spacing()
+    assert viewport - used < 40
 
-    gallery = loaded_window.gallery_panel
-    loaded_window.tabs.setCurrentWidget(gallery)
-    _wait_tiles(qtbot, gallery)
+
+def test_click_opens_the_pair_in_compare(gallery, loaded_window, qtbot):
     tile = gallery.tiles[3]
     qtbot.mouseClick(tile, Qt.MouseButton.LeftButton)
     assert loaded_window.tabs.currentWidget() is loaded_window.compare_panel
     data = loaded_window.state.test_data
     a, b = tile.indices
-    assert np.array_equal(loaded_window.compare_panel.pane_a.image.array, data.images[a] / np.float32(255))
-    assert np.array_equal(loaded_window.compare_panel.pane_b.image.array, data.images[b] / np.float32(255))
-    qtbot.waitUntil(lambda: loaded_window.compare_panel.distance is not None, timeout=5000)
-    assert abs(loaded_window.compare_panel.distance - tile.distance) < 1e-5
+    compare = loaded_window.compare_panel
+    assert np.array_equal(compare.pane_a.image.array, data.images[a] / np.float32(255))
+    assert np.array_equal(compare.pane_b.image.array, data.images[b] / np.float32(255))
+    qtbot.waitUntil(lambda: compare.distance is not None, timeout=5000)
+    assert abs(compare.distance - tile.distance) < 1e-5
 
 
-def test_export_png(loaded_window, qtbot, tmp_path):
-    _wait_tiles(qtbot, loaded_window.gallery_panel)
-    target = tmp_path / "gallery"
-    assert loaded_window.export_gallery(target)
-    assert (tmp_path / "gallery.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_export_has_a_caption(gallery, loaded_window, qtbot, tmp_path, monkeypatch):
+    asked = choose_file(monkeypatch, tmp_path / "gallery")
+    press(qtbot, loaded_window, "Ctrl+E")
+    written = tmp_path / "gallery.png"
+    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    caption = gallery.caption()
+    for part in ("Model: trained (unsaved)", "synthetic test data", "Threshold: 0.500", "Filter: All pairs",
+                 "Seed: 0"):
+        assert part in caption
+    image = QImage(str(written))
+    grid = gallery.grid_widget.grab()
+    assert image.width() == grid.width()
+    assert image.height() > grid.height() + 10
+    header = [image.pixelColor(x, y).lightness() for y in range(image.height() - grid.height())
+              for x in range(0, image.width(), 3)]
+    assert min(header) < 128  # the caption's text is drawn there
+    # The next export dialog opens in the same folder.
+    press(qtbot, loaded_window, "Ctrl+E")
+    assert asked[-1][2] == str(tmp_path / "gallery.png")

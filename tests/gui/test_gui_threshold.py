@@ -1,28 +1,67 @@
-"""Threshold panel: presets come from core.evaluation, metrics table, saving the threshold."""
+"""Threshold panel: presets from core.evaluation, the model's own threshold, metrics, and
+saving the threshold without ever writing the shipped model."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
+from pathlib import Path
 
 import pytest
+from conftest import numpy_model
+from gui_helpers import choose_file, click, show_tab
+from PySide6.QtCore import QStandardPaths, Qt
 
 from siamese_gui.core.evaluation import equal_error_rate, max_accuracy_threshold, metrics_at, threshold_for_far
+from siamese_gui.core.locations import default_model_path
+from siamese_gui.core.store import sidecar_path
 
 
-def test_presets_use_the_core(loaded_window):
+def _hashes(path: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (path, sidecar_path(path))}
+
+
+@pytest.fixture
+def panel(loaded_window, qtbot):
+    loaded_window.show()
+    qtbot.waitExposed(loaded_window)
     panel = loaded_window.threshold_panel
+    show_tab(qtbot, loaded_window, panel)
+    return panel
+
+
+def _use_model(window, qtbot, model):
+    window.state.set_model(model, model, model.path)
+    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=10_000)
+
+
+def test_preset_buttons_use_the_core(panel, loaded_window, qtbot):
     state = loaded_window.state
     d, same = state.evaluation.distances, state.evaluation.pairs.same
-    panel.apply_preset("max_accuracy")
+    click(qtbot, panel.max_accuracy_button)
     assert state.threshold == pytest.approx(max_accuracy_threshold(d, same)[1])
-    panel.eer_button.click()
+    assert panel.threshold_detail().startswith("Max accuracy preset on ")
+    click(qtbot, panel.eer_button)
     assert state.threshold == pytest.approx(equal_error_rate(d, same)[1])
-    panel.far_button.click()
+    click(qtbot, panel.far_button)
     assert state.threshold == pytest.approx(threshold_for_far(d, same, 0.01))
+    assert panel.threshold_detail() == (
+        f"FAR ≤ 1 % preset on {state.evaluation.report.pairs:,} pairs of synthetic test data")
+    panel.control.slider.setFocus()
+    qtbot.keyClick(panel.control.slider, Qt.Key.Key_PageUp)
+    assert panel.threshold_detail().startswith("set by hand")
 
 
-def test_metrics_table_follows_the_threshold(loaded_window):
-    panel = loaded_window.threshold_panel
+def test_models_recommended_button_restores_the_stored_threshold(panel, loaded_window, qtbot):
+    state = loaded_window.state
+    state.set_threshold(0.123)
+    click(qtbot, panel.recommended_button)
+    assert state.threshold == state.model.threshold.value == 0.5
+    assert "0.5000" in panel.model_threshold_label.text()
+
+
+def test_metrics_table_follows_the_threshold(panel, loaded_window):
     state = loaded_window.state
     state.set_threshold(0.4)
     expected = metrics_at(state.evaluation.distances, state.evaluation.pairs.same, 0.4)
@@ -33,35 +72,95 @@ def test_metrics_table_follows_the_threshold(loaded_window):
     assert list(panel.plots.operating_point.get_xdata()) == [expected.far]
 
 
-def test_save_threshold_writes_the_model_file(loaded_window, saved_model, tmp_path):
-    from siamese_gui.core.store import read_metadata
-
+def test_saving_into_the_users_own_model_asks_first(panel, loaded_window, qtbot, tmp_path, dialogs):
     model_file = tmp_path / "model.keras"
-    shutil.copyfile(saved_model, model_file)
-    before = read_metadata(model_file)
-    state = loaded_window.state
-    state.set_model_path(model_file)
-    state.set_threshold(0.777)
-    assert loaded_window.threshold_panel.save_threshold()
-    saved = read_metadata(model_file)
-    assert saved == {**before, "threshold": 0.777}
-    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+    model_file.write_bytes(b"placeholder")
+    (tmp_path / "model.json").write_text(json.dumps({"threshold": 0.5, "other": 1}))
+    _use_model(loaded_window, qtbot, numpy_model(path=model_file))
+    click(qtbot, panel.far_button)
+    value, detail = loaded_window.state.threshold, panel.threshold_detail()
+
+    dialogs.answer = dialogs.answer.No
+    click(qtbot, panel.save_button)
+    assert dialogs[-1][0] == "Save the threshold?"
+    assert json.loads((tmp_path / "model.json").read_text()) == {"threshold": 0.5, "other": 1}
+
+    dialogs.answer = dialogs.answer.Yes
+    click(qtbot, panel.save_button)
+    saved = json.loads((tmp_path / "model.json").read_text())
+    assert saved == {"threshold": value, "threshold_detail": detail, "other": 1}
+    described = loaded_window.state.model.threshold.describe()
+    assert "FAR ≤ 1 % preset on" in described
+    assert described in panel.model_threshold_label.text()
 
 
-def test_invalid_thresholds_never_reach_the_state(loaded_window):
-    state = loaded_window.state
-    state.set_threshold(0.4)
-    for bad in (float("nan"), float("inf"), -1.0, 1e308):
-        state.set_threshold(bad)
-        assert state.threshold == 0.4
+def test_unwritable_sidecar_is_reported(panel, loaded_window, qtbot, tmp_path, dialogs):
+    _use_model(loaded_window, qtbot, numpy_model(path=tmp_path / "missing.keras"))
+    click(qtbot, panel.save_button)
+    assert dialogs[-1][0] == "Cannot save the threshold"
+    assert "sidecar" in dialogs[-1][1]
 
 
-def test_save_threshold_of_an_unsaved_model_asks_to_save(loaded_window, qtbot):
-    with qtbot.waitSignal(loaded_window.threshold_panel.saveModelRequested, timeout=1000):
-        assert not loaded_window.threshold_panel.save_threshold()
+def test_unsaved_model_is_saved_as_a_new_file(panel, loaded_window, qtbot, monkeypatch):
+    asked = choose_file(monkeypatch, "")
+    click(qtbot, panel.save_button)
+    assert asked and asked[-1][1] == "Save model as"
+    data_folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    assert asked[-1][2].startswith(data_folder)
 
 
-def test_save_threshold_reports_a_missing_model_file(loaded_window, tmp_path, dialogs):
-    loaded_window.state.set_model_path(tmp_path / "missing.keras")
-    assert not loaded_window.threshold_panel.save_threshold()
-    assert dialogs and "missing.keras" in dialogs[-1][1] and "not found" in dialogs[-1][1]
+def test_shipped_model_is_never_written(panel, loaded_window, qtbot, monkeypatch, dialogs):
+    shipped = default_model_path()
+    before = _hashes(shipped)
+    metadata = json.loads(sidecar_path(shipped).read_text())
+    model = numpy_model(path=shipped, read_only=True)
+    model.metadata.update(metadata)
+    _use_model(loaded_window, qtbot, model)
+    asked = choose_file(monkeypatch, "")  # the user cancels the Save As dialog
+    for button in (panel.max_accuracy_button, panel.eer_button, panel.far_button, panel.recommended_button,
+                   panel.far_button, panel.save_button):
+        click(qtbot, button)
+        assert _hashes(shipped) == before, button.text()
+    assert asked[-1][1] == "Save model as"
+    suggestion = Path(asked[-1][2])
+    assert suggestion != shipped and shipped.parent not in suggestion.parents
+    assert not [d for d in dialogs if d[0] == "Save the threshold?"]
+    # Choosing the shipped file itself in the dialog is refused too.
+    choose_file(monkeypatch, shipped)
+    click(qtbot, panel.save_button)
+    assert dialogs[-1][0] == "Cannot save the model"
+    assert _hashes(shipped) == before
+
+
+def test_shipped_model_threshold_is_saved_in_a_copy(window, data, qtbot, monkeypatch, tmp_path, dialogs):
+    pytest.importorskip("tensorflow")
+    from siamese_gui.core.datasets import DataSplits
+
+    shipped = default_model_path()
+    before = _hashes(shipped)
+    window.show()
+    qtbot.waitExposed(window)
+    window.state.set_data(DataSplits(data, data))
+    window.open_model(shipped)
+    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=120_000)
+    assert window.state.model.read_only
+    panel = window.threshold_panel
+    show_tab(qtbot, window, panel)
+    click(qtbot, panel.far_button)
+    value, detail = window.state.threshold, panel.threshold_detail()
+    copy = tmp_path / "mine.keras"
+    choose_file(monkeypatch, copy)
+    click(qtbot, panel.save_button)
+    qtbot.waitUntil(lambda: window.state.model_path == copy, timeout=60_000)
+    saved = json.loads(sidecar_path(copy).read_text())
+    assert saved["threshold"] == value and saved["threshold_detail"] == detail
+    assert not window.state.model.read_only
+    assert window.state.model.threshold.detail == detail
+    # Now the model is the user's own copy: saving again updates it in place, after asking.
+    click(qtbot, panel.eer_button)
+    click(qtbot, panel.save_button)
+    assert dialogs[-1][0] == "Save the threshold?"
+    assert json.loads(sidecar_path(copy).read_text())["threshold"] == window.state.threshold
+    assert _hashes(shipped) == before
+    assert [d for d in dialogs if d[0] != "Save the threshold?"] == []
+    shutil.rmtree(tmp_path, ignore_errors=True)

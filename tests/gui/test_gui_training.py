@@ -1,8 +1,12 @@
-"""Train panel: a tiny real run, stop, one run at a time, closing mid-run, failures."""
+"""Train panel: the Start button starts a real run on tiny data; Stop; one run at a time;
+Quit mid-run asks and stops within a batch; failures reach a dialog."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from gui_helpers import choose_file, click, press, show_tab
 
 from siamese_gui.core.config import TrainingConfig
 from siamese_gui.core.datasets import DataSplits
@@ -12,15 +16,29 @@ pytest.importorskip("tensorflow")
 
 TINY = TrainingConfig(epochs=2, batch_size=8, learning_rate=0.01, embedding_dim=8, preset="seed",
                       validation_fraction=0.25, augment=False)
+LONG = TrainingConfig(**{**TINY.as_dict(), "epochs": 500})
 TIMEOUT_MS = 120_000
 
 
-def test_tiny_run_finishes_and_plots(window, data, qtbot, tmp_path, dialogs):
+@pytest.fixture
+def train_window(window, data, qtbot):
+    """The window on the Train tab, with the synthetic data loaded."""
+    window.state.set_data(DataSplits(data, data))
+    window.show()
+    qtbot.waitExposed(window)
+    show_tab(qtbot, window, window.train_panel)
+    return window
+
+
+def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, qtbot, tmp_path, monkeypatch,
+                                                                   dialogs):
+    window = train_window
     panel = window.train_panel
     panel.set_config(TINY)
-    window.state.set_data(DataSplits(data, data))
     with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
-        assert panel.start_training(data)
+        click(qtbot, panel.start_button)
+        assert panel.is_training
+        assert not panel.start_button.isEnabled()
     outcome = finished.args[0]
     assert outcome.result.status == "completed"
     assert outcome.loaded is not None
@@ -28,82 +46,106 @@ def test_tiny_run_finishes_and_plots(window, data, qtbot, tmp_path, dialogs):
     assert len(panel.plot.epoch_x) == 2
     assert len(panel.plot.batch_x) >= 2
     assert len(panel.plot.smooth_line.get_xdata()) == len(panel.plot.batch_x)
-    assert len(panel.plot.train_line.get_xdata()) == 2
     assert "Recommended threshold" in panel.result_label.text()
-    assert panel.use_button.isEnabled()
 
-    panel.use_button.click()
+    click(qtbot, panel.use_button)
     assert window.state.model is outcome.loaded
     assert window.state.threshold == pytest.approx(outcome.result.threshold)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
-    assert window.state.model_name == "trained (unsaved)"
+    assert window.model_label.text() == "Model: trained (unsaved)"
 
-    # Saved, then loaded back on the task thread (TensorFlow used across several tasks).
+    # Saved with the panel's button, then opened again with File › Open model (Ctrl+O).
     window.state.set_threshold(0.42)
-    window.save_model_as(path=tmp_path / "tiny")
+    choose_file(monkeypatch, tmp_path / "tiny")
+    click(qtbot, panel.save_button)
     qtbot.waitUntil(lambda: window.state.model_path is not None, timeout=60_000)
     assert window.state.model_path == tmp_path / "tiny.keras"
     assert window.model_label.text() == "Model: tiny.keras"
+    assert window.windowTitle() == "tiny.keras"
     window.state.set_threshold(0.1)
-    window.open_model(tmp_path / "tiny.keras")
+    choose_file(monkeypatch, tmp_path / "tiny.keras")
+    press(qtbot, window, "Ctrl+O")
     qtbot.waitUntil(lambda: window.state.model is not outcome.loaded, timeout=60_000)
     assert window.state.threshold == pytest.approx(0.42)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
     assert dialogs == []
 
 
-def test_stop_mid_run_keeps_the_weights(window, data, qtbot):
-    panel = window.train_panel
-    panel.set_config(TrainingConfig(**{**TINY.as_dict(), "epochs": 500}))
+def test_images_to_use_limits_the_training_data(train_window, qtbot):
+    panel = train_window.train_panel
+    panel.set_config(TINY)
+    panel.limit_spin.setFocus()
+    panel.limit_spin.selectAll()
+    qtbot.keyClicks(panel.limit_spin, "40")
+    with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS):
+        press(qtbot, train_window, "Ctrl+Return")
+    assert "Training on 40 images" in panel.result_label.text() or panel.outcome is not None
+    assert panel.controller.runs_started == 1
+    qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
+
+
+def test_stop_button_stops_after_the_current_batch(train_window, qtbot):
+    panel = train_window.train_panel
+    panel.set_config(LONG)
     batches = []
-
-    def on_batch(progress):
-        batches.append(progress)
-        if len(batches) == 1:
-            panel.stop_button.click()
-
-    panel.controller.batchDone.connect(on_batch)
+    panel.controller.batchDone.connect(batches.append)
     with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
-        panel.start_training(data)
+        click(qtbot, panel.start_button)
+        qtbot.waitUntil(lambda: bool(batches), timeout=TIMEOUT_MS)
+        click(qtbot, panel.stop_button)
+        stopped_at = len(batches)
     result = finished.args[0].result
     assert result.status == "stopped"
     assert finished.args[0].loaded is not None
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     # Stop is polled after every batch; a couple may already be queued.
-    assert len(batches) <= 3
+    assert len(batches) <= stopped_at + 3
     assert panel.start_button.isEnabled()
 
 
-def test_start_twice_runs_one_training(window, data, qtbot):
-    panel = window.train_panel
+def test_start_twice_runs_one_training(train_window, qtbot):
+    panel = train_window.train_panel
     panel.set_config(TINY)
     with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS):
-        assert panel.start_training(data)
-        assert not panel.start_training(data)
-        panel.start_button.click()
+        click(qtbot, panel.start_button)
+        press(qtbot, train_window, "Ctrl+Return")
         assert panel.controller.runs_started == 1
         assert len(workers.active_threads()) == 2  # the task thread and one training thread
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     assert panel.controller.runs_started == 1
 
 
-def test_closing_mid_training_stops_cleanly(window, data, qtbot):
+def test_quit_mid_training_asks_then_stops_within_a_batch(train_window, qtbot, dialogs):
+    window = train_window
     panel = window.train_panel
-    panel.set_config(TrainingConfig(**{**TINY.as_dict(), "epochs": 500}))
-    window.show()
+    panel.set_config(LONG)
     with qtbot.waitSignal(panel.controller.batchDone, timeout=TIMEOUT_MS):
-        panel.start_training(data)
-    window.close()
+        click(qtbot, panel.start_button)
+
+    dialogs.answer = dialogs.answer.No
+    press(qtbot, window, "Ctrl+Q")
+    assert dialogs[-1][0] == "Quit while training?"
+    assert window.isVisible() and panel.is_training
+
+    dialogs.answer = dialogs.answer.Yes
+    started = time.perf_counter()
+    press(qtbot, window, "Ctrl+Q")
+    seconds = time.perf_counter() - started
+    assert not window.isVisible()
     assert not panel.is_training
     assert not any(t.isRunning() for t in workers.active_threads())
+    assert seconds < 5, f"closing took {seconds:.1f} s"
 
 
 def test_failure_in_training_shows_a_dialog(window, data, qtbot, dialogs):
+    too_small = data.subset([0, 1, 12])
+    window.state.set_data(DataSplits(too_small, too_small))
+    window.show()
+    show_tab(qtbot, window, window.train_panel)
     panel = window.train_panel
     panel.set_config(TINY)
-    too_small = data.subset([0, 1, 12])
     with qtbot.waitSignal(panel.controller.failed, timeout=TIMEOUT_MS):
-        panel.start_training(too_small)
+        click(qtbot, panel.start_button)
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     assert dialogs and dialogs[-1][0] == "Training failed"
     assert "too few images" in dialogs[-1][1]
@@ -111,15 +153,23 @@ def test_failure_in_training_shows_a_dialog(window, data, qtbot, dialogs):
     assert window.state.model is None
 
 
-def test_invalid_setting_is_reported_before_starting(window, data, dialogs, monkeypatch):
-    panel = window.train_panel
+def test_start_without_data_says_so(window, qtbot, dialogs):
+    window.show()
+    show_tab(qtbot, window, window.train_panel)
+    click(qtbot, window.train_panel.start_button)
+    assert dialogs == [("No data", "The training data is still loading; try again in a moment.")]
+    assert window.train_panel.controller.runs_started == 0
+
+
+def test_invalid_setting_is_reported_before_starting(train_window, qtbot, dialogs, monkeypatch):
+    panel = train_window.train_panel
     monkeypatch.setattr(panel, "config", lambda: TrainingConfig(batch_size=2))
-    assert not panel.start_training(data)
+    click(qtbot, panel.start_button)
     assert dialogs and "batch size" in dialogs[-1][1]
     assert panel.controller.runs_started == 0
 
 
-def test_non_finite_loss_is_reported_and_nothing_is_replaced(window, data, qtbot, dialogs, monkeypatch):
+def test_non_finite_loss_is_reported_and_nothing_is_replaced(train_window, qtbot, dialogs, monkeypatch):
     import siamese_gui.core.training as training
 
     def failing_train(config, dataset, on_batch=None, on_epoch=None, should_stop=None):
@@ -129,26 +179,26 @@ def test_non_finite_loss_is_reported_and_nothing_is_replaced(window, data, qtbot
         )
 
     monkeypatch.setattr(training, "train", failing_train)
-    panel = window.train_panel
+    panel = train_window.train_panel
     with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS):
-        panel.start_training(data)
+        click(qtbot, panel.start_button)
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     assert dialogs == [("Training failed", "training failed: the loss became nan (try a smaller learning rate than 10)")]
     assert not panel.use_button.isEnabled()
     assert not panel.save_button.isEnabled()
-    assert window.state.model is None
+    assert train_window.state.model is None
 
 
-def test_exception_inside_training_reaches_a_dialog(window, data, qtbot, dialogs, monkeypatch):
+def test_exception_inside_training_reaches_a_dialog(train_window, qtbot, dialogs, monkeypatch):
     import siamese_gui.core.training as training
 
     def broken_train(*args, **kwargs):
         raise RuntimeError("out of cheese")
 
     monkeypatch.setattr(training, "train", broken_train)
-    panel = window.train_panel
+    panel = train_window.train_panel
     with qtbot.waitSignal(panel.controller.failed, timeout=TIMEOUT_MS):
-        panel.start_training(data)
+        click(qtbot, panel.start_button)
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     assert dialogs == [("Training failed", "RuntimeError: out of cheese")]
     assert panel.start_button.isEnabled()

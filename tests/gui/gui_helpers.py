@@ -1,0 +1,67 @@
+"""Acting as a person does: clicking buttons, pressing shortcuts, answering dialogs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
+
+
+def click(qtbot, widget: QWidget) -> None:
+    """Left-click the middle of a visible, enabled widget."""
+    assert widget.isVisible(), f"{widget!r} is not visible"
+    assert widget.isEnabled(), f"{widget!r} is disabled"
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=widget.rect().center())
+
+
+def press(qtbot, window: QWidget, shortcut: str) -> None:
+    """Press a shortcut ("Ctrl+Shift+S") in the active window."""
+    sequence = QKeySequence(shortcut)
+    combination = sequence[0]
+    if QApplication.activeWindow() is not window:
+        window.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
+    target = QApplication.focusWidget() or window
+    qtbot.keyClick(target, combination.key(), combination.keyboardModifiers())
+
+
+def show_tab(qtbot, window, panel) -> None:
+    """Click the tab of `panel` in the main window."""
+    bar = window.tabs.tabBar()
+    index = window.tabs.indexOf(panel)
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
+    assert window.tabs.currentWidget() is panel
+
+
+def choose_file(monkeypatch, path: str | Path) -> list[tuple]:
+    """Make Open/Save file dialogs answer `path`; returns the dialogs' arguments."""
+    asked: list[tuple] = []
+
+    def answer(*args, **kwargs):
+        asked.append(args)
+        return str(path), ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(answer))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(answer))
+    return asked
+
+
+def close_popups_soon(interval_ms: int = 50) -> QTimer:
+    """Close any popup menu that opens (a QToolButton's menu runs its own event loop)."""
+
+    def close():
+        popup = QApplication.activePopupWidget()
+        if popup is not None:
+            popup.close()
+
+    timer = QTimer()
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(close)
+    timer.start()
+    return timer
+
+
+def center_of(widget: QWidget) -> QPoint:
+    return widget.rect().center()
