@@ -7,6 +7,7 @@ figure means the same everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -91,9 +92,15 @@ class Evaluation:
     seed: int
     source_indices: np.ndarray
 
+    @cached_property
     def roc(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(far, tar, thresholds); see `core.evaluation.roc_curve`."""
         return roc_curve(self.distances, self.pairs.same)
+
+    @property
+    def dataset(self) -> Dataset:
+        """The images the pairs index (the same as `data`)."""
+        return self.data
 
     def at(self, threshold: float) -> ThresholdMetrics:
         """Accuracy, FAR, FRR (with intervals) at `threshold`."""

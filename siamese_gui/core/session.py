@@ -50,7 +50,7 @@ class DataSource:
 
     @property
     def kind(self) -> DataKind:
-        return DataKind.FASHION_MNIST if self.fashion_mnist is not None else self.dataset.kind
+        return self.fashion_mnist.train.kind if self.fashion_mnist is not None else self.dataset.kind
 
 
 def load_source(

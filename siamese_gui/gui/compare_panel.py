@@ -166,7 +166,7 @@ class ComparePanel(QWidget):
         data = self.state.test_data
         if self.pane_a.image is not None or self.pane_b.image is not None:
             return False
-        if data is None or self.state.comparator is None or len(np.unique(data.labels)) < 2:
+        if data is None or self.state.model is None or len(np.unique(data.labels)) < 2:
             return False
         return self.random_pair(same=bool(self._rng.integers(2)))
 
@@ -174,7 +174,7 @@ class ComparePanel(QWidget):
         """Ask the task thread for the distance of the two images."""
         self._request += 1
         self.distance = None
-        comparator = self.state.comparator
+        comparator = self.state.model
         if self.pane_a.image is None or self.pane_b.image is None or comparator is None:
             self._pending = False
             self._show_verdict()
@@ -222,7 +222,7 @@ class ComparePanel(QWidget):
         neutral = f"font-size: 15px; color: {MUTED_COLOR}; padding: 8px;"
         if self.distance is None:
             self.distance_label.setText("—")
-            if self.state.comparator is None:
+            if self.state.model is None:
                 message = "No model loaded yet"
             elif self._pending:
                 message = "Comparing…"

@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from siamese_gui.core.datasets import DataSplits, load_default_data, load_fashion_mnist, load_image_folder, load_samples
+from siamese_gui.core.datasets import DataKind, load_fashion_mnist, load_samples
+from siamese_gui.core.session import DataSource, load_source
 from siamese_gui.core.locations import default_model_path
 from siamese_gui.gui.common import (
     MUTED_COLOR,
@@ -29,10 +30,10 @@ from siamese_gui.gui.common import (
 from siamese_gui.gui.compare_panel import ComparePanel
 from siamese_gui.gui.dialogs.about import AboutDialog
 from siamese_gui.gui.gallery_panel import GalleryPanel
-from siamese_gui.gui.state import AppState, compute_evaluation
+from siamese_gui.gui.state import AppState
 from siamese_gui.gui.threshold_panel import ThresholdPanel
 from siamese_gui.gui.train_panel import TrainPanel
-from siamese_gui.gui.workers import TaskRunner, TrainingOutcome, error_text
+from siamese_gui.gui.workers import TrainingOutcome, error_text
 
 APP_NAME = "Siamese GUI"
 MODEL_FILTER = "Keras model (*.keras);;All files (*)"
@@ -43,8 +44,7 @@ def _load_model_task(path: Path):
     """Load a model into a handle (runs on the task thread)."""
     from siamese_gui.core.inference import load_model_handle
 
-    handle = load_model_handle(path)
-    return handle, handle
+    return load_model_handle(path)
 
 
 def _import_tensorflow() -> None:
@@ -71,8 +71,7 @@ class MainWindow(QMainWindow):
     def __init__(self, state: AppState | None = None, autoload: bool = True, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state or AppState(self)
-        self.runner = TaskRunner(self)
-        self._evaluation_request = 0
+        self.runner = self.state.runner
         self._closed = False
         self.resize(1240, 820)
 
@@ -102,6 +101,7 @@ class MainWindow(QMainWindow):
         self.state.dataChanged.connect(self._data_changed)
         self.state.thresholdChanged.connect(self._update_status)
         self.runner.busyChanged.connect(self._show_busy)
+        self.runner.errorRaised.connect(self._evaluation_failed)
 
         self._build_status_bar()
         self._build_menus()
@@ -200,8 +200,8 @@ class MainWindow(QMainWindow):
         """Load data, TensorFlow and the model in the background (default model when None)."""
         explicit = model_path is not None
         path = Path(model_path) if explicit else default_model_path()
-        self.runner.submit(lambda: load_default_data(data_path), self._data_loaded, self._data_failed,
-                           "Loading data…")
+        self.runner.submit(lambda: load_source(data=data_path), self._data_loaded, self._data_failed,
+                           "Loading data…", key="data")
         self.runner.submit(_import_tensorflow, description="Loading TensorFlow…")
         if explicit or path.is_file():
             self.open_model(path)
@@ -210,10 +210,10 @@ class MainWindow(QMainWindow):
 
     # Data ----------------------------------------------------------------------------
 
-    def _data_loaded(self, splits: DataSplits) -> None:
-        self.state.set_data(splits)
-        if splits.test.skipped:
-            skipped = splits.test.skipped
+    def _data_loaded(self, source: DataSource) -> None:
+        self.state.set_data(source)
+        skipped = source.dataset.skipped if source.dataset is not None else ()
+        if skipped:
             listing = "\n".join(f"• {reason}" for _, reason in skipped[:8])
             more = f"\n… and {len(skipped) - 8} more" if len(skipped) > 8 else ""
             show_error(self, "Some files were skipped",
@@ -232,10 +232,11 @@ class MainWindow(QMainWindow):
         if kind == "folder":
             self.open_folder_dataset()
         elif kind == "fashion_mnist":
-            self.runner.submit(load_fashion_mnist, self._data_loaded, self._data_failed, "Loading Fashion-MNIST…")
+            self.runner.submit(lambda: DataSource(fashion_mnist=load_fashion_mnist()), self._data_loaded,
+                               self._data_failed, "Loading Fashion-MNIST…", key="data")
         else:
-            self.runner.submit(lambda: DataSplits(load_samples(), load_samples()), self._data_loaded,
-                               self._data_failed, "Loading the bundled samples…")
+            self.runner.submit(lambda: DataSource(dataset=load_samples()), self._data_loaded,
+                               self._data_failed, "Loading the bundled samples…", key="data")
 
     def open_folder_dataset(self, folder: str | Path | None = None) -> None:
         """Use a folder of class sub-folders as the data for every panel."""
@@ -246,15 +247,11 @@ class MainWindow(QMainWindow):
                 return
             remember_folder("datasets", folder)
 
-        def load():
-            dataset = load_image_folder(folder)
-            return DataSplits(dataset, dataset)
-
-        self.runner.submit(load, self._data_loaded, self._data_failed, f"Loading images from {folder}…")
+        self.runner.submit(lambda: load_source(image_folder=str(folder)), self._data_loaded,
+                           self._data_failed, f"Loading images from {folder}…", key="data")
 
     def _data_changed(self) -> None:
         self._update_status()
-        self.refresh_evaluation()
 
     # Model ---------------------------------------------------------------------------
 
@@ -267,11 +264,10 @@ class MainWindow(QMainWindow):
             remember_folder("models", path)
         path = Path(path)
         self.runner.submit(lambda: _load_model_task(path), self._model_loaded, self._model_failed,
-                           f"Loading model {path.name}…")
+                           f"Loading model {path.name}…", key="model")
 
-    def _model_loaded(self, loaded_and_comparator) -> None:
-        loaded, comparator = loaded_and_comparator
-        self.state.set_model(loaded, comparator, loaded.path)
+    def _model_loaded(self, loaded) -> None:
+        self.state.set_model(loaded)
         self.show_status(f"Model {loaded.path.name} loaded")
         if loaded.warnings:
             show_error(self, "Model loaded with warnings", "\n".join(loaded.warnings))
@@ -282,7 +278,7 @@ class MainWindow(QMainWindow):
     def use_trained_model(self, outcome: TrainingOutcome) -> None:
         """Use a freshly trained model in every panel."""
         handle = outcome.loaded
-        self.state.set_model(handle, handle, handle.path)
+        self.state.set_model(handle)
         if outcome.class_names != getattr(self.state.test_data, "class_names", outcome.class_names):
             self.show_status("The new model was trained on other classes than the current data")
         else:
@@ -332,11 +328,12 @@ class MainWindow(QMainWindow):
         model = loaded.keras_model
 
         def saved(written: Path) -> None:
-            loaded.path = written
-            loaded.read_only = False  # a copy outside the package is the user's own file
             loaded.metadata.update(metadata)
             if loaded is self.state.model:
-                self.state.set_model_path(written)
+                self.state.model_saved(written)
+            else:
+                loaded.path = written
+                loaded.read_only = False  # a copy outside the package is the user's own file
             self.show_status(f"Model saved to {written}")
 
         self.runner.submit(lambda: _save_model_task(model, path, metadata), saved,
@@ -345,32 +342,14 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self) -> None:
         self._update_status()
-        self.refresh_evaluation()
-
-    # Evaluation ----------------------------------------------------------------------
 
     def refresh_evaluation(self) -> None:
-        """Embed the evaluation images with the current model once, on the task thread."""
-        self._evaluation_request += 1
-        comparator, data = self.state.comparator, self.state.test_data
-        if comparator is None or data is None:
-            return
-        request, generation = self._evaluation_request, self.state.model_generation
-        cancel = self.runner.cancel
+        """Evaluate the current model on the held-out images again, in the worker."""
+        self.state.refresh_evaluations()
 
-        def compute():
-            return compute_evaluation(comparator, data, generation, should_stop=cancel.is_set)
-
-        def done(evaluation) -> None:
-            if request == self._evaluation_request:
-                self.state.set_evaluation(evaluation)
-
-        self.runner.submit(compute, done, lambda exc: self._evaluation_failed(request, exc),
-                           "Computing distances of the evaluation pairs…")
-
-    def _evaluation_failed(self, request: int, exc: BaseException) -> None:
-        if request == self._evaluation_request and not self._closed:
-            show_error(self, "Cannot evaluate the model", error_text(exc))
+    def _evaluation_failed(self, message: str) -> None:
+        if not self._closed:
+            show_error(self, "Cannot evaluate the model", message)
 
     # Actions -------------------------------------------------------------------------
 
@@ -441,9 +420,9 @@ class MainWindow(QMainWindow):
             self.data_label.setText("Data: loading…")
             self.data_label.setToolTip("")
         else:
-            kind = data.source.split(" (")[0]
-            note = " — Fashion-MNIST not installed" if kind.startswith("bundled") else ""
-            self.data_label.setText(f"Data: {kind}, {len(data):,} images{note}")
+            kind = state.session.data_kind
+            note = " — Fashion-MNIST not installed" if kind is DataKind.SAMPLES else ""
+            self.data_label.setText(f"Data: {kind.value}, {len(data):,} held-out test images{note}")
             self.data_label.setToolTip(data.source)
         self.threshold_label.setText(f"Threshold: {state.threshold:.3f}")
         # Qt appends the application display name ("… — Siamese GUI") itself.

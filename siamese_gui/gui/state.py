@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from siamese_gui.core.datasets import Dataset
+from siamese_gui.core.datasets import Dataset, DataSplits
 from siamese_gui.core.inference import ModelHandle, Threshold, ThresholdOrigin
 from siamese_gui.core.protocol import Evaluation
 from siamese_gui.core.session import Change, DataSource, Session, ThresholdPreset
@@ -105,7 +105,13 @@ class AppState(QObject):
         self.session.set_model(model)
         self.refresh_evaluations()
 
-    def set_data(self, source: DataSource) -> None:
+    def set_data(self, source: DataSource | DataSplits | Dataset) -> None:
+        """Use new data: a `DataSource`, Fashion-MNIST-like `DataSplits` (validation from
+        its train split, test = its test split) or one `Dataset` (split 70/15/15)."""
+        if isinstance(source, DataSplits):
+            source = DataSource(fashion_mnist=source)
+        elif isinstance(source, Dataset):
+            source = DataSource(dataset=source)
         self.session.set_data(source)
         self.refresh_evaluations()
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.session import ThresholdPreset
 from siamese_gui.core.evaluation import (
     equal_error_rate,
     max_accuracy_threshold,
@@ -33,6 +34,8 @@ from siamese_gui.gui.threshold_control import ThresholdControl
 
 # Thresholds picked from the evaluation pairs (not the architecture presets of core.config).
 THRESHOLD_PRESETS = {"max_accuracy": "Max accuracy", "eer": "Equal error rate", "far_1": "FAR ≤ 1 %"}
+_PRESETS = {"max_accuracy": ThresholdPreset.MAX_ACCURACY, "eer": ThresholdPreset.EQUAL_ERROR,
+            "far_1": ThresholdPreset.FAR_1}
 METRIC_ROWS = (
     ("Accuracy", "accuracy", "share of pairs judged right"),
     ("Precision", "precision", "of pairs judged same, share truly same"),
@@ -169,15 +172,23 @@ class ThresholdPanel(QWidget):
             self._show_metrics(None)
             return
         report = evaluation.report
-        eer_point = (report.eer, 1 - report.eer)
+        eer_point = (report.eer, 1 - report.eer) if report.defined else (0.0, 0.0)
         self.plots.set_evaluation(
             evaluation.distances, evaluation.pairs.same, evaluation.roc, eer_point, self.state.threshold
         )
+        seen = ("unseen classes" if self.state.splits is not None and self.state.splits.open_set
+                else "the classes it trained on")
+        if report.defined:
+            figures = (f"ROC AUC {report.auc:.3f}, equal error rate {report.eer:.1%} at "
+                       f"{report.eer_threshold:.3f}")
+        else:
+            figures = "ROC AUC and EER undefined (only one kind of pair)"
+        validation = self.state.validation_evaluation
+        where = (f" Presets are chosen on {len(validation.pairs):,} validation pairs, never on these."
+                 if validation is not None else "")
         self.summary_label.setText(
-            f"{report.pairs:,} pairs of {len(evaluation.dataset):,} images from "
-            f"{evaluation.dataset.source}. ROC AUC {report.auc:.3f}, equal error rate "
-            f"{report.eer:.1%} at {report.eer_threshold:.3f}, best accuracy "
-            f"{report.best_accuracy:.1%} at {report.best_threshold:.3f}."
+            f"Expected on new images ({seen}): {report.pairs:,} test pairs of "
+            f"{evaluation.description}. {figures}.{where}"
         )
         self._threshold_changed(self.state.threshold)
 
@@ -203,49 +214,34 @@ class ThresholdPanel(QWidget):
             )
 
     def preset_threshold(self, name: str) -> float | None:
-        """The threshold a preset stands for, from the core's evaluation functions."""
-        evaluation = self.state.evaluation
-        if evaluation is None:
+        """The threshold a preset stands for, chosen on the validation pairs (None until
+        they are evaluated)."""
+        try:
+            return self.state.session.preset_threshold(_PRESETS[name]).value
+        except SiameseError:
             return None
-        distances, same = evaluation.distances, evaluation.pairs.same
-        if name == "max_accuracy":
-            return max_accuracy_threshold(distances, same)[1]
-        if name == "eer":
-            return equal_error_rate(distances, same)[1]
-        if name == "far_1":
-            return threshold_for_far(distances, same, MAX_FAR)
-        raise ValueError(f"unknown preset {name!r}")
 
     def apply_preset(self, name: str) -> None:
         """Set the shared threshold to a preset: "max_accuracy", "eer" or "far_1"."""
-        value = self.preset_threshold(name)
-        if value is None:
-            return
-        value = max(value, 0.0)
-        evaluation = self.state.evaluation
-        detail = (f"{THRESHOLD_PRESETS[name]} preset on {evaluation.report.pairs:,} pairs of "
-                  f"{evaluation.dataset.source}")
-        self._preset_pick = (value, detail)
-        self.state.set_threshold(value)
+        try:
+            self.state.apply_preset(_PRESETS[name])
+        except SiameseError as exc:
+            self.statusMessage.emit(str(exc))
 
     def restore_recommended(self) -> None:
         """Set the shared threshold back to the one stored with the model."""
-        model = self.state.model
-        if model is None:
-            return
-        threshold = model.threshold
-        self._preset_pick = (threshold.value, threshold.detail)
-        self.state.set_threshold(threshold.value)
+        if self.state.model is not None:
+            self.state.apply_preset(ThresholdPreset.MODEL)
 
     def threshold_detail(self) -> str:
         """How the current threshold was chosen and on which pairs, in words."""
-        value = self.state.threshold
-        if self._preset_pick is not None and self._preset_pick[0] == value:
-            return self._preset_pick[1]
-        evaluation = self.state.evaluation
+        threshold = self.state.threshold_info
+        if threshold.detail:
+            return threshold.detail
+        evaluation = self.state.validation_evaluation
         if evaluation is None:
             return "set by hand"
-        return f"set by hand while viewing {evaluation.report.pairs:,} pairs of {evaluation.dataset.source}"
+        return f"set by hand while viewing {len(evaluation.pairs):,} validation pairs ({evaluation.description})"
 
     def save_threshold(self) -> bool:
         """Store the current threshold, and how it was chosen, with the model.

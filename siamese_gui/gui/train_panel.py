@@ -19,9 +19,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from siamese_gui.core.config import PRESETS as ARCHITECTURE_PRESETS
+from siamese_gui.core.config import ARCHITECTURES as ARCHITECTURE_PRESETS
 from siamese_gui.core.config import TrainingConfig
+from siamese_gui.core.datasets import DataKind, DataSplits
 from siamese_gui.core.errors import ConfigError
+from siamese_gui.core.session import DataSource
 from siamese_gui.gui.common import MUTED_COLOR, NOTICE_COLOR, RIGHT_COLOR, WRONG_COLOR, plural, show_error
 from siamese_gui.gui.plots import LossPlot
 from siamese_gui.gui.state import AppState
@@ -40,13 +42,8 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def data_source_kind(source: str) -> str:
-    """Classify a dataset's `source` text as one of DATA_SOURCES."""
-    if source.startswith("Fashion-MNIST"):
-        return "fashion_mnist"
-    if source.startswith("image folder"):
-        return "folder"
-    return "samples"
+_KIND_SOURCES = {DataKind.FASHION_MNIST: "fashion_mnist", DataKind.IMAGE_FOLDER: "folder",
+                 DataKind.SAMPLES: "samples", DataKind.SYNTHETIC: "folder"}
 
 
 class TrainPanel(QWidget):
@@ -234,7 +231,7 @@ class TrainPanel(QWidget):
         if data is None:
             self.data_label.setText("Loading data…")
             return
-        self.source_combo.setCurrentIndex(DATA_SOURCES.index(data_source_kind(data.source)))
+        self.source_combo.setCurrentIndex(DATA_SOURCES.index(_KIND_SOURCES[self.state.session.data_kind]))
         skipped = f", {plural(len(data.skipped), 'file')} skipped" if data.skipped else ""
         self.data_label.setText(
             f"{plural(len(data), 'image')}, {plural(len(data.class_names), 'class', 'classes')}{skipped} — {data.source}"
@@ -245,13 +242,23 @@ class TrainPanel(QWidget):
         self.dataSourceRequested.emit(DATA_SOURCES[index])
 
     def training_data(self):
-        """The dataset to train on: the state's training split, sampled to the limit."""
-        data = self.state.train_data
+        """The data to train on (split by the training run): the state's data, its
+        training pool sampled down to the image limit."""
+        source = self.state.source
         limit = self.limit_spin.value()
-        if data is not None and 0 < limit < len(data):
+        if source is None or limit == 0:
+            return source
+
+        def sample(data):
+            if limit >= len(data):
+                return data
             rng = np.random.default_rng(self.seed_spin.value())
-            data = data.subset(np.sort(rng.choice(len(data), limit, replace=False)))
-        return data
+            return data.subset(np.sort(rng.choice(len(data), limit, replace=False)))
+
+        if source.fashion_mnist is not None:
+            pool = source.fashion_mnist
+            return DataSource(fashion_mnist=DataSplits(sample(pool.train), pool.test))
+        return DataSource(dataset=sample(source.dataset), test_dataset=source.test_dataset)
 
     # Running -------------------------------------------------------------------------
 
@@ -281,7 +288,8 @@ class TrainPanel(QWidget):
         self._batches_total = 0
         self.progress.setRange(0, 0)
         self.progress.setFormat("Preparing (loading TensorFlow and building the network)…")
-        self.result_label.setText(f"Training on {len(dataset):,} images…")
+        pool = dataset.fashion_mnist.train if dataset.fashion_mnist is not None else dataset.dataset
+        self.result_label.setText(f"Training on {len(pool):,} images (less the held-out validation share)…")
         return self.controller.start(config, dataset)
 
     @Slot()

@@ -61,7 +61,8 @@ def no_running_threads():
     from siamese_gui.gui import workers
 
     left = [t.objectName() for t in workers.active_threads()]
-    running = [t.objectName() for t in workers.active_threads() if t.isRunning()]
+    running = [getattr(t, "objectName", lambda: t.name)() for t in workers.active_threads()
+               if (t.isRunning() if hasattr(t, "isRunning") else t.is_alive())]
     assert not running, f"threads still running after the test: {running}"
     assert not left, f"threads never joined after the test: {left}"
 
@@ -129,6 +130,6 @@ def loaded_window(window, data, qtbot):
     """A window with synthetic data, a numpy model and its evaluation computed."""
     window.state.set_data(DataSplits(data, data))
     model = numpy_model(class_names=data.class_names)
-    window.state.set_model(model, model, None)
+    window.state.set_model(model)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=10_000)
     return window

@@ -45,14 +45,14 @@ def test_window_title_names_the_model_once(window, data):
     # Qt itself appends the application display name ("fashion_mnist.keras — Siamese GUI").
     assert window.windowTitle() == ""
     model = numpy_model()
-    window.state.set_model(model, model, None)
+    window.state.set_model(model)
     assert window.windowTitle() == "trained (unsaved)"
     assert APP_NAME not in window.windowTitle()
 
 
 def test_status_bar_names_model_data_and_threshold(loaded_window):
     assert loaded_window.model_label.text() == "Model: trained (unsaved)"
-    assert loaded_window.data_label.text() == "Data: synthetic test data, 48 images"
+    assert loaded_window.data_label.text() == "Data: generated, 48 held-out test images"
     loaded_window.state.set_threshold(0.25)
     assert loaded_window.threshold_label.text() == "Threshold: 0.250"
 

@@ -32,7 +32,7 @@ def panel(loaded_window, qtbot):
 
 
 def _use_model(window, qtbot, model):
-    window.state.set_model(model, model, model.path)
+    window.state.set_model(model)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=10_000)
 
 

@@ -172,7 +172,7 @@ def test_invalid_setting_is_reported_before_starting(train_window, qtbot, dialog
 def test_non_finite_loss_is_reported_and_nothing_is_replaced(train_window, qtbot, dialogs, monkeypatch):
     import siamese_gui.core.training as training
 
-    def failing_train(config, dataset, on_batch=None, on_epoch=None, should_stop=None):
+    def failing_train(config, dataset, on_batch=None, on_epoch=None, should_stop=None, **_):
         return training.TrainingResult(
             embedding=None, model=None, config=config, status="failed",
             message="training failed: the loss became nan (try a smaller learning rate than 10)",
