@@ -1,4 +1,5 @@
-"""The `siamese-gui` command: the desktop app, or `train`, `evaluate` and `compare`."""
+"""The `siamese-gui` command: the desktop app, or `train`, `evaluate`, `compare`, `verify`
+and `report`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import siamese_gui
+from siamese_gui import cli_reports
 from siamese_gui.core.errors import ConfigError, ModelFileError, SiameseError, printable
 from siamese_gui.core.runtime import native_stderr_hidden, start_tensorflow
 
@@ -161,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="accuracy (with 95%% intervals), AUC, EER and a per-class breakdown on held-out pairs",
     )
-    evaluate.add_argument("model", nargs="?", default=str(default_model_path()), metavar="MODEL")
+    evaluate.add_argument("model", nargs="*", metavar="MODEL",
+                          help="one or more model files (default: the shipped model); with two or "
+                          "more, they are compared side by side on the same pairs")
     _add_data_args(evaluate)
     evaluate.add_argument("--threshold", type=_threshold, help="threshold instead of the model's")
     evaluate.add_argument("--pairs", type=_bounded_int(2, 10**7), metavar="N",
@@ -187,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     polarity.add_argument("--no-invert", dest="polarity", action="store_const", const="off",
                           help="same as --polarity off")
     compare.add_argument("--json", action="store_true", help="print JSON")
+    cli_reports.add_commands(commands, _add_data_args, str(default_model_path()))
     return parser
 
 
@@ -258,14 +263,23 @@ def cmd_train(args) -> int:
 
     start_tensorflow()
     from siamese_gui.core.inference import handle_from_training
+    from siamese_gui.core.progress import ProgressReporter
     from siamese_gui.core.store import result_metadata, save_model
     from siamese_gui.core.training import train
 
+    progress = ProgressReporter("training", "batches", json_output=args.json)
+
+    def on_batch(p):
+        progress.note = f"epoch {p.epoch + 1}/{config.epochs}"
+        progress(p.epoch * p.batches_per_epoch + p.batch + 1, config.epochs * p.batches_per_epoch)
+
     def on_epoch(p):
         val = "" if p.val_loss is None else f"  val_loss {p.val_loss:.4f}"
+        progress.clear()
         _say(args, f"epoch {p.epoch + 1}/{p.epochs}  loss {p.loss:.4f}{val}  {p.elapsed_s:.0f}s")
 
-    result = train(config, splits.train, on_epoch=on_epoch, validation=splits.validation)
+    result = train(config, splits.train, on_batch=on_batch, on_epoch=on_epoch, validation=splits.validation)
+    progress.close()
     if not result.usable:
         raise SiameseError(f"{result.message}; nothing was saved")
     metadata = result_metadata(result, splits.train.class_names, splits.metadata())
@@ -354,6 +368,11 @@ def _short_rate(rate: dict) -> str:
 
 
 def cmd_evaluate(args) -> int:
+    from siamese_gui.core.locations import default_model_path
+
+    if len(args.model) > 1:
+        return cli_reports.cmd_evaluate_models(args)
+    args.model = args.model[0] if args.model else str(default_model_path())
     start_tensorflow()
     from siamese_gui.core.inference import Threshold, ThresholdOrigin, load_model_handle
     from siamese_gui.core.session import Session
@@ -470,7 +489,8 @@ def cmd_gui(args) -> int:
     return run(model_path=getattr(args, "model", None))
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "gui": cmd_gui}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "gui": cmd_gui,
+            **cli_reports.COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:
