@@ -18,7 +18,7 @@ from typing import Callable, TextIO
 BAR_WIDTH = 28
 # A terminal redraw costs a write; 10 a second is smooth enough.
 BAR_INTERVAL_S = 0.1
-LINE_INTERVAL_S = 5.0
+LINE_INTERVAL_S = 10.0
 
 
 class ProgressMode(enum.Enum):
