@@ -55,7 +55,6 @@ def evaluation_set(image_folder=None, data_path=None, download: bool = False) ->
         DatasetError: if the data given cannot be loaded.
     """
     from siamese_gui.core import datasets
-    from siamese_gui.core.pairs import standard_pairs
 
     if image_folder is not None:
         data = datasets.load_image_folder(image_folder)
@@ -63,8 +62,15 @@ def evaluation_set(image_folder=None, data_path=None, download: bool = False) ->
         data = datasets.load_fashion_mnist(data_path, download=True).test
     else:
         data = datasets.load_default_data(data_path).test
-    pairs = standard_pairs(data.labels)
-    return EvaluationSet(data, pairs, describe_pairs(data, pairs))
+    return evaluation_set_from(data)
+
+
+def evaluation_set_from(dataset: Dataset) -> EvaluationSet:
+    """The standard pairs of an already loaded dataset (the app's test data)."""
+    from siamese_gui.core.pairs import standard_pairs
+
+    pairs = standard_pairs(dataset.labels)
+    return EvaluationSet(dataset, pairs, describe_pairs(dataset, pairs))
 
 
 def describe_pairs(dataset: Dataset, pairs: Pairs) -> str:

@@ -225,7 +225,8 @@ def verify_pairs(
 def rejudge(results: Sequence[VerifyResult], threshold: float) -> list[VerifyResult]:
     """The same results with verdicts at another threshold (distances do not change)."""
     return [
-        r if not r.ok else replace(r, threshold=float(threshold), verdict=verdict_of(r.distance, threshold))
+        replace(r, threshold=float(threshold)) if not r.ok
+        else replace(r, threshold=float(threshold), verdict=verdict_of(r.distance, threshold))
         for r in results
     ]
 

@@ -30,9 +30,12 @@ from siamese_gui.gui.common import (
 from siamese_gui.gui.compare_panel import ComparePanel
 from siamese_gui.gui.dialogs.about import AboutDialog
 from siamese_gui.gui.gallery_panel import GalleryPanel
+from siamese_gui.gui.models_panel import ModelsPanel
+from siamese_gui.gui.report_export import export_report
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.threshold_panel import ThresholdPanel
 from siamese_gui.gui.train_panel import TrainPanel
+from siamese_gui.gui.verify_panel import VerifyPanel
 from siamese_gui.gui.workers import TrainingOutcome, error_text
 
 APP_NAME = "Siamese GUI"
@@ -79,6 +82,8 @@ class MainWindow(QMainWindow):
         self.gallery_panel = GalleryPanel(self.state)
         self.threshold_panel = ThresholdPanel(self.state)
         self.train_panel = TrainPanel(self.state)
+        self.verify_panel = VerifyPanel(self.state, self.runner)
+        self.models_panel = ModelsPanel(self.state, self.runner)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for panel, title in (
@@ -86,6 +91,8 @@ class MainWindow(QMainWindow):
             (self.gallery_panel, "Gallery"),
             (self.threshold_panel, "Threshold"),
             (self.train_panel, "Train"),
+            (self.verify_panel, "Verify"),
+            (self.models_panel, "Models"),
         ):
             self.tabs.addTab(panel, title)
         self.setCentralWidget(self.tabs)
@@ -155,6 +162,10 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Use &bundled samples", lambda: self.choose_data_source("samples"))
         file_menu.addSeparator()
         self._action(file_menu, "&Export gallery as PNG…", self.export_gallery, "Ctrl+E")
+        self.export_report_action = self._action(
+            file_menu, "Export &report…", lambda: export_report(
+                self, self.state, self.runner, on_written=lambda p: self.show_status(f"Report written to {p}")),
+            "Ctrl+Shift+E", "A self-contained HTML (or PDF) report about the current model")
         file_menu.addSeparator()
         # Not StandardKey.Quit: that has no key on Windows and on some Linux platforms.
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q")

@@ -1,0 +1,158 @@
+"""The Verify and Models panels and File › Export report, used as a person would."""
+
+from __future__ import annotations
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QFileDialog
+
+from siamese_gui.core import inference
+from siamese_gui.core.datasets import DataSplits
+from siamese_gui.core.evaluation import evaluate_distances, pair_distances
+from siamese_gui.core.inference import ModelHandle
+from siamese_gui.core.pairs import standard_pairs
+
+pytestmark = pytest.mark.gui
+
+
+def _quadrants(batch):
+    return batch.reshape(len(batch), 2, 14, 2, 14).mean(axis=(2, 4)).reshape(len(batch), 4) * 3
+
+
+def _pixels(batch):
+    return batch.reshape(len(batch), -1)[:, ::9] * 0.4
+
+
+def _handle(embedder=_quadrants, threshold=0.5, name="a.keras", tmp_path=None):
+    path = tmp_path / name if tmp_path is not None else None
+    return ModelHandle(embedder=embedder, metadata={"threshold": threshold, "class_names": []}, path=path)
+
+
+@pytest.fixture
+def ready(window, data, qtbot, tmp_path):
+    window.show()
+    window.state.set_data(DataSplits(data, data))
+    handle = _handle(tmp_path=tmp_path)
+    window.state.set_model(handle, handle, handle.path)
+    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=20_000)
+    return window
+
+
+def _click_tab(qtbot, window, panel):
+    bar = window.tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(window.tabs.indexOf(panel)).center())
+    assert window.tabs.currentWidget() is panel
+
+
+def _pairs_csv(tmp_path, data):
+    folder = tmp_path / "img"
+    folder.mkdir()
+    for i in range(8):
+        cv2.imwrite(str(folder / f"{i}.png"), data.images[i * 6])
+    rows = ["image_a,image_b"] + [f"img/{i}.png,img/{i + 1}.png" for i in range(7)]
+    rows += ["img/0.png,img/missing.png", "img/3.png"]
+    path = tmp_path / "pairs.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_verify_panel_import_sort_filter_export(ready, qtbot, tmp_path, data, monkeypatch, dialogs):
+    window = ready
+    panel = window.verify_panel
+    pairs = _pairs_csv(tmp_path, data)
+    _click_tab(qtbot, window, panel)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(pairs), "")))
+    qtbot.mouseClick(panel.import_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.proxy.rowCount() == 9, timeout=20_000)
+    assert not dialogs
+    assert "7 of 9 pairs scored" in panel.summary_label.text()
+
+    # Click the Distance header: rows sort by distance, failed rows last.
+    header = panel.table.horizontalHeader()
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(header.sectionViewportPosition(3) + 10, header.height() // 2))
+    shown = [panel.proxy.index(r, 3).data() for r in range(panel.proxy.rowCount())]
+    numbers = [float(t) for t in shown if t]
+    assert numbers == sorted(numbers) and shown[-2:] == ["", ""]
+
+    # Choose "Errors" in the filter with the keyboard: only the two bad rows remain.
+    panel.filter_combo.setFocus()
+    for _ in range(3):
+        qtbot.keyClick(panel.filter_combo, Qt.Key.Key_Down)
+    assert panel.filter_combo.currentText() == "Errors"
+    assert panel.proxy.rowCount() == 2
+    errors = [panel.proxy.index(r, 5).data() for r in range(2)]
+    assert any("missing.png" in e for e in errors) and any("two image paths" in e for e in errors)
+
+    # Move the threshold past every distance: every scored pair is judged same.
+    window.state.set_threshold(100.0)
+    qtbot.keyClick(panel.filter_combo, Qt.Key.Key_Up)  # "Different"
+    assert panel.proxy.rowCount() == 0
+
+    out = tmp_path / "results.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), "")))
+    qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(out.is_file, timeout=10_000)
+    with open(out, newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 9  # every row, not only the filtered ones
+    assert {r["verdict"] for r in table if not r["error"]} == {"same"}
+    assert all(float(r["threshold"]) == 100.0 for r in table)
+
+
+def test_models_panel_add_and_remove(ready, qtbot, tmp_path, data, monkeypatch, dialogs):
+    window = ready
+    panel = window.models_panel
+    other = _handle(_pixels, threshold=0.9, name="b.keras", tmp_path=tmp_path)
+    monkeypatch.setattr(inference, "load_model_handle", lambda path: other)
+    _click_tab(qtbot, window, panel)
+    qtbot.waitUntil(lambda: len(panel.scores) == 1, timeout=20_000)
+    assert panel.table.item(0, 0).text() == "a.keras (current)"
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(tmp_path / "b.keras"), "")))
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(panel.scores) == 2, timeout=20_000)
+    assert not dialogs
+    assert panel.table.rowCount() == 2 and panel.table.item(1, 0).text() == "b.keras"
+    # The table's AUC is the AUC of b's distances on the standard pairs of the test data.
+    pairs = standard_pairs(data.labels)
+    direct = evaluate_distances(pair_distances(other.embed(data.images), pairs), pairs.same)
+    assert panel.table.item(1, 1).text() == f"{direct.auc:.4f}"
+    assert panel.table.item(1, 3).text() == "0.9000"
+    assert "same" in panel.data_label.text() and "synthetic test data" in panel.data_label.text()
+    assert len(panel.plots.roc_ax.get_lines()) >= 1 + 2 * 2  # diagonal + curve and point per model
+
+    # The current model cannot be removed; the added one can.
+    rect = panel.table.visualItemRect(panel.table.item(0, 1))
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert not panel.remove_button.isEnabled()
+    rect = panel.table.visualItemRect(panel.table.item(1, 1))
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert panel.remove_button.isEnabled()
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    assert panel.table.rowCount() == 1 and len(panel.scores) == 1
+
+
+def test_export_report_html_and_pdf(ready, qtbot, tmp_path, monkeypatch, dialogs):
+    window = ready
+    window.state.set_threshold(0.7)
+    target = tmp_path / "report"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(target), "PDF report (*.pdf)")))
+    window.export_report_action.trigger()
+    pdf = tmp_path / "report.pdf"
+    qtbot.waitUntil(pdf.is_file, timeout=60_000)
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    html = tmp_path / "r.html"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(html), "")))
+    window.export_report_action.trigger()
+    qtbot.waitUntil(html.is_file, timeout=60_000)
+    text = html.read_text(encoding="utf-8")
+    assert "0.7000 (set by hand: set in the app; the model&#x27;s own is 0.5000)" in text
+    assert "synthetic test data" in text and "data:image/png;base64," in text
+    assert not dialogs
