@@ -24,15 +24,15 @@ def test_gui_package_is_the_only_qt_user():
         assert "PySide6" not in source, module.__name__
 
 
-def test_window_has_four_panels_menus_and_status(window):
+def test_window_has_its_panels_menus_and_status(window):
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
-        "Compare", "Gallery", "Threshold", "Train"
+        "Compare", "Gallery", "Threshold", "Train", "Verify", "Models"
     ]
     menus = [a.text() for a in window.menuBar().actions()]
     assert menus[0] == "&File" and menus[-1] == "&Help"
     file_actions = [a.text() for a in window.menuBar().actions()[0].menu().actions() if a.text()]
     for expected in ("&Open model…", "&Save model as…", "Open image-&folder dataset…",
-                     "&Export gallery as PNG…", "&Quit"):
+                     "&Export gallery as PNG…", "Export &report…", "&Quit"):
         assert expected in file_actions
     assert window.model_label.text() == "Model: none"
     assert window.data_label.text() == "Data: loading…"
