@@ -47,8 +47,10 @@ def _reporter(args, label: str, unit: str):
 
 
 def _load_handle(path):
+    from siamese_gui.cli import _vet_model
     from siamese_gui.core.inference import load_model_handle
 
+    _vet_model(path)
     handle = load_model_handle(path)
     for warning in handle.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -64,16 +66,38 @@ def _threshold(handle, value):
     return Threshold(check_threshold(value, "--threshold"), ThresholdOrigin.USER, "--threshold on the command line")
 
 
-def evaluation_set_for(args):
-    """The evaluation images and pairs the command line asked for (one place to change)."""
-    from siamese_gui.core.model_comparison import evaluation_set
+def evaluation_set_for(args, handles):
+    """The held-out images and pairs every model is measured on (the one place that chooses).
 
-    with native_stderr_hidden():
-        evaluation = evaluation_set(args.image_folder, args.data, args.download)
-    if evaluation.dataset.source.startswith("bundled samples") and not args.json:
+    Fashion-MNIST's test split (or the bundled samples where it is not installed), or the
+    user's image folder less every image any of the models trained on or chose its
+    threshold on; then the standard pairs.
+    """
+    from siamese_gui.cli import _load_source
+    from siamese_gui.core.model_comparison import evaluation_set_from
+    from siamese_gui.core.splits import held_out_images
+
+    polarity = (handles[0].metadata.get("config") or {}).get("polarity", "auto") if handles else "auto"
+    source = _load_source(args, polarity)
+    if source.fashion_mnist is not None:
+        data = source.fashion_mnist.test
+    else:
+        data = source.test_dataset if source.test_dataset is not None else source.dataset
+        for handle in handles:
+            held = held_out_images(data, handle.metadata.get("split"))
+            if held.overlap:
+                print(f"warning: {held.overlap} images of {data.source} were used to train {handle.name} "
+                      "or choose its threshold; they are left out", file=sys.stderr)
+            elif not held.known and source.kind.name == "IMAGE_FOLDER" and not args.json:
+                print(f"note: {handle.name} does not record which files it trained on; if this folder "
+                      "holds its training images, these figures are optimistic", file=sys.stderr)
+            data = held.data
+        if len(data) == 0:
+            raise SiameseError(f"{data.source}: every image was used in training; nothing is left to score")
+    if source.kind.name == "SAMPLES" and not args.json:
         print("note: Fashion-MNIST is not installed; evaluating on the bundled samples "
               "(install dataset-fashion-mnist or pass --data for the standard 20,000 pairs)", file=sys.stderr)
-    return evaluation
+    return evaluation_set_from(data)
 
 
 def cmd_verify(args) -> int:
@@ -124,9 +148,9 @@ def cmd_report(args) -> int:
         raise SiameseError(f"{out}: the report must end in .html or .pdf")
     if not out.parent.resolve().is_dir():
         raise SiameseError(f"{out}: folder {out.parent} does not exist")
-    evaluation = evaluation_set_for(args)
     start_tensorflow()
     handle = _load_handle(args.model)
+    evaluation = evaluation_set_for(args, [handle])
     threshold = _threshold(handle, args.threshold)
     progress = _reporter(args, "embedding", "images")
     report = build_report(handle, evaluation, threshold, progress=progress)
@@ -153,9 +177,9 @@ def cmd_evaluate_models(args) -> int:
 
     if args.threshold is not None:
         raise SiameseError("--threshold applies to one model; with several, each is measured at its own threshold")
-    evaluation = evaluation_set_for(args)
     start_tensorflow()
     handles = [_load_handle(path) for path in args.model]
+    evaluation = evaluation_set_for(args, handles)
     progress = _reporter(args, "embedding", "images")
     comparison = compare_models(handles, evaluation, progress=progress)
     progress.close()

@@ -44,29 +44,9 @@ class EvaluationSet:
     description: str
 
 
-def evaluation_set(image_folder=None, data_path=None, download: bool = False) -> EvaluationSet:
-    """The standard evaluation images and pairs (the one place that chooses them).
-
-    Fashion-MNIST's test split when installed (20,000 standard pairs), else the bundled
-    samples; or a folder of class sub-folders when `image_folder` is given. Pairs are
-    `core.pairs.standard_pairs`: one same- and one different-class partner per image, seed 0.
-
-    Raises:
-        DatasetError: if the data given cannot be loaded.
-    """
-    from siamese_gui.core import datasets
-
-    if image_folder is not None:
-        data = datasets.load_image_folder(image_folder)
-    elif download:
-        data = datasets.load_fashion_mnist(data_path, download=True).test
-    else:
-        data = datasets.load_default_data(data_path).test
-    return evaluation_set_from(data)
-
-
 def evaluation_set_from(dataset: Dataset) -> EvaluationSet:
-    """The standard pairs of an already loaded dataset (the app's test data)."""
+    """The standard pairs of held-out images: one same- and one different-class partner
+    per image, seed 0 (20,000 pairs on Fashion-MNIST's test split)."""
     from siamese_gui.core.pairs import standard_pairs
 
     pairs = standard_pairs(dataset.labels)

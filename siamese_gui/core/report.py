@@ -231,6 +231,14 @@ def _facts(pairs) -> tuple[tuple[str, str], ...]:
     return tuple((k, str(v)) for k, v in pairs if v not in (None, "", [], {}))
 
 
+def _split_text(split: dict) -> str:
+    counts = split.get("counts") or {}
+    if not counts:
+        return ""
+    parts = ", ".join(f"{n:,} {role}" for role, n in counts.items())
+    return f"{split.get('kind', '')} split, seed {split.get('seed', '?')}: {parts} images".strip()
+
+
 def model_facts(handle) -> tuple[tuple[str, str], ...]:
     """Provenance of the model from its file and metadata."""
     meta = handle.metadata or {}
@@ -248,7 +256,8 @@ def model_facts(handle) -> tuple[tuple[str, str], ...]:
         ("Weights SHA-256", handle.fingerprint),
         ("Saved", meta.get("created")),
         ("Trained on", meta.get("data_source")),
-        ("Held-out classes", ", ".join(split.get("held_out_classes") or [])),
+        ("Split", _split_text(split)),
+        ("Classes never trained on", ", ".join(split.get("unseen_classes") or [])),
         ("Classes", ", ".join(handle.class_names)),
         ("Settings", settings),
         ("Training run", run),
@@ -262,10 +271,12 @@ def _notes(handle, dataset) -> tuple[str, ...]:
     if dataset.source.startswith("bundled samples"):
         notes.append("Fashion-MNIST is not installed: these figures come from the 500 bundled test "
                      "samples, so their intervals are wide.")
-    folder = dataset.source.removeprefix("image folder ")
-    if dataset.source.startswith("image folder") and folder and folder in trained_on:
-        notes.append("The model was trained on images from this same folder: unless it held some "
-                     "out, these figures include training images and are optimistic.")
+    if "images not trained on" in dataset.source:
+        notes.append("Images this model trained on or chose its threshold on were found in this "
+                     "folder and left out.")
+    elif dataset.source.startswith("image folder") and dataset.source.split(" (")[0] in trained_on:
+        notes.append("The model was trained on images from this same folder and does not record "
+                     "which: unless it held some out, these figures are optimistic.")
     if handle.class_names and tuple(dataset.class_names) != tuple(handle.class_names):
         notes.append("The evaluation classes differ from the model's training classes: this measures "
                      "verification of classes the model was not trained on.")

@@ -195,9 +195,7 @@ class ModelsPanel(QWidget):
             self.evaluation = None
             self._render()
             return
-        should_stop = self.runner.cancel.is_set
-
-        def work():
+        def work(should_stop):
             evaluation = evaluation_set_from(data)
             return evaluation, [score_model(h, evaluation, DEFAULT_FRR, should_stop=should_stop) for h in handles]
 
@@ -211,7 +209,7 @@ class ModelsPanel(QWidget):
         self.entries = [ModelEntry(h, None, h is current) for h in handles]
         self._render("Measuring the models on the evaluation pairs…")
         self.runner.submit(work, done, lambda exc: self._failed(request, exc),
-                           "Measuring the models on the same pairs…")
+                           "Measuring the models on the same pairs…", key="models-refresh", cancellable=True)
 
     def _failed(self, request: int, exc: BaseException) -> None:
         if request == self._request:
@@ -232,10 +230,9 @@ class ModelsPanel(QWidget):
         path = Path(path)
         data = self.state.test_data
         evaluation = self.evaluation if self.evaluation is not None and self.evaluation.dataset is data else None
-        should_stop = self.runner.cancel.is_set
         request = self._request
 
-        def work():
+        def work(should_stop):
             return _load_and_score(path, evaluation or evaluation_set_from(data), should_stop)
 
         def done(result) -> None:
@@ -248,7 +245,7 @@ class ModelsPanel(QWidget):
             self._render()
 
         self.runner.submit(work, done, lambda exc: show_error(self, "Cannot add the model", error_text(exc)),
-                           f"Measuring {path.name}…")
+                           f"Measuring {path.name}…", cancellable=True)
 
     def remove_selected(self) -> None:
         """Remove the selected model (not the app's current model)."""

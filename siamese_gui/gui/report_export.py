@@ -60,11 +60,11 @@ def export_report(
     if path.suffix.lower() not in (".html", ".htm", ".pdf"):
         path = path.with_suffix(".html")
     threshold = report_threshold(handle, state.threshold)
-    should_stop = runner.cancel.is_set
     runner.submit(
-        lambda: _build_and_write(handle, data, threshold, path, should_stop),
+        lambda should_stop: _build_and_write(handle, data, threshold, path, should_stop),
         on_written,
         lambda exc: show_error(parent, "Cannot export the report", error_text(exc)),
         f"Writing the report {path.name}…",
+        cancellable=True,
     )
     return True

@@ -209,10 +209,9 @@ class VerifyPanel(QWidget):
         self._request += 1
         request = self._request
         handle, threshold, path = self.state.model, self.state.threshold, self.csv_path
-        should_stop = self.runner.cancel.is_set
         progress = self._progress.changed.emit
 
-        def work():
+        def work(should_stop):
             return verify_csv(handle, path, threshold, progress=progress, should_stop=should_stop)
 
         self.import_button.setEnabled(False)
@@ -220,7 +219,8 @@ class VerifyPanel(QWidget):
         self.progress_bar.show()
         self.summary_label.setText(f"Scoring the pairs in {path.name}…")
         self.runner.submit(work, lambda results: self._done(request, results),
-                           lambda exc: self._failed(request, exc), f"Verifying the pairs in {path.name}…")
+                           lambda exc: self._failed(request, exc), f"Verifying the pairs in {path.name}…",
+                           key="verify", cancellable=True)
 
     def _show_progress(self, done: int, total: int) -> None:
         self.progress_bar.setRange(0, max(total, 1))

@@ -37,7 +37,7 @@ def ready(window, data, qtbot, tmp_path):
     window.show()
     window.state.set_data(DataSplits(data, data))
     handle = _handle(tmp_path=tmp_path)
-    window.state.set_model(handle, handle, handle.path)
+    window.state.set_model(handle)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=20_000)
     return window
 
