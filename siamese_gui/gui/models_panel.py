@@ -155,7 +155,7 @@ class ModelsPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.plots)
-        splitter.setSizes([170, 430])
+        splitter.setSizes([120, 520])
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.data_label)

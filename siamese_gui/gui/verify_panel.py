@@ -63,8 +63,8 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return (
                 str(r.line),
-                Path(r.image_a).name if r.image_a else "",
-                Path(r.image_b).name if r.image_b else "",
+                _short(r.image_a),
+                _short(r.image_b),
                 "" if r.distance is None else f"{r.distance:.4f}",
                 "error" if r.verdict is None else r.verdict.value,
                 r.error,
@@ -87,6 +87,14 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 3):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+
+def _short(path: str) -> str:
+    """The file name with its folder (often the class or the person): "boots/img-01.png"."""
+    if not path:
+        return ""
+    parts = Path(path).parts
+    return "/".join(parts[-2:])
 
 
 class VerdictFilter(QSortFilterProxyModel):
@@ -165,6 +173,7 @@ class VerifyPanel(QWidget):
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
