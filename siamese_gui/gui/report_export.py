@@ -59,7 +59,8 @@ def export_report(
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm", ".pdf"):
         path = path.with_suffix(".html")
-    threshold = report_threshold(handle, state.threshold)
+    # The state's threshold keeps its origin (model, preset, hand) where it records one.
+    threshold = getattr(state, "threshold_info", None) or report_threshold(handle, state.threshold)
     runner.submit(
         lambda should_stop: _build_and_write(handle, data, threshold, path, should_stop),
         on_written,

@@ -153,6 +153,6 @@ def test_export_report_html_and_pdf(ready, qtbot, tmp_path, monkeypatch, dialogs
     window.export_report_action.trigger()
     qtbot.waitUntil(html.is_file, timeout=60_000)
     text = html.read_text(encoding="utf-8")
-    assert "0.7000 (set by hand: set in the app; the model&#x27;s own is 0.5000)" in text
+    assert "Used</th><td>0.7000 (set by hand" in text
     assert "synthetic test data" in text and "data:image/png;base64," in text
     assert not dialogs
