@@ -382,6 +382,7 @@ def cmd_evaluate(args) -> int:
     handle = load_model_handle(args.model)
     for warning in handle.warnings:
         _warn(warning)
+    handle.embed = cli_reports.embedding_progress(handle.embed, args.json)
     polarity = args.polarity or (handle.metadata.get("config") or {}).get("polarity", "auto")
     source = _load_source(args, polarity)
     notes = []

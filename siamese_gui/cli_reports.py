@@ -46,6 +46,23 @@ def _reporter(args, label: str, unit: str):
     return ProgressReporter(label, unit, json_output=args.json)
 
 
+def embedding_progress(embed, json_output: bool):
+    """Wrap a model's `embed` so that each call shows its own progress bar."""
+    from types import SimpleNamespace
+
+    from siamese_gui.core.embed_progress import embed_with_progress
+    from siamese_gui.core.progress import ProgressReporter
+
+    def embed_showing_progress(images, should_stop=None):
+        progress = ProgressReporter("embedding", "images", json_output=json_output)
+        try:
+            return embed_with_progress(SimpleNamespace(embed=embed), images, progress, should_stop)
+        finally:
+            progress.close()
+
+    return embed_showing_progress
+
+
 def _load_handle(path):
     from siamese_gui.cli import _vet_model
     from siamese_gui.core.inference import load_model_handle
@@ -189,7 +206,7 @@ def cmd_evaluate_models(args) -> int:
             entry["path"] = str(path)
         print(json.dumps(result, indent=2))
     else:
-        print(f"{comparison.pairs:,} pairs: {comparison.evaluation}")
+        print(comparison.evaluation)
         print(format_table(comparison_table(comparison)))
         print("accuracy at each model's own threshold; FAR at the threshold where each model's FRR "
               f"is {100 * comparison.frr_target:g} %")
