@@ -265,10 +265,10 @@ class ThresholdPanel(QWidget):
                    f"Overwrite the threshold stored with {path.name} "
                    f"({model.threshold.value:.4f}) by {self.state.threshold:.4f}?"):
             return False
-        from siamese_gui.core.store import update_sidecar
+        from siamese_gui.core.store import update_metadata
 
         try:
-            update_sidecar(path, threshold=self.state.threshold, threshold_detail=detail)
+            update_metadata(path, threshold=self.state.threshold, threshold_detail=detail)
         except SiameseError as exc:
             show_error(self, "Cannot save the threshold", str(exc))
             return False

@@ -24,6 +24,7 @@ from siamese_gui.core.config import TrainingConfig
 from siamese_gui.core.datasets import DataKind, DataSplits
 from siamese_gui.core.errors import ConfigError
 from siamese_gui.core.session import DataSource
+from siamese_gui.core.splits import Role
 from siamese_gui.gui.common import MUTED_COLOR, NOTICE_COLOR, RIGHT_COLOR, WRONG_COLOR, plural, show_error
 from siamese_gui.gui.plots import LossPlot
 from siamese_gui.gui.state import AppState
@@ -226,17 +227,23 @@ class TrainPanel(QWidget):
         self.augment_check.setChecked(config.augment)
 
     def sync_data_source(self) -> None:
-        """Show the state's current training data in the data source row."""
-        data = self.state.train_data
-        if data is None:
+        """Show the state's current data, and how it is split, in the data source row."""
+        source, splits = self.state.source, self.state.splits
+        if source is None or splits is None:
             self.data_label.setText("Loading data…")
             return
-        self.source_combo.setCurrentIndex(DATA_SOURCES.index(_KIND_SOURCES[self.state.session.data_kind]))
-        skipped = f", {plural(len(data.skipped), 'file')} skipped" if data.skipped else ""
+        self.source_combo.setCurrentIndex(DATA_SOURCES.index(_KIND_SOURCES[source.kind]))
+        pool = source.fashion_mnist.train if source.fashion_mnist is not None else source.dataset
+        skipped = f", {plural(len(pool.skipped), 'file')} skipped" if pool.skipped else ""
+        parts = " / ".join(f"{len(splits.dataset(role)):,} {role.value}" for role in Role)
         self.data_label.setText(
-            f"{plural(len(data), 'image')}, {plural(len(data.class_names), 'class', 'classes')}{skipped} — {data.source}"
+            f"{plural(len(pool), 'image')}, {plural(len(pool.class_names), 'class', 'classes')}{skipped} "
+            f"({parts}) — {pool.source}"
         )
-        self.data_label.setToolTip(data.source)
+        self.data_label.setToolTip(
+            f"{pool.source}\nTrain: {splits.describe(Role.TRAIN)}\nValidation: "
+            f"{splits.describe(Role.VALIDATION)}\nTest: {splits.describe(Role.TEST)}"
+        )
 
     def _source_chosen(self, index: int) -> None:
         self.dataSourceRequested.emit(DATA_SOURCES[index])
