@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         self.state = state or AppState(self)
         self.runner = self.state.runner
         self._closed = False
-        self.resize(1240, 820)
+        self._fit_to_screen(1240, 820)
 
         self.compare_panel = ComparePanel(self.state, self.runner)
         self.gallery_panel = GalleryPanel(self.state)
@@ -109,6 +109,15 @@ class MainWindow(QMainWindow):
         self._autoload = autoload
 
     # Construction --------------------------------------------------------------------
+
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """Take `width` x `height`, or most of a smaller screen (frame and panels included)."""
+        screen = self.screen()
+        if screen is not None:
+            available = screen.availableGeometry()
+            width = min(width, available.width() - 40)
+            height = min(height, available.height() - 60)
+        self.resize(max(width, 640), max(height, 480))
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -433,7 +442,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         if self.train_panel.is_training and not self._closed and not ask(
             self, "Quit while training?",
-            "A training run is in progress. Stop it (the new weights are lost unless saved) and quit?",
+            "A training run is in progress. Stop it and quit? The weights of this run are lost.",
         ):
             event.ignore()
             return
