@@ -132,8 +132,9 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel()
         self.data_label = QLabel()
         self.threshold_label = QLabel()
-        bar.addWidget(self.busy_bar)
-        bar.addWidget(self.busy_label)
+        # Permanent, so a status message on the left never draws over the busy indicator.
+        bar.addPermanentWidget(self.busy_bar)
+        bar.addPermanentWidget(self.busy_label)
         for label in (self.model_label, self.data_label, self.threshold_label):
             label.setStyleSheet("padding: 0 8px;")
             bar.addPermanentWidget(label)
@@ -163,7 +164,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Use &Fashion-MNIST", lambda: self.choose_data_source("fashion_mnist"))
         self._action(file_menu, "Use &bundled samples", lambda: self.choose_data_source("samples"))
         file_menu.addSeparator()
-        self._action(file_menu, "&Export gallery as PNG…", self.export_gallery, "Ctrl+E")
+        # Not Ctrl+E: on Linux a focused text field takes it (move to the end of the line).
+        self._action(file_menu, "&Export gallery as PNG…", self.export_gallery, "Ctrl+Shift+E")
         file_menu.addSeparator()
         # Not StandardKey.Quit: that has no key on Windows and on some Linux platforms.
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q")

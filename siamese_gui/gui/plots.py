@@ -60,7 +60,7 @@ class LossPlot(_Canvas):
     takes the GUI thread as briefly as possible.
     """
 
-    MARGINS_PX = (64, 14, 12, 48)  # left, right, top, bottom
+    MARGINS_PX = (80, 14, 12, 48)  # left, right, top, bottom (room for 4-digit tick labels)
 
     def __init__(self):
         super().__init__(6.0, 3.6, layout=None)
