@@ -248,8 +248,11 @@ def _evaluate(embed_images, data):
     from siamese_gui.core.evaluation import evaluate_distances, pair_distances
     from siamese_gui.core.pairs import standard_pairs
 
+    import numpy as np
+
     pairs = standard_pairs(data.labels)
-    distances = pair_distances(embed_images(data.images), pairs)
+    with np.errstate(all="ignore"):  # non-finite distances are reported by the caller
+        distances = pair_distances(embed_images(data.images), pairs)
     return evaluate_distances(distances, pairs.same), distances, pairs
 
 
@@ -313,7 +316,10 @@ def cmd_compare(args) -> int:
     comparator = Comparator.from_file(args.model)
     for warning in comparator.loaded.warnings:
         _warn(warning)
-    distance = comparator.distance(*images)
+    import numpy as np
+
+    with np.errstate(all="ignore"):  # a broken model's overflow is reported below, once
+        distance = comparator.distance(*images)
     if not math.isfinite(distance):
         raise ModelFileError(f"{args.model}: gives a non-finite distance (NaN or infinity); the model is broken")
     threshold = comparator.threshold if args.threshold is None else args.threshold
