@@ -111,6 +111,14 @@ class TrainingConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+# (low, high) of each numeric setting, read off the declarations above.
+LIMITS = {
+    spec.name: (spec.metadata["low"], spec.metadata["high"])
+    for spec in fields(TrainingConfig)
+    if spec.metadata["low"] is not None
+}
+
+
 def settings() -> list:
     """The declared settings (dataclass fields with their metadata), in form order."""
     return list(fields(TrainingConfig))
