@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 import siamese_gui
-from siamese_gui.core.errors import ConfigError, ModelFileError, SiameseError, printable
+from siamese_gui.core.errors import ConfigError, SiameseError, printable
 from siamese_gui.core.runtime import native_stderr_hidden, start_tensorflow
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2

@@ -74,9 +74,11 @@ def test_metrics_table_follows_the_threshold(panel, loaded_window):
     state = loaded_window.state
     state.set_threshold(0.4)
     expected = metrics_at(state.evaluation.distances, state.evaluation.pairs.same, 0.4)
-    assert panel.table.item(0, 1).text() == f"{expected.accuracy:.1%}"
-    assert panel.table.item(3, 1).text() == f"{expected.far:.1%}"
-    assert panel.table.item(4, 1).text() == f"{expected.frr:.1%}"
+    # Rates carry their 95 % interval.
+    assert panel.table.item(0, 1).text() == expected.accuracy_rate.describe()
+    assert panel.table.item(0, 1).text().startswith(f"{100 * expected.accuracy:.1f} % (")
+    assert panel.table.item(3, 1).text() == expected.far_rate.describe()
+    assert panel.table.item(4, 1).text() == expected.frr_rate.describe()
     assert list(panel.plots.threshold_line.get_xdata()) == [0.4, 0.4]
     assert list(panel.plots.operating_point.get_xdata()) == [expected.far]
 
