@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and save it")
     _add_data_args(train)
     _add_setting_args(train)
-    train.add_argument("--lr", dest="learning_rate", type=_bounded_float(1e-6, 10.0),
+    train.add_argument("--lr", dest="learning_rate", type=_bounded_float(1e-5, 10.0),
                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     train.add_argument(
         "--test-folder", metavar="DIR",

@@ -63,7 +63,7 @@ class TrainingConfig:
     )
     learning_rate: float = setting(
         2e-3, "&Learning rate:", "Adam's initial step size, decayed to zero on a cosine",
-        1e-6, 10.0, step=0.0005, decimals=5,
+        1e-5, 10.0, step=0.0005, decimals=5,
     )
     margin: float = setting(
         1.0, "&Margin:", "different-class pairs are pushed at least this far apart",
