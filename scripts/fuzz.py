@@ -1,14 +1,19 @@
-"""Longer fuzzing runs of the image loader and the IDX reader than the test suite does.
+"""Longer fuzzing runs of the image loader, the IDX reader, model archives and their
+metadata than the test suite does.
 
 The test suite runs a few hundred examples per target in seconds; this script keeps going
 for as long as asked, with random bytes and with mutations of valid files (PNG, JPEG with
-EXIF, BMP, palette PNG, PGM, PFM, gzipped IDX). Each input must give a 28x28 float32
-array in [0, 1] (images), a uint8 array (IDX), or the typed error (`ImageError`,
-`DatasetError`); anything else is a bug, printed with the input that caused it.
+EXIF, BMP, palette PNG, PGM, PFM, gzipped IDX, `.keras` archives with embedded metadata,
+legacy sidecars). Each input must give a 28x28 float32 array in [0, 1] (images), a uint8
+array (IDX), checked metadata with a usable threshold (archives, sidecars), or the typed
+error (`ImageError`, `DatasetError`, `ModelFileError`); anything else is a bug, printed
+with the input that caused it. The archive targets never import TensorFlow: they test
+what is refused before Keras sees a file.
 
 Usage:
-    python scripts/fuzz.py --seconds 600            # both targets, ten minutes in all
+    python scripts/fuzz.py --seconds 600            # every target, ten minutes in all
     python scripts/fuzz.py --target idx --examples 20000
+    python scripts/fuzz.py --target archives --seconds 120
     python scripts/fuzz.py --seconds 60 --seed 7    # reproducible run
 
 Exit status 0 when no bug was found, 1 otherwise.
@@ -18,10 +23,15 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
+import io
+import json
+import math
 import struct
 import sys
 import tempfile
 import time
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -32,8 +42,9 @@ from hypothesis import HealthCheck, Phase, given, settings, seed as hypothesis_s
 from hypothesis import strategies as st  # noqa: E402
 
 from siamese_gui.core.images import IMAGE_SIZE, decode_image  # noqa: E402  (sets OpenCV limits first)
+from siamese_gui.core.archive import model_metadata, open_model_file, sidecar_path  # noqa: E402
 from siamese_gui.core.datasets import parse_idx, read_idx_images, read_idx_labels  # noqa: E402
-from siamese_gui.core.errors import DatasetError, ImageError  # noqa: E402
+from siamese_gui.core.errors import DatasetError, ImageError, ModelFileError  # noqa: E402
 
 import cv2  # noqa: E402
 
@@ -77,6 +88,45 @@ def idx_seeds() -> list[bytes]:
     return [
         b"\x00\x00\x08\x03" + struct.pack(">3I", 2, 28, 28) + images.tobytes(),
         b"\x00\x00\x08\x01" + struct.pack(">I", 3) + bytes([0, 9, 4]),
+    ]
+
+
+def _zip(members, compression=zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, content in members:
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _model_members(threshold=0.5) -> list:
+    config = json.dumps({"class_name": "Functional", "config": {"name": "siamese", "layers": []}}).encode()
+    weights = b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4
+    metadata = {
+        "threshold": threshold, "format": 2, "class_names": ["a", "b"],
+        "config_sha256": hashlib.sha256(config).hexdigest(),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+    }
+    return [("metadata.json", b'{"keras_version": "3.15.1"}'), ("config.json", config),
+            ("model.weights.h5", weights), ("siamese_gui.json", json.dumps(metadata).encode())]
+
+
+def archive_seeds() -> list[bytes]:
+    members = _model_members()
+    return [
+        _zip(members),
+        _zip(members, zipfile.ZIP_DEFLATED),
+        _zip(members[:3]),  # a legacy archive: its metadata would be a sidecar
+        _zip(members + [("assets/extra.bin", bytes(64))]),
+        _zip([(n, bytes(4096) if n == "model.weights.h5" else c) for n, c in members], zipfile.ZIP_DEFLATED),
+    ]
+
+
+def sidecar_seeds() -> list[bytes]:
+    return [
+        json.dumps({"threshold": 0.5, "class_names": ["a"], "config": {"epochs": 3}}).encode(),
+        b'{"threshold": NaN}', b'{"threshold": 1e308}', b'{"threshold": true}', b"[" * 70 + b"]" * 70,
+        b'{"threshold": 0.25, "metrics": {"validation": {"auc": 0.9}}}',
     ]
 
 
@@ -125,6 +175,39 @@ def check_idx(data: bytes, compress: bool, folder: Path) -> None:
             pass
 
 
+def _check_metadata(info) -> None:
+    assert isinstance(info, dict)
+    threshold = info.get("threshold")
+    if threshold is not None:
+        assert isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+        assert math.isfinite(threshold) and threshold >= 0
+
+
+def check_archive(data: bytes, folder: Path) -> None:
+    path = folder / "fuzz.keras"
+    path.write_bytes(data)
+    sidecar_path(path).unlink(missing_ok=True)
+    try:
+        _check_metadata(model_metadata(open_model_file(path)))
+    except ModelFileError as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc), str(exc)
+
+
+def check_sidecar(data: bytes, folder: Path) -> None:
+    path = folder / "legacy.keras"
+    path.write_bytes(_zip(_model_members()[:3]))
+    text = data
+    if data.lstrip().startswith(b"{") and b'"sha256"' not in data:
+        # Most mutations keep the hash of the archive, so parsing goes past it.
+        digest = hashlib.sha256(path.read_bytes()).hexdigest().encode()
+        text = b'{"sha256": "' + digest + b'", ' + data.lstrip()[1:]
+    sidecar_path(path).write_bytes(text)
+    try:
+        _check_metadata(model_metadata(open_model_file(path)))
+    except ModelFileError as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc), str(exc)
+
+
 def run(target: str, examples: int, deadline: float, folder: Path, seed: int | None) -> int:
     """Run one target's property in rounds until `examples` inputs or the deadline.
 
@@ -134,6 +217,12 @@ def run(target: str, examples: int, deadline: float, folder: Path, seed: int | N
     if target == "images":
         strategy = st.tuples(st.one_of(mutated(image_seeds()), st.binary(max_size=2048)))
         check = check_image
+    elif target == "archives":
+        strategy = st.tuples(st.one_of(mutated(archive_seeds()), st.binary(max_size=512)))
+        check = lambda data: check_archive(data, folder)  # noqa: E731
+    elif target == "sidecars":
+        strategy = st.tuples(st.one_of(mutated(sidecar_seeds()), st.binary(max_size=256)))
+        check = lambda data: check_sidecar(data, folder)  # noqa: E731
     else:
         strategy = st.tuples(st.one_of(mutated(idx_seeds()), st.binary(max_size=256)), st.booleans())
         check = lambda data, compress: check_idx(data, compress, folder)  # noqa: E731
@@ -155,14 +244,17 @@ def run(target: str, examples: int, deadline: float, folder: Path, seed: int | N
     return done
 
 
+TARGETS = ("images", "idx", "archives", "sidecars")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", choices=["images", "idx", "all"], default="all")
+    parser.add_argument("--target", choices=[*TARGETS, "all"], default="all")
     parser.add_argument("--seconds", type=float, default=60.0, help="time budget for all targets")
     parser.add_argument("--examples", type=int, default=1_000_000, help="examples per target at most")
     parser.add_argument("--seed", type=int, default=None, help="seed for a reproducible run")
     args = parser.parse_args(argv)
-    targets = ["images", "idx"] if args.target == "all" else [args.target]
+    targets = list(TARGETS) if args.target == "all" else [args.target]
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         for target in targets:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 import siamese_gui
 from siamese_gui import cli_reports
-from siamese_gui.core.errors import ConfigError, ModelFileError, SiameseError, printable
+from siamese_gui.core.errors import ConfigError, SiameseError, printable
 from siamese_gui.core.runtime import native_stderr_hidden, start_tensorflow
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -139,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and save it")
     _add_data_args(train)
     _add_setting_args(train)
-    train.add_argument("--lr", dest="learning_rate", type=_bounded_float(1e-6, 10.0),
+    train.add_argument("--lr", dest="learning_rate", type=_bounded_float(1e-5, 10.0),
                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     train.add_argument(
         "--test-folder", metavar="DIR",

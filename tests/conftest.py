@@ -23,34 +23,7 @@ if str(REPO_ROOT) not in sys.path:
 from siamese_gui.core import images as _images  # noqa: E402,F401
 from siamese_gui.core.datasets import Dataset  # noqa: E402
 
-TINY_CLASSES = ("bar", "column", "ring", "diagonal")
-
-
-def shape_image(label: int, rng: np.random.Generator) -> np.ndarray:
-    """Return a 28x28 uint8 image of class `label` (light shape on black), jittered."""
-    img = np.zeros((28, 28), np.float32)
-    dy, dx = (int(v) for v in rng.integers(-2, 3, 2))
-    if label == 0:
-        img[12 + dy : 16 + dy, 4:24] = 1.0
-    elif label == 1:
-        img[4:24, 12 + dx : 16 + dx] = 1.0
-    elif label == 2:
-        img[6 + dy : 22 + dy, 6 + dx : 22 + dx] = 1.0
-        img[10 + dy : 18 + dy, 10 + dx : 18 + dx] = 0.0
-    else:
-        for k in range(4, 24):
-            img[k, min(max(k + dx, 0), 27)] = 1.0
-            img[k, min(max(k + dx + 1, 0), 27)] = 1.0
-    img += rng.normal(0.0, 0.08, img.shape).astype(np.float32)
-    return np.clip(img * 255, 0, 255).astype(np.uint8)
-
-
-def make_dataset(per_class: int = 12, num_classes: int = 4, seed: int = 0) -> Dataset:
-    """A tiny synthetic dataset of clearly different shapes, uint8 (N, 28, 28)."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(num_classes, dtype=np.int64), per_class)
-    images = np.stack([shape_image(int(c), rng) for c in labels])
-    return Dataset(images, labels, TINY_CLASSES[:num_classes], "synthetic shapes")
+from helpers import TINY_CLASSES, make_dataset, shape_image  # noqa: E402,F401
 
 
 def tiny_config(**changes):

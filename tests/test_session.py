@@ -7,8 +7,8 @@ import threading
 
 import numpy as np
 import pytest
+from helpers import make_dataset
 
-from conftest import make_dataset
 from siamese_gui.core.datasets import DataKind, DataSplits, Dataset
 from siamese_gui.core.errors import SiameseError
 from siamese_gui.core.inference import ModelHandle, ThresholdOrigin

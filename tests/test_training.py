@@ -99,6 +99,24 @@ def test_should_stop_stops_within_one_batch(dataset_factory, config_factory):
     assert result.threshold is not None  # the weights so far are kept and evaluated
 
 
+def test_should_cancel_abandons_the_run_without_validating(dataset_factory, config_factory, monkeypatch):
+    import siamese_gui.core.training as training
+    from siamese_gui.core.inference import Cancelled
+
+    batches = []
+    validated = []
+    monkeypatch.setattr(training, "embed", lambda *args, **kwargs: validated.append(args))
+    with pytest.raises(Cancelled):
+        training.train(
+            config_factory(epochs=5, batch_size=4),
+            dataset_factory(),
+            on_batch=batches.append,
+            should_cancel=lambda: len(batches) >= 2,
+        )
+    assert len(batches) == 2  # stopped within the batch, as should_stop does
+    assert validated == []  # closing the app does not wait for a validation pass
+
+
 def test_same_seed_gives_the_same_result(trained, trained_config):
     from siamese_gui.core.training import train
 

@@ -217,8 +217,9 @@ def _legacy_sidecar(archive: ModelArchive) -> dict:
             f"{path}: holds no {METADATA_MEMBER} and its sidecar {target.name} is missing "
             "(save models with siamese-gui to create them)"
         )
-    data = read_regular_file(target, MAX_SIDECAR_BYTES, ModelFileError, "sidecar")
-    info = parse_json_object(data, str(target), ModelFileError, "sidecar")
+    name = f"{path}: its sidecar {target.name}"
+    data = read_regular_file(target, MAX_SIDECAR_BYTES, ModelFileError, "sidecar", name)
+    info = parse_json_object(data, name, ModelFileError, "sidecar")
     if info.get("sha256") != archive.file_sha256:
         raise ModelFileError(
             f"{path}: does not match its sidecar {target.name} (SHA-256 differs); "

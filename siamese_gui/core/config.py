@@ -63,7 +63,7 @@ class TrainingConfig:
     )
     learning_rate: float = setting(
         2e-3, "&Learning rate:", "Adam's initial step size, decayed to zero on a cosine",
-        1e-6, 10.0, step=0.0005, decimals=5,
+        1e-5, 10.0, step=0.0005, decimals=5,
     )
     margin: float = setting(
         1.0, "&Margin:", "different-class pairs are pushed at least this far apart",
@@ -109,6 +109,14 @@ class TrainingConfig:
         """Build a config from a dict, ignoring keys it does not know."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+# (low, high) of each numeric setting, read off the declarations above.
+LIMITS = {
+    spec.name: (spec.metadata["low"], spec.metadata["high"])
+    for spec in fields(TrainingConfig)
+    if spec.metadata["low"] is not None
+}
 
 
 def settings() -> list:

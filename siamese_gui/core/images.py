@@ -200,6 +200,10 @@ def prepare_image(
 
 def _prepare_gray(img: np.ndarray, invert: bool | None, crop: bool | None) -> np.ndarray:
     """`prepare_image` after the gray conversion; `img` may be changed in place."""
+    if float(img.max()) - float(img.min()) < BLANK_CONTRAST:
+        # One flat tone holds no object: it is all background, whatever its shade or
+        # aspect ratio (letterboxing would otherwise draw a rectangle of it).
+        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
     if invert is None:
         invert = float(np.median(_border(img))) > 0.5
     if invert:

@@ -18,7 +18,9 @@ from siamese_gui.core.errors import SiameseError
 MAX_JSON_DEPTH = 64
 
 
-def read_regular_file(path: str | os.PathLike, limit: int, error=SiameseError, what: str = "file") -> bytes:
+def read_regular_file(
+    path: str | os.PathLike, limit: int, error=SiameseError, what: str = "file", name: str | None = None
+) -> bytes:
     """Return the bytes of a regular file of at most `limit` bytes.
 
     Args:
@@ -26,15 +28,17 @@ def read_regular_file(path: str | os.PathLike, limit: int, error=SiameseError, w
         limit: the most bytes accepted.
         error: the `SiameseError` subclass to raise.
         what: what the file is, for the message ("sidecar", "model file", ...).
+        name: how messages name the file; `path` when None.
 
     Raises:
         error: naming the file, if it is missing, not a regular file (folder, device,
             FIFO, socket), larger than `limit`, or unreadable.
     """
-    path = Path(path)
+    opened = Path(path)
+    path = opened if name is None else name
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(opened, flags)
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     except IsADirectoryError:

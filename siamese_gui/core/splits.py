@@ -161,7 +161,7 @@ def fashion_mnist_splits(
         test = _subset(data.test, np.flatnonzero(~test_seen), Role.TEST)
         closed = _subset(data.test, np.flatnonzero(test_seen), Role.TEST)
     return Splits(
-        DataKind.FASHION_MNIST,
+        data.train.kind,
         _subset(data.train, seen_train[keep], Role.TRAIN),
         _subset(data.train, seen_train[held], Role.VALIDATION),
         test,

@@ -27,7 +27,7 @@ from siamese_gui.core.evaluation import (
     pair_distances,
 )
 from siamese_gui.core.images import IMAGE_SIZE
-from siamese_gui.core.inference import embed_in_batches
+from siamese_gui.core.inference import Cancelled, embed_in_batches
 from siamese_gui.core.model import (
     EMBEDDING_NAME,
     InBatchContrastiveLoss,
@@ -286,6 +286,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     validation: Dataset | None = None,
+    should_cancel: Callable[[], bool] | None = None,
 ) -> TrainingResult:
     """Train a Siamese embedding network on a labelled dataset.
 
@@ -302,6 +303,11 @@ def train(
             within that batch (validation is skipped) and the weights so far are kept.
         callbacks: extra Keras callbacks on the embedding network being trained (for
             example a benchmark that evaluates at intervals).
+        validation: held-out images to choose the threshold on (a stratified
+            `validation_fraction` of `dataset` when None).
+        should_cancel: polled like `should_stop`, and between the batches of the final
+            validation pass; when it returns True the run is abandoned (the app is
+            closing): nothing is validated and `Cancelled` is raised.
 
     Returns:
         A `TrainingResult`; its `status` says whether it completed, was stopped, or
@@ -309,6 +315,7 @@ def train(
 
     Raises:
         ConfigError: if the dataset is too small for the settings.
+        Cancelled: if `should_cancel` turned true.
     """
     start = time.perf_counter()
     if validation is None:
@@ -334,7 +341,9 @@ def train(
     )
     train_data = _dataset(dataset.images, tf.constant(dataset.labels), train_idx, config, True)
     val_data = _dataset(validation.images, tf.constant(validation.labels), val_idx, config, False)
-    progress = _ProgressCallback(config, steps, on_batch, on_epoch, should_stop)
+    cancelled = should_cancel or (lambda: False)
+    stop = should_stop or (lambda: False)
+    progress = _ProgressCallback(config, steps, on_batch, on_epoch, lambda: stop() or cancelled())
     history = embedding.fit(
         train_data,
         validation_data=val_data,
@@ -343,6 +352,8 @@ def train(
         verbose=0,
         callbacks=[progress, *callbacks],
     )
+    if cancelled():
+        raise Cancelled("training cancelled")
     trained = inference_network(embedding, config)
     result = TrainingResult(
         embedding=trained,
@@ -365,7 +376,8 @@ def train(
             result.message = "completed"
         pairs = validation_pairs(validation.labels, config.seed)
         try:
-            distances = pair_distances(embed(trained, validation.images), pairs)
+            # The validation pass of a big dataset takes seconds; closing must not wait for it.
+            distances = pair_distances(embed(trained, validation.images, should_cancel), pairs)
         except ModelFileError:
             result.status = "failed"
             result.message = "training failed: the network produces non-finite distances"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -33,7 +32,8 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     """Return the QApplication, creating and configuring it on first use."""
     app = QApplication.instance()
     if app is None:
-        app = QApplication(argv if argv is not None else sys.argv[:1])
+        # argv[0] names the app to the window system (X11 WM_CLASS), so not "__main__.py".
+        app = QApplication(argv if argv is not None else ["siamese-gui"])
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(siamese_gui.__version__)

@@ -345,11 +345,12 @@ class GalleryPanel(QWidget):
         if self.tiles:
             self._layout_tiles()
 
-    def _update_summary(self) -> None:
+    def _counts(self) -> str:
         right = sum(1 for t in self.tiles if t.correct)
-        wrong = len(self.tiles) - right
-        self.summary.setText(f"{len(self.tiles)} pairs · {right} right · {wrong} wrong "
-                             f"at threshold {self.state.threshold:.3f}")
+        return f"{len(self.tiles)} pairs · {right} right · {len(self.tiles) - right} wrong"
+
+    def _update_summary(self) -> None:
+        self.summary.setText(f"{self._counts()} at threshold {self.state.threshold:.3f}")
 
     def caption(self) -> str:
         """What the gallery shows: model, data, threshold, filter and seed."""
@@ -358,7 +359,7 @@ class GalleryPanel(QWidget):
         return (
             f"Model: {self.state.model_name} · Data: {data} · Threshold: {self.state.threshold:.3f} · "
             f"Filter: {FILTER_LABELS[self.filter_combo.currentIndex()]} · Seed: {self.seed_spin.value()} · "
-            f"{self.summary.text()}"
+            f"{self._counts()}"
         )
 
     def export_image(self) -> QImage:

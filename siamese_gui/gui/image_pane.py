@@ -128,6 +128,7 @@ def qimage_to_png(image: QImage) -> bytes:
 class _ImageView(QLabel):
     def __init__(self, size: int, placeholder: str):
         super().__init__(placeholder)
+        self.placeholder = placeholder
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(size, size)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -148,7 +149,9 @@ class _ImageView(QLabel):
 
     def _render(self) -> None:
         if self._image is None:
-            self.setPixmap(QPixmap())
+            # setPixmap would clear the placeholder text, so only text is set here.
+            if self.text() != self.placeholder:
+                self.setText(self.placeholder)
             return
         side = max(min(self.width(), self.height()) - 12, 16)
         mode = Qt.TransformationMode.SmoothTransformation if self._smooth else Qt.TransformationMode.FastTransformation
@@ -307,7 +310,6 @@ class ImagePane(QFrame):
         self.image = image
         if image is None:
             self.view.set_image(None)
-            self.view.setText("Drop an image here\nor use the buttons below")
             self.caption.setText("No image")
         else:
             self.view.setText("")

@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self.state = state or AppState(self)
         self.runner = self.state.runner
         self._closed = False
-        self.resize(1240, 820)
+        self._fit_to_screen(1240, 820)
 
         self.compare_panel = ComparePanel(self.state, self.runner)
         self.gallery_panel = GalleryPanel(self.state)
@@ -117,6 +117,15 @@ class MainWindow(QMainWindow):
 
     # Construction --------------------------------------------------------------------
 
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """Take `width` x `height`, or most of a smaller screen (frame and panels included)."""
+        screen = self.screen()
+        if screen is not None:
+            available = screen.availableGeometry()
+            width = min(width, available.width() - 40)
+            height = min(height, available.height() - 60)
+        self.resize(max(width, 640), max(height, 480))
+
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.busy_label = QLabel()
@@ -130,8 +139,9 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel()
         self.data_label = QLabel()
         self.threshold_label = QLabel()
-        bar.addWidget(self.busy_bar)
-        bar.addWidget(self.busy_label)
+        # Permanent, so a status message on the left never draws over the busy indicator.
+        bar.addPermanentWidget(self.busy_bar)
+        bar.addPermanentWidget(self.busy_label)
         for label in (self.model_label, self.data_label, self.threshold_label):
             label.setStyleSheet("padding: 0 8px;")
             bar.addPermanentWidget(label)
@@ -161,11 +171,12 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Use &Fashion-MNIST", lambda: self.choose_data_source("fashion_mnist"))
         self._action(file_menu, "Use &bundled samples", lambda: self.choose_data_source("samples"))
         file_menu.addSeparator()
-        self._action(file_menu, "&Export gallery as PNG…", self.export_gallery, "Ctrl+E")
+        # Not Ctrl+E: on Linux a focused text field takes it (move to the end of the line).
+        self._action(file_menu, "&Export gallery as PNG…", self.export_gallery, "Ctrl+Shift+E")
         self.export_report_action = self._action(
             file_menu, "Export &report…", lambda: export_report(
                 self, self.state, self.runner, on_written=lambda p: self.show_status(f"Report written to {p}")),
-            "Ctrl+Shift+E", "A self-contained HTML (or PDF) report about the current model")
+            tip="A self-contained HTML (or PDF) report about the current model")
         file_menu.addSeparator()
         # Not StandardKey.Quit: that has no key on Windows and on some Linux platforms.
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
@@ -444,7 +455,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         if self.train_panel.is_training and not self._closed and not ask(
             self, "Quit while training?",
-            "A training run is in progress. Stop it (the new weights are lost unless saved) and quit?",
+            "A training run is in progress. Stop it and quit? The weights of this run are lost.",
         ):
             event.ignore()
             return

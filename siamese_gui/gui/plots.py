@@ -60,7 +60,7 @@ class LossPlot(_Canvas):
     takes the GUI thread as briefly as possible.
     """
 
-    MARGINS_PX = (64, 14, 12, 48)  # left, right, top, bottom
+    MARGINS_PX = (80, 14, 12, 48)  # left, right, top, bottom (room for 4-digit tick labels)
 
     def __init__(self):
         super().__init__(6.0, 3.6, layout=None)
@@ -75,6 +75,8 @@ class LossPlot(_Canvas):
         )
         self.ax.set_xlabel("epoch")
         self.ax.set_ylabel("contrastive loss")
+        self.empty_text = self.ax.text(0.5, 0.5, "Start a training run to see its loss here", ha="center",
+                                       va="center", color="#777777", fontsize=10, transform=self.ax.transAxes)
         _style_axes(self.ax)
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
@@ -99,7 +101,7 @@ class LossPlot(_Canvas):
         self._ema = 0.0
         self._weight = 0.0
         self._dirty = True
-        self.ax.set_title("Start a training run to see its loss here", color="#777777", fontsize=10)
+        self.empty_text.set_visible(True)
         self.flush()
 
     def add_batch(self, epoch: int, batch: int, batches_per_epoch: int, loss: float) -> None:
@@ -149,7 +151,7 @@ class LossPlot(_Canvas):
         self.train_line.set_data(self.epoch_x, self.train_y)
         self.val_line.set_data(self.epoch_x, self.val_y)
         if self.point_count:
-            self.ax.set_title("")
+            self.empty_text.set_visible(False)
             xs = self.batch_x + self.epoch_x
             ys = [y for y in self.batch_y + self.train_y + self.val_y if np.isfinite(y)]
             self.ax.set_xlim(0, max(1.0, max(xs)) * 1.02)

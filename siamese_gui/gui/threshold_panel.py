@@ -21,12 +21,6 @@ from PySide6.QtWidgets import (
 
 from siamese_gui.core.errors import SiameseError
 from siamese_gui.core.session import ThresholdPreset
-from siamese_gui.core.evaluation import (
-    equal_error_rate,
-    max_accuracy_threshold,
-    metrics_at,
-    threshold_for_far,
-)
 from siamese_gui.gui.common import MUTED_COLOR, ask, show_error
 from siamese_gui.gui.plots import ThresholdPlots
 from siamese_gui.gui.state import AppState
@@ -43,7 +37,17 @@ METRIC_ROWS = (
     ("FAR", "far", "false accept rate: different pairs judged same"),
     ("FRR", "frr", "false reject rate: same pairs judged different"),
 )
-MAX_FAR = 0.01
+
+
+# Rows shown with their 95 % interval (or "not enough data") from the core.
+_RATES = {"accuracy": "accuracy_rate", "far": "far_rate", "frr": "frr_rate"}
+
+
+def _rate_text(metrics, field: str) -> str:
+    if field in _RATES:
+        rate = getattr(metrics, _RATES[field])
+        return rate.describe() if rate.measured else "not enough data"
+    return f"{getattr(metrics, field):.1%}"
 
 
 class ThresholdPanel(QWidget):
@@ -196,14 +200,14 @@ class ThresholdPanel(QWidget):
         evaluation = self.state.evaluation
         if evaluation is None:
             return
-        metrics = metrics_at(evaluation.distances, evaluation.pairs.same, threshold)
+        metrics = evaluation.at(threshold)
         self._show_metrics(metrics)
         self.plots.set_threshold(threshold, metrics.far, metrics.recall)
 
     def _show_metrics(self, metrics) -> None:
         self.metrics = metrics
         for row, (_, field, _) in enumerate(METRIC_ROWS):
-            text = "—" if metrics is None else f"{getattr(metrics, field):.1%}"
+            text = "—" if metrics is None else _rate_text(metrics, field)
             self.table.item(row, 1).setText(text)
         if metrics is None:
             self.counts_label.setText("")
@@ -265,10 +269,10 @@ class ThresholdPanel(QWidget):
                    f"Overwrite the threshold stored with {path.name} "
                    f"({model.threshold.value:.4f}) by {self.state.threshold:.4f}?"):
             return False
-        from siamese_gui.core.store import update_sidecar
+        from siamese_gui.core.store import update_metadata
 
         try:
-            update_sidecar(path, threshold=self.state.threshold, threshold_detail=detail)
+            update_metadata(path, threshold=self.state.threshold, threshold_detail=detail)
         except SiameseError as exc:
             show_error(self, "Cannot save the threshold", str(exc))
             return False

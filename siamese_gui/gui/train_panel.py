@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -19,19 +17,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from siamese_gui.core.config import ARCHITECTURES as ARCHITECTURE_PRESETS
 from siamese_gui.core.config import TrainingConfig
 from siamese_gui.core.datasets import DataKind, DataSplits
 from siamese_gui.core.errors import ConfigError
 from siamese_gui.core.session import DataSource
+from siamese_gui.core.splits import Role
 from siamese_gui.gui.common import MUTED_COLOR, NOTICE_COLOR, RIGHT_COLOR, WRONG_COLOR, plural, show_error
 from siamese_gui.gui.plots import LossPlot
+from siamese_gui.gui.settings_form import SettingsForm
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.workers import TrainingController, TrainingOutcome
 
 DATA_SOURCES = ("fashion_mnist", "samples", "folder")
 DATA_SOURCE_LABELS = ("Fashion-MNIST (train split)", "Bundled samples", "Image folder…")
-PRESET_LABELS = {"default": "default (batch-norm CNN)", "seed": "seed (tutorial CNN, fixed)"}
 
 
 def format_duration(seconds: float) -> str:
@@ -70,7 +68,6 @@ class TrainPanel(QWidget):
         self.controller.finished.connect(self._on_finished)
         self.controller.failed.connect(self._on_failed)
         self.controller.runningChanged.connect(self._update_enabled)
-        defaults = TrainingConfig()
 
         self.source_combo = QComboBox()
         self.source_combo.addItems(DATA_SOURCE_LABELS)
@@ -83,58 +80,12 @@ class TrainPanel(QWidget):
         self.limit_spin.setSingleStep(1000)
         self.limit_spin.setSpecialValueText("all")
         self.limit_spin.setToolTip("Train on a random sample of this many images (all: every image)")
-        self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 1000)
-        self.epochs_spin.setValue(defaults.epochs)
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(4, 8192)
-        self.batch_spin.setValue(defaults.batch_size)
-        self.batch_spin.setToolTip("Images per batch; every pair inside a batch is a training pair")
-        self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setDecimals(5)
-        self.lr_spin.setRange(0.00001, 10.0)
-        self.lr_spin.setSingleStep(0.0005)
-        self.lr_spin.setValue(defaults.learning_rate)
-        self.lr_spin.setToolTip("Adam's initial step size, decayed to zero on a cosine")
-        self.margin_spin = QDoubleSpinBox()
-        self.margin_spin.setDecimals(2)
-        self.margin_spin.setRange(0.01, 100.0)
-        self.margin_spin.setSingleStep(0.1)
-        self.margin_spin.setValue(defaults.margin)
-        self.margin_spin.setToolTip("Different pairs are pushed at least this far apart")
-        self.embedding_spin = QSpinBox()
-        self.embedding_spin.setRange(1, 4096)
-        self.embedding_spin.setValue(defaults.embedding_dim)
-        self.preset_combo = QComboBox()
-        for preset in ARCHITECTURE_PRESETS:
-            self.preset_combo.addItem(PRESET_LABELS.get(preset, preset), preset)
-        self.preset_combo.setCurrentIndex(ARCHITECTURE_PRESETS.index(defaults.preset))
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setValue(defaults.seed)
-        self.validation_spin = QDoubleSpinBox()
-        self.validation_spin.setDecimals(2)
-        self.validation_spin.setRange(0.01, 0.89)
-        self.validation_spin.setSingleStep(0.05)
-        self.validation_spin.setValue(defaults.validation_fraction)
-        self.validation_spin.setToolTip("Share of each class held out to validate and choose the threshold")
-        self.augment_check = QCheckBox("Mirror images left-right")
-        self.augment_check.setChecked(defaults.augment)
-
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("&Data:", self.source_combo)
         form.addRow("", self.data_label)
         form.addRow("&Images to use:", self.limit_spin)
-        form.addRow("&Epochs:", self.epochs_spin)
-        form.addRow("&Batch size:", self.batch_spin)
-        form.addRow("&Learning rate:", self.lr_spin)
-        form.addRow("&Margin:", self.margin_spin)
-        form.addRow("Embedding si&ze:", self.embedding_spin)
-        form.addRow("&Architecture:", self.preset_combo)
-        form.addRow("&Seed:", self.seed_spin)
-        form.addRow("&Validation share:", self.validation_spin)
-        form.addRow("", self.augment_check)
+        self.settings = SettingsForm(form, self)
         self.form_box = QGroupBox("Settings")
         self.form_box.setLayout(form)
 
@@ -201,42 +152,30 @@ class TrainPanel(QWidget):
         Raises:
             ConfigError: if the core rejects a value.
         """
-        return TrainingConfig(
-            epochs=self.epochs_spin.value(),
-            batch_size=self.batch_spin.value(),
-            learning_rate=self.lr_spin.value(),
-            margin=self.margin_spin.value(),
-            embedding_dim=self.embedding_spin.value(),
-            preset=self.preset_combo.currentData(),
-            seed=self.seed_spin.value(),
-            validation_fraction=self.validation_spin.value(),
-            augment=self.augment_check.isChecked(),
-        )
+        return self.settings.config()
 
     def set_config(self, config: TrainingConfig) -> None:
         """Fill the form from a config."""
-        self.epochs_spin.setValue(config.epochs)
-        self.batch_spin.setValue(config.batch_size)
-        self.lr_spin.setValue(config.learning_rate)
-        self.margin_spin.setValue(config.margin)
-        self.embedding_spin.setValue(config.embedding_dim)
-        self.preset_combo.setCurrentIndex(ARCHITECTURE_PRESETS.index(config.preset))
-        self.seed_spin.setValue(config.seed)
-        self.validation_spin.setValue(config.validation_fraction)
-        self.augment_check.setChecked(config.augment)
+        self.settings.set_config(config)
 
     def sync_data_source(self) -> None:
-        """Show the state's current training data in the data source row."""
-        data = self.state.train_data
-        if data is None:
+        """Show the state's current data, and how it is split, in the data source row."""
+        source, splits = self.state.source, self.state.splits
+        if source is None or splits is None:
             self.data_label.setText("Loading data…")
             return
-        self.source_combo.setCurrentIndex(DATA_SOURCES.index(_KIND_SOURCES[self.state.session.data_kind]))
-        skipped = f", {plural(len(data.skipped), 'file')} skipped" if data.skipped else ""
+        self.source_combo.setCurrentIndex(DATA_SOURCES.index(_KIND_SOURCES[source.kind]))
+        pool = source.fashion_mnist.train if source.fashion_mnist is not None else source.dataset
+        skipped = f", {plural(len(pool.skipped), 'file')} skipped" if pool.skipped else ""
+        parts = " / ".join(f"{len(splits.dataset(role)):,} {role.value}" for role in Role)
         self.data_label.setText(
-            f"{plural(len(data), 'image')}, {plural(len(data.class_names), 'class', 'classes')}{skipped} — {data.source}"
+            f"{plural(len(pool), 'image')}, {plural(len(pool.class_names), 'class', 'classes')}{skipped} "
+            f"({parts}) — {pool.source}"
         )
-        self.data_label.setToolTip(data.source)
+        self.data_label.setToolTip(
+            f"{pool.source}\nTrain: {splits.describe(Role.TRAIN)}\nValidation: "
+            f"{splits.describe(Role.VALIDATION)}\nTest: {splits.describe(Role.TEST)}"
+        )
 
     def _source_chosen(self, index: int) -> None:
         self.dataSourceRequested.emit(DATA_SOURCES[index])
@@ -252,7 +191,7 @@ class TrainPanel(QWidget):
         def sample(data):
             if limit >= len(data):
                 return data
-            rng = np.random.default_rng(self.seed_spin.value())
+            rng = np.random.default_rng(self.settings.widgets['seed'].value())
             return data.subset(np.sort(rng.choice(len(data), limit, replace=False)))
 
         if source.fashion_mnist is not None:
@@ -336,7 +275,7 @@ class TrainPanel(QWidget):
     def config_epochs(self) -> int:
         """Epochs of the run in progress (or of the form)."""
         config = self.controller.config
-        return config.epochs if config is not None else self.epochs_spin.value()
+        return config.epochs if config is not None else self.settings.widgets['epochs'].value()
 
     def _on_epoch(self, progress) -> None:
         self.plot.add_epoch(progress.epoch, progress.loss, progress.val_loss)

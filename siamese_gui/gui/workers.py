@@ -18,6 +18,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.inference import Cancelled
 
 _threads: set[QThread] = set()
 _sessions: set = set()
@@ -160,7 +161,14 @@ class TrainingWorker(QObject):
     finished = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, config, source, stop_event: threading.Event, unseen: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        config,
+        source,
+        stop_event: threading.Event,
+        unseen: tuple[str, ...] = (),
+        cancel_event: threading.Event | None = None,
+    ):
         super().__init__()
         from siamese_gui.core.session import DataSource
 
@@ -168,6 +176,7 @@ class TrainingWorker(QObject):
         self.source = source if isinstance(source, DataSource) else DataSource(dataset=source)
         self.unseen = unseen
         self.stop_event = stop_event
+        self.cancel_event = cancel_event or threading.Event()
 
     @Slot()
     def run(self) -> None:
@@ -185,6 +194,7 @@ class TrainingWorker(QObject):
                 on_epoch=self.epochDone.emit,
                 should_stop=self.stop_event.is_set,
                 validation=splits.validation,
+                should_cancel=self.cancel_event.is_set,
             )
             loaded = None
             names = splits.train.class_names
@@ -192,6 +202,9 @@ class TrainingWorker(QObject):
                 info = result_metadata(result, names, splits.metadata())
                 loaded = handle_from_training(result, info)
             self.finished.emit(TrainingOutcome(result, loaded, names))
+        except Cancelled:
+            # The app is closing and nobody waits for a result: just end the thread.
+            QThread.currentThread().quit()
         except Exception as exc:  # noqa: BLE001 - reported to the user as a dialog
             if not isinstance(exc, SiameseError):
                 traceback.print_exc()
@@ -218,6 +231,7 @@ class TrainingController(QObject):
         self._thread: QThread | None = None
         self._worker: TrainingWorker | None = None
         self._stop = threading.Event()
+        self._cancel = threading.Event()
         self.runs_started = 0
         self.config = None
 
@@ -234,9 +248,10 @@ class TrainingController(QObject):
         if self.is_running():
             return False
         self._stop = threading.Event()
+        self._cancel = threading.Event()
         thread = PythonThread()
         thread.setObjectName("siamese-gui training")
-        worker = TrainingWorker(config, dataset, self._stop)
+        worker = TrainingWorker(config, dataset, self._stop, cancel_event=self._cancel)
         worker.moveToThread(thread)
         # Queued, so the run happens inside the thread's event loop (see PythonThread).
         thread.started.connect(worker.run, Qt.ConnectionType.QueuedConnection)
@@ -287,6 +302,7 @@ class TrainingController(QObject):
         self.runningChanged.emit(False)
 
     def shutdown(self) -> None:
-        """Stop a run in progress and wait for its thread to end."""
+        """Abandon a run in progress and wait for its thread (at most the current batch)."""
         self._stop.set()
+        self._cancel.set()
         self._join()

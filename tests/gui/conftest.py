@@ -127,8 +127,12 @@ def window(qtbot):
 
 @pytest.fixture
 def loaded_window(window, data, qtbot):
-    """A window with synthetic data, a numpy model and its evaluation computed."""
-    window.state.set_data(DataSplits(data, data))
+    """A window with synthetic data, a numpy model and its evaluation computed.
+
+    Training images (validation comes from them) are drawn apart from `data`, which is
+    the held-out test split every panel shows.
+    """
+    window.state.set_data(DataSplits(synthetic_dataset(per_class=40, seed=1), data))
     model = numpy_model(class_names=data.class_names)
     window.state.set_model(model)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=10_000)

@@ -134,7 +134,6 @@ def test_bad_image_folder_keeps_the_data(loaded_window, tmp_path, qtbot, dialogs
     assert loaded_window.state.splits is data
 
 
-@pytest.mark.xfail(reason="written against the panel-owned evaluation; not yet rewritten for the session (presets on validation pairs, splits per data source)", strict=False)
 def test_image_folder_dataset_is_used_everywhere(loaded_window, tmp_path, qtbot, dialogs, monkeypatch):
     for name, value in (("dark", 40), ("light", 220)):
         (tmp_path / name).mkdir()
@@ -165,17 +164,16 @@ def test_save_failure_is_reported(loaded_window, tmp_path, qtbot, dialogs, monke
     assert loaded_window.state.model_path is None
 
 
-@pytest.mark.xfail(reason="written against the panel-owned evaluation; not yet rewritten for the session (presets on validation pairs, splits per data source)", strict=False)
 def test_splits_stay_after_failed_fashion_mnist(window, data, qtbot, dialogs, monkeypatch, tmp_path):
     monkeypatch.setenv("SIAMESE_GUI_DATA", str(tmp_path))
     import siamese_gui.core.datasets as datasets
 
     monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "none")
     monkeypatch.setattr(datasets, "KERAS_CACHE_DIR", tmp_path / "none2")
-    splits = DataSplits(data, data)
-    window.state.set_data(splits)
+    window.state.set_data(DataSplits(data, data))
+    source, splits = window.state.source, window.state.splits
     file_menu = window.menuBar().actions()[0].menu()
     [action for action in file_menu.actions() if action.text() == "Use &Fashion-MNIST"][0].trigger()
     qtbot.waitUntil(lambda: bool(dialogs), timeout=10_000)
     assert "Fashion-MNIST not found" in dialogs[0][1]
-    assert window.state.splits is splits
+    assert window.state.source is source and window.state.splits is splits

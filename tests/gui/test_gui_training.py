@@ -202,3 +202,17 @@ def test_exception_inside_training_reaches_a_dialog(train_window, qtbot, dialogs
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     assert dialogs == [("Training failed", "RuntimeError: out of cheese")]
     assert panel.start_button.isEnabled()
+
+
+def test_train_form_is_generated_from_the_setting_declarations(window):
+    from siamese_gui.core.config import LIMITS, TrainingConfig, settings
+
+    form = window.train_panel.settings
+    assert set(form.widgets) == {spec.name for spec in settings()}
+    for name, (low, high) in LIMITS.items():
+        widget = form.widgets[name]
+        assert widget.minimum() == pytest.approx(low) and widget.maximum() == pytest.approx(min(high, 2**31 - 1))
+        assert widget.toolTip()
+    config = TrainingConfig(epochs=3, polarity="on", augment=False, learning_rate=0.01)
+    window.train_panel.set_config(config)
+    assert window.train_panel.config() == config
