@@ -27,9 +27,10 @@ from siamese_gui.core.evaluation import (
 )
 from siamese_gui.core.pairs import STANDARD_SEED, Pairs, balanced_pairs, random_pairs
 
-# Panels embed at most this many images (a seeded sample): enough for tight intervals,
-# quick enough to follow every model change.
-PANEL_IMAGES = 2000
+# Panels embed at most this many images (a seeded sample beyond it): all of
+# Fashion-MNIST's 10,000 test images, so the panels show the same figures as
+# `siamese-gui evaluate`, in about a second per model change.
+PANEL_IMAGES = 10_000
 
 
 def evaluation_pairs(labels: np.ndarray, count: int | None = None, seed: int = STANDARD_SEED) -> Pairs:

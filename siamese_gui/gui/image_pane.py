@@ -24,8 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from siamese_gui.core.datasets import IMAGE_SUFFIXES
-from siamese_gui.core.errors import ImageError
-from siamese_gui.core.images import decode_image, load_image
+from siamese_gui.core.images import decode_image, is_blank, load_image
 from siamese_gui.gui.common import (
     MUTED_COLOR,
     array_to_pixmap,
@@ -36,6 +35,7 @@ from siamese_gui.gui.common import (
 )
 from siamese_gui.gui.elided_label import ElidedLabel
 from siamese_gui.gui.state import AppState
+from siamese_gui.gui.workers import error_text
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
 VIEW_SIZE = 240
@@ -243,26 +243,49 @@ class ImagePane(QFrame):
                 return False
             remember_folder("images", path)
         path = Path(path)
-        try:
-            array = load_image(path)
-        except ImageError as exc:
-            show_error(self, "Cannot open image", str(exc))
-            return False
+        invert = self._invert()
         data = self.state.test_data
         name, label = folder_class(path, data.class_names if data is not None else ())
         caption = f"{name} · {path.name}" if name else path.name
-        self.set_image(PaneImage(array, _preview(path, array), caption, label))
+
+        def read():  # on the worker: a 6000 x 6000 photo must not freeze the window
+            array = load_image(path, invert=invert)
+            return array, _preview(path, array)
+
+        self._decode(read, lambda result: PaneImage(result[0], result[1], caption, label),
+                     "Cannot open image", f"Reading {path.name}…")
         return True
 
     def load_qimage(self, image: QImage, name: str = "pasted image") -> bool:
         """Use an in-memory image (from the clipboard or a drop)."""
-        try:
-            array = decode_image(qimage_to_png(image), name)
-        except ImageError as exc:
-            show_error(self, "Cannot use image", str(exc))
-            return False
-        self.set_image(PaneImage(array, image.copy(), name))
+        image = image.copy()
+        invert = self._invert()
+
+        def read():
+            return decode_image(qimage_to_png(image), name, invert=invert), image
+
+        self._decode(read, lambda result: PaneImage(result[0], result[1], name),
+                     "Cannot use image", f"Reading the {name}…")
         return True
+
+    def _invert(self) -> bool | None:
+        """The polarity the current model was trained with (None: decide per image)."""
+        model = self.state.model
+        config = (model.metadata.get("config") or {}) if model is not None else {}
+        return {"on": True, "off": False}.get(config.get("polarity"))
+
+    def _decode(self, read, make, error_title: str, description: str) -> None:
+        """Decode on the session's worker; a newer image for this pane supersedes it."""
+
+        def done(result) -> None:
+            image = make(result)
+            if is_blank(image.array):
+                image = PaneImage(image.array, image.original, f"⚠ {image.caption}: no object found",
+                                  image.label, image.index)
+            self.set_image(image)
+
+        self.state.runner.submit(read, done, lambda exc: show_error(self, error_title, error_text(exc)),
+                                 description, key=f"image {self.title}")
 
     def paste(self) -> bool:
         """Take the image on the clipboard, or the image file it names (file, URL or path text)."""

@@ -183,7 +183,7 @@ class ThresholdPlots(_Canvas):
         for ax in (self.hist_ax, self.roc_ax):
             ax.clear()
             _style_axes(ax)
-        self.hist_ax.set_title("Distances of evaluation pairs", fontsize=10)
+        self.hist_ax.set_title("Distances of held-out test pairs", fontsize=10)
         self.hist_ax.text(0.5, 0.5, message, ha="center", va="center", color="#777777",
                           transform=self.hist_ax.transAxes, fontsize=9)
         self.roc_ax.set_title("ROC", fontsize=10)
@@ -216,7 +216,7 @@ class ThresholdPlots(_Canvas):
         self.hist_ax.set_xlim(0, bins[-1])
         self.hist_ax.set_xlabel("distance (same if below the threshold)")
         self.hist_ax.set_ylabel("pairs")
-        self.hist_ax.set_title("Distances of evaluation pairs", fontsize=10)
+        self.hist_ax.set_title("Distances of held-out test pairs", fontsize=10)
         self.hist_ax.legend(fontsize=8, frameon=False)
 
         far, tar, _ = roc

@@ -186,7 +186,13 @@ class TrainingWorker(QObject):
             from siamese_gui.core.store import result_metadata
             from siamese_gui.core.training import train
 
-            splits = split_data(self.source, self.config.seed, self.unseen, self.config.validation_fraction)
+            source = self.source
+            if source.dataset is not None and source.dataset.root and self.config.invert is not None:
+                # The polarity setting decides how the files are read: read them again.
+                from siamese_gui.core.session import load_source
+
+                source = load_source(image_folder=source.dataset.root, invert=self.config.invert)
+            splits = split_data(source, self.config.seed, self.unseen, self.config.validation_fraction)
             result = train(
                 self.config,
                 splits.train,

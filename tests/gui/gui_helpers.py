@@ -9,11 +9,21 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 
 
+def settle(qtbot, widget: QWidget) -> None:
+    """Wait, as a person would, until the window's background work is done and shown."""
+    runner = getattr(getattr(widget.window(), "state", None), "runner", None)
+    if runner is None:
+        return
+    qtbot.waitUntil(lambda: not runner.is_busy(), timeout=60_000)
+    QApplication.processEvents()  # results queued for the GUI thread
+
+
 def click(qtbot, widget: QWidget) -> None:
-    """Left-click the middle of a visible, enabled widget."""
+    """Left-click the middle of a visible, enabled widget, then let the app settle."""
     assert widget.isVisible(), f"{widget!r} is not visible"
     assert widget.isEnabled(), f"{widget!r} is disabled"
     qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=widget.rect().center())
+    settle(qtbot, widget)
 
 
 def press(qtbot, window: QWidget, shortcut: str) -> None:
@@ -25,6 +35,7 @@ def press(qtbot, window: QWidget, shortcut: str) -> None:
         qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
     target = QApplication.focusWidget() or window
     qtbot.keyClick(target, combination.key(), combination.keyboardModifiers())
+    settle(qtbot, window)
 
 
 def show_tab(qtbot, window, panel) -> None:
