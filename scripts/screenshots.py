@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from siamese_gui.core.config import TrainingConfig  # noqa: E402
+from siamese_gui.core.evaluation import Verdict  # noqa: E402
 from siamese_gui.core.locations import default_model_path  # noqa: E402
 from siamese_gui.gui.app import create_application  # noqa: E402
 from siamese_gui.gui.main_window import MainWindow  # noqa: E402
@@ -82,7 +83,7 @@ def main() -> int:
     for _ in range(20):  # show a pair the model judges right, as a demo would
         compare.random_pair(same=True)
         wait_until(lambda: compare.distance is not None, 60, "the distance")
-        if compare.verdict == "Same":
+        if compare.verdict is Verdict.SAME:
             break
     save(window, compare, args.out, "compare")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -56,4 +57,9 @@ def run(model_path: str | Path | None = None) -> int:
     window = MainWindow(autoload=False)
     window.show()
     QTimer.singleShot(0, lambda: window.start_loading(model_path))
-    return app.exec()
+    code = app.exec()
+    # The window is closed and every thread joined. Without this, the interpreter's final
+    # garbage collection walks every object TensorFlow made: 11 s (81 s on a busy
+    # machine) of a process with no window after the user quit, against 1 s with it.
+    gc.freeze()
+    return code

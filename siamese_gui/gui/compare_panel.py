@@ -122,20 +122,35 @@ class ComparePanel(QWidget):
             pane.set_image(image)
             pane.blockSignals(False)
 
-    def random_pair(self, same: bool) -> bool:
-        """Fill both panes with a random same-class or different-class dataset pair."""
+    def random_pair(self, same: bool, quiet: bool = False) -> bool:
+        """Fill both panes with a random same-class or different-class held-out pair.
+
+        Args:
+            same: a same-class pair (else a different-class one).
+            quiet: say nothing when there is no such pair (for the automatic first pair).
+
+        Returns:
+            Whether a pair was shown.
+        """
         data = self.state.test_data
         if data is None:
-            show_error(self, "No data", "No dataset is loaded yet.")
+            if not quiet:
+                show_error(self, "No data", "No dataset is loaded yet.")
             return False
-        for _ in range(20):
-            anchor = int(self._rng.integers(len(data)))
-            pairs = balanced_pairs(data.labels, anchors=np.array([anchor]), seed=int(self._rng.integers(2**31)))
-            match = np.flatnonzero(pairs.same == same)
-            if len(match):
-                self.open_pair(int(pairs.a[match[0]]), int(pairs.b[match[0]]))
-                return True
-        show_error(self, "No such pair", f"The dataset has no {'same' if same else 'different'}-class pair.")
+        counts = np.bincount(data.labels)
+        possible = (counts >= 2).any() if same else (counts > 0).sum() >= 2
+        if possible:
+            for _ in range(20):
+                anchor = int(self._rng.integers(len(data)))
+                pairs = balanced_pairs(data.labels, anchors=np.array([anchor]),
+                                       seed=int(self._rng.integers(2**31)))
+                match = np.flatnonzero(pairs.same == same)
+                if len(match):
+                    self.open_pair(int(pairs.a[match[0]]), int(pairs.b[match[0]]))
+                    return True
+        if not quiet:
+            show_error(self, "No such pair",
+                       f"The held-out images hold no {'same' if same else 'different'}-class pair.")
         return False
 
     def open_pair(self, index_a: int, index_b: int) -> None:
@@ -166,9 +181,10 @@ class ComparePanel(QWidget):
         data = self.state.test_data
         if self.pane_a.image is not None or self.pane_b.image is not None:
             return False
-        if data is None or self.state.model is None or len(np.unique(data.labels)) < 2:
+        if data is None or self.state.model is None or len(data) < 2:
             return False
-        return self.random_pair(same=bool(self._rng.integers(2)))
+        same = bool(self._rng.integers(2))
+        return self.random_pair(same, quiet=True) or self.random_pair(not same, quiet=True)
 
     def recompute(self) -> None:
         """Ask the task thread for the distance of the two images."""

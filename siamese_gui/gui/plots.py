@@ -123,13 +123,6 @@ class LossPlot(_Canvas):
         self.val_y.append(np.nan if val_loss is None else val_loss)
         self._mark_dirty()
 
-    def set_history(self, history: dict) -> None:
-        """Show a finished run's per-epoch history (for example after loading)."""
-        for epoch, loss in enumerate(history.get("loss", [])):
-            val = history.get("val_loss", [])
-            self.add_epoch(epoch, loss, val[epoch] if epoch < len(val) else None)
-        self.flush()
-
     def _mark_dirty(self) -> None:
         self._dirty = True
         if not self._timer.isActive():

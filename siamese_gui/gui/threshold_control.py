@@ -41,10 +41,6 @@ class ThresholdControl(QWidget):
         state.modelChanged.connect(self._update_range)
         self._update_range()
 
-    @property
-    def upper(self) -> float:
-        return self._upper
-
     def _update_range(self) -> None:
         self._upper = self.state.threshold_range()
         self.spin.blockSignals(True)
@@ -65,7 +61,3 @@ class ThresholdControl(QWidget):
             widget.blockSignals(True)
             widget.setValue(shown)
             widget.blockSignals(False)
-
-    def slider_value_for(self, threshold: float) -> int:
-        """The slider position that stands for `threshold`."""
-        return round(threshold / self._upper * SLIDER_STEPS)

@@ -28,6 +28,8 @@ from siamese_gui.gui.settings_form import SettingsForm
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.workers import TrainingController, TrainingOutcome
 
+# A stopped run still scores its weights on the validation images, which takes a while.
+STOPPING = " · stopping, then scoring the validation images…"
 DATA_SOURCES = ("fashion_mnist", "samples", "folder")
 DATA_SOURCE_LABELS = ("Fashion-MNIST (train split)", "Bundled samples", "Image folder…")
 
@@ -237,7 +239,7 @@ class TrainPanel(QWidget):
         if self.controller.is_running():
             self.controller.stop()
             self.stop_button.setEnabled(False)
-            self.progress.setFormat(self.progress.format().split(" · ")[0] + " · stopping…")
+            self.progress.setFormat(self.progress.format().split(" · ")[0] + STOPPING)
 
     def shutdown(self) -> None:
         """Stop a run in progress and wait for its thread (used when the window closes)."""
@@ -265,7 +267,7 @@ class TrainPanel(QWidget):
         if self.progress.maximum() != total:
             self.progress.setRange(0, total)
         self.progress.setValue(done)
-        suffix = " · stopping…" if self.controller.stop_requested() else f" · {format_duration(progress.eta_s)} left"
+        suffix = STOPPING if self.controller.stop_requested() else f" · {format_duration(progress.eta_s)} left"
         self.progress.setFormat(
             f"Epoch {progress.epoch + 1}/{self.config_epochs()} · batch {progress.batch + 1}/"
             f"{progress.batches_per_epoch} · loss {progress.loss:.4f}{suffix}"

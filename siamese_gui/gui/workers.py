@@ -91,8 +91,6 @@ class TaskRunner(QObject):
         from siamese_gui.core.session import Session
 
         self.session = Session(deliver, self.busyChanged.emit)
-        self._busy = False
-        self.busyChanged.connect(self._set_busy)
         _sessions.add(self.session)
 
     def submit(
@@ -127,10 +125,6 @@ class TaskRunner(QObject):
     def is_busy(self) -> bool:
         """Whether any task is queued or running."""
         return self.session.executor.busy()
-
-    @Slot(str)
-    def _set_busy(self, text: str) -> None:
-        self._busy = bool(text)
 
     def shutdown(self) -> None:
         """Cancel the work in progress, end the worker thread and wait for it."""
@@ -225,7 +219,6 @@ class TrainingController(QObject):
         config: the settings of the latest run.
     """
 
-    started = Signal()
     batchDone = Signal(object)
     epochDone = Signal(object)
     finished = Signal(object)
@@ -274,7 +267,6 @@ class TrainingController(QObject):
         _threads.add(thread)
         self.runs_started += 1
         thread.start()
-        self.started.emit()
         self.runningChanged.emit(True)
         return True
 

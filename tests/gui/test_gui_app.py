@@ -177,8 +177,9 @@ def test_run_shows_the_window_and_returns(monkeypatch, qapp):
     from siamese_gui.gui import app as app_module
     from siamese_gui.gui.main_window import MainWindow
 
-    started = []
+    started, frozen = [], []
     monkeypatch.setattr(MainWindow, "start_loading", lambda self, path=None: started.append(path))
+    monkeypatch.setattr(app_module.gc, "freeze", lambda: frozen.append(True))
 
     def close_when_shown():
         windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
@@ -188,3 +189,4 @@ def test_run_shows_the_window_and_returns(monkeypatch, qapp):
     QTimer.singleShot(200, close_when_shown)
     assert app_module.run(model_path="some.keras") == 0
     assert started == ["some.keras"]
+    assert frozen == [True]  # the exit skips the final garbage collection
