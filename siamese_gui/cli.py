@@ -245,10 +245,10 @@ def cmd_train(args) -> int:
 
 def _evaluate(embed_images, data):
     """Distances and summary on the standard pairs of `data` (seed 0, two per image)."""
+    import numpy as np
+
     from siamese_gui.core.evaluation import evaluate_distances, pair_distances
     from siamese_gui.core.pairs import standard_pairs
-
-    import numpy as np
 
     pairs = standard_pairs(data.labels)
     with np.errstate(all="ignore"):  # non-finite distances are reported by the caller
@@ -296,6 +296,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    import numpy as np
+
     from siamese_gui.core.errors import ImageError
     from siamese_gui.core.evaluation import judged_same
     from siamese_gui.core.images import is_blank, load_image
@@ -316,8 +318,6 @@ def cmd_compare(args) -> int:
     comparator = Comparator.from_file(args.model)
     for warning in comparator.loaded.warnings:
         _warn(warning)
-    import numpy as np
-
     with np.errstate(all="ignore"):  # a broken model's overflow is reported below, once
         distance = comparator.distance(*images)
     if not math.isfinite(distance):
@@ -345,14 +345,13 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = build_parser()
     _Parser.argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    command = args.command or "gui"
-    if not hasattr(args, "json"):
-        args.json = False
+    args = argparse.Namespace(json="--json" in _Parser.argv)
     try:
-        return COMMANDS[command](args)
+        args = build_parser().parse_args(argv)
+        if not hasattr(args, "json"):
+            args.json = False
+        return COMMANDS[args.command or "gui"](args)
     except SiameseError as exc:
         _report(args, str(exc), type(exc).__name__)
     except FileNotFoundError as exc:
