@@ -42,6 +42,12 @@ def _threshold(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
+def _threshold_help() -> str:
+    from siamese_gui.core.evaluation import THRESHOLD_MAX
+
+    return f"threshold instead of the model's: 0 to {THRESHOLD_MAX:,g}"
+
+
 def _range_help(name: str, text: str) -> str:
     from siamese_gui.core.config import LIMITS
 
@@ -101,14 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("model", nargs="?", default=str(default_model_path()), metavar="MODEL")
     _add_data_args(evaluate)
-    evaluate.add_argument("--threshold", type=_threshold, help="threshold instead of the model's")
+    evaluate.add_argument("--threshold", type=_threshold, help=_threshold_help())
     evaluate.add_argument("--json", action="store_true", help="print JSON")
 
     compare = commands.add_parser("compare", help="distance and verdict for two image files")
     compare.add_argument("image_a", metavar="IMAGE_A")
     compare.add_argument("image_b", metavar="IMAGE_B")
     compare.add_argument("--model", default=str(default_model_path()), metavar="FILE")
-    compare.add_argument("--threshold", type=_threshold, help="threshold instead of the model's")
+    compare.add_argument("--threshold", type=_threshold, help=_threshold_help())
     polarity = compare.add_mutually_exclusive_group()
     polarity.add_argument("--invert", dest="invert", action="store_true", default=None,
                           help="always invert the images (dark objects on light)")
