@@ -43,6 +43,12 @@ def _threshold(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
+def _threshold_help() -> str:
+    from siamese_gui.core.evaluation import THRESHOLD_MAX
+
+    return f"threshold instead of the model's: 0 to {THRESHOLD_MAX:,g}"
+
+
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--data", metavar="PATH", help="folder with the Fashion-MNIST .gz files")
@@ -166,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="one or more model files (default: the shipped model); with two or "
                           "more, they are compared side by side on the same pairs")
     _add_data_args(evaluate)
-    evaluate.add_argument("--threshold", type=_threshold, help="threshold instead of the model's")
+    evaluate.add_argument("--threshold", type=_threshold, help=_threshold_help())
     evaluate.add_argument("--pairs", type=_bounded_int(2, 10**7), metavar="N",
                           help="score N random balanced pairs (default: the standard protocol, "
                           "one same- and one different-class partner per image)")
@@ -180,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("image_a", metavar="IMAGE_A")
     compare.add_argument("image_b", metavar="IMAGE_B")
     compare.add_argument("--model", default=str(default_model_path()), metavar="FILE")
-    compare.add_argument("--threshold", type=_threshold, help="threshold instead of the model's")
+    compare.add_argument("--threshold", type=_threshold, help=_threshold_help())
     compare.add_argument("--polarity", choices=("auto", "on", "off"),
                          help="invert the images to light-on-dark: auto, on or off (default: as "
                          "the model was trained)")
@@ -495,14 +501,13 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = build_parser()
     _Parser.argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    command = args.command or "gui"
-    if not hasattr(args, "json"):
-        args.json = False
+    args = argparse.Namespace(json="--json" in _Parser.argv)
     try:
-        return COMMANDS[command](args)
+        args = build_parser().parse_args(argv)
+        if not hasattr(args, "json"):
+            args.json = False
+        return COMMANDS[args.command or "gui"](args)
     except SiameseError as exc:
         _report(args, str(exc), type(exc).__name__)
     except FileNotFoundError as exc:

@@ -386,3 +386,24 @@ def test_missing_folder_and_wrong_suffix(tmp_path):
     with pytest.raises(ModelFileError, match=".keras"):
         save_model(_tiny_pair_model(), tmp_path / "m.h5", {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_metadata_is_strict_json_whatever_the_training_recorded(tmp_path):
+    metadata = {
+        "threshold": np.float32(0.25),
+        "training": {"history": {"val_loss": [0.5, float("nan"), float("inf")]}},
+        "sha256": "0" * 64,  # a legacy sidecar's field: it describes another file
+    }
+    path = save_model(_tiny_pair_model(), tmp_path / "m.keras", metadata)
+    with zipfile.ZipFile(path) as archive:
+        text = archive.read("siamese_gui.json").decode()
+    info = json.loads(text, parse_constant=lambda token: pytest.fail(f"{token} in the metadata"))
+    assert info["training"]["history"]["val_loss"] == [0.5, None, None]
+    assert info["threshold"] == 0.25 and "sha256" not in info
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), -1.0, float("inf"), True])
+def test_save_refuses_an_unusable_threshold(tmp_path, threshold):
+    with pytest.raises(ModelFileError, match="threshold"):
+        save_model(_tiny_pair_model(), tmp_path / "m.keras", {"threshold": threshold})
+    assert list(tmp_path.iterdir()) == []

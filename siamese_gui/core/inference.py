@@ -164,7 +164,14 @@ class ModelHandle:
     def distance(self, image_a: np.ndarray, image_b: np.ndarray) -> float:
         """Return the Euclidean distance between the embeddings of two 28x28 images."""
         vectors = self.embed(np.stack([np.asarray(image_a), np.asarray(image_b)])).astype(np.float64)
-        return float(np.sqrt(np.sum((vectors[0] - vectors[1]) ** 2)))
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            distance = float(np.sqrt(np.sum((vectors[0] - vectors[1]) ** 2)))
+        if not np.isfinite(distance):
+            raise ModelFileError(
+                f"{self.path or 'the model'}: gives a non-finite distance (NaN or infinity); "
+                "the model is broken"
+            )
+        return distance
 
     def verdict(self, distance: float, threshold: float | None = None) -> Verdict:
         """Same or different at `threshold` (the model's own when None)."""

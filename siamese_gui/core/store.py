@@ -167,11 +167,26 @@ def _remove_stale_temps(folder: Path, stem: str) -> None:
                 os.remove(folder / name)
 
 
+def _json_safe(value):
+    """`value` with numpy scalars as Python numbers and NaN or infinities as None."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _metadata_member(metadata: dict) -> bytes:
+    metadata = _json_safe(metadata)
     return (json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
 
 
 def _stamped(metadata: dict, archive: ModelArchive, path: Path) -> dict:
+    metadata = {k: v for k, v in metadata.items() if k != "sha256"}  # a legacy sidecar's
     return {
         **metadata,
         "format": METADATA_FORMAT,

@@ -265,3 +265,12 @@ def test_recursion_error_is_one_line(monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "compare", deep)
     code, out, err = _run(capsys, "compare", "a.png", "b.png")
     one_error_line(_Done(code, err), "internal error")
+
+
+def test_an_error_while_building_the_parser_is_one_line(monkeypatch, capsys):
+    def missing_models_folder():
+        raise FileNotFoundError(2, "No such file or directory", "/nowhere/models")
+
+    monkeypatch.setattr("siamese_gui.core.locations.default_model_path", missing_models_folder)
+    code, out, err = _run(capsys, "compare", "a.png", "b.png")
+    one_error_line(_Done(code, err), "/nowhere/models")
