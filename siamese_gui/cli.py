@@ -26,7 +26,9 @@ class _Parser(argparse.ArgumentParser):
         if "--json" in argv:
             print(json.dumps({"error": message, "kind": "usage"}), file=sys.stderr)
             sys.exit(EXIT_USAGE)
-        super().error(printable(message))
+        # One line, like every other error (argparse would print the usage too).
+        print(f"{self.prog}: error: {printable(message)} (see --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
 
 
 def _threshold(text: str) -> float:
@@ -81,12 +83,20 @@ def _bounded_int(low: int, high: int):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number, got {printable(text)[:40]!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+            shown = text if len(text) <= 40 else text[:20] + "…"
+            raise argparse.ArgumentTypeError(
+                f"must be between {_number(low)} and {_number(high)}, got {printable(shown)}")
         return value
 
     return parse
+
+
+def _number(value) -> str:
+    """A bound as people write it: 10,000 or 0.001."""
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def _bounded_float(low: float, high: float):
@@ -96,7 +106,8 @@ def _bounded_float(low: float, high: float):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if not low <= value <= high:  # also refuses nan
-            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
+            raise argparse.ArgumentTypeError(
+                f"must be between {_number(low)} and {_number(high)}, got {printable(text)[:40]}")
         return value
 
     return parse
@@ -123,7 +134,8 @@ def _add_setting_args(parser: argparse.ArgumentParser) -> None:
             kind = _bounded_int if meta["widget"] == "spin" else _bounded_float
             parser.add_argument(
                 option, type=kind(meta["low"], meta["high"]), default=default, metavar="N",
-                help=f"{meta['help']}; {meta['low']:g} to {meta['high']:g} (default: {default:g})",
+                help=f"{meta['help']}; {_number(meta['low'])} to {_number(meta['high'])} "
+                f"(default: {_number(default)})",
             )
 
 

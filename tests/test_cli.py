@@ -269,12 +269,12 @@ def test_train_bad_settings(extra, words, tmp_path, image_folder_factory, capsys
 @pytest.mark.parametrize(
     "extra, words",
     [
-        (["--epochs", "0"], ["--epochs", "between 1 and 10000"]),
+        (["--epochs", "0"], ["--epochs", "between 1 and 10,000"]),
         (["--epochs", str(10**12)], ["--epochs", "between"]),
         (["--lr", "inf"], ["--lr", "between"]),
         (["--batch-size", "2"], ["--batch-size", "between 4"]),
         (["--embedding-dim", "1e9"], ["--embedding-dim", "whole number"]),
-        (["--embedding-dim", "100000"], ["--embedding-dim", "between 1 and 1024"]),
+        (["--embedding-dim", "100000"], ["--embedding-dim", "between 1 and 1,024"]),
     ],
 )
 def test_train_out_of_range_settings_are_usage_errors(extra, words, tmp_path, capsys):
@@ -330,7 +330,8 @@ def test_usage_errors_exit_2(argv, capsys):
         cli.main(argv)
     assert info.value.code == 2
     _, err = capsys.readouterr()
-    assert "usage" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "error:" in err and "--help" in err
+    assert "Traceback" not in err
 
     with pytest.raises(SystemExit) as info:
         cli.main([*argv, "--json"])

@@ -30,7 +30,7 @@ def _tiny(seed):
 
 def _threshold_on_disk(path):
     """The threshold of the model at `path`, after a full, checked load."""
-    return load_model(path).threshold
+    return load_model(path).info["threshold"]
 
 
 # --- kill -9 in the middle of saving -------------------------------------------------------
@@ -205,8 +205,8 @@ def test_concurrent_saves_to_one_path_end_whole_and_consistent(tmp_path):
         worker.join(120)
     assert errors == []
     loaded = load_model(path)
-    assert loaded.threshold in models
-    expected = models[loaded.threshold].get_weights()
+    assert loaded.info["threshold"] in models
+    expected = models[loaded.info["threshold"]].get_weights()
     for got, want in zip(loaded.model.get_weights(), expected):
         assert (got == want).all()
     assert folder_listing(tmp_path) == ["m.keras"]

@@ -95,38 +95,38 @@ def test_compare_json_is_strict_json(saved_model, sample_images, capsys):
 # --- every numeric option has a range, checked before TensorFlow starts -----------------
 
 OUT_OF_RANGE = [
-    (["--embedding-dim", "100000"], "embedding size"),
-    (["--embedding-dim", "0"], "embedding size"),
-    (["--epochs", str(10**12)], "epochs"),
-    (["--epochs", "10001"], "epochs"),
-    (["--batch-size", "100000"], "batch size"),
-    (["--seed", "-1"], "seed"),
-    (["--seed", str(2**32)], "seed"),
-    (["--seed", str(10**400)], "seed"),
-    (["--lr", "1e400"], "learning rate"),
-    (["--lr", "11"], "learning rate"),
-    (["--margin", "nan"], "margin"),
-    (["--margin", "1000"], "margin"),
-    (["--validation-fraction", "0.95"], "validation fraction"),
+    (["--embedding-dim", "100000"], "--embedding-dim"),
+    (["--embedding-dim", "0"], "--embedding-dim"),
+    (["--epochs", str(10**12)], "--epochs"),
+    (["--epochs", "10001"], "--epochs"),
+    (["--batch-size", "100000"], "--batch-size"),
+    (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**32)], "--seed"),
+    (["--seed", str(10**400)], "--seed"),
+    (["--lr", "1e400"], "--lr"),
+    (["--lr", "11"], "--lr"),
+    (["--margin", "nan"], "--margin"),
+    (["--margin", "1000"], "--margin"),
+    (["--validation-fraction", "0.95"], "--validation-fraction"),
 ]
 
 
-@pytest.mark.parametrize("extra, words", OUT_OF_RANGE, ids=[" ".join(e) for e, _ in OUT_OF_RANGE])
+@pytest.mark.parametrize("extra, words", OUT_OF_RANGE, ids=[" ".join(e)[:40] for e, _ in OUT_OF_RANGE])
 def test_train_option_out_of_range_is_refused_before_tensorflow(extra, words, tmp_path, capsys, monkeypatch):
     def no_tensorflow():
         raise AssertionError("TensorFlow was started")
 
     monkeypatch.setattr(cli, "start_tensorflow", no_tensorflow)
     code, out, err = _run(capsys, "train", "--image-folder", str(tmp_path), "--out", str(tmp_path / "m.keras"), *extra)
-    line = one_error_line(_Done(code, err), words)
-    assert "internal error" not in line
+    line = one_error_line(_Done(code, err), words, "between", code=2)
+    assert "internal error" not in line and len(line) < 300
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("extra", [["--embedding-dim", "1e9"], ["--epochs", "1.5"], ["--seed", "0x10"]])
 def test_train_option_that_is_not_a_whole_number_is_a_usage_error(extra, tmp_path, capsys):
     code, out, err = _run(capsys, "train", "--out", str(tmp_path / "m.keras"), *extra)
-    assert code == 2 and "invalid int value" in err and "Traceback" not in err
+    one_error_line(_Done(code, err), extra[0], "whole number", code=2)
 
 
 def test_every_numeric_option_documents_its_range(capsys):
@@ -135,7 +135,8 @@ def test_every_numeric_option_documents_its_range(capsys):
     code, out, _ = _run(capsys, "train", "--help")
     text = " ".join(out.split())
     for low, high in LIMITS.values():
-        assert f"{high:,}" in text
+        for bound in (low, high):
+            assert (f"{bound:,}" if isinstance(bound, int) else f"{bound:g}") in text
 
 
 # --- networks that are not ours fail with a message, not a traceback ----------------------
