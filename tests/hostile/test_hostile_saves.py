@@ -210,4 +210,4 @@ def test_concurrent_saves_to_one_path_end_whole_and_consistent(tmp_path):
     for got, want in zip(loaded.model.get_weights(), expected):
         assert (got == want).all()
     assert folder_listing(tmp_path) == ["m.keras"]
-    assert read_metadata(path)["threshold"] == loaded.threshold
+    assert read_metadata(path)["threshold"] == loaded.info["threshold"]
