@@ -1,4 +1,4 @@
-"""The `siamese-gui` command: the desktop app, or `train`, `evaluate` and `compare`."""
+"""The `siamese-gui` command: the desktop app, or `train`, `evaluate`, `compare` and `export`."""
 
 from __future__ import annotations
 
@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     polarity.add_argument("--no-invert", dest="invert", action="store_false",
                           help="never invert (light objects on dark, like Fashion-MNIST)")
     compare.add_argument("--json", action="store_true", help="print JSON")
+
+    export = commands.add_parser(
+        "export", help="export the embedding network to LiteRT (.tflite) or ONNX, with a JSON card"
+    )
+    export.add_argument("model", metavar="MODEL", help="the .keras model")
+    export.add_argument("--format", required=True, choices=("tflite", "onnx"), dest="export_format")
+    export.add_argument("--out", required=True, metavar="FILE", help="the file to write (.tflite or .onnx)")
+    export.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -205,8 +213,6 @@ def _evaluate(embed_images, data):
 
 def cmd_evaluate(args) -> int:
     from siamese_gui.core.evaluation import metrics_at
-
-    start_tensorflow()
     from siamese_gui.core.inference import load_model_handle
 
     handle = load_model_handle(args.model)
@@ -246,7 +252,7 @@ def cmd_compare(args) -> int:
     with native_stderr_hidden():
         image_a = load_image(args.image_a, invert=args.invert)
         image_b = load_image(args.image_b, invert=args.invert)
-    start_tensorflow()
+    # Runs in LiteRT when the model has a runtime copy; TensorFlow starts only otherwise.
     from siamese_gui.core.inference import load_model_handle
 
     handle = load_model_handle(args.model)
@@ -258,10 +264,24 @@ def cmd_compare(args) -> int:
     if args.json:
         print(json.dumps({
             "image_a": args.image_a, "image_b": args.image_b, "model": args.model,
-            "distance": distance, "threshold": threshold, "same": same,
+            "distance": distance, "threshold": threshold, "same": same, "engine": handle.engine,
         }, indent=2))
     else:
         print(f"distance {distance:.4f}  threshold {threshold:.4f}  {'same' if same else 'different'}")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from siamese_gui.core.export import export_model
+    from siamese_gui.core.runtimes import card_path
+
+    out = export_model(args.model, args.out, args.export_format)
+    card = card_path(out)
+    if args.json:
+        print(json.dumps({"model": args.model, "format": args.export_format, "out": str(out),
+                          "card": str(card)}, indent=2))
+    else:
+        print(f"wrote {out} and {card.name}")
     return EXIT_OK
 
 
@@ -271,7 +291,9 @@ def cmd_gui(args) -> int:
     return run(model_path=getattr(args, "model", None))
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "gui": cmd_gui}
+COMMANDS = {
+    "train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "export": cmd_export, "gui": cmd_gui,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

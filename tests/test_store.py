@@ -58,7 +58,7 @@ def test_round_trip_gives_identical_distances(trained, saved_model):
     result, dataset, _, _ = trained
     loaded = load_model(saved_model)
     assert loaded.warnings == []
-    comparator = load_model_handle(saved_model)
+    comparator = load_model_handle(saved_model, runtime="tensorflow")
     from siamese_gui.core.training import embed
 
     np.testing.assert_array_equal(comparator.embed(dataset.images), embed(result.embedding, dataset.images))

@@ -39,17 +39,11 @@ def _load_model_task(path: Path):
     return handle, handle
 
 
-def _import_tensorflow() -> None:
-    from siamese_gui.core.runtime import start_tensorflow
-
-    start_tensorflow()
-    from siamese_gui.core import store  # noqa: F401 - imported for its side effect
-
-
-def _save_model_task(model, path: Path, metadata: dict) -> Path:
+def _save_model_task(handle, path: Path, metadata: dict) -> Path:
     from siamese_gui.core.store import save_model
 
-    return save_model(model, path, metadata)
+    # A handle running in LiteRT loads its Keras model (and TensorFlow) only now.
+    return save_model(handle.keras_model, path, metadata)
 
 
 class MainWindow(QMainWindow):
@@ -188,12 +182,15 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.start_loading)
 
     def start_loading(self, model_path: str | Path | None = None, data_path: str | Path | None = None) -> None:
-        """Load data, TensorFlow and the model in the background (default model when None)."""
+        """Load data and the model in the background (default model when None).
+
+        TensorFlow is not started here: a model with a runtime copy runs in LiteRT, and
+        TensorFlow loads only for training, saving, or a model without one.
+        """
         explicit = model_path is not None
         path = Path(model_path) if explicit else default_model_path()
         self.runner.submit(lambda: load_default_data(data_path), self._data_loaded, self._data_failed,
                            "Loading data…")
-        self.runner.submit(_import_tensorflow, description="Loading TensorFlow…")
         if explicit or path.is_file():
             self.open_model(path)
         else:
@@ -294,7 +291,6 @@ class MainWindow(QMainWindow):
         metadata = dict(loaded.metadata)
         if loaded is self.state.model:
             metadata["threshold"] = self.state.threshold
-        model = loaded.keras_model
 
         def saved(written: Path) -> None:
             loaded.path = written
@@ -303,7 +299,7 @@ class MainWindow(QMainWindow):
                 self.state.set_model_path(written)
             self.show_status(f"Model saved to {written}")
 
-        self.runner.submit(lambda: _save_model_task(model, path, metadata), saved,
+        self.runner.submit(lambda: _save_model_task(loaded, path, metadata), saved,
                            lambda exc: show_error(self, "Cannot save the model", error_text(exc)),
                            f"Saving {path.name}…")
 
