@@ -226,3 +226,39 @@ def test_export_bad_input_is_one_line(argv, words, saved_model, tmp_path, capsys
     for word in words:
         assert word in lines[0]
     assert not list(tmp_path.glob("*.tflite*")) and not list(tmp_path.glob(".*tmp*"))
+
+
+APP_CHILD = r"""
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+import siamese_gui.gui.app as app_module
+from siamese_gui.gui.main_window import MainWindow
+
+def watch():
+    for window in QApplication.topLevelWidgets():
+        if isinstance(window, MainWindow) and window.state.test_data is not None:
+            if window.compare_panel.pane_a.image is None:
+                window.compare_panel.random_pair(False)
+            elif window.compare_panel.distance is not None and window.state.evaluation is not None:
+                timer.stop()
+                print(window.state.model.engine, window.compare_panel.verdict, "tensorflow" in sys.modules)
+                window.close()
+
+app_module.create_application()
+timer = QTimer(); timer.timeout.connect(watch); timer.start(20)
+sys.exit(app_module.run(None))
+"""
+
+
+@pytest.mark.gui
+@needs_litert
+def test_the_app_gives_verdicts_and_evaluates_without_tensorflow(tmp_path):
+    pytest.importorskip("PySide6")
+    env = {**cli_env(), "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", APP_CHILD], env=env, capture_output=True, text=True,
+                          timeout=180, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    engine, copy, verdict, tensorflow_loaded = done.stdout.split()
+    assert (engine, copy) == ("LiteRT", "(fashion_mnist.tflite)")
+    assert verdict in ("Same", "Different") and tensorflow_loaded == "False"

@@ -319,7 +319,8 @@ def test_successful_save_replaces_both_files_and_leaves_no_temp(existing):
     path, before = existing
     save_model(_tiny_pair_model(), path, {"threshold": 0.25})
     after = _folder_state(path.parent)
-    assert sorted(after) == ["mine.json", "mine.keras"]
+    # The model, its sidecar, and its runtime copy with its card (see core.export).
+    assert sorted(after) == ["mine.json", "mine.keras", "mine.tflite", "mine.tflite.json"]
     assert after["mine.keras"] != before["mine.keras"]
     info = read_sidecar(path)
     assert info["threshold"] == 0.25 and info["sha256"] == file_sha256(path)

@@ -37,6 +37,7 @@ from siamese_gui.core.runtimes import (
     runtime_copy_path,
     runtime_embedder,
     runtime_installed,
+    safe_mode_would_load,
 )
 
 # The largest difference from Keras an export may show on the probe images; float32
@@ -251,9 +252,9 @@ def write_runtime_copy(embedding, model_path: str | os.PathLike) -> Path | None:
     still loads (through TensorFlow, then cached). Returns None where LiteRT is not
     installed or the copy could not be made.
     """
-    if not runtime_installed(RUNTIME_FORMAT):
-        return None
     model_path = Path(model_path)
+    if not runtime_installed(RUNTIME_FORMAT) or not safe_mode_would_load(model_path):
+        return None
     try:
         return export_embedding(
             embedding, runtime_copy_path(model_path), RUNTIME_FORMAT, read_metadata(model_path), model_path

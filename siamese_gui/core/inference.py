@@ -24,6 +24,8 @@ from siamese_gui.core.evaluation import Verdict, verdict_of
 FALLBACK_THRESHOLD = 0.5
 # Large enough to keep the CPU busy, small enough to keep activations under ~50 MB.
 EMBED_BATCH = 256
+# Set to "tensorflow" to make `load_model_handle` ignore runtime copies.
+RUNTIME_ENV = "SIAMESE_GUI_RUNTIME"
 
 
 class Embedder(Protocol):
@@ -294,7 +296,9 @@ def load_model_handle(path: str | os.PathLike, runtime: str = "auto", cache: boo
     Args:
         path: the `.keras` file.
         runtime: "auto" runs the model's runtime copy in LiteRT where it has an intact
-            one (no TensorFlow), else TensorFlow; "tensorflow" always uses TensorFlow.
+            one (no TensorFlow), else TensorFlow; "tensorflow" always uses TensorFlow,
+            as does "auto" when the environment variable `SIAMESE_GUI_RUNTIME` is
+            "tensorflow" (for side-by-side checks).
         cache: on the TensorFlow path, make a runtime copy in the user cache so that
             the next load is fast (skipped where LiteRT is not installed).
 
@@ -303,7 +307,7 @@ def load_model_handle(path: str | os.PathLike, runtime: str = "auto", cache: boo
     """
     if runtime not in ("auto", "tensorflow"):
         raise ValueError(f"runtime must be 'auto' or 'tensorflow', not {runtime!r}")
-    if runtime == "auto":
+    if runtime == "auto" and os.environ.get(RUNTIME_ENV, "").strip().lower() != "tensorflow":
         from siamese_gui.core.runtimes import load_runtime_handle
 
         handle = load_runtime_handle(path)

@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,31 @@ def read_metadata(model_path: str | os.PathLike) -> dict:
     return data
 
 
+def _holds_code(config) -> bool:
+    """Whether a Keras model config holds Python code (a `Lambda` layer or a lambda)."""
+    if isinstance(config, dict):
+        if config.get("class_name") in ("Lambda", "__lambda__") or "__lambda__" in config:
+            return True
+        return any(_holds_code(value) for value in config.values())
+    if isinstance(config, list):
+        return any(_holds_code(value) for value in config)
+    return False
+
+
+def safe_mode_would_load(model_path: str | os.PathLike) -> bool:
+    """Whether the `.keras` archive is readable and free of the code Keras' safe mode refuses.
+
+    The runtime copy of a model that `store.load_model` would refuse is not used, so
+    both paths refuse the same files.
+    """
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, UnicodeDecodeError):
+        return False
+    return not _holds_code(config)
+
+
 def runtime_installed(fmt: str = RUNTIME_FORMAT) -> bool:
     """Whether the runtime package for `fmt` ("tflite" or "onnx") can be imported."""
     return importlib.util.find_spec(FORMATS[fmt]) is not None
@@ -165,12 +191,17 @@ def find_runtime_copy(model_path: str | os.PathLike, model_sha256: str) -> Runti
     return None
 
 
+def default_threads() -> int:
+    """CPU threads for LiteRT: all cores up to 4 (a 28x28 network gains nothing from more)."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 class LiteRTEmbedder:
     """Runs an exported `.tflite` embedding network in LiteRT (an `Embedder`).
 
     Args:
         path: the `.tflite` file.
-        threads: CPU threads for the interpreter.
+        threads: CPU threads for the interpreter (`default_threads()` when None).
 
     Raises:
         ModelFileError: if LiteRT cannot load the file or it does not map
@@ -182,7 +213,7 @@ class LiteRTEmbedder:
 
         self.path = Path(path)
         try:
-            self._interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
+            self._interpreter = Interpreter(model_path=str(path), num_threads=threads or default_threads())
         except (ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{path}: LiteRT cannot load it ({exc})") from None
         inputs = self._interpreter.get_input_details()
@@ -264,7 +295,7 @@ def load_runtime_handle(model_path: str | os.PathLike):
     except (ModelFileError, OSError):
         return None  # TensorFlow's path reports the problem in its own words
     copy = find_runtime_copy(model_path, sha)
-    if copy is None:
+    if copy is None or not safe_mode_would_load(model_path):
         return None
     try:
         embedder = runtime_embedder(copy.path)
