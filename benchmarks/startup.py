@@ -158,14 +158,21 @@ def measure_app(runs: int) -> dict[str, list[dict]]:
     return results
 
 
-def report(compare, embedding, app, runs: int, app_runs: int) -> str:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+def _load() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def report(compare, embedding, app, runs: int, app_runs: int, load_before: float | None = None) -> str:
+    load = _load()
+    busy = (f"; 1-minute load average {load_before:.1f} before and {load:.1f} after the run "
+            "(above the core count means other work shared the CPUs and every time is inflated)"
+            if load is not None and load_before is not None else "")
     lines = [
         "# Time to a first answer: LiteRT path vs TensorFlow path",
         "",
         f"Measured {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `python benchmarks/startup.py` "
         f"on {os.cpu_count()} CPU cores ({platform.machine()}, Python {platform.python_version()})"
-        + (f"; load average at the end {load[0]:.1f}." if load else "."),
+        + busy + ".",
         "The LiteRT path runs the shipped model's runtime copy (`models/fashion_mnist.tflite`); the "
         "TensorFlow path is the same command with `SIAMESE_GUI_RUNTIME=tensorflow`. Every figure is the "
         "wall time of fresh processes: median (min, max).",
@@ -217,13 +224,14 @@ def main() -> int:
     parser.add_argument("--app-runs", type=int, default=3, help="launches of the app per path")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results-startup.md"))
     args = parser.parse_args()
+    load_before = _load()
     compare = measure_compare(args.runs)
     print(json.dumps(compare), flush=True)
     embedding = measure_embedding(args.embed_runs)
     print(json.dumps(embedding), flush=True)
     app = measure_app(args.app_runs)
     print(json.dumps(app), flush=True)
-    text = report(compare, embedding, app, args.runs, args.app_runs)
+    text = report(compare, embedding, app, args.runs, args.app_runs, load_before)
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
     return 0
