@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="export the embedding network to LiteRT (.tflite) or ONNX, with a JSON card"
     )
     export.add_argument("model", metavar="MODEL", help="the .keras model")
-    export.add_argument("--format", required=True, choices=("tflite", "onnx"), dest="export_format")
+    export.add_argument("--format", required=True, choices=("tflite", "onnx"), dest="export_format",
+                        help="tflite runs in LiteRT; onnx needs pip install 'siamese-gui[onnx]'")
     export.add_argument("--out", required=True, metavar="FILE", help="the file to write (.tflite or .onnx)")
     export.add_argument("--json", action="store_true", help="print JSON")
     return parser
