@@ -21,6 +21,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -98,20 +99,27 @@ def _env(extra: dict) -> dict:
     return {**env, **extra}
 
 
-def _wall(argv: list[str], extra: dict) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _wall(argv: list[str], extra: dict) -> tuple[float, float]:
+    """Run a command; return its wall time and its CPU time (user + system)."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(argv, env=_env(extra), cwd=ROOT, capture_output=True, text=True, timeout=300)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-500:]}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu
 
 
 def _summary(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
 
 
-def measure_compare(runs: int) -> dict[str, list[float]]:
+def measure_compare(runs: int) -> dict[str, list[tuple[float, float]]]:
     a, b = str(SAMPLES[0]), str(SAMPLES[len(SAMPLES) // 2])
     compare = [sys.executable, "-m", "siamese_gui", "compare", a, b]
     commands = {
@@ -119,7 +127,7 @@ def measure_compare(runs: int) -> dict[str, list[float]]:
         "compare, TensorFlow path": (compare, PATHS["TensorFlow"]),
         'python -c "import tensorflow"': ([sys.executable, "-c", "import tensorflow"], {}),
     }
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(runs):  # interleaved, so a busy moment hits every command alike
         for name, (argv, extra) in commands.items():
             times[name].append(_wall(argv, extra))
@@ -179,10 +187,14 @@ def report(compare, embedding, app, runs: int, app_runs: int, load_before: float
         "",
         f"## `siamese-gui compare A B` ({runs} runs each, interleaved)",
         "",
-        "| command | wall time |",
-        "| --- | --- |",
+        "CPU time (user + system) is what the process itself used; on a busy machine it stays "
+        "closer to the quiet-machine wall time than the wall time does.",
+        "",
+        "| command | wall time | CPU time |",
+        "| --- | --- | --- |",
     ]
-    lines += [f"| {name} | {_summary(values)} |" for name, values in compare.items()]
+    lines += [f"| {name} | {_summary([w for w, _ in values])} | {_summary([c for _, c in values])} |"
+              for name, values in compare.items()]
     first = next(iter(embedding.values()))[0]
     lines += [
         "",
