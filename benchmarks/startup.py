@@ -207,7 +207,7 @@ def report(compare, embedding, app, runs: int, app_runs: int, load_before: float
     for name, rows in embedding.items():
         embeds = [r["embed_s"] for r in rows]
         rate = rows[0]["images"] / statistics.median(embeds)
-        lines.append(f"| {name} ({rows[0]['engine']}) | {_summary([r['load_s'] for r in rows])} | "
+        lines.append(f"| {rows[0]['engine']} | {_summary([r['load_s'] for r in rows])} | "
                      f"{_summary(embeds)} | {rate:,.0f} |")
     lines += [
         "",
