@@ -1,5 +1,5 @@
-"""The `siamese-gui` command: the desktop app, or `train`, `evaluate`, `compare`, `verify`
-and `report`."""
+"""The `siamese-gui` command: the desktop app, or `train`, `evaluate`, `compare`, `verify`,
+`report` and `export`."""
 
 from __future__ import annotations
 
@@ -209,6 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="same as --polarity off")
     compare.add_argument("--json", action="store_true", help="print JSON")
     cli_reports.add_commands(commands, _add_data_args, str(default_model_path()))
+
+    export = commands.add_parser(
+        "export", help="export the embedding network to LiteRT (.tflite) or ONNX, with a JSON card"
+    )
+    export.add_argument("model", metavar="MODEL", help="the .keras model")
+    export.add_argument("--format", required=True, choices=("tflite", "onnx"), dest="export_format",
+                        help="tflite runs in LiteRT; onnx needs pip install 'siamese-gui[onnx]'")
+    export.add_argument("--out", required=True, metavar="FILE", help="the file to write (.tflite or .onnx)")
+    export.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -390,7 +399,6 @@ def cmd_evaluate(args) -> int:
     if len(args.model) > 1:
         return cli_reports.cmd_evaluate_models(args)
     args.model = args.model[0] if args.model else str(default_model_path())
-    start_tensorflow()
     from siamese_gui.core.inference import Threshold, ThresholdOrigin, load_model_handle
     from siamese_gui.core.session import Session
     from siamese_gui.core.splits import Role, held_out_images
@@ -477,7 +485,7 @@ def cmd_compare(args) -> int:
     # The images first: a bad image file is reported without waiting for the model.
     image_a, image_b = read(args.polarity)
     _vet_model(args.model)
-    start_tensorflow()
+    # Runs in LiteRT when the model has a runtime copy; TensorFlow starts only otherwise.
     handle = load_model_handle(args.model)
     for warning in handle.warnings:
         _warn(warning)
@@ -493,11 +501,25 @@ def cmd_compare(args) -> int:
             "image_a": args.image_a, "image_b": args.image_b, "model": args.model,
             "distance": distance, "threshold": threshold.value,
             "threshold_origin": threshold.as_dict(), "verdict": verdict.value,
-            "same": verdict.value == "same",
+            "same": verdict.value == "same", "engine": handle.engine,
         }))
     else:
         origin = threshold.describe().partition(" ")[2]
         print(f"distance {distance:.4f}  threshold {threshold.value:.4f}  {verdict.value}  {origin}")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from siamese_gui.core.export import export_model
+    from siamese_gui.core.runtimes import card_path
+
+    out = export_model(args.model, args.out, args.export_format)
+    card = card_path(out)
+    if args.json:
+        print(json.dumps({"model": args.model, "format": args.export_format, "out": str(out),
+                          "card": str(card)}, indent=2))
+    else:
+        print(f"wrote {out} and {card.name}")
     return EXIT_OK
 
 
@@ -507,8 +529,9 @@ def cmd_gui(args) -> int:
     return run(model_path=getattr(args, "model", None))
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "gui": cmd_gui,
-            **cli_reports.COMMANDS}
+COMMANDS = {
+    "train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "export": cmd_export, "gui": cmd_gui,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,7 +124,6 @@ def cmd_verify(args) -> int:
     out = Path(args.out)
     if not out.parent.resolve().is_dir():
         raise SiameseError(f"{out}: folder {out.parent} does not exist")
-    start_tensorflow()
     handle = _load_handle(args.model)
     threshold = _threshold(handle, args.threshold)
     progress = _reporter(args, "verifying", "images")
@@ -165,7 +164,6 @@ def cmd_report(args) -> int:
         raise SiameseError(f"{out}: the report must end in .html or .pdf")
     if not out.parent.resolve().is_dir():
         raise SiameseError(f"{out}: folder {out.parent} does not exist")
-    start_tensorflow()
     handle = _load_handle(args.model)
     evaluation = evaluation_set_for(args, [handle])
     threshold = _threshold(handle, args.threshold)
@@ -194,7 +192,6 @@ def cmd_evaluate_models(args) -> int:
 
     if args.threshold is not None:
         raise SiameseError("--threshold applies to one model; with several, each is measured at its own threshold")
-    start_tensorflow()
     handles = [_load_handle(path) for path in args.model]
     evaluation = evaluation_set_for(args, handles)
     progress = _reporter(args, "embedding", "images")

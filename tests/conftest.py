@@ -57,6 +57,21 @@ def config_factory():
 TRAINED_CONFIG = dict(epochs=3, batch_size=8)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def runtime_cache(tmp_path_factory):
+    """Runtime copies of models that lack one go to a temp cache, never the user's."""
+    from siamese_gui.core.runtimes import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("runtime-cache")
+    saved = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = saved
+
+
 @pytest.fixture(scope="session")
 def trained():
     """One tiny training run shared by the tests: (result, dataset, batches, epochs).

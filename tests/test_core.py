@@ -17,6 +17,9 @@ NUMPY_ONLY = [
     "siamese_gui.core.datasets",
     "siamese_gui.core.pairs",
     "siamese_gui.core.evaluation",
+    "siamese_gui.core.inference",
+    "siamese_gui.core.runtimes",
+    "siamese_gui.core.export",
 ]
 WITH_TENSORFLOW = ["siamese_gui.core.model", "siamese_gui.core.training", "siamese_gui.core.store"]
 

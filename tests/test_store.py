@@ -77,7 +77,7 @@ def test_round_trip_gives_identical_distances(trained, saved_model):
     result, dataset, _, _ = trained
     loaded = load_model(saved_model)
     assert loaded.warnings == []
-    comparator = load_model_handle(saved_model)
+    comparator = load_model_handle(saved_model, runtime="tensorflow")
     from siamese_gui.core.training import embed
 
     np.testing.assert_array_equal(comparator.embed(dataset.images), embed(result.embedding, dataset.images))
@@ -349,7 +349,8 @@ def test_successful_save_replaces_the_file_and_leaves_no_temp(existing):
     path, before = existing
     save_model(_tiny_pair_model(), path, {"threshold": 0.25})
     after = _folder_state(path.parent)
-    assert sorted(after) == ["mine.keras"]
+    # The model (metadata inside) and its runtime copy with its card (see core.export).
+    assert sorted(after) == ["mine.keras", "mine.tflite", "mine.tflite.json"]
     assert after["mine.keras"] != before["mine.keras"]
     info = read_sidecar(path)
     assert info["threshold"] == 0.25 and load_model_handle(path).threshold.value == 0.25

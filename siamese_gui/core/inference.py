@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -23,6 +23,8 @@ from siamese_gui.core.evaluation import Verdict, validate_threshold, verdict_of
 FALLBACK_THRESHOLD = 0.5
 # Large enough to keep the CPU busy, small enough to keep activations under ~50 MB.
 EMBED_BATCH = 256
+# Set to "tensorflow" to make `load_model_handle` ignore runtime copies.
+RUNTIME_ENV = "SIAMESE_GUI_RUNTIME"
 
 
 class Embedder(Protocol):
@@ -79,7 +81,6 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return scaled[..., None] if scaled.ndim == 3 else scaled
 
 
-@dataclass
 class ModelHandle:
     """A trained Siamese model as the app uses it.
 
@@ -88,20 +89,75 @@ class ModelHandle:
         metadata: what the model file records: settings, data and split, metrics,
             threshold, class names, versions.
         path: the model file, or None for a model not saved yet.
-        keras_model: the Keras pair model, where one is loaded (needed to save).
-        keras_embedding: the Keras embedding network inside it.
+        keras_model: the Keras pair model (needed to save or train on). Where the
+            handle was made without one, Keras loads it from `path` on first access.
+        keras_embedding: the Keras embedding network inside it (loaded likewise).
         warnings: problems that did not stop loading.
         read_only: True for the shipped model and files inside the installed package;
             the app never writes to them.
+        engine: what computes the embeddings, in words ("TensorFlow", "LiteRT (...)").
     """
 
-    embedder: Embedder
-    metadata: dict
-    path: Path | None = None
-    keras_model: object | None = None
-    keras_embedding: object | None = None
-    warnings: list[str] = field(default_factory=list)
-    read_only: bool = False
+    def __init__(
+        self,
+        embedder: Embedder,
+        metadata: dict,
+        path: Path | None = None,
+        keras_model: object | None = None,
+        keras_embedding: object | None = None,
+        warnings: list[str] | None = None,
+        read_only: bool = False,
+        engine: str = "TensorFlow",
+    ):
+        self.embedder = embedder
+        self.metadata = metadata
+        self.path = path
+        self._keras_model = keras_model
+        self._keras_embedding = keras_embedding
+        self.warnings = list(warnings) if warnings is not None else []
+        self.read_only = read_only
+        self.engine = engine
+
+    def __repr__(self) -> str:
+        return f"ModelHandle({self.name!r}, engine={self.engine!r})"
+
+    # Keras, on demand -----------------------------------------------------------------
+
+    @property
+    def keras_loaded(self) -> bool:
+        """Whether the Keras model is in memory (False until a lazy handle needs it)."""
+        return self._keras_model is not None
+
+    @property
+    def keras_model(self):
+        """The Keras pair model; loads it (and TensorFlow) from `path` on first access."""
+        self._load_keras()
+        return self._keras_model
+
+    @keras_model.setter
+    def keras_model(self, model) -> None:
+        self._keras_model = model
+
+    @property
+    def keras_embedding(self):
+        """The Keras embedding network; loads it from `path` on first access."""
+        self._load_keras()
+        return self._keras_embedding
+
+    @keras_embedding.setter
+    def keras_embedding(self, network) -> None:
+        self._keras_embedding = network
+
+    def _load_keras(self) -> None:
+        if self._keras_model is not None or self.path is None:
+            return
+        from siamese_gui.core.runtime import start_tensorflow
+
+        start_tensorflow()
+        from siamese_gui.core.store import load_model
+
+        loaded = load_model(self.path)
+        self._keras_model, self._keras_embedding = loaded.model, loaded.embedding
 
     # Identity -------------------------------------------------------------------------
 
@@ -142,8 +198,8 @@ class ModelHandle:
         """A copy of this handle whose stored threshold is `threshold` (nothing is written)."""
         metadata = {**self.metadata, "threshold": threshold.value, "threshold_detail": threshold.detail}
         return ModelHandle(
-            self.embedder, metadata, self.path, self.keras_model, self.keras_embedding,
-            list(self.warnings), self.read_only,
+            self.embedder, metadata, self.path, self._keras_model, self._keras_embedding,
+            list(self.warnings), self.read_only, self.engine,
         )
 
     # Inference ------------------------------------------------------------------------
@@ -228,15 +284,39 @@ def keras_embedder(embedding) -> Embedder:
     return lambda batch: function(batch).numpy()
 
 
-def load_model_handle(path: str | os.PathLike) -> ModelHandle:
+def load_model_handle(path: str | os.PathLike, runtime: str = "auto", cache: bool = True) -> ModelHandle:
     """Load a saved model (safely) into a handle.
+
+    Args:
+        path: the `.keras` file.
+        runtime: "auto" runs the model's runtime copy in LiteRT where it has an intact
+            one (no TensorFlow), else TensorFlow; "tensorflow" always uses TensorFlow,
+            as does "auto" when the environment variable `SIAMESE_GUI_RUNTIME` is
+            "tensorflow" (for side-by-side checks).
+        cache: on the TensorFlow path, make a runtime copy in the user cache so that
+            the next load is fast (skipped where LiteRT is not installed).
 
     Raises:
         ModelFileError: when the file cannot be loaded safely (see `store.load_model`).
     """
+    if runtime not in ("auto", "tensorflow"):
+        raise ValueError(f"runtime must be 'auto' or 'tensorflow', not {runtime!r}")
+    if runtime == "auto" and os.environ.get(RUNTIME_ENV, "").strip().lower() != "tensorflow":
+        from siamese_gui.core.runtimes import load_runtime_handle
+
+        handle = load_runtime_handle(path)
+        if handle is not None:
+            return handle
+    from siamese_gui.core.runtime import start_tensorflow
+
+    start_tensorflow()
     from siamese_gui.core.store import load_model
 
     loaded = load_model(path)
+    if cache:
+        from siamese_gui.core.export import cache_runtime_copy
+
+        cache_runtime_copy(loaded.embedding, Path(path))
     return ModelHandle(
         embedder=keras_embedder(loaded.embedding),
         metadata=loaded.info,

@@ -293,6 +293,13 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
     finally:
         if temp is not None and os.path.exists(temp):
             os.remove(temp)
+    # The embedding network also goes beside the model as NAME.tflite, so that loading
+    # it later needs no TensorFlow (best effort; see core.export).
+    from siamese_gui.core.export import write_runtime_copy
+
+    embedding = next((layer for layer in model.layers if layer.name == EMBEDDING_NAME), None)
+    if embedding is not None:
+        write_runtime_copy(embedding, path)
     return path
 
 

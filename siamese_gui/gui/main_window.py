@@ -50,17 +50,11 @@ def _load_model_task(path: Path):
     return load_model_handle(path)
 
 
-def _import_tensorflow() -> None:
-    from siamese_gui.core.runtime import start_tensorflow
-
-    start_tensorflow()
-    from siamese_gui.core import store  # noqa: F401 - imported for its side effect
-
-
-def _save_model_task(model, path: Path, metadata: dict) -> Path:
+def _save_model_task(handle, path: Path, metadata: dict) -> Path:
     from siamese_gui.core.store import save_model
 
-    return save_model(model, path, metadata)
+    # A handle running in LiteRT loads its Keras model (and TensorFlow) only now.
+    return save_model(handle.keras_model, path, metadata)
 
 
 class MainWindow(QMainWindow):
@@ -219,12 +213,15 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.start_loading)
 
     def start_loading(self, model_path: str | Path | None = None, data_path: str | Path | None = None) -> None:
-        """Load data, TensorFlow and the model in the background (default model when None)."""
+        """Load data and the model in the background (default model when None).
+
+        TensorFlow is not started here: a model with a runtime copy runs in LiteRT, and
+        TensorFlow loads only for training, saving, or a model without one.
+        """
         explicit = model_path is not None
         path = Path(model_path) if explicit else default_model_path()
         self.runner.submit(lambda: load_source(data=data_path), self._data_loaded, self._data_failed,
                            "Loading data…", key="data")
-        self.runner.submit(_import_tensorflow, description="Loading TensorFlow…")
         if explicit or path.is_file():
             self.open_model(path)
         else:
@@ -347,7 +344,6 @@ class MainWindow(QMainWindow):
         if loaded is self.state.model:
             metadata["threshold"] = self.state.threshold
         metadata.update(extra_metadata or {})
-        model = loaded.keras_model
 
         def saved(written: Path) -> None:
             loaded.metadata.update(metadata)
@@ -358,7 +354,7 @@ class MainWindow(QMainWindow):
                 loaded.read_only = False  # a copy outside the package is the user's own file
             self.show_status(f"Model saved to {written}")
 
-        self.runner.submit(lambda: _save_model_task(model, path, metadata), saved,
+        self.runner.submit(lambda: _save_model_task(loaded, path, metadata), saved,
                            lambda exc: show_error(self, "Cannot save the model", error_text(exc)),
                            f"Saving {path.name}…")
 
