@@ -1,4 +1,4 @@
-"""The `siamese-gui` command: the desktop app, or `train`, `evaluate` and `compare`."""
+"""The `siamese-gui` command: the desktop app, or `train`, `evaluate`, `compare`, `index`, `search`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import siamese_gui
+from siamese_gui.cli_search import add_search_commands, cmd_index, cmd_search
 from siamese_gui.core.errors import SiameseError
 from siamese_gui.core.runtime import native_stderr_hidden, start_tensorflow
 
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     polarity.add_argument("--no-invert", dest="invert", action="store_false",
                           help="never invert (light objects on dark, like Fashion-MNIST)")
     compare.add_argument("--json", action="store_true", help="print JSON")
+    add_search_commands(commands, str(default_model_path()))
     return parser
 
 
@@ -213,7 +215,8 @@ def cmd_evaluate(args) -> int:
     for warning in handle.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     data = _load_eval_data(args)
-    report, distances, pairs = _evaluate(handle.embed, data)
+    embeddings = handle.embed(data.images)
+    report, distances, pairs = _evaluate(lambda _images: embeddings, data)
     threshold = handle.threshold.value if args.threshold is None else args.threshold
     at = metrics_at(distances, pairs.same, threshold)
     summary = {
@@ -230,6 +233,7 @@ def cmd_evaluate(args) -> int:
         "best_threshold": report.best_threshold,
         "best_accuracy": report.best_accuracy,
     }
+    summary["retrieval"] = _retrieval_block(embeddings, data)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -237,7 +241,19 @@ def cmd_evaluate(args) -> int:
         print(f"accuracy {at.accuracy:.4f} at threshold {threshold:.4f}  (FAR {at.far:.4f}, FRR {at.frr:.4f})")
         print(f"ROC AUC {report.auc:.4f}; EER {report.eer:.4f} at {report.eer_threshold:.4f}")
         print(f"best threshold on these pairs {report.best_threshold:.4f} ({report.best_accuracy:.4f})")
+        r = summary["retrieval"]
+        print(
+            f"retrieval, each of the {r['queries']} images against the rest: precision@1 "
+            f"{r['precision_at_1']:.4f}, R-precision {r['r_precision']:.4f}, MAP@R {r['map_at_r']:.4f}"
+        )
     return EXIT_OK
+
+
+def _retrieval_block(embeddings, data) -> dict:
+    """Retrieval metrics of the evaluation images (leave-self-out; see core.retrieval)."""
+    from siamese_gui.core.retrieval import retrieval_summary
+
+    return retrieval_summary(embeddings, data.labels)
 
 
 def cmd_compare(args) -> int:
@@ -271,7 +287,10 @@ def cmd_gui(args) -> int:
     return run(model_path=getattr(args, "model", None))
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "gui": cmd_gui}
+COMMANDS = {
+    "train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "gui": cmd_gui,
+    "index": cmd_index, "search": cmd_search,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -334,9 +334,12 @@ class ExactSearch:
                 keep = np.argpartition(best_d, k - 1, axis=1)[:, :k]
                 best_d = np.take_along_axis(best_d, keep, 1)
                 best_i = np.take_along_axis(best_i, keep, 1)
-        order = np.lexsort((best_i, best_d), axis=1) if best_d.size else best_i
-        distances = np.sqrt(np.take_along_axis(best_d, order, 1))
-        return distances.astype(np.float32), np.take_along_axis(best_i, order, 1)
+        # The expansion |q|^2 - 2 q.e + |e|^2 loses precision near 0 in float32 (an image
+        # against itself comes out ~1e-4, not 0): the K winners' distances are recomputed
+        # directly before they are ordered and reported.
+        exact = np.sqrt(((self.embeddings[best_i] - queries[:, None, :]) ** 2).sum(axis=2))
+        order = np.lexsort((best_i, exact), axis=1)
+        return np.take_along_axis(exact, order, 1).astype(np.float32), np.take_along_axis(best_i, order, 1)
 
 
 class FaissSearch:
