@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -15,8 +16,16 @@ from PySide6.QtWidgets import (
 )
 
 from siamese_gui.core.pairs import balanced_pairs
-from siamese_gui.gui.common import DIFFERENT_COLOR, MUTED_COLOR, RIGHT_COLOR, SAME_COLOR, WRONG_COLOR, show_error
-from siamese_gui.gui.image_pane import ImagePane
+from siamese_gui.gui.common import (
+    DIFFERENT_COLOR,
+    MUTED_COLOR,
+    RIGHT_COLOR,
+    SAME_COLOR,
+    WRONG_COLOR,
+    array_to_qimage,
+    show_error,
+)
+from siamese_gui.gui.image_pane import ImagePane, PaneImage
 from siamese_gui.gui.state import AppState, is_same
 from siamese_gui.gui.threshold_control import ThresholdControl
 from siamese_gui.gui.workers import TaskRunner, error_text
@@ -75,6 +84,14 @@ class ComparePanel(QWidget):
         self.different_button = QPushButton("Random different-class pair")
         self.different_button.setToolTip("Two random dataset images of different classes")
         self.different_button.clicked.connect(lambda: self.random_pair(same=False))
+        self.explain_check = QCheckBox("Explain: occlusion map")
+        self.explain_check.setToolTip(
+            "Mask each 6x6 patch of one image in turn and colour it by how much the distance "
+            "changes (red to yellow: more)"
+        )
+        self.explain_check.toggled.connect(self._explain_toggled)
+        self.occlusion = None
+        self._occlusion_request = 0
 
         center = QFrame()
         center.setFixedWidth(250)
@@ -88,6 +105,7 @@ class ComparePanel(QWidget):
         center_layout.addWidget(self.swap_button)
         center_layout.addWidget(self.same_button)
         center_layout.addWidget(self.different_button)
+        center_layout.addWidget(self.explain_check)
         center_layout.addStretch(1)
 
         row = QHBoxLayout()
@@ -113,6 +131,8 @@ class ComparePanel(QWidget):
             pane.blockSignals(True)
             pane.set_image(image)
             pane.blockSignals(False)
+        if self.explain_check.isChecked():
+            self._explain()
 
     def random_pair(self, same: bool) -> bool:
         """Fill both panes with a random same-class or different-class dataset pair."""
@@ -130,6 +150,23 @@ class ComparePanel(QWidget):
         show_error(self, "No such pair", f"The dataset has no {'same' if same else 'different'}-class pair.")
         return False
 
+    def show_images(self, item_a, item_b) -> None:
+        """Compare two images given as (float32 28x28 array, label text) items.
+
+        A label text that names a class of the current data counts as that class.
+        """
+        names = tuple(getattr(self.state.test_data, "class_names", ()) or ())
+
+        def pane_image(item) -> PaneImage:
+            array, text = np.asarray(item[0], np.float32), str(item[1])
+            label = names.index(text) if text in names else None
+            return PaneImage(array, array_to_qimage(array), text, label)
+
+        self.pane_a.blockSignals(True)
+        self.pane_a.set_image(pane_image(item_a))
+        self.pane_a.blockSignals(False)
+        self.pane_b.set_image(pane_image(item_b))
+
     def open_pair(self, index_a: int, index_b: int) -> None:
         """Show dataset images `index_a` and `index_b` and compare them."""
         self.pane_a.blockSignals(True)
@@ -146,6 +183,7 @@ class ComparePanel(QWidget):
         """Ask the task thread for the distance of the two images."""
         self._request += 1
         self.distance = None
+        self.occlusion = None
         comparator = self.state.comparator
         if self.pane_a.image is None or self.pane_b.image is None or comparator is None:
             self._pending = False
@@ -168,6 +206,46 @@ class ComparePanel(QWidget):
             return
         self._pending = False
         self.set_distance(distance)
+        if self.explain_check.isChecked():
+            self._explain()
+
+    # Explanation ---------------------------------------------------------------------
+
+    def _explain_toggled(self, on: bool) -> None:
+        if on:
+            self._explain()
+        else:
+            self._occlusion_request += 1
+            self.occlusion = None
+            self.pane_a.set_overlay(None)
+            self.pane_b.set_overlay(None)
+            self._show_verdict()
+
+    def _explain(self) -> None:
+        """Compute both occlusion maps on the task thread and draw them over the panes."""
+        from siamese_gui.core.occlusion import occlusion_maps
+
+        self._occlusion_request += 1
+        handle = self.state.comparator
+        if self.pane_a.image is None or self.pane_b.image is None or handle is None:
+            return
+        a, b = self.pane_a.image.array.copy(), self.pane_b.image.array.copy()
+        request = self._occlusion_request
+        self.runner.submit(
+            lambda: occlusion_maps(handle, a, b),
+            on_done=lambda maps: self._occlusion_ready(request, maps),
+            on_error=lambda exc: show_error(self, "Cannot explain", error_text(exc)),
+            description="Computing the occlusion maps…",
+        )
+
+    def _occlusion_ready(self, request: int, maps) -> None:
+        if request != self._occlusion_request or not self.explain_check.isChecked():
+            return
+        self.occlusion = maps
+        scale = max(float(maps.map_a.max()), float(maps.map_b.max()), 1e-6)
+        self.pane_a.set_overlay(maps.map_a, scale)
+        self.pane_b.set_overlay(maps.map_b, scale)
+        self._show_verdict()
 
     def _distance_failed(self, request: int, exc: BaseException) -> None:
         if request != self._request:
@@ -222,6 +300,11 @@ class ComparePanel(QWidget):
             mark = f"<span style='color:{RIGHT_COLOR}'>✓ right</span>" if right else \
                 f"<span style='color:{WRONG_COLOR}'>✗ wrong</span>"
             text += f"<br>dataset labels: {'same class' if truth else 'different classes'} — {mark}"
+        if self.occlusion is not None and self.explain_check.isChecked():
+            o = self.occlusion
+            peak = max(float(o.map_a.max()), float(o.map_b.max()))
+            text += (f"<br>occlusion map: yellow = masking that {o.patch}×{o.patch} patch changes "
+                     f"the distance most (up to {peak:.3f})")
         self.explain_label.setText(text)
 
     @property

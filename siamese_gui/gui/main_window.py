@@ -21,6 +21,8 @@ from siamese_gui.gui.common import MUTED_COLOR, show_error
 from siamese_gui.gui.compare_panel import ComparePanel
 from siamese_gui.gui.dialogs.about import AboutDialog
 from siamese_gui.gui.gallery_panel import GalleryPanel
+from siamese_gui.gui.map_panel import MapPanel
+from siamese_gui.gui.search_panel import SearchPanel
 from siamese_gui.gui.state import AppState, compute_evaluation
 from siamese_gui.gui.threshold_panel import ThresholdPanel
 from siamese_gui.gui.train_panel import TrainPanel
@@ -73,6 +75,8 @@ class MainWindow(QMainWindow):
         self.gallery_panel = GalleryPanel(self.state)
         self.threshold_panel = ThresholdPanel(self.state)
         self.train_panel = TrainPanel(self.state)
+        self.search_panel = SearchPanel(self.state, self.runner)
+        self.map_panel = MapPanel(self.state, self.runner)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for panel, title in (
@@ -80,11 +84,15 @@ class MainWindow(QMainWindow):
             (self.gallery_panel, "Gallery"),
             (self.threshold_panel, "Threshold"),
             (self.train_panel, "Train"),
+            (self.search_panel, "Search"),
+            (self.map_panel, "Map"),
         ):
             self.tabs.addTab(panel, title)
         self.setCentralWidget(self.tabs)
 
         self.gallery_panel.pairActivated.connect(self.open_pair_in_compare)
+        self.search_panel.pairRequested.connect(self.open_images_in_compare)
+        self.map_panel.pairRequested.connect(self.open_images_in_compare)
         self.threshold_panel.saveModelRequested.connect(self.save_model_as)
         self.threshold_panel.statusMessage.connect(self.show_status)
         self.train_panel.useModelRequested.connect(self.use_trained_model)
@@ -341,6 +349,11 @@ class MainWindow(QMainWindow):
     def open_pair_in_compare(self, index_a: int, index_b: int) -> None:
         """Show a dataset pair in the Compare panel and switch to it."""
         self.compare_panel.open_pair(index_a, index_b)
+        self.tabs.setCurrentWidget(self.compare_panel)
+
+    def open_images_in_compare(self, item_a, item_b) -> None:
+        """Show two (image, label text) items in the Compare panel and switch to it."""
+        self.compare_panel.show_images(item_a, item_b)
         self.tabs.setCurrentWidget(self.compare_panel)
 
     def _paste(self, pane) -> None:
