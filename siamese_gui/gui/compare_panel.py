@@ -184,6 +184,7 @@ class ComparePanel(QWidget):
         self._request += 1
         self.distance = None
         self.occlusion = None
+        self._occlusion_request += 1  # maps of the previous images are dropped
         comparator = self.state.comparator
         if self.pane_a.image is None or self.pane_b.image is None or comparator is None:
             self._pending = False

@@ -242,6 +242,7 @@ class MapPanel(QWidget):
 
     def _invalidate(self) -> None:
         self._stop.set()
+        self._request += 1  # results of the old model are dropped when they arrive
         self.data = None
         self.neighbours = None
         self.selection = []
