@@ -43,6 +43,7 @@ QUERIES = 100
 TOP_K = 10
 MAP_POINTS = 10_000
 CHANGED = 1_000
+STAGE_FILES = 5_000
 
 
 def rss_mb() -> float:
@@ -126,6 +127,30 @@ def _time(function) -> float:
     start = time.perf_counter()
     function()
     return time.perf_counter() - start
+
+
+def phase_stages(args) -> dict:
+    """CPU time per file of each stage of `index`, on the first 5,000 files."""
+    import hashlib
+
+    from siamese_gui.core.datasets import list_image_files
+    from siamese_gui.core.images import decode_image, read_image_bytes
+
+    files = [path for path, _ in list_image_files(Path(args.workdir) / "gallery")][:STAGE_FILES]
+    handle = load_handle(args.model)
+    cpu = cpu_s()
+    data = [read_image_bytes(path) for path in files]
+    [hashlib.sha256(d).hexdigest() for d in data]
+    read_cpu = cpu_s() - cpu
+    cpu = cpu_s()
+    images = np.stack([decode_image(d, "x") for d in data])
+    decode_cpu = cpu_s() - cpu
+    cpu, start = cpu_s(), time.perf_counter()
+    handle.embed(images)
+    embed_cpu, embed_wall = cpu_s() - cpu, time.perf_counter() - start
+    per = 1e6 / len(files)
+    return {"files": len(files), "read_hash_us": read_cpu * per, "decode_us": decode_cpu * per,
+            "embed_cpu_us": embed_cpu * per, "embed_wall_us": embed_wall * per, "load": os.getloadavg()[0]}
 
 
 def phase_reindex(args) -> dict:
@@ -286,7 +311,8 @@ def phase_gui(args) -> dict:
     return result
 
 
-PHASES = {"write": phase_write, "index": phase_index, "reindex": phase_reindex, "query": phase_query,
+PHASES = {"write": phase_write, "index": phase_index, "stages": phase_stages, "reindex": phase_reindex,
+          "query": phase_query,
           "map": phase_map, "gui": phase_gui}
 
 
@@ -303,7 +329,7 @@ def child(phase: str, args) -> dict:
 
 
 def report(results: dict, args) -> str:
-    w, i, r, q, m, g = (results[k] for k in ("write", "index", "reindex", "query", "map", "gui"))
+    w, i, r, q, m, g, st = (results[k] for k in ("write", "index", "reindex", "query", "map", "gui", "stages"))
     load = os.getloadavg()
     lines = [
         "# Search, embedding map and retrieval: measurements",
@@ -321,6 +347,9 @@ def report(results: dict, args) -> str:
         f"| memory of `index` beyond the embeddings ({i['embeddings_mb']:.0f} MB: {i['images']:,} x {i['dim']} "
         f"float32) | ≤ 0.5 GB | {i['beyond_mb']:.0f} MB (peak RSS {i['peak_mb']:.0f} MB − "
         f"{i['rss_before_mb']:.0f} MB with the model loaded − embeddings) |",
+        f"| of which, CPU per file: read + SHA-256 / decode to 28x28 / embed (on {st['files']:,} files, "
+        f"load {st['load']:.1f}) | — | {st['read_hash_us']:.0f} / {st['decode_us']:.0f} / "
+        f"{st['embed_cpu_us']:.0f} µs (embed wall {st['embed_wall_us']:.0f} µs) |",
         f"| re-`index`, nothing changed | — | {r['unchanged_s']:.1f} s ({r['unchanged_embedded']} embedded) |",
         f"| re-`index`, {CHANGED:,} files changed | — | {r['changed_s']:.1f} s ({r['changed_embedded']} embedded) |",
         f"| `search` one query over {q['images']:,} after loading (embed query + exact numpy top-{TOP_K}), "
@@ -374,16 +403,21 @@ def main() -> int:
     parser.add_argument("--workdir", default="/tmp/siamese-search-bench")
     parser.add_argument("--model", default=str(ROOT / "models" / "fashion_mnist.keras"))
     parser.add_argument("--phase", choices=PHASES)
+    parser.add_argument("--resume", action="store_true", help="keep the phases already in the .json results")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results-search-map.md")
     args = parser.parse_args()
     if args.phase:
         print(json.dumps(PHASES[args.phase](args)))
         return 0
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
-    results = {phase: child(phase, args) for phase in PHASES}
+    saved = args.out.with_suffix(".json")
+    results = json.loads(saved.read_text()) if args.resume and saved.exists() else {}
+    for phase in PHASES:
+        if phase not in results:
+            results[phase] = child(phase, args)
+            saved.write_text(json.dumps(results, indent=2))
     text = report(results, args)
     args.out.write_text(text)
-    (args.out.with_suffix(".json")).write_text(json.dumps(results, indent=2))
     print(text)
     return 0
 

@@ -184,3 +184,33 @@ def test_compare_occlusion_overlay_toggles_by_click(ready, data, qtbot):
     assert not check.isChecked()
     assert compare.pane_a.overlay is None and compare.pane_b.overlay is None
     assert "occlusion map" not in compare.explain_label.text()
+
+
+def test_search_an_index_file_and_refuse_another_models(ready, qtbot, tmp_path, monkeypatch, dialogs,
+                                                        image_folder_factory):
+    from siamese_gui.core.search import update_index_file
+
+    folder = image_folder_factory(tmp_path / "gallery", per_class=2, num_classes=2)
+    ours, theirs = tmp_path / "ours.npz", tmp_path / "theirs.npz"
+    update_index_file(folder, ready.state.model, ours)
+    other = ModelHandle(embedder=quadrant_embedder, metadata={"weights_sha256": "another"})
+    update_index_file(folder, other, theirs)
+    panel = ready.search_panel
+    _open_query(panel, sorted((folder / "bar").iterdir())[0], qtbot, monkeypatch)
+
+    def choose_index(path):
+        monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(path), "")))
+        panel.source_combo.setFocus()
+        panel.source_combo.setCurrentIndex(1)
+        qtbot.keyClick(panel.source_combo, Qt.Key.Key_Down)  # "Index file…"
+
+    choose_index(ours)
+    with qtbot.waitSignal(panel.resultsChanged, timeout=10_000):
+        qtbot.mouseClick(panel.search_button, Qt.MouseButton.LeftButton)
+    assert len(panel.results) == 4 and panel.results[0].hit.class_name == "bar"
+
+    choose_index(theirs)
+    qtbot.mouseClick(panel.search_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.search_button.isEnabled(), timeout=10_000)
+    assert dialogs[-1][0] == "Cannot search" and "another model" in dialogs[-1][1]
+    assert str(theirs) in dialogs[-1][1]
