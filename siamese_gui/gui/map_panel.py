@@ -112,7 +112,8 @@ class MapCanvas(FigureCanvasQTAgg):
         self.ax.legend(handles=[*handles, self.mistakes], loc="upper left", bbox_to_anchor=(1.01, 1.0),
                        fontsize=8, frameon=False)
         self.ax.set_title(f"{data.method} of {len(data.labels):,} embeddings", fontsize=10)
-        self.draw()
+        # Deferred: the marks set right after join the same (single) redraw.
+        self.draw_idle()
 
     def set_marks(self, layout: np.ndarray, mistakes: np.ndarray, selected: list[int]) -> None:
         if self.points is None:
