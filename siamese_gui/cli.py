@@ -1,5 +1,5 @@
-"""The `siamese-gui` command: the desktop app, or `train`, `evaluate`, `compare`, `verify`,
-`report` and `export`."""
+"""The `siamese-gui` command: the desktop app, or `train`, `evaluate`, `compare`, `index`,
+`search`, `verify`, `report` and `export`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import siamese_gui
 from siamese_gui import cli_reports
 from siamese_gui.core.errors import ConfigError, SiameseError, printable
+from siamese_gui.cli_search import add_search_commands, cmd_index, cmd_search
 from siamese_gui.core.runtime import native_stderr_hidden, start_tensorflow
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -218,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tflite runs in LiteRT; onnx needs pip install 'siamese-gui[onnx]'")
     export.add_argument("--out", required=True, metavar="FILE", help="the file to write (.tflite or .onnx)")
     export.add_argument("--json", action="store_true", help="print JSON")
+    add_search_commands(commands, str(default_model_path()))
     return parser
 
 
@@ -343,6 +345,8 @@ def cmd_train(args) -> int:
 
 def _evaluation_summary(evaluation, threshold: float) -> dict:
     """The numbers of one evaluation at `threshold`, with intervals, as plain data."""
+    from siamese_gui.core.retrieval import retrieval_summary
+
     at = evaluation.at(threshold)
     report = evaluation.report
     return {
@@ -358,6 +362,7 @@ def _evaluation_summary(evaluation, threshold: float) -> dict:
         "eer_threshold": report.eer_threshold,
         "best_threshold_on_these_pairs": report.best_threshold,
         "breakdown": evaluation.breakdown(threshold).as_dict(),
+        "retrieval": retrieval_summary(evaluation.embeddings, evaluation.data.labels),
     }
 
 
@@ -376,6 +381,9 @@ def _print_evaluation(summary: dict, title: str) -> None:
     else:
         print(f"  ROC AUC {summary['auc']:.4f}; EER {100 * summary['eer']:.2f} % "
               f"at {summary['eer_threshold']:.4f}")
+    r = summary["retrieval"]
+    print(f"  retrieval, each of the {r['queries']:,} images against the rest: precision@1 "
+          f"{r['precision_at_1']:.4f}, R-precision {r['r_precision']:.4f}, MAP@R {r['map_at_r']:.4f}")
     breakdown = summary["breakdown"]
     rows = [(name, rate) for name, rate in breakdown["frr_per_class"].items()]
     if rows:
@@ -464,6 +472,13 @@ def cmd_evaluate(args) -> int:
     return EXIT_OK
 
 
+def _retrieval_block(embeddings, data) -> dict:
+    """Retrieval metrics of the evaluation images (leave-self-out; see core.retrieval)."""
+    from siamese_gui.core.retrieval import retrieval_summary
+
+    return retrieval_summary(embeddings, data.labels)
+
+
 def cmd_compare(args) -> int:
     from siamese_gui.core.errors import ImageError
     from siamese_gui.core.images import is_blank, load_image
@@ -530,7 +545,8 @@ def cmd_gui(args) -> int:
 
 
 COMMANDS = {
-    "train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "export": cmd_export, "gui": cmd_gui,
+    "train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "export": cmd_export,
+    "index": cmd_index, "search": cmd_search, "gui": cmd_gui, **cli_reports.COMMANDS,
 }
 
 

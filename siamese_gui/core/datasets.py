@@ -263,6 +263,31 @@ def _image_files(class_dir: Path) -> Iterable[Path]:
             yield entry
 
 
+def list_image_files(folder: str | os.PathLike) -> list[tuple[Path, str]]:
+    """List the image files of a folder and of its class sub-folders, in a stable order.
+
+    Files directly in `folder` get the class "" (unknown); files in a sub-folder get the
+    sub-folder's name. Hidden sub-folders are skipped; deeper folders are not walked.
+
+    Raises:
+        DatasetError: if `folder` is not a folder or cannot be listed.
+    """
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    try:
+        files = [(path, "") for path in _image_files(root)]
+        class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        raise DatasetError(f"{root}: cannot list the folder ({exc.strerror})") from None
+    for class_dir in class_dirs:
+        try:
+            files += [(path, class_dir.name) for path in _image_files(class_dir)]
+        except OSError:
+            continue
+    return files
+
+
 def load_image_folder(
     folder: str | os.PathLike,
     invert: bool | None = None,

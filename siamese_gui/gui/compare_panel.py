@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -21,13 +22,19 @@ from siamese_gui.gui.common import (
     RIGHT_COLOR,
     VERDICT_COLORS,
     WRONG_COLOR,
+    array_to_qimage,
     show_error,
     verdict_text,
 )
-from siamese_gui.gui.image_pane import ImagePane
+from siamese_gui.gui.image_pane import ImagePane, PaneImage
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.threshold_control import ThresholdControl
 from siamese_gui.gui.workers import TaskRunner, error_text
+
+
+# Worker task keys: a newer task of the same key supersedes the older one.
+_DISTANCE_TASK = "compare distance"
+_OCCLUSION_TASK = "compare occlusion"
 
 
 class ComparePanel(QWidget):
@@ -43,7 +50,6 @@ class ComparePanel(QWidget):
         self.state = state
         self.runner = runner
         self.distance: float | None = None
-        self._request = 0
         self._pending = False
         self._rng = np.random.default_rng()
 
@@ -82,6 +88,13 @@ class ComparePanel(QWidget):
         self.different_button = QPushButton("Random different-class pair")
         self.different_button.setToolTip("Two random dataset images of different classes")
         self.different_button.clicked.connect(lambda: self.random_pair(same=False))
+        self.explain_check = QCheckBox("Explain: occlusion map")
+        self.explain_check.setToolTip(
+            "Mask each 6x6 patch of one image in turn and colour it by how much the distance "
+            "changes (red to yellow: more)"
+        )
+        self.explain_check.toggled.connect(self._explain_toggled)
+        self.occlusion = None
 
         center = QFrame()
         center.setFixedWidth(260)
@@ -95,6 +108,7 @@ class ComparePanel(QWidget):
         center_layout.addWidget(self.swap_button)
         center_layout.addWidget(self.same_button)
         center_layout.addWidget(self.different_button)
+        center_layout.addWidget(self.explain_check)
         center_layout.addStretch(1)
 
         row = QHBoxLayout()
@@ -121,6 +135,8 @@ class ComparePanel(QWidget):
             pane.blockSignals(True)
             pane.set_image(image)
             pane.blockSignals(False)
+        if self.explain_check.isChecked():
+            self._explain()
 
     def random_pair(self, same: bool, quiet: bool = False) -> bool:
         """Fill both panes with a random same-class or different-class held-out pair.
@@ -152,6 +168,23 @@ class ComparePanel(QWidget):
             show_error(self, "No such pair",
                        f"The held-out images hold no {'same' if same else 'different'}-class pair.")
         return False
+
+    def show_images(self, item_a, item_b) -> None:
+        """Compare two images given as (float32 28x28 array, label text) items.
+
+        A label text that names a class of the current data counts as that class.
+        """
+        names = tuple(getattr(self.state.test_data, "class_names", ()) or ())
+
+        def pane_image(item) -> PaneImage:
+            array, text = np.asarray(item[0], np.float32), str(item[1])
+            label = names.index(text) if text in names else None
+            return PaneImage(array, array_to_qimage(array), text, label)
+
+        self.pane_a.blockSignals(True)
+        self.pane_a.set_image(pane_image(item_a))
+        self.pane_a.blockSignals(False)
+        self.pane_b.set_image(pane_image(item_b))
 
     def open_pair(self, index_a: int, index_b: int) -> None:
         """Show dataset images `index_a` and `index_b` and compare them."""
@@ -187,34 +220,76 @@ class ComparePanel(QWidget):
         return self.random_pair(same, quiet=True) or self.random_pair(not same, quiet=True)
 
     def recompute(self) -> None:
-        """Ask the task thread for the distance of the two images."""
-        self._request += 1
+        """Ask the worker for the distance of the two images.
+
+        A newer request supersedes an unfinished one (and any occlusion maps of the
+        images shown before), so a late answer never shows beside other images.
+        """
         self.distance = None
+        self.occlusion = None
+        self.runner.cancel(_OCCLUSION_TASK)
         comparator = self.state.model
         if self.pane_a.image is None or self.pane_b.image is None or comparator is None:
+            self.runner.cancel(_DISTANCE_TASK)
             self._pending = False
             self._show_verdict()
             return
         a, b = self.pane_a.image.array.copy(), self.pane_b.image.array.copy()
-        request = self._request
         self._pending = True
         self._show_verdict()
         self.runner.submit(
             lambda: comparator.distance(a, b),
-            on_done=lambda distance: self._distance_ready(request, distance),
-            on_error=lambda exc: self._distance_failed(request, exc),
+            on_done=self._distance_ready,
+            on_error=self._distance_failed,
             description="Comparing the two images…",
+            key=_DISTANCE_TASK,
         )
 
-    def _distance_ready(self, request: int, distance: float) -> None:
-        if request != self._request:
-            return
+    def _distance_ready(self, distance: float) -> None:
         self._pending = False
         self.set_distance(distance)
+        if self.explain_check.isChecked():
+            self._explain()
 
-    def _distance_failed(self, request: int, exc: BaseException) -> None:
-        if request != self._request:
+    # Explanation ---------------------------------------------------------------------
+
+    def _explain_toggled(self, on: bool) -> None:
+        if on:
+            self._explain()
+        else:
+            self.runner.cancel(_OCCLUSION_TASK)
+            self.occlusion = None
+            self.pane_a.set_overlay(None)
+            self.pane_b.set_overlay(None)
+            self._show_verdict()
+
+    def _explain(self) -> None:
+        """Compute both occlusion maps on the task thread and draw them over the panes."""
+        from siamese_gui.core.occlusion import occlusion_maps
+
+        handle = self.state.model
+        if self.pane_a.image is None or self.pane_b.image is None or handle is None:
+            self.runner.cancel(_OCCLUSION_TASK)
             return
+        a, b = self.pane_a.image.array.copy(), self.pane_b.image.array.copy()
+        self.runner.submit(
+            lambda: occlusion_maps(handle, a, b),
+            on_done=self._occlusion_ready,
+            on_error=lambda exc: show_error(self, "Cannot explain", error_text(exc)),
+            description="Computing the occlusion maps…",
+            key=_OCCLUSION_TASK,
+        )
+
+    def _occlusion_ready(self, maps) -> None:
+        if not self.explain_check.isChecked():
+            return
+        self.occlusion = maps
+        scale = max(float(maps.map_a.max()), float(maps.map_b.max()), 1e-6)
+        self.pane_a.set_overlay(maps.map_a, scale)
+        self.pane_b.set_overlay(maps.map_b, scale)
+        self._show_verdict()
+
+    def _distance_failed(self, exc: BaseException) -> None:
         self._pending = False
         self._show_verdict()
         show_error(self, "Cannot compare", error_text(exc))
@@ -263,6 +338,11 @@ class ComparePanel(QWidget):
             mark = f"<b style='color:{RIGHT_COLOR}'>✓ right</b>" if right else \
                 f"<b style='color:{WRONG_COLOR}'>✗ wrong</b>"
             text += f"<br>labels: {'same class' if truth else 'different classes'} — {mark}"
+        if self.occlusion is not None and self.explain_check.isChecked():
+            o = self.occlusion
+            peak = max(float(o.map_a.max()), float(o.map_b.max()))
+            text += (f"<br>occlusion map: yellow = masking that {o.patch}×{o.patch} patch changes "
+                     f"the distance most (up to {peak:.3f})")
         self.explain_label.setText(text)
 
     @property

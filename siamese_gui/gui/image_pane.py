@@ -125,6 +125,19 @@ def qimage_to_png(image: QImage) -> bytes:
     return bytes(data.data())
 
 
+def heat_overlay(image: np.ndarray, heat: np.ndarray, scale: float) -> QImage:
+    """The gray image with `heat` (0..scale) blended on top in red to yellow."""
+    gray = np.clip(np.asarray(image, np.float32), 0.0, 1.0)[..., None] * 0.75
+    strength = np.clip(np.asarray(heat, np.float32) / max(float(scale), 1e-12), 0.0, 1.0)[..., None]
+    # Red at low strength, yellow at full: (1, strength, 0).
+    color = np.concatenate([np.ones_like(strength), strength, np.zeros_like(strength)], axis=2)
+    alpha = 0.85 * strength
+    rgb = np.round((gray * (1 - alpha) + color * alpha) * 255).astype(np.uint8)
+    height, width = rgb.shape[:2]
+    rgb = np.ascontiguousarray(rgb)
+    return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+
+
 class _ImageView(QLabel):
     def __init__(self, size: int, placeholder: str):
         super().__init__(placeholder)
@@ -175,6 +188,7 @@ class ImagePane(QFrame):
         self.state = state
         self.title = title
         self.image: PaneImage | None = None
+        self.overlay: np.ndarray | None = None
         self.setAcceptDrops(True)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setObjectName("imagePane")
@@ -328,9 +342,26 @@ class ImagePane(QFrame):
         self.set_from_dataset(int(rng.choice(candidates)))
         return True
 
+    def set_overlay(self, heat: np.ndarray | None, scale: float = 1.0) -> None:
+        """Draw a (28, 28) heat map over the model's input in the large view; None removes it.
+
+        Args:
+            heat: non-negative values; `scale` maps to full colour.
+            scale: the value drawn at full strength (shared by both panes of a pair).
+        """
+        self.overlay = None if heat is None or self.image is None else np.asarray(heat, np.float32)
+        if self.image is None:
+            return
+        if self.overlay is None:
+            small = self.image.original.width() <= 64 and self.image.original.height() <= 64
+            self.view.set_image(self.image.original, smooth=not small)
+        else:
+            self.view.set_image(heat_overlay(self.image.array, self.overlay, scale), smooth=False)
+
     def set_image(self, image: PaneImage | None) -> None:
         """Show `image` (None clears the pane) and announce the change."""
         self.image = image
+        self.overlay = None
         if image is None:
             self.view.set_image(None)
             self.caption.setText("No image")

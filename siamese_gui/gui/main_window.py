@@ -30,8 +30,10 @@ from siamese_gui.gui.common import (
 from siamese_gui.gui.compare_panel import ComparePanel
 from siamese_gui.gui.dialogs.about import AboutDialog
 from siamese_gui.gui.gallery_panel import GalleryPanel
+from siamese_gui.gui.map_panel import MapPanel
 from siamese_gui.gui.models_panel import ModelsPanel
 from siamese_gui.gui.report_export import export_report
+from siamese_gui.gui.search_panel import SearchPanel
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.threshold_panel import ThresholdPanel
 from siamese_gui.gui.train_panel import TrainPanel
@@ -76,6 +78,8 @@ class MainWindow(QMainWindow):
         self.gallery_panel = GalleryPanel(self.state)
         self.threshold_panel = ThresholdPanel(self.state)
         self.train_panel = TrainPanel(self.state)
+        self.search_panel = SearchPanel(self.state, self.runner)
+        self.map_panel = MapPanel(self.state, self.runner)
         self.verify_panel = VerifyPanel(self.state, self.runner)
         self.models_panel = ModelsPanel(self.state, self.runner)
         self.tabs = QTabWidget()
@@ -85,6 +89,8 @@ class MainWindow(QMainWindow):
             (self.gallery_panel, "Gallery"),
             (self.threshold_panel, "Threshold"),
             (self.train_panel, "Train"),
+            (self.search_panel, "Search"),
+            (self.map_panel, "Map"),
             (self.verify_panel, "Verify"),
             (self.models_panel, "Models"),
         ):
@@ -92,6 +98,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
         self.gallery_panel.pairActivated.connect(self.open_pair_in_compare)
+        self.search_panel.pairRequested.connect(self.open_images_in_compare)
+        self.map_panel.pairRequested.connect(self.open_images_in_compare)
         self.threshold_panel.saveModelRequested.connect(
             lambda suggestion, extra: self.save_model_as(suggestion=suggestion, extra_metadata=extra))
         self.threshold_panel.statusMessage.connect(self.show_status)
@@ -374,6 +382,11 @@ class MainWindow(QMainWindow):
     def open_pair_in_compare(self, index_a: int, index_b: int) -> None:
         """Show a dataset pair in the Compare panel and switch to it."""
         self.compare_panel.open_pair(index_a, index_b)
+        self.tabs.setCurrentWidget(self.compare_panel)
+
+    def open_images_in_compare(self, item_a, item_b) -> None:
+        """Show two (image, label text) items in the Compare panel and switch to it."""
+        self.compare_panel.show_images(item_a, item_b)
         self.tabs.setCurrentWidget(self.compare_panel)
 
     def _paste(self, pane) -> None:

@@ -119,6 +119,10 @@ class TaskRunner(QObject):
         key = key if key is not None else f"task-{id(work)}"
         return self.session.submit(work, key, on_done, on_error, description)
 
+    def cancel(self, key: str) -> None:
+        """Cancel the unfinished task with `key`; its result is never delivered."""
+        self.session.executor.cancel(key)
+
     def report_error(self, exc: BaseException) -> None:
         self.errorRaised.emit(error_text(exc))
 
