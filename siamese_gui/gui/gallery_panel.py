@@ -264,6 +264,9 @@ class GalleryPanel(QWidget):
         self._rebuild_timer.stop()
         for tile in self.tiles:
             self.grid.removeWidget(tile)
+            # Hidden at once: deleteLater waits for the event loop, and until then an old
+            # tile would still be painted under the new ones.
+            tile.hide()
             tile.deleteLater()
         self.tiles = []
         self.grid.removeWidget(self.empty_label)

@@ -172,7 +172,7 @@ class TrainPanel(QWidget):
         parts = " / ".join(f"{len(splits.dataset(role)):,} {role.value}" for role in Role)
         self.data_label.setText(
             f"{plural(len(pool), 'image')}, {plural(len(pool.class_names), 'class', 'classes')}{skipped} "
-            f"({parts}) — {pool.source}"
+            f"({parts})"  # the source's path is in the tooltip: three lines of text get clipped here
         )
         self.data_label.setToolTip(
             f"{pool.source}\nTrain: {splits.describe(Role.TRAIN)}\nValidation: "

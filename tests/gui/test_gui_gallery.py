@@ -32,9 +32,14 @@ def test_tile_count_follows_the_spin_box(gallery, qtbot):
 
 
 def test_shuffle_button_and_the_same_seed_again(gallery, qtbot):
+    from siamese_gui.gui.gallery_panel import PairTile
+
     first = [t.indices for t in gallery.tiles]
     click(qtbot, gallery.shuffle_button)
     assert [t.indices for t in gallery.tiles] != first
+    # No tile of the previous draw is left on screen under the new ones.
+    shown = [t for t in gallery.grid_widget.findChildren(PairTile) if t.isVisible()]
+    assert sorted(map(id, shown)) == sorted(map(id, gallery.tiles))
     gallery.seed_spin.setFocus()
     qtbot.keyClick(gallery.seed_spin, Qt.Key.Key_Down)
     qtbot.waitUntil(lambda: [t.indices for t in gallery.tiles] == first, timeout=2000)
