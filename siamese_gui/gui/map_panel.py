@@ -8,7 +8,6 @@ them in Compare. Large sets are drawn as a seeded sample of a stated size.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,6 +128,10 @@ class MapCanvas(FigureCanvasQTAgg):
         return np.column_stack([display[:, 0] / ratio, self.height() - display[:, 1] / ratio])
 
 
+# Worker task keys: drawing the map again (or a new model) supersedes these.
+_PCA_TASK, _NEIGHBOURS_TASK, _TSNE_TASK = "map pca", "map neighbours", "map t-SNE"
+_TASKS = (_PCA_TASK, _NEIGHBOURS_TASK, _TSNE_TASK)
+
 class MapPanel(QWidget):
     """Draws the embedding map of the test images (or a folder) and picks pairs from it.
 
@@ -151,8 +154,6 @@ class MapPanel(QWidget):
         self.selection: list[int] = []
         self.hovered: int | None = None
         self._folder_data = None
-        self._stop = threading.Event()
-        self._request = 0
 
         self.source_combo = QComboBox()
         self.source_combo.addItems(["Test images", "Folder…"])
@@ -241,41 +242,40 @@ class MapPanel(QWidget):
 
     # Computing -----------------------------------------------------------------------
 
+    def _cancel_tasks(self) -> None:
+        """Cancel the map's work in progress: its results are never shown."""
+        for key in _TASKS:
+            self.runner.cancel(key)
+
     def _invalidate(self) -> None:
-        self._stop.set()
-        self._request += 1  # results of the old model are dropped when they arrive
+        self._cancel_tasks()
         self.data = None
         self.neighbours = None
         self.selection = []
         self.status.setText("The model changed: draw the map again.")
 
     def compute(self) -> bool:
-        """Embed and draw PCA now; then (if chosen) t-SNE, both on the task thread."""
+        """Embed and draw PCA now; then (if chosen) t-SNE, both on the worker."""
         handle = self.state.model
         dataset = self._folder_data if self._folder_data is not None else self.state.test_data
         if handle is None or dataset is None:
             show_error(self, "Nothing to map", "Load a model and data first.")
             return False
-        self._stop.set()
-        self._stop = stop = threading.Event()
-        cancel = self.runner.cancel
-        should_stop = lambda: stop.is_set() or cancel.is_set()  # noqa: E731
-        self._request += 1
-        request = self._request
+        self._cancel_tasks()
         with_tsne = self.method_combo.currentIndex() == 0 and tsne_available()
         max_points = self.points_spin.value()
         self.status.setText("Embedding…")
         self.runner.submit(
-            lambda: _embed_and_pca(handle, dataset, max_points, should_stop),
-            lambda data: self._pca_ready(request, data, with_tsne, should_stop),
-            lambda exc: self._failed(request, exc),
+            lambda should_stop: _embed_and_pca(handle, dataset, max_points, should_stop),
+            lambda data: self._pca_ready(data, with_tsne),
+            self._failed,
             "Embedding the images for the map…",
+            key=_PCA_TASK,
+            cancellable=True,
         )
         return True
 
-    def _pca_ready(self, request: int, data: MapData, with_tsne: bool, should_stop) -> None:
-        if request != self._request:
-            return
+    def _pca_ready(self, data: MapData, with_tsne: bool) -> None:
         self._show(data)
         embeddings = data.embeddings
 
@@ -284,35 +284,29 @@ class MapPanel(QWidget):
 
             return nearest_neighbours(embeddings)
 
-        self.runner.submit(neighbours, lambda result: self._neighbours_ready(request, result),
-                           lambda exc: self._failed(request, exc), "Finding nearest neighbours…")
+        self.runner.submit(neighbours, self._neighbours_ready, self._failed,
+                           "Finding nearest neighbours…", key=_NEIGHBOURS_TASK)
         if with_tsne:
-            def tsne():
+            def tsne(should_stop):
                 from siamese_gui.core.projection import tsne_2d
 
                 return tsne_2d(embeddings, should_stop=should_stop)
 
-            self.runner.submit(tsne, lambda layout: self._tsne_ready(request, layout),
-                               lambda exc: self._failed(request, exc), "Laying out the map (t-SNE)…")
+            self.runner.submit(tsne, self._tsne_ready, self._failed, "Laying out the map (t-SNE)…",
+                               key=_TSNE_TASK, cancellable=True)
 
-    def _neighbours_ready(self, request: int, result) -> None:
-        if request != self._request:
-            return
+    def _neighbours_ready(self, result) -> None:
         self.neighbours = result
         self._threshold_changed()
 
-    def _tsne_ready(self, request: int, layout: np.ndarray) -> None:
-        if request != self._request or self.data is None:
+    def _tsne_ready(self, layout: np.ndarray) -> None:
+        if self.data is None:
             return
         from dataclasses import replace
 
         self._show(replace(self.data, layout=layout, method="t-SNE"))
 
-    def _failed(self, request: int, exc: BaseException) -> None:
-        from siamese_gui.core.inference import Cancelled
-
-        if request != self._request or isinstance(exc, Cancelled):
-            return
+    def _failed(self, exc: BaseException) -> None:
         self.status.setText("The map failed.")
         show_error(self, "Cannot draw the map", error_text(exc))
 

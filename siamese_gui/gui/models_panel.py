@@ -112,6 +112,8 @@ class ComparisonPlots(FigureCanvasQTAgg):
         self.draw_idle()
 
 
+_REFRESH_TASK = "models refresh"
+
 class ModelsPanel(QWidget):
     """Compare the current model with other model files on the same pairs.
 
@@ -130,7 +132,6 @@ class ModelsPanel(QWidget):
         self.entries: list[ModelEntry] = []
         self.evaluation = None
         self._stale = True
-        self._request = 0
 
         self.add_button = QPushButton("Add model…")
         self.add_button.setToolTip("Open another .keras model and measure it on the same pairs")
@@ -188,9 +189,8 @@ class ModelsPanel(QWidget):
         others = [e.handle for e in self.entries if not e.current]
         current = self.state.model
         handles = ([current] if current is not None else []) + others
-        self._request += 1
-        request = self._request
         if data is None or not handles:
+            self.runner.cancel(_REFRESH_TASK)
             self.entries = [ModelEntry(h, None, h is current) for h in handles]
             self.evaluation = None
             self._render()
@@ -200,21 +200,19 @@ class ModelsPanel(QWidget):
             return evaluation, [score_model(h, evaluation, DEFAULT_FRR, should_stop=should_stop) for h in handles]
 
         def done(result) -> None:
-            if request != self._request:
-                return
             self.evaluation, scores = result
             self.entries = [ModelEntry(h, s, h is current) for h, s in zip(handles, scores)]
             self._render()
 
         self.entries = [ModelEntry(h, None, h is current) for h in handles]
         self._render("Measuring the models on the evaluation pairs…")
-        self.runner.submit(work, done, lambda exc: self._failed(request, exc),
-                           "Measuring the models on the same pairs…", key="models-refresh", cancellable=True)
+        # A newer refresh (new data, model or list) supersedes this one.
+        self.runner.submit(work, done, self._failed,
+                           "Measuring the models on the same pairs…", key=_REFRESH_TASK, cancellable=True)
 
-    def _failed(self, request: int, exc: BaseException) -> None:
-        if request == self._request:
-            self._render()
-            show_error(self, "Cannot compare the models", error_text(exc))
+    def _failed(self, exc: BaseException) -> None:
+        self._render()
+        show_error(self, "Cannot compare the models", error_text(exc))
 
     # Adding and removing -------------------------------------------------------------
 
@@ -230,14 +228,13 @@ class ModelsPanel(QWidget):
         path = Path(path)
         data = self.state.test_data
         evaluation = self.evaluation if self.evaluation is not None and self.evaluation.dataset is data else None
-        request = self._request
 
         def work(should_stop):
             return _load_and_score(path, evaluation or evaluation_set_from(data), should_stop)
 
         def done(result) -> None:
             handle, score = result
-            if request != self._request:  # the data changed meanwhile: measure again
+            if self.state.test_data is not data:  # the data changed meanwhile: measure again
                 self.entries.append(ModelEntry(handle, None))
                 self.refresh()
                 return

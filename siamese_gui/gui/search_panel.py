@@ -110,6 +110,8 @@ def _search(gallery: Gallery, handle, query: np.ndarray, k: int, threshold: floa
     return results
 
 
+_SEARCH_TASK = "search"
+
 class SearchPanel(QWidget):
     """Finds the gallery images nearest to a query image.
 
@@ -131,7 +133,6 @@ class SearchPanel(QWidget):
         self.result_buttons: list[QToolButton] = []
         self._folder: str | None = None
         self._index_file: str | None = None
-        self._request = 0
 
         self.query = ImagePane("Query", state)
         self.query.setMaximumWidth(360)
@@ -252,31 +253,25 @@ class SearchPanel(QWidget):
         gallery = self.gallery if self.gallery is not None and self.gallery.key == key else None
         query = self.query.image.array.copy()
         k, threshold = self.top_spin.value(), self.state.threshold
-        self._request += 1
-        request = self._request
-        cancel = self.runner.cancel
 
-        def work():
-            built = gallery or _build_gallery(key, handle, source, cancel.is_set)
+        def work(should_stop):
+            built = gallery or _build_gallery(key, handle, source, should_stop)
             return built, _search(built, handle, query, k, threshold)
 
         self.search_button.setEnabled(False)
         self.status.setText("Embedding the gallery…" if gallery is None else "Searching…")
-        self.runner.submit(work, lambda result: self._done(request, result),
-                           lambda exc: self._failed(request, exc), "Searching…")
+        # A newer search supersedes this one: its results are never shown.
+        self.runner.submit(work, self._done, self._failed, "Searching…", key=_SEARCH_TASK,
+                           cancellable=True)
         return True
 
-    def _done(self, request: int, result) -> None:
-        if request != self._request:
-            return
+    def _done(self, result) -> None:
         self.search_button.setEnabled(True)
         self.gallery, self.results = result
         self.status.setText(f"{len(self.results)} nearest of {self.gallery.description}")
         self._show_results()
 
-    def _failed(self, request: int, exc: BaseException) -> None:
-        if request != self._request:
-            return
+    def _failed(self, exc: BaseException) -> None:
         self.search_button.setEnabled(True)
         self.status.setText("Search failed.")
         show_error(self, "Cannot search", error_text(exc))

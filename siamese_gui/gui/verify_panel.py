@@ -145,7 +145,6 @@ class VerifyPanel(QWidget):
         self.runner = runner
         self.csv_path: Path | None = None
         self.results: list[VerifyResult] = []
-        self._request = 0
         self._progress = _Progress(self)
         self._progress.changed.connect(self._show_progress)
 
@@ -215,8 +214,6 @@ class VerifyPanel(QWidget):
         self._run()
 
     def _run(self) -> None:
-        self._request += 1
-        request = self._request
         handle, threshold, path = self.state.model, self.state.threshold, self.csv_path
         progress = self._progress.changed.emit
 
@@ -227,24 +224,20 @@ class VerifyPanel(QWidget):
         self.progress_bar.setValue(0)
         self.progress_bar.show()
         self.summary_label.setText(f"Scoring the pairs in {path.name}…")
-        self.runner.submit(work, lambda results: self._done(request, results),
-                           lambda exc: self._failed(request, exc), f"Verifying the pairs in {path.name}…",
+        # A newer import (or model) supersedes this run: its results are never shown.
+        self.runner.submit(work, self._done, self._failed, f"Verifying the pairs in {path.name}…",
                            key="verify", cancellable=True)
 
     def _show_progress(self, done: int, total: int) -> None:
         self.progress_bar.setRange(0, max(total, 1))
         self.progress_bar.setValue(done)
 
-    def _done(self, request: int, results: list[VerifyResult]) -> None:
-        if request != self._request:
-            return
+    def _done(self, results: list[VerifyResult]) -> None:
         self._finish()
         # The threshold may have moved while the task ran.
         self._set_results(rejudge(results, self.state.threshold))
 
-    def _failed(self, request: int, exc: BaseException) -> None:
-        if request != self._request:
-            return
+    def _failed(self, exc: BaseException) -> None:
         self._finish()
         self._update_summary()
         show_error(self, "Cannot verify the pairs", error_text(exc))

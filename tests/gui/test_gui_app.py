@@ -26,7 +26,7 @@ def test_gui_package_is_the_only_qt_user():
 
 def test_window_has_its_panels_menus_and_status(window):
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
-        "Compare", "Gallery", "Threshold", "Train", "Verify", "Models"
+        "Compare", "Gallery", "Threshold", "Train", "Search", "Map", "Verify", "Models"
     ]
     menus = [a.text() for a in window.menuBar().actions()]
     assert menus[0] == "&File" and menus[-1] == "&Help"

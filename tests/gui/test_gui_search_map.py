@@ -44,7 +44,7 @@ def _write_png(path, image):
 def _open_query(panel, path, qtbot, monkeypatch):
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(path), "")))
     qtbot.mouseClick(panel.query.open_button, Qt.MouseButton.LeftButton)
-    assert panel.query.image is not None
+    qtbot.waitUntil(lambda: panel.query.image is not None, timeout=10_000)  # decoded on the worker
 
 
 def test_search_test_images_and_open_a_result(ready, data, qtbot, tmp_path, monkeypatch):
