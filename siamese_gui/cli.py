@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "one same- and one different-class partner per image)")
     evaluate.add_argument("--seed", type=_bounded_int(0, 2**31 - 1), default=0,
                           help="seeds the pairs (default 0)")
+    evaluate.add_argument("--baselines", action="store_true",
+                          help="also score training-free baselines (raw pixels, PCA, HOG) on the same "
+                          "pairs, each with its threshold chosen on the same validation pairs")
     evaluate.add_argument("--polarity", choices=("auto", "on", "off"),
                           help="how to read --image-folder files (default: as the model was trained)")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
@@ -446,6 +449,9 @@ def cmd_evaluate(args) -> int:
             session.set_data(source)
             splits = session.splits
             evaluations = {"test": session.evaluate(Role.TEST, args.pairs, args.seed)}
+            if args.baselines:
+                baselines = _baseline_summary(splits, session.evaluate(Role.VALIDATION, seed=args.seed),
+                                              evaluations["test"])
             if splits.open_set:
                 evaluations = {"test_unseen_classes": evaluations["test"]}
                 if splits.closed_test is not None and len(splits.closed_test):
@@ -461,6 +467,12 @@ def cmd_evaluate(args) -> int:
         args.threshold, ThresholdOrigin.USER, "--threshold")
     summary = {"model": str(args.model), "threshold": threshold.as_dict(), "notes": notes,
                **{k: _evaluation_summary(e, threshold.value) for k, e in evaluations.items()}}
+    if args.baselines:
+        if args.image_folder:
+            notes.append("--baselines needs the model's own splits (Fashion-MNIST); a folder is "
+                         "scored without them")
+        else:
+            summary["baselines"] = baselines
     if args.json:
         print(_dumps(summary))
         return EXIT_OK
@@ -469,7 +481,25 @@ def cmd_evaluate(args) -> int:
     print(f"model {args.model}; threshold {threshold.describe()}")
     for key in evaluations:
         _print_evaluation(summary[key], key.replace("_", " "))
+    if "baselines" in summary:
+        print("training-free baselines on the same test pairs (threshold from the same validation pairs):")
+        for name, row in summary["baselines"].items():
+            print(f"  {name:7s} AUC {row['auc']:.4f}  accuracy {100 * row['accuracy']:.2f} % at "
+                  f"{row['threshold']:.4f}")
     return EXIT_OK
+
+
+def _baseline_summary(splits, validation, test) -> dict:
+    """Raw pixels, PCA (fitted on the training images) and HOG on the model's own pairs."""
+    from siamese_gui.core.baselines import score_baselines
+
+    scores = score_baselines(splits.train.images, validation.data.images, validation.pairs,
+                             test.data.images, test.pairs)
+    return {
+        name: {"auc": score.test.auc, "eer": score.test.eer, "threshold": score.threshold,
+               "accuracy": score.at_threshold.accuracy}
+        for name, score in scores.items()
+    }
 
 
 def _retrieval_block(embeddings, data) -> dict:

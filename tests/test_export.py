@@ -40,7 +40,8 @@ def _copy_model(src, folder, runtime_copy=False):
     target = folder / src.name
     for path in (src, src.with_suffix(".json")) + ((runtime_copy_path(src), card_path(runtime_copy_path(src)))
                                                    if runtime_copy else ()):
-        shutil.copyfile(path, folder / path.name)
+        if path.exists():  # models keep their metadata inside; older ones had a .json beside
+            shutil.copyfile(path, folder / path.name)
     return target
 
 
@@ -80,7 +81,7 @@ def _assert_parity(reference, embedder, images, threshold):
 def test_shipped_runtime_copy_belongs_to_the_shipped_model_and_matches_keras(shipped_keras, parity_images):
     model = default_model_path()
     card = read_card(runtime_copy_path(model))
-    assert card["model_sha256"] == file_sha256(model)
+    assert card["model_sha256"] == runtimes.model_key(model)
     assert card["threshold"] == pytest.approx(shipped_keras.threshold.value)
     assert card["output"]["shape"] == [None, 64]
     embedder = runtimes.runtime_embedder(runtime_copy_path(model))
@@ -93,7 +94,7 @@ def test_onnx_export_of_the_shipped_model_matches_keras(shipped_keras, parity_im
     done = cli("export", str(default_model_path()), "--format", "onnx", "--out", str(out))
     assert done.returncode == 0, done.stderr
     card = json.loads(card_path(out).read_text())
-    assert card["format"] == "onnx" and card["model_sha256"] == file_sha256(default_model_path())
+    assert card["format"] == "onnx" and card["model_sha256"] == runtimes.model_key(default_model_path())
     assert card["file_sha256"] == file_sha256(out)
     _assert_parity(shipped_keras, runtimes.runtime_embedder(out), parity_images, card["threshold"])
 
@@ -106,7 +107,7 @@ def test_save_writes_a_runtime_copy_that_loading_uses(saved_model, trained):
     from siamese_gui.core.inference import load_model_handle
 
     copy = runtime_copy_path(saved_model)
-    assert read_card(copy)["model_sha256"] == file_sha256(saved_model)
+    assert read_card(copy)["model_sha256"] == runtimes.model_key(saved_model)
     fast = load_model_handle(saved_model)
     slow = load_model_handle(saved_model, runtime="tensorflow", cache=False)
     assert fast.engine.startswith("LiteRT") and slow.engine == "TensorFlow"
@@ -174,8 +175,8 @@ def test_a_model_without_a_copy_is_cached_by_its_hash(saved_model, tmp_path, mon
     monkeypatch.setenv(runtimes.CACHE_ENV, str(tmp_path / "cache"))
     model = _copy_model(saved_model, tmp_path / "m")
     assert load_model_handle(model).engine == "TensorFlow"
-    cached = runtimes.cached_copy_path(file_sha256(model))
-    assert cached.is_file() and read_card(cached)["model_sha256"] == file_sha256(model)
+    cached = runtimes.cached_copy_path(runtimes.model_key(model))
+    assert cached.is_file() and read_card(cached)["model_sha256"] == runtimes.model_key(model)
     assert load_model_handle(model).engine == f"LiteRT ({cached.name})"
 
 
@@ -261,4 +262,4 @@ def test_the_app_gives_verdicts_and_evaluates_without_tensorflow(tmp_path):
     assert done.returncode == 0, done.stderr
     engine, copy, verdict, tensorflow_loaded = done.stdout.split()
     assert (engine, copy) == ("LiteRT", "(fashion_mnist.tflite)")
-    assert verdict in ("Same", "Different") and tensorflow_loaded == "False"
+    assert verdict in ("Verdict.SAME", "Verdict.DIFFERENT") and tensorflow_loaded == "False"

@@ -1,6 +1,7 @@
 """Pairs: index arrays, balanced, never pairing an image with itself, seeded."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,3 +110,45 @@ def test_balanced_pairs_invariants(labels, seed):
     assert np.all(pairs.a[same] != pairs.b[same])
     assert np.all(labels[pairs.a[diff]] != labels[pairs.b[diff]])
     assert np.all((0 <= pairs.b) & (pairs.b < len(labels)))
+
+
+def test_class_holdout_split_with_explicit_classes():
+    from siamese_gui.core.pairs import class_holdout_split
+
+    labels = np.array([3, 1, 0, 2, 1, 3, 4])
+    seen, unseen = class_holdout_split(labels, held_out=[4, 1])
+    assert seen.tolist() == [0, 2, 3] and unseen.tolist() == [1, 4]
+    assert not np.isin(labels[np.isin(labels, seen)], unseen).any()
+
+
+def test_class_holdout_split_by_seeded_fraction():
+    from siamese_gui.core.pairs import class_holdout_split
+
+    labels = np.repeat(np.arange(10), 3)
+    seen, unseen = class_holdout_split(labels, fraction=0.3, seed=4)
+    assert len(unseen) == 3 and len(seen) == 7
+    assert np.intersect1d(seen, unseen).size == 0 and np.union1d(seen, unseen).tolist() == list(range(10))
+    again = class_holdout_split(labels, fraction=0.3, seed=4)
+    assert [a.tolist() for a in again] == [seen.tolist(), unseen.tolist()]
+    others = {tuple(class_holdout_split(labels, fraction=0.3, seed=s)[1]) for s in range(10)}
+    assert len(others) > 1
+    # At least one class held out and two kept, whatever the fraction.
+    assert len(class_holdout_split(labels[:9], fraction=0.01)[1]) == 1
+    assert len(class_holdout_split(labels[:9], fraction=0.99)[0]) == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({}, "exactly one"),
+        ({"held_out": [1], "fraction": 0.5}, "exactly one"),
+        ({"held_out": [7]}, "do not occur"),
+        ({"held_out": [0, 1]}, "at least 2 seen"),
+        ({"fraction": 1.5}, "fraction"),
+    ],
+)
+def test_class_holdout_split_refuses_impossible_splits(kwargs, words):
+    from siamese_gui.core.pairs import class_holdout_split
+
+    with pytest.raises(ValueError, match=words):
+        class_holdout_split(np.array([0, 1, 2, 0, 1, 2]), **kwargs)

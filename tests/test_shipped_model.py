@@ -61,3 +61,18 @@ def test_shipped_model_separates_bundled_samples(shipped):
     distances = pair_distances(shipped.embed(samples.images), pairs)
     at = metrics_at(distances, pairs.same, shipped.threshold.value)
     assert at.accuracy >= 0.9
+
+
+@pytest.mark.slow
+@needs_fashion_mnist
+def test_evaluate_scores_training_free_baselines_on_the_same_pairs(capsys):
+    import json
+
+    from siamese_gui import cli
+
+    assert cli.main(["evaluate", "--baselines", "--pairs", "4000", "--json", "--data", str(FASHION_MNIST)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["test"]["pairs"] == 4000
+    assert set(result["baselines"]) == {"pixels", "pca", "hog"}
+    for row in result["baselines"].values():
+        assert 0.5 < row["auc"] < result["test"]["auc"]  # training beat doing nothing, closed set

@@ -106,3 +106,51 @@ def random_pairs(labels: np.ndarray, count: int, seed: int) -> Pairs:
     pairs = balanced_pairs(labels, anchors, seed=int(rng.integers(2**31)))
     order = rng.permutation(len(pairs))[:count]
     return pairs.take(order)
+
+
+def class_holdout_split(
+    labels: np.ndarray,
+    held_out=None,
+    fraction: float | None = None,
+    seed: int = STANDARD_SEED,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split the classes (not the images) into seen and unseen ones, for open-set tests.
+
+    Give either `held_out` (the classes to hold out) or `fraction` (a seeded random
+    share of the classes, rounded, at least one held out and at least two seen). Images
+    of an unseen class must never be trained on: select them with
+    `np.isin(labels, unseen)`.
+
+    Args:
+        labels: class label of every image.
+        held_out: class labels to hold out; each must occur in `labels`.
+        fraction: share of the classes to hold out, in (0, 1).
+        seed: seeds the choice when `fraction` is given.
+
+    Returns:
+        (seen, unseen): sorted int64 arrays of class labels.
+
+    Raises:
+        ValueError: if neither or both of `held_out` and `fraction` are given, a held-out
+            class does not occur, or fewer than 2 classes would be seen or 1 unseen.
+    """
+    classes = np.unique(np.asarray(labels)).astype(np.int64)
+    if (held_out is None) == (fraction is None):
+        raise ValueError("give exactly one of held_out and fraction")
+    if held_out is not None:
+        unseen = np.unique(np.asarray(list(held_out), dtype=np.int64))
+        missing = np.setdiff1d(unseen, classes)
+        if len(missing):
+            raise ValueError(f"held-out classes {missing.tolist()} do not occur in the labels")
+    else:
+        if not 0 < fraction < 1:
+            raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+        count = min(max(int(round(len(classes) * fraction)), 1), len(classes) - 2)
+        rng = np.random.default_rng(seed)
+        unseen = np.sort(rng.choice(classes, size=max(count, 0), replace=False))
+    seen = np.setdiff1d(classes, unseen)
+    if len(seen) < 2 or len(unseen) < 1:
+        raise ValueError(
+            f"need at least 2 seen classes and 1 unseen class, got {len(seen)} and {len(unseen)}"
+        )
+    return seen, unseen
