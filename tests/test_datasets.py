@@ -358,3 +358,20 @@ def test_real_fashion_mnist_and_its_standard_pairs():
     np.testing.assert_array_equal(np.bincount(splits.test.labels), [1000] * 10)
     pairs = balanced_pairs(splits.test.labels, seed=0)
     assert len(pairs) == 20000 and pairs.same.sum() == 10000
+
+
+def test_restrict_keeps_the_chosen_classes_in_order_and_samples_per_class(dataset_factory):
+    from siamese_gui.core.datasets import restrict
+
+    data = dataset_factory(per_class=12, num_classes=4)
+    narrowed = restrict(data, ["ring", "0"], per_class=5, seed=1)
+    assert narrowed.class_names == ("ring", "bar")
+    assert np.bincount(narrowed.labels).tolist() == [5, 5]
+    # Every kept image is still an image of the class its new label names.
+    for image, label in zip(narrowed.images, narrowed.labels):
+        source = np.flatnonzero((data.images == image).all(axis=(1, 2)))[0]
+        assert data.class_names[data.labels[source]] == narrowed.class_names[label]
+    with pytest.raises(DatasetError, match="no class 'hat'"):
+        restrict(data, ["hat", "bar"])
+    with pytest.raises(DatasetError, match="fewer than 2 classes"):
+        restrict(data, ["bar"])

@@ -8,7 +8,7 @@ import hashlib
 import os
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -438,6 +438,11 @@ def restrict(dataset: Dataset, classes=None, per_class: int | None = None, seed:
                 keep[rng.permutation(members)[per_class:]] = False
     if len(np.unique(dataset.labels[keep])) < 2:
         raise DatasetError(f"{dataset.source}: fewer than 2 classes left after the class selection")
-    if keep.all():
-        return dataset
-    return dataset.subset(np.flatnonzero(keep))
+    result = dataset if keep.all() else dataset.subset(np.flatnonzero(keep))
+    if classes is None:
+        return result
+    # The chosen classes become the dataset's classes, in the order given.
+    order = list(dict.fromkeys(wanted))
+    remap = np.full(len(names), -1, np.int64)
+    remap[order] = np.arange(len(order))
+    return replace(result, labels=remap[result.labels], class_names=tuple(names[i] for i in order))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QLineEdit,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -18,8 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from siamese_gui.core.config import TrainingConfig
-from siamese_gui.core.datasets import DataKind, DataSplits
-from siamese_gui.core.errors import ConfigError
+from siamese_gui.core.datasets import DataKind, DataSplits, restrict
+from siamese_gui.core.errors import ConfigError, SiameseError
 from siamese_gui.core.session import DataSource
 from siamese_gui.core.splits import Role
 from siamese_gui.gui.common import MUTED_COLOR, NOTICE_COLOR, RIGHT_COLOR, WRONG_COLOR, plural, show_error
@@ -86,7 +87,16 @@ class TrainPanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("&Data:", self.source_combo)
         form.addRow("", self.data_label)
+        self.classes_edit = QLineEdit()
+        self.classes_edit.setPlaceholderText("all classes")
+        self.classes_edit.setToolTip("Train on these classes only: names or numbers, separated by commas")
+        self.per_class_spin = QSpinBox()
+        self.per_class_spin.setRange(0, 10_000_000)
+        self.per_class_spin.setSpecialValueText("all")
+        self.per_class_spin.setToolTip("At most this many images of each class (a seeded sample)")
         form.addRow("&Images to use:", self.limit_spin)
+        form.addRow("&Classes:", self.classes_edit)
+        form.addRow("Images &per class:", self.per_class_spin)
         self.settings = SettingsForm(form, self)
         self.form_box = QGroupBox("Settings")
         self.form_box.setLayout(form)
@@ -183,22 +193,31 @@ class TrainPanel(QWidget):
         self.dataSourceRequested.emit(DATA_SOURCES[index])
 
     def training_data(self):
-        """The data to train on (split by the training run): the state's data, its
-        training pool sampled down to the image limit."""
+        """The data to train on (split by the training run): the state's data, narrowed
+        to the chosen classes and images per class, its training pool sampled down to
+        the image limit.
+
+        Raises:
+            DatasetError: on an unknown class, or fewer than 2 classes left.
+        """
         source = self.state.source
         limit = self.limit_spin.value()
-        if source is None or limit == 0:
+        classes = [c.strip() for c in self.classes_edit.text().split(",") if c.strip()] or None
+        per_class = self.per_class_spin.value() or None
+        seed = self.settings.widgets["seed"].value()
+        if source is None or (limit == 0 and classes is None and per_class is None):
             return source
 
         def sample(data):
-            if limit >= len(data):
+            data = restrict(data, classes, per_class, seed)
+            if limit == 0 or limit >= len(data):
                 return data
-            rng = np.random.default_rng(self.settings.widgets['seed'].value())
+            rng = np.random.default_rng(seed)
             return data.subset(np.sort(rng.choice(len(data), limit, replace=False)))
 
         if source.fashion_mnist is not None:
             pool = source.fashion_mnist
-            return DataSource(fashion_mnist=DataSplits(sample(pool.train), pool.test))
+            return DataSource(fashion_mnist=DataSplits(sample(pool.train), restrict(pool.test, classes)))
         return DataSource(dataset=sample(source.dataset), test_dataset=source.test_dataset)
 
     # Running -------------------------------------------------------------------------
@@ -220,7 +239,11 @@ class TrainPanel(QWidget):
         except ConfigError as exc:
             show_error(self, "Invalid settings", str(exc))
             return False
-        dataset = self.training_data()
+        try:
+            dataset = self.training_data()
+        except SiameseError as exc:
+            show_error(self, "Invalid class selection", str(exc))
+            return False
         if dataset is None:
             show_error(self, "No data", "The training data is still loading; try again in a moment.")
             return False

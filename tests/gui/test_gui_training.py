@@ -71,17 +71,34 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
     assert dialogs == []
 
 
-def test_images_to_use_limits_the_training_data(train_window, qtbot):
+def test_class_selection_and_images_per_class_narrow_the_training_data(train_window, qtbot):
     panel = train_window.train_panel
     panel.set_config(TINY)
-    panel.limit_spin.setFocus()
-    panel.limit_spin.selectAll()
-    qtbot.keyClicks(panel.limit_spin, "40")
-    with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS):
+    names = train_window.state.train_data.class_names
+    panel.classes_edit.setFocus()
+    qtbot.keyClicks(panel.classes_edit, f"{names[2]}, {names[0]}")
+    panel.per_class_spin.setFocus()
+    panel.per_class_spin.selectAll()
+    qtbot.keyClicks(panel.per_class_spin, "10")
+    with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
         press(qtbot, train_window, "Ctrl+Return")
-    assert "Training on 40 images" in panel.result_label.text() or panel.outcome is not None
+    outcome = finished.args[0]
+    assert outcome.class_names == (names[2], names[0])
+    split = outcome.loaded.metadata["split"]
+    counts = split["counts"]
+    assert counts["train"] + counts["validation"] == 20 and split["seen_classes"] == [names[2], names[0]]
     assert panel.controller.runs_started == 1
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
+
+
+def test_unknown_class_is_refused_before_training(train_window, qtbot, dialogs):
+    panel = train_window.train_panel
+    panel.set_config(TINY)
+    panel.classes_edit.setFocus()
+    qtbot.keyClicks(panel.classes_edit, "no such class")
+    click(qtbot, panel.start_button)
+    assert dialogs and dialogs[-1][0] == "Invalid class selection" and "no such class" in dialogs[-1][1]
+    assert panel.controller.runs_started == 0
 
 
 def test_stop_button_stops_after_the_current_batch(train_window, qtbot):
