@@ -23,7 +23,7 @@ if str(REPO_ROOT) not in sys.path:
 from siamese_gui.core import images as _images  # noqa: E402,F401
 from siamese_gui.core.datasets import Dataset  # noqa: E402
 
-from helpers import TINY_CLASSES, make_dataset, shape_image  # noqa: E402,F401
+from helpers import TINY_CLASSES, cli_env, make_dataset, shape_image  # noqa: E402,F401
 
 
 def tiny_config(**changes):
@@ -115,12 +115,6 @@ def write_image_folder(root: Path, per_class: int = 3, num_classes: int = 2, see
         assert ok
         (folder / f"{i:03d}.png").write_bytes(encoded.tobytes())
     return root
-
-
-def cli_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    return env
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from siamese_gui.core.datasets import Dataset
 from siamese_gui.core.errors import SiameseError
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY_CLASSES = ("bar", "column", "ring", "diagonal")
+
+
+def cli_env() -> dict:
+    """The environment for a CLI subprocess that imports this checkout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
 
 
 def shape_image(label: int, rng: np.random.Generator) -> np.ndarray:

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, cli_env
+from helpers import REPO_ROOT, cli_env
 from siamese_gui.core import runtimes
 from siamese_gui.core.datasets import find_fashion_mnist, load_fashion_mnist, load_samples
 from siamese_gui.core.evaluation import pair_distances

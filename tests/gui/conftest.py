@@ -34,24 +34,7 @@ def synthetic_dataset(per_class: int = 12, classes: int = 4, seed: int = 0) -> D
     return Dataset(images, labels, tuple(f"class {c}" for c in range(classes)), "synthetic test data")
 
 
-class QuadrantEmbedder:
-    """Embeds an image as its four quadrant means (no TensorFlow); counts its calls."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, batch):
-        self.calls += 1
-        batch = np.asarray(batch, dtype=np.float32).reshape(len(batch), 28, 28)
-        return batch.reshape(len(batch), 2, 14, 2, 14).mean(axis=(2, 4)).reshape(len(batch), 4) * 2.0
-
-
-def numpy_model(threshold: float = 0.5, path=None, read_only: bool = False, class_names=()):
-    """A `ModelHandle` over `QuadrantEmbedder`, as the app uses a loaded model."""
-    from siamese_gui.core.inference import ModelHandle
-
-    metadata = {"threshold": threshold, "class_names": list(class_names)}
-    return ModelHandle(embedder=QuadrantEmbedder(), metadata=metadata, path=path, read_only=read_only)
+from gui_helpers import QuadrantEmbedder, numpy_model  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)

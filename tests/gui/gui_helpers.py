@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
@@ -76,3 +78,23 @@ def close_popups_soon(interval_ms: int = 50) -> QTimer:
 
 def center_of(widget: QWidget) -> QPoint:
     return widget.rect().center()
+
+
+class QuadrantEmbedder:
+    """Embeds an image as its four quadrant means (no TensorFlow); counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        batch = np.asarray(batch, dtype=np.float32).reshape(len(batch), 28, 28)
+        return batch.reshape(len(batch), 2, 14, 2, 14).mean(axis=(2, 4)).reshape(len(batch), 4) * 2.0
+
+
+def numpy_model(threshold: float = 0.5, path=None, read_only: bool = False, class_names=()):
+    """A `ModelHandle` over `QuadrantEmbedder`, as the app uses a loaded model."""
+    from siamese_gui.core.inference import ModelHandle
+
+    metadata = {"threshold": threshold, "class_names": list(class_names)}
+    return ModelHandle(embedder=QuadrantEmbedder(), metadata=metadata, path=path, read_only=read_only)

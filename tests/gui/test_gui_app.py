@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QPushB
 from siamese_gui.core.datasets import DataSplits
 from siamese_gui.gui import workers
 
-from conftest import numpy_model  # noqa: E402
+from gui_helpers import numpy_model  # noqa: E402
 
 
 def test_gui_package_is_the_only_qt_user():

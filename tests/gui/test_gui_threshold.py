@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import numpy_model
+from gui_helpers import numpy_model
 from gui_helpers import choose_file, click, show_tab
 from PySide6.QtCore import QStandardPaths, Qt
 
