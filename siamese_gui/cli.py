@@ -385,8 +385,9 @@ def _print_evaluation(summary: dict, title: str) -> None:
         print(f"  ROC AUC {summary['auc']:.4f}; EER {100 * summary['eer']:.2f} % "
               f"at {summary['eer_threshold']:.4f}")
     r = summary["retrieval"]
+    shown = {k: "n/a" if v is None else f"{v:.4f}" for k, v in r.items() if k != "queries"}
     print(f"  retrieval, each of the {r['queries']:,} images against the rest: precision@1 "
-          f"{r['precision_at_1']:.4f}, R-precision {r['r_precision']:.4f}, MAP@R {r['map_at_r']:.4f}")
+          f"{shown['precision_at_1']}, R-precision {shown['r_precision']}, MAP@R {shown['map_at_r']}")
     breakdown = summary["breakdown"]
     rows = [(name, rate) for name, rate in breakdown["frr_per_class"].items()]
     if rows:

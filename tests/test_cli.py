@@ -396,7 +396,8 @@ def test_process_train_then_evaluate(cli, tmp_path, image_folder_factory):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["status"] == "completed" and summary["model"] == str(out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "new.keras"]
+    # One model file (metadata inside) and its LiteRT copy with its card.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "new.keras", "new.tflite", "new.tflite.json"]
 
     done = cli("evaluate", str(out), "--image-folder", str(folder), "--json")
     assert done.returncode == 0, done.stderr

@@ -117,7 +117,7 @@ def test_evaluate_reports_retrieval_metrics(saved_model, tmp_path, image_folder_
     folder = image_folder_factory(tmp_path / "data", per_class=4, num_classes=3)
     code, out, err = _run(capsys, "evaluate", str(saved_model), "--image-folder", str(folder), "--json")
     assert code == 0, err
-    retrieval = json.loads(out)["retrieval"]
+    retrieval = json.loads(out)["test"]["retrieval"]
     assert retrieval["queries"] == 12
     for name in ("precision_at_1", "r_precision", "map_at_r"):
         assert 0.0 <= retrieval[name] <= 1.0

@@ -40,10 +40,15 @@ class RetrievalMetrics:
     queries: int
 
     def as_dict(self) -> dict:
+        """Plain data; a metric with no query to measure it on is None, never NaN."""
+
+        def number(value: float) -> float | None:
+            return float(value) if np.isfinite(value) else None
+
         return {
-            "precision_at_1": self.precision_at_1,
-            "r_precision": self.r_precision,
-            "map_at_r": self.map_at_r,
+            "precision_at_1": number(self.precision_at_1),
+            "r_precision": number(self.r_precision),
+            "map_at_r": number(self.map_at_r),
             "queries": self.queries,
         }
 

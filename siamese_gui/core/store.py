@@ -99,7 +99,9 @@ def result_metadata(
 
 # --- saving -----------------------------------------------------------------------------
 
-_TEMP_SUFFIXES = (".tmp.keras", ".tmp.json", ".bak.keras")  # the last two: older versions
+# A save's own temp file, its runtime copy's and that copy's card (`core.export`), and
+# the names older versions used.
+_TEMP_SUFFIXES = (".tmp.keras", ".tmp.tflite", ".tmp.onnx", ".tmp.json", ".bak.keras")
 
 
 def _temp_pattern(stem: str) -> re.Pattern:
@@ -297,9 +299,15 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
     # it later needs no TensorFlow (best effort; see core.export).
     from siamese_gui.core.export import write_runtime_copy
 
-    embedding = next((layer for layer in model.layers if layer.name == EMBEDDING_NAME), None)
-    if embedding is not None:
-        write_runtime_copy(embedding, path)
+    try:
+        # Only a model that `load_model` accepts gets a copy: the fast path must refuse
+        # what the safe path refuses.
+        embedding = _check_shape(model, path)
+        _check_size(json.loads(model.to_json()), path)
+        _check_weights(model, embedding, path)
+    except (ModelFileError, ValueError, TypeError):
+        return path
+    write_runtime_copy(embedding, path)
     return path
 
 

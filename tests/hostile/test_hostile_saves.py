@@ -21,6 +21,10 @@ from siamese_gui.core.model import build_pair_model  # noqa: E402
 from siamese_gui.core.store import load_model, read_metadata, save_model  # noqa: E402
 
 
+# What a save writes beside the model: its LiteRT copy and that copy's card (core.export).
+RUNTIME_COPY = ["m.tflite", "m.tflite.json"]
+
+
 def _tiny(seed):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((28, 28, 1))
@@ -81,7 +85,7 @@ def test_kill_9_at_random_moments_of_saving_leaves_a_whole_model(tmp_path):
     assert _threshold_on_disk(path) in (0.25, 0.75)
     # Whatever the kill left (a temp file at most) goes with the next save to that name.
     save_model(_tiny(3), path, {"threshold": 0.5})
-    assert folder_listing(tmp_path) == ["m.keras"]
+    assert folder_listing(tmp_path) == ["m.keras", *RUNTIME_COPY]
     assert _threshold_on_disk(path) == 0.5
 
 
@@ -152,7 +156,7 @@ def test_stale_temps_of_a_killed_save_are_removed_by_the_next_one(tmp_path):
     for name in stale + kept:
         (tmp_path / name).write_bytes(b"partial")
     save_model(_tiny(1), tmp_path / "m.keras", {"threshold": 0.25})
-    assert folder_listing(tmp_path) == sorted(kept + ["m.keras"])
+    assert folder_listing(tmp_path) == sorted(kept + ["m.keras", *RUNTIME_COPY])
 
 
 def test_a_legacy_sidecar_of_the_replaced_model_goes_with_it(tmp_path):
@@ -162,7 +166,7 @@ def test_a_legacy_sidecar_of_the_replaced_model_goes_with_it(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps({"model_file": "m.keras", "sha256": "0" * 64}))
     (tmp_path / "other.json").write_text("{}")
     save_model(_tiny(1), path, {"threshold": 0.25})
-    assert folder_listing(tmp_path) == ["m.keras", "other.json"]
+    assert folder_listing(tmp_path) == sorted(["m.keras", "other.json", *RUNTIME_COPY])
 
 
 # --- concurrent saves to one path -----------------------------------------------------------
@@ -209,5 +213,5 @@ def test_concurrent_saves_to_one_path_end_whole_and_consistent(tmp_path):
     expected = models[loaded.info["threshold"]].get_weights()
     for got, want in zip(loaded.model.get_weights(), expected):
         assert (got == want).all()
-    assert folder_listing(tmp_path) == ["m.keras"]
+    assert folder_listing(tmp_path) == ["m.keras", *RUNTIME_COPY]
     assert read_metadata(path)["threshold"] == loaded.info["threshold"]
