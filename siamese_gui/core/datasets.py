@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import gzip
-import hashlib
 import os
 import struct
 import zlib
@@ -16,6 +15,7 @@ import numpy as np
 
 from siamese_gui.core.errors import DatasetError, ImageError
 from siamese_gui.core.images import IMAGE_SIZE, load_image
+from siamese_gui.core.safe_io import file_sha256
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -333,7 +333,7 @@ def load_image_folder(
             images.append(np.round(load_image(path, invert=invert) * 255).astype(np.uint8))
             labels.append(label)
             kept.append(path.relative_to(root).as_posix())
-            hashes.append(_file_sha256(path))
+            hashes.append(file_sha256(path))
         except ImageError as exc:
             skipped.append((str(path), str(exc)))
         except OSError as exc:
@@ -356,14 +356,6 @@ def load_image_folder(
         hashes=tuple(hashes),
         root=str(root),
     )
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_samples() -> Dataset:

@@ -26,6 +26,7 @@ import numpy as np
 from siamese_gui.core.archive import model_metadata, open_model_file
 from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.runtime import native_stderr_hidden
+from siamese_gui.core.safe_io import file_sha256
 
 CARD_KIND = "siamese-gui runtime export"
 CARD_VERSION = 1
@@ -62,15 +63,6 @@ def cache_dir() -> Path:
 def cached_copy_path(model_sha256: str) -> Path:
     """The cache entry for the model whose network has this key (see `model_key`)."""
     return cache_dir() / f"{model_sha256}.{RUNTIME_FORMAT}"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Return the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_metadata(model_path: str | os.PathLike) -> dict:

@@ -7,6 +7,8 @@ the name) is a regular file, and never reads more than its limit.
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import os
 import stat
@@ -131,3 +133,12 @@ def _size(n: int) -> str:
     if n >= 2**10:
         return f"{n / 2**10:.1f} KiB"
     return f"{n} bytes"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Return the hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -28,6 +28,7 @@ from siamese_gui.core.datasets import list_image_files
 from siamese_gui.core.errors import ImageError, ModelFileError, SiameseError
 from siamese_gui.core.images import decode_image, read_image_bytes
 from siamese_gui.core.inference import Cancelled, ModelHandle
+from siamese_gui.core.safe_io import file_sha256
 
 INDEX_FORMAT = 1
 # Images decoded and embedded per step: bounds memory (4096 x 28 x 28 float32 = 13 MB).
@@ -49,16 +50,8 @@ def model_fingerprint(handle: ModelHandle) -> str:
     if handle.fingerprint:
         return handle.fingerprint
     if handle.path is not None and Path(handle.path).is_file():
-        return _file_sha256(Path(handle.path))
+        return file_sha256(Path(handle.path))
     raise ModelFileError(f"{handle.name}: the model has no fingerprint; save it before indexing")
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import io
 import json
 import math
@@ -44,6 +43,7 @@ from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.model import EMBEDDING_NAME, INPUT_SHAPE
 from siamese_gui.core.safe_io import parse_json_object, read_regular_file
 from siamese_gui.core.training import TrainingResult
+from siamese_gui.core.safe_io import file_sha256  # noqa: F401 - part of this module's API
 
 try:
     import fcntl
@@ -53,15 +53,6 @@ except ImportError:  # Windows: saves are not serialised across processes
 SIDECAR_FORMAT = 1
 # The largest network our settings build has about 3.3 M parameters.
 MAX_PARAMETERS = 6_000_000
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Return the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def result_metadata(
