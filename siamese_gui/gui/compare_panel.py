@@ -341,7 +341,7 @@ class ComparePanel(QWidget):
         if self.occlusion is not None and self.explain_check.isChecked():
             o = self.occlusion
             peak = max(float(o.map_a.max()), float(o.map_b.max()))
-            text += f"<br>yellow: masking it moves the distance most (≤ {peak:.3f})"
+            text += f"<br>occlusion map: yellow patches move it most (≤ {peak:.3f})"
         self.explain_label.setText(text)
 
     @property
