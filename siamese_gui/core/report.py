@@ -15,7 +15,6 @@ import html
 import io
 import math
 import os
-import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from siamese_gui.core.evaluation import (
     wilson_rate,
 )
 from siamese_gui.core.model_comparison import EvaluationSet
+from siamese_gui.core.safe_io import write_atomically
 
 SAME_COLOR = "#1f77b4"
 DIFFERENT_COLOR = "#ff7f0e"
@@ -552,25 +552,7 @@ def render_html(report: Report) -> str:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ReportError(f"{path}: folder {folder} does not exist")
-    temp = None
-    try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=path.suffix)
-        os.close(fd)
-        write(Path(temp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, path)
-        temp = None
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
-    finally:
-        if temp is not None and os.path.exists(temp):
-            os.unlink(temp)
-    return path
+    return write_atomically(path, write, ReportError, "the report")
 
 
 def write_html(report: Report, path: str | os.PathLike) -> Path:

@@ -142,3 +142,41 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_atomically(path: Path, write, error: type, what: str) -> Path:
+    """Write a file all at once or not at all: `write(temp_path)`, then one rename.
+
+    The temp file sits in the target folder and gets a normal file's permissions.
+
+    Args:
+        path: the file to write.
+        write: called with the temp file's path; writes the content.
+        error: the `SiameseError` subclass to raise.
+        what: what the file is, for the message ("the report").
+
+    Raises:
+        error: if the folder is missing or the file cannot be written.
+    """
+    import tempfile
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise error(f"{path}: folder {folder} does not exist")
+    temp = None
+    try:
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=path.suffix)
+        os.close(fd)
+        write(Path(temp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes 0600; the result is a normal file
+        os.replace(temp, path)
+        temp = None
+    except OSError as exc:
+        raise error(f"{path}: cannot write {what} ({exc.strerror or exc})") from None
+    finally:
+        if temp is not None and os.path.exists(temp):
+            os.unlink(temp)
+    return path

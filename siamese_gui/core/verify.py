@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -24,6 +23,7 @@ from siamese_gui.core.errors import DatasetError, ImageError
 from siamese_gui.core.evaluation import Verdict, verdict_of
 from siamese_gui.core.images import load_image
 from siamese_gui.core.inference import Cancelled
+from siamese_gui.core.safe_io import write_atomically
 
 MAX_CSV_BYTES = 32 * 2**20
 MAX_ROWS = 200_000
@@ -249,28 +249,13 @@ def write_results_csv(results: Sequence[VerifyResult], path: str | os.PathLike) 
     Raises:
         DatasetError: if the folder does not exist or the file cannot be written.
     """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise DatasetError(f"{path}: folder {folder} does not exist")
-    temp = None
-    try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=".csv")
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+    def write(temp: Path) -> None:
+        with open(temp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(RESULT_COLUMNS)
             writer.writerows(result_cells(r) for r in results)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes 0600; results are a normal file
-        os.replace(temp, path)
-        temp = None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot write the results ({exc.strerror or exc})") from None
-    finally:
-        if temp is not None and os.path.exists(temp):
-            os.unlink(temp)
-    return path
+
+    return write_atomically(Path(path), write, DatasetError, "the results")
 
 
 @dataclass(frozen=True)
