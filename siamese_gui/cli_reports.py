@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from siamese_gui.core.errors import SiameseError
-from siamese_gui.core.runtime import native_stderr_hidden, start_tensorflow
+from siamese_gui.core.runtime import native_stderr_hidden
 
 EXIT_OK, EXIT_ERROR = 0, 1
 SHOWN_ERRORS = 10
