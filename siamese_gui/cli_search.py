@@ -6,7 +6,7 @@ import json
 import sys
 
 from siamese_gui.core.errors import SiameseError
-from siamese_gui.core.runtime import native_stderr_hidden, start_tensorflow
+from siamese_gui.core.runtime import native_stderr_hidden
 
 DEFAULT_TOP = 5
 
@@ -39,7 +39,7 @@ def add_search_commands(commands, default_model: str) -> None:
 
 
 def _load_handle(path: str):
-    start_tensorflow()
+    # Runs in LiteRT when the model has a runtime copy; TensorFlow starts only otherwise.
     from siamese_gui.core.inference import load_model_handle
 
     handle = load_model_handle(path)
