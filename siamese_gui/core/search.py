@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -219,42 +220,55 @@ def build_index(
     skipped: list[tuple[str, str]] = []
     pending_images: list[np.ndarray] = []
     pending_slots: list[int] = []
-    reused = 0
+    # One chunk is embedded on a helper thread while the next one is read and decoded.
+    embedding: list[tuple[list[int], Future]] = []
+    embedder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-embed")
+
+    def collect() -> None:
+        if embedding:
+            slots, future = embedding.pop()
+            for slot, vector in zip(slots, future.result()):
+                vectors[slot] = vector
 
     def flush() -> None:
+        collect()
         if not pending_images:
             return
-        embedded = handle.embed(np.stack(pending_images), should_stop=should_stop)
-        for slot, vector in zip(pending_slots, embedded):
-            vectors[slot] = vector
+        batch, slots = np.stack(pending_images), list(pending_slots)
+        embedding.append((slots, embedder.submit(handle.embed, batch, should_stop=should_stop)))
         pending_images.clear()
         pending_slots.clear()
 
-    for done, (path, class_name) in enumerate(files, 1):
-        if should_stop is not None and should_stop():
-            raise Cancelled()
-        try:
-            data = read_image_bytes(path)
-            digest = hashlib.sha256(data).hexdigest()
-            vector = known.get(digest)
-            image = None if vector is not None else decode_image(data, str(path))
-        except ImageError as exc:
-            skipped.append((str(path), str(exc)))
-            continue
-        paths.append(path.relative_to(root).as_posix())
-        hashes.append(digest)
-        classes.append(class_name)
-        vectors.append(vector)
-        if vector is None:
-            pending_images.append(image)
-            pending_slots.append(len(vectors) - 1)
-            if len(pending_images) >= INDEX_CHUNK:
-                flush()
-        else:
-            reused += 1
-        if progress is not None:
-            progress(done, len(files))
-    flush()
+    reused = 0
+    try:
+        for done, (path, class_name) in enumerate(files, 1):
+            if should_stop is not None and should_stop():
+                raise Cancelled()
+            try:
+                data = read_image_bytes(path)
+                digest = hashlib.sha256(data).hexdigest()
+                vector = known.get(digest)
+                image = None if vector is not None else decode_image(data, str(path))
+            except ImageError as exc:
+                skipped.append((str(path), str(exc)))
+                continue
+            paths.append(path.relative_to(root).as_posix())
+            hashes.append(digest)
+            classes.append(class_name)
+            vectors.append(vector)
+            if vector is None:
+                pending_images.append(image)
+                pending_slots.append(len(vectors) - 1)
+                if len(pending_images) >= INDEX_CHUNK:
+                    flush()
+            else:
+                reused += 1
+            if progress is not None:
+                progress(done, len(files))
+        flush()
+        collect()
+    finally:
+        embedder.shutdown(wait=True, cancel_futures=True)
     if not paths:
         from siamese_gui.core.errors import DatasetError
 
