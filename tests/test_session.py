@@ -197,3 +197,17 @@ def test_small_data_reports_undefined_instead_of_zero(session):
     metrics = evaluation.at(0.5)
     assert not metrics.accuracy_rate.measured
     assert "not enough data" in metrics.far_rate.describe()
+
+
+def test_an_evaluation_hands_out_the_embeddings_it_already_has():
+    from siamese_gui.core.protocol import evaluate
+
+    data = make_dataset(per_class=30, num_classes=4)
+    handle = _handle()
+    evaluation = evaluate(handle.embed, data, "test images", max_images=60, seed=3)
+    sampled = evaluation.source_indices
+    assert len(sampled) == 60
+    some = sampled[::7]
+    np.testing.assert_allclose(evaluation.embeddings_of(some), handle.embed(data.images[some]), atol=1e-6)
+    missing = np.setdiff1d(np.arange(len(data)), sampled)[:3]
+    assert evaluation.embeddings_of(np.sort(np.concatenate([some, missing]))) is None

@@ -98,6 +98,17 @@ class Evaluation:
         """(far, tar, thresholds); see `core.evaluation.roc_curve`."""
         return roc_curve(self.distances, self.pairs.same)
 
+    def embeddings_of(self, indices: np.ndarray) -> np.ndarray | None:
+        """The embeddings of images `indices` of the sampled-from dataset, or None when
+        some of them were not sampled (so they must be embedded)."""
+        if len(self.source_indices) == 0:
+            return None
+        positions = np.searchsorted(self.source_indices, indices)
+        positions = np.minimum(positions, len(self.source_indices) - 1)
+        if not np.array_equal(self.source_indices[positions], indices):
+            return None
+        return self.embeddings[positions]
+
     @property
     def dataset(self) -> Dataset:
         """The images the pairs index (the same as `data`)."""

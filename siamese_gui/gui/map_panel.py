@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -64,13 +65,16 @@ class MapData:
     method: str
 
 
-def _embed_and_pca(handle, dataset, max_points: int, should_stop) -> MapData:
-    """Runs on the task thread."""
+def _embed_and_pca(handle, dataset, max_points: int, should_stop, evaluation=None) -> MapData:
+    """Runs on the task thread. Reuses `evaluation`'s embeddings (of `dataset`, by the
+    same model) when it holds all the sampled images."""
     from siamese_gui.core.projection import pca_2d, subsample
 
     indices = subsample(len(dataset), max_points)
     images = dataset.images[indices]
-    embeddings = handle.embed(images, should_stop=should_stop)
+    embeddings = None if evaluation is None else evaluation.embeddings_of(indices)
+    if embeddings is None:
+        embeddings = handle.embed(images, should_stop=should_stop)
     return MapData(images, dataset.labels[indices], tuple(dataset.class_names), dataset.source,
                    len(dataset), indices, embeddings, pca_2d(embeddings), "PCA")
 
@@ -101,18 +105,30 @@ class MapCanvas(FigureCanvasQTAgg):
         self.ax.clear()
         self.ax.set_xticks([])
         self.ax.set_yticks([])
-        colors = np.array([CLASS_COLORS[int(c) % len(CLASS_COLORS)] for c in data.labels])
-        self.points = self.ax.scatter(data.layout[:, 0], data.layout[:, 1], c=colors, s=9, linewidths=0)
+        labels = np.asarray(data.labels)
+        # One marker line per class: Agg stamps a marker once per point, several times
+        # faster than a scatter with a colour per point.
+        self.points = [
+            self.ax.plot(data.layout[labels == c, 0], data.layout[labels == c, 1], ls="none",
+                         marker="o", markersize=3, markeredgewidth=0, color=self._color(c))[0]
+            for c in np.unique(labels)
+        ]
         self.mistakes = self.ax.scatter([], [], s=46, facecolors="none", edgecolors="#d00000",
-                                        linewidths=1.1, label="nearest neighbour judged wrongly")
+                                        linewidths=1.1)
         self.selected = self.ax.scatter([], [], s=140, facecolors="none", edgecolors="black", linewidths=2.2)
-        handles = [self.ax.scatter([], [], color=CLASS_COLORS[c % len(CLASS_COLORS)], s=20, label=name)
+        handles = [Line2D([], [], ls="none", marker="o", markersize=5, color=self._color(c), label=name)
                    for c, name in enumerate(data.class_names)]
-        self.ax.legend(handles=[*handles, self.mistakes], loc="upper left", bbox_to_anchor=(1.01, 1.0),
+        handles.append(Line2D([], [], ls="none", marker="o", markersize=7, markerfacecolor="none",
+                              markeredgecolor="#d00000", label="nearest neighbour judged wrongly"))
+        self.ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
                        fontsize=8, frameon=False)
         self.ax.set_title(f"{data.method} of {len(data.labels):,} embeddings", fontsize=10)
         # Deferred: the marks set right after join the same (single) redraw.
         self.draw_idle()
+
+    @staticmethod
+    def _color(label) -> str:
+        return CLASS_COLORS[int(label) % len(CLASS_COLORS)]
 
     def set_marks(self, layout: np.ndarray, mistakes: np.ndarray, selected: list[int]) -> None:
         if self.points is None:
@@ -264,9 +280,11 @@ class MapPanel(QWidget):
         self._cancel_tasks()
         with_tsne = self.method_combo.currentIndex() == 0 and tsne_available()
         max_points = self.points_spin.value()
+        # The test evaluation behind Gallery and Threshold has embedded these images already.
+        evaluation = self.state.evaluation if dataset is self.state.test_data else None
         self.status.setText("Embedding…")
         self.runner.submit(
-            lambda should_stop: _embed_and_pca(handle, dataset, max_points, should_stop),
+            lambda should_stop: _embed_and_pca(handle, dataset, max_points, should_stop, evaluation),
             lambda data: self._pca_ready(data, with_tsne),
             self._failed,
             "Embedding the images for the map…",

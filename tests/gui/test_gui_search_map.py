@@ -157,6 +157,18 @@ def test_map_marks_nearest_neighbour_mistakes_at_the_threshold(ready, qtbot):
     assert len(panel.canvas.mistakes.get_offsets()) == int(panel.mistakes.sum())
 
 
+def test_map_of_the_test_images_reuses_the_evaluation_embeddings(ready, handle, qtbot):
+    panel = ready.map_panel
+    panel.method_combo.setCurrentIndex(1)
+    embedded = []
+    model = handle.embedder
+    handle.embedder = lambda batch: embedded.append(len(batch)) or model(batch)
+    with qtbot.waitSignal(panel.mapChanged, timeout=10_000):
+        qtbot.mouseClick(panel.draw_button, Qt.MouseButton.LeftButton)
+    assert embedded == []  # the Threshold panel's evaluation had embedded every test image
+    np.testing.assert_allclose(panel.data.embeddings, ready.state.evaluation.embeddings, atol=1e-6)
+
+
 @pytest.mark.skipif(not tsne_available(), reason="openTSNE is not installed")
 def test_map_tsne_follows_pca(ready, qtbot):
     panel = ready.map_panel
