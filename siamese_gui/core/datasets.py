@@ -108,9 +108,21 @@ class DataSplits:
 
 
 def _idx_payload(path: Path) -> bytes:
+    """The uncompressed bytes of a gzipped IDX file, at most `_MAX_IDX_BYTES`.
+
+    Inflated in one zlib call, which releases the GIL, so loading runs alongside the
+    window being built; a file of several gzip members takes the slower `gzip` path.
+    """
     try:
-        with gzip.open(path, "rb") as handle:
-            data = handle.read(_MAX_IDX_BYTES + 1)
+        with open(path, "rb") as handle:
+            packed = handle.read(_MAX_IDX_BYTES + 1)
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        data = inflater.decompress(packed, _MAX_IDX_BYTES + 1)
+        if not inflater.eof and len(data) <= _MAX_IDX_BYTES:
+            raise EOFError("the compressed data ends early")
+        if inflater.unused_data:
+            with gzip.open(path, "rb") as stream:
+                data = stream.read(_MAX_IDX_BYTES + 1)
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
     except (gzip.BadGzipFile, OSError, EOFError, zlib.error) as exc:
