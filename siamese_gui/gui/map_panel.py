@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,7 +19,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -29,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from siamese_gui.core.projection import tsne_available
 from siamese_gui.gui.common import MUTED_COLOR, array_to_pixmap, show_error
+from siamese_gui.gui.plots import DeferredCanvas
 from siamese_gui.gui.workers import error_text
 
 DEFAULT_POINTS = 3000
@@ -86,12 +84,11 @@ def _load_folder(folder: str):
     return load_image_folder(folder)
 
 
-class MapCanvas(FigureCanvasQTAgg):
+class MapCanvas(DeferredCanvas):
     """A scatter of the points; keeps its artists and updates them in place."""
 
     def __init__(self):
-        super().__init__(Figure(figsize=(7, 6), dpi=100, layout="constrained"))
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        super().__init__(7, 6)
         self.setMinimumSize(320, 280)
         self.setMouseTracking(True)
         self.ax = self.figure.add_subplot()

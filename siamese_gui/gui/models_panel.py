@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -16,7 +14,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -33,6 +30,7 @@ from siamese_gui.core.model_comparison import (
     score_model,
 )
 from siamese_gui.gui.common import MUTED_COLOR, show_error
+from siamese_gui.gui.plots import DeferredCanvas
 from siamese_gui.gui.workers import error_text
 
 MODEL_FILTER = "Keras model (*.keras);;All files (*)"
@@ -61,12 +59,11 @@ class ModelEntry:
     current: bool = False
 
 
-class ComparisonPlots(FigureCanvasQTAgg):
+class ComparisonPlots(DeferredCanvas):
     """Overlaid distance histograms and ROC curves, one colour per model."""
 
     def __init__(self):
-        super().__init__(Figure(figsize=(9.0, 3.6), dpi=100, layout="constrained"))
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        super().__init__(9.0, 3.6)
         self.setMinimumSize(300, 220)
         self.hist_ax, self.roc_ax = self.figure.subplots(1, 2, width_ratios=[1.35, 1])
         self.show_scores([], None, "")

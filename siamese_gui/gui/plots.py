@@ -31,7 +31,10 @@ def _style_axes(ax) -> None:
         ax.spines[side].set_visible(False)
 
 
-class _Canvas(FigureCanvasQTAgg):
+class DeferredCanvas(FigureCanvasQTAgg):
+    """A matplotlib canvas that is drawn only while visible: on a hidden tab, changes
+    wait until it is shown (so building the window draws nothing)."""
+
     def __init__(self, width: float, height: float, layout: str | None = "constrained"):
         super().__init__(Figure(figsize=(width, height), dpi=100, layout=layout))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -52,7 +55,7 @@ class _Canvas(FigureCanvasQTAgg):
             super().draw_idle()
 
 
-class LossPlot(_Canvas):
+class LossPlot(DeferredCanvas):
     """Live training loss: raw and smoothed batch loss, train and validation loss per epoch.
 
     Batches arrive many times a second; the canvas redraws at most every `REDRAW_MS`,
@@ -160,7 +163,7 @@ class LossPlot(_Canvas):
         self.draw_idle()
 
 
-class ThresholdPlots(_Canvas):
+class ThresholdPlots(DeferredCanvas):
     """Distance histograms (same vs different) and the ROC curve, both with the threshold."""
 
     def __init__(self):
