@@ -15,6 +15,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from siamese_gui.core.embedding_memo import EmbeddingMemo
 from siamese_gui.core.errors import ModelFileError, SiameseError
 from siamese_gui.core.evaluation import Verdict, validate_threshold, verdict_of
 
@@ -109,6 +110,7 @@ class ModelHandle:
         read_only: bool = False,
         engine: str = "TensorFlow",
     ):
+        self._memo = EmbeddingMemo()
         self.embedder = embedder
         self.metadata = metadata
         self.path = path
@@ -120,6 +122,15 @@ class ModelHandle:
 
     def __repr__(self) -> str:
         return f"ModelHandle({self.name!r}, engine={self.engine!r})"
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    @embedder.setter
+    def embedder(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self._memo.clear()  # remembered embeddings belong to the previous embedder
 
     # Keras, on demand -----------------------------------------------------------------
 
@@ -205,7 +216,8 @@ class ModelHandle:
     # Inference ------------------------------------------------------------------------
 
     def embed(self, images: np.ndarray, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
-        """Return one embedding per image, computed in batches.
+        """Return one embedding per image, computed in batches (a batch of the same
+        images as a recent one is not computed again; see `core.embedding_memo`).
 
         Args:
             images: uint8 or float [0, 1] images (N, 28, 28).
@@ -215,7 +227,9 @@ class ModelHandle:
         Raises:
             ModelFileError: if the model produces non-finite values.
         """
-        return embed_in_batches(self.embedder, images, should_stop, str(self.path or "the model"))
+        return self._memo.embed(
+            images, lambda: embed_in_batches(self.embedder, images, should_stop, str(self.path or "the model"))
+        )
 
     def distance(self, image_a: np.ndarray, image_b: np.ndarray) -> float:
         """Return the Euclidean distance between the embeddings of two 28x28 images."""
