@@ -31,6 +31,10 @@ class Change(enum.Enum):
     THRESHOLD = "threshold"
 
 
+# Worker keys of the panels' evaluations: a newer refresh supersedes the older one.
+_EVALUATION_KEYS = {Role.TEST: "evaluate test", Role.VALIDATION: "evaluate validation"}
+
+
 class ThresholdPreset(enum.Enum):
     """Ways to pick a threshold on the validation pairs."""
 
@@ -155,6 +159,13 @@ def _evaluate(
     )
 
 
+def panel_evaluation(
+    model: ModelHandle, splits: Splits, role: Role, should_stop: Callable[[], bool] | None = None
+) -> Evaluation:
+    """The evaluation of `role` the app's panels show (at most `PANEL_IMAGES` images)."""
+    return _evaluate(model, splits, role, max_images=PANEL_IMAGES, should_stop=should_stop)
+
+
 class Session:
     """Model, data, threshold and evaluations of one app window (or one CLI run).
 
@@ -189,7 +200,7 @@ class Session:
     def set_model(self, model: ModelHandle | None) -> None:
         """Use `model` everywhere and take over its recommended threshold."""
         self.model = model
-        self.executor.cancel("evaluate")
+        self._cancel_evaluations()
         self._evaluations.clear()
         if model is not None:
             self.threshold = model.threshold
@@ -203,7 +214,7 @@ class Session:
         """Use new data, split for the current model unless `splits` is given."""
         self.source = source
         self.splits = splits or splits_for_model(source, self.model)
-        self.executor.cancel("evaluate")
+        self._cancel_evaluations()
         self._evaluations.clear()
         self._notify(Change.DATA, Change.EVALUATION)
 
@@ -249,28 +260,39 @@ class Session:
         return self._evaluations.get(role)
 
     def refresh_evaluations(self, on_error: Callable[[BaseException], None] | None = None) -> Task | None:
-        """Compute the validation and test evaluations the panels show, in the worker.
+        """Compute the test and validation evaluations the panels show, in the worker.
 
+        The test evaluation comes first and is stored (and announced) as soon as it is
+        done, so the Gallery and Threshold panels need not wait for the validation pairs.
         A newer refresh (a new model or new data) supersedes this one, so results of a
         model that is no longer current are never stored.
+
+        Returns:
+            The last task (the validation evaluation), or None without model or data.
         """
         if self.model is None or self.splits is None:
             return None
         model, splits = self.model, self.splits
 
-        def work(should_stop):
-            return {
-                role: _evaluate(model, splits, role, max_images=PANEL_IMAGES, should_stop=should_stop)
-                for role in (Role.VALIDATION, Role.TEST)
-            }
+        def work(role: Role):
+            return lambda should_stop: panel_evaluation(model, splits, role, should_stop)
 
-        def done(evaluations):
-            self._evaluations = evaluations
-            self._notify(Change.EVALUATION)
+        def done(role: Role):
+            def store(evaluation: Evaluation) -> None:
+                self._evaluations[role] = evaluation
+                self._notify(Change.EVALUATION)
 
-        return self.executor.submit(
-            work, "evaluate", done, on_error, "Evaluating on held-out images…"
-        )
+            return store
+
+        task = None
+        for role, words in ((Role.TEST, "test"), (Role.VALIDATION, "validation")):
+            task = self.executor.submit(work(role), _EVALUATION_KEYS[role], done(role), on_error,
+                                        f"Evaluating on held-out {words} images…")
+        return task
+
+    def _cancel_evaluations(self) -> None:
+        for key in _EVALUATION_KEYS.values():
+            self.executor.cancel(key)
 
     def preset_threshold(self, preset: ThresholdPreset) -> Threshold:
         """A threshold chosen by `preset` on the validation pairs (never the test pairs).
