@@ -61,7 +61,6 @@ sys.path.insert(0, {root!r})
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 import siamese_gui.gui.app as app_module
-from siamese_gui.gui.main_window import MainWindow
 
 def action(window, text):
     for menu_action in window.menuBar().actions():
@@ -71,7 +70,7 @@ def action(window, text):
 
 def watch():
     for window in QApplication.topLevelWidgets():
-        if not isinstance(window, MainWindow):
+        if type(window).__name__ != "MainWindow":  # not imported here: the app imports it late
             continue
         handle = window.windowHandle()
         if handle is not None and handle.isExposed() and "visible" not in seen:

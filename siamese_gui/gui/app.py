@@ -10,8 +10,8 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 import siamese_gui
-from siamese_gui.core.locations import resource_path
-from siamese_gui.gui.main_window import APP_NAME, MainWindow
+from siamese_gui.core.locations import default_model_path, resource_path
+from siamese_gui.gui import APP_NAME
 
 ICON_NAMES = ("siamese-gui.svg", "siamese-gui-256.png", "siamese-gui-64.png", "siamese-gui-32.png")
 
@@ -53,10 +53,17 @@ def run(model_path: str | Path | None = None) -> int:
     Returns:
         The exit status.
     """
+    from siamese_gui.core.prefetch import Prefetch
+
+    default = default_model_path()
+    # Data and model load while the window's modules import and the window is built.
+    prefetch = Prefetch(model_path if model_path is not None else default if default.is_file() else None)
     app = create_application()
+    from siamese_gui.gui.main_window import MainWindow
+
     window = MainWindow(autoload=False)
     window.show()
-    QTimer.singleShot(0, lambda: window.start_loading(model_path))
+    QTimer.singleShot(0, lambda: window.start_loading(model_path, prefetch=prefetch))
     code = app.exec()
     # The window is closed and every thread joined. Without this, the interpreter's final
     # garbage collection walks every object TensorFlow made: 11 s (81 s on a busy

@@ -40,7 +40,6 @@ from siamese_gui.gui.train_panel import TrainPanel
 from siamese_gui.gui.verify_panel import VerifyPanel
 from siamese_gui.gui.workers import TrainingOutcome, error_text
 
-APP_NAME = "Siamese GUI"
 MODEL_FILTER = "Keras model (*.keras);;All files (*)"
 STATUS_MS = 6000
 
@@ -220,18 +219,30 @@ class MainWindow(QMainWindow):
             self._autoload = False
             QTimer.singleShot(0, self.start_loading)
 
-    def start_loading(self, model_path: str | Path | None = None, data_path: str | Path | None = None) -> None:
+    def start_loading(self, model_path: str | Path | None = None, data_path: str | Path | None = None,
+                      prefetch=None) -> None:
         """Load data and the model in the background (default model when None).
 
         TensorFlow is not started here: a model with a runtime copy runs in LiteRT, and
         TensorFlow loads only for training, saving, or a model without one.
+
+        Args:
+            model_path: a model instead of the shipped one.
+            data_path: a Fashion-MNIST folder instead of the usual places.
+            prefetch: a `core.prefetch.Prefetch` already loading the default data and
+                this model (started before the window was built); its results are used.
         """
         explicit = model_path is not None
         path = Path(model_path) if explicit else default_model_path()
-        self.runner.submit(lambda: load_source(data=data_path), self._data_loaded, self._data_failed,
-                           "Loading data…", key="data")
+        load_data = (prefetch.data.result if prefetch is not None and data_path is None
+                     else lambda: load_source(data=data_path))
+        self.runner.submit(load_data, self._data_loaded, self._data_failed, "Loading data…", key="data")
         if explicit or path.is_file():
-            self.open_model(path)
+            if prefetch is not None and prefetch.model is not None and prefetch.model_path == path:
+                self.runner.submit(prefetch.model.result, self._model_loaded, self._model_failed,
+                                   f"Loading model {path.name}…", key="model")
+            else:
+                self.open_model(path)
         else:
             self.show_status("No shipped model found: train one (Train panel) or open one (File › Open model…)")
 

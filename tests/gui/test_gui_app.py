@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from gui_helpers import click, press, show_tab
@@ -40,7 +41,7 @@ def test_window_has_its_panels_menus_and_status(window):
 
 
 def test_window_title_names_the_model_once(window, data):
-    from siamese_gui.gui.main_window import APP_NAME
+    from siamese_gui.gui import APP_NAME
 
     # Qt itself appends the application display name ("fashion_mnist.keras — Siamese GUI").
     assert window.windowTitle() == ""
@@ -178,7 +179,8 @@ def test_run_shows_the_window_and_returns(monkeypatch, qapp):
     from siamese_gui.gui.main_window import MainWindow
 
     started, frozen = [], []
-    monkeypatch.setattr(MainWindow, "start_loading", lambda self, path=None: started.append(path))
+    monkeypatch.setattr(MainWindow, "start_loading",
+                        lambda self, path=None, prefetch=None: started.append((path, prefetch.model_path)))
     monkeypatch.setattr(app_module.gc, "freeze", lambda: frozen.append(True))
 
     def close_when_shown():
@@ -188,5 +190,5 @@ def test_run_shows_the_window_and_returns(monkeypatch, qapp):
 
     QTimer.singleShot(200, close_when_shown)
     assert app_module.run(model_path="some.keras") == 0
-    assert started == ["some.keras"]
+    assert started == [("some.keras", Path("some.keras"))]  # loading began before the window
     assert frozen == [True]  # the exit skips the final garbage collection
