@@ -211,3 +211,42 @@ def test_an_evaluation_hands_out_the_embeddings_it_already_has():
     np.testing.assert_allclose(evaluation.embeddings_of(some), handle.embed(data.images[some]), atol=1e-6)
     missing = np.setdiff1d(np.arange(len(data)), sampled)[:3]
     assert evaluation.embeddings_of(np.sort(np.concatenate([some, missing]))) is None
+
+
+def test_prefetch_loads_data_and_a_litert_model_but_never_starts_tensorflow(monkeypatch):
+    from siamese_gui.core.locations import default_model_path
+    from siamese_gui.core.prefetch import Prefetch
+    from siamese_gui.core.runtimes import runtime_installed
+
+    prefetch = Prefetch(default_model_path())
+    assert isinstance(prefetch.data.result(timeout=120), DataSource)
+    handle = prefetch.model.result(timeout=120)
+    if runtime_installed("tflite"):
+        assert handle is not None and handle.engine.startswith("LiteRT")
+    monkeypatch.setenv("SIAMESE_GUI_RUNTIME", "tensorflow")
+    assert Prefetch(default_model_path()).model.result(timeout=120) is None  # the window loads it
+    assert Prefetch(None).model is None
+
+
+def test_work_asked_for_during_an_evaluation_does_not_wait_for_it():
+    release = threading.Event()
+
+    def slow_embedder(batch):
+        if len(batch) > 2:  # the evaluation's batches wait; a pair goes through
+            release.wait(10)
+        return _quadrants(batch)
+
+    session = Session()
+    try:
+        session.set_data(DataSource(dataset=_folder(per_class=30)))
+        session.set_model(ModelHandle(slow_embedder, {"threshold": 0.5, "class_names": []}))
+        last = session.refresh_evaluations()
+        assert session.busy()
+        pair = session.splits.test.images[:2]
+        quick = session.submit(lambda stop: session.model.distance(*pair), "compare")
+        assert quick.finished.wait(5) and session.evaluation(Role.TEST) is None
+        release.set()
+        assert last.finished.wait(10) and session.evaluation(Role.TEST) is not None
+    finally:
+        release.set()
+        session.close()

@@ -15,7 +15,6 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from siamese_gui.core.embedding_memo import EmbeddingMemo
 from siamese_gui.core.errors import ModelFileError, SiameseError
 from siamese_gui.core.evaluation import Verdict, validate_threshold, verdict_of
 
@@ -110,7 +109,6 @@ class ModelHandle:
         read_only: bool = False,
         engine: str = "TensorFlow",
     ):
-        self._memo = EmbeddingMemo()
         self.embedder = embedder
         self.metadata = metadata
         self.path = path
@@ -122,15 +120,6 @@ class ModelHandle:
 
     def __repr__(self) -> str:
         return f"ModelHandle({self.name!r}, engine={self.engine!r})"
-
-    @property
-    def embedder(self) -> Embedder:
-        return self._embedder
-
-    @embedder.setter
-    def embedder(self, embedder: Embedder) -> None:
-        self._embedder = embedder
-        self._memo.clear()  # remembered embeddings belong to the previous embedder
 
     # Keras, on demand -----------------------------------------------------------------
 
@@ -216,8 +205,7 @@ class ModelHandle:
     # Inference ------------------------------------------------------------------------
 
     def embed(self, images: np.ndarray, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
-        """Return one embedding per image, computed in batches (a batch of the same
-        images as a recent one is not computed again; see `core.embedding_memo`).
+        """Return one embedding per image, computed in batches.
 
         Args:
             images: uint8 or float [0, 1] images (N, 28, 28).
@@ -227,9 +215,7 @@ class ModelHandle:
         Raises:
             ModelFileError: if the model produces non-finite values.
         """
-        return self._memo.embed(
-            images, lambda: embed_in_batches(self.embedder, images, should_stop, str(self.path or "the model"))
-        )
+        return embed_in_batches(self.embedder, images, should_stop, str(self.path or "the model"))
 
     def distance(self, image_a: np.ndarray, image_b: np.ndarray) -> float:
         """Return the Euclidean distance between the embeddings of two 28x28 images."""
@@ -298,6 +284,16 @@ def keras_embedder(embedding) -> Embedder:
     return lambda batch: function(batch).numpy()
 
 
+def load_runtime_model_handle(path: str | os.PathLike) -> ModelHandle | None:
+    """The model running in LiteRT from its intact runtime copy, or None (no copy, no
+    LiteRT, or `SIAMESE_GUI_RUNTIME=tensorflow`). Never imports TensorFlow."""
+    if os.environ.get(RUNTIME_ENV, "").strip().lower() == "tensorflow":
+        return None
+    from siamese_gui.core.runtimes import load_runtime_handle
+
+    return load_runtime_handle(path)
+
+
 def load_model_handle(path: str | os.PathLike, runtime: str = "auto", cache: bool = True) -> ModelHandle:
     """Load a saved model (safely) into a handle.
 
@@ -315,10 +311,8 @@ def load_model_handle(path: str | os.PathLike, runtime: str = "auto", cache: boo
     """
     if runtime not in ("auto", "tensorflow"):
         raise ValueError(f"runtime must be 'auto' or 'tensorflow', not {runtime!r}")
-    if runtime == "auto" and os.environ.get(RUNTIME_ENV, "").strip().lower() != "tensorflow":
-        from siamese_gui.core.runtimes import load_runtime_handle
-
-        handle = load_runtime_handle(path)
+    if runtime == "auto":
+        handle = load_runtime_model_handle(path)
         if handle is not None:
             return handle
     from siamese_gui.core.runtime import start_tensorflow

@@ -176,7 +176,12 @@ class Session:
     """
 
     def __init__(self, deliver: Deliver | None = None, on_busy: Callable[[str], None] | None = None):
-        self.executor = TaskExecutor(deliver, on_busy)
+        self._on_busy = on_busy
+        self._busy_text = {"tasks": "", "evaluations": ""}
+        self.executor = TaskExecutor(deliver, lambda text: self._report_busy("tasks", text))
+        # The panels' evaluations run on their own thread, so a comparison asked for
+        # meanwhile is not queued behind thousands of images being embedded.
+        self.evaluation_executor = TaskExecutor(deliver, lambda text: self._report_busy("evaluations", text))
         self.model: ModelHandle | None = None
         self.source: DataSource | None = None
         self.splits: Splits | None = None
@@ -286,13 +291,13 @@ class Session:
 
         task = None
         for role, words in ((Role.TEST, "test"), (Role.VALIDATION, "validation")):
-            task = self.executor.submit(work(role), _EVALUATION_KEYS[role], done(role), on_error,
+            task = self.evaluation_executor.submit(work(role), _EVALUATION_KEYS[role], done(role), on_error,
                                         f"Evaluating on held-out {words} images…")
         return task
 
     def _cancel_evaluations(self) -> None:
         for key in _EVALUATION_KEYS.values():
-            self.executor.cancel(key)
+            self.evaluation_executor.cancel(key)
 
     def preset_threshold(self, preset: ThresholdPreset) -> Threshold:
         """A threshold chosen by `preset` on the validation pairs (never the test pairs).
@@ -330,6 +335,26 @@ class Session:
         """Run `function(should_stop)` on the worker (see `TaskExecutor.submit`)."""
         return self.executor.submit(function, key, on_done, on_error, description)
 
+    def cancel(self, key: str) -> None:
+        """Cancel the unfinished task with `key` (on either worker), if any."""
+        self.executor.cancel(key)
+        self.evaluation_executor.cancel(key)
+
+    def busy(self) -> bool:
+        """Whether any task waits or runs (on either worker)."""
+        return self.executor.busy() or self.evaluation_executor.busy()
+
+    @property
+    def threads(self) -> tuple:
+        """The worker threads."""
+        return self.executor.thread, self.evaluation_executor.thread
+
+    def _report_busy(self, worker: str, text: str) -> None:
+        self._busy_text[worker] = text
+        if self._on_busy is not None:
+            self._on_busy(self._busy_text["tasks"] or self._busy_text["evaluations"])
+
     def close(self, timeout: float | None = None) -> None:
-        """Cancel the work in progress and wait for the worker to end."""
+        """Cancel the work in progress and wait for the workers to end."""
         self.executor.shutdown(timeout)
+        self.evaluation_executor.shutdown(timeout)

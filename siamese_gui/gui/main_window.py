@@ -239,7 +239,9 @@ class MainWindow(QMainWindow):
         self.runner.submit(load_data, self._data_loaded, self._data_failed, "Loading data…", key="data")
         if explicit or path.is_file():
             if prefetch is not None and prefetch.model is not None and prefetch.model_path == path:
-                self.runner.submit(prefetch.model.result, self._model_loaded, self._model_failed,
+                # The prefetched handle, or (for a model without a runtime copy) a load now.
+                self.runner.submit(lambda: prefetch.model.result() or _load_model_task(path),
+                                   self._model_loaded, self._model_failed,
                                    f"Loading model {path.name}…", key="model")
             else:
                 self.open_model(path)

@@ -27,7 +27,7 @@ _sessions: set = set()
 def active_threads() -> list:
     """Return the threads started by the GUI (training threads and session workers)
     that have not been joined yet."""
-    return list(_threads) + [s.executor.thread for s in _sessions]
+    return list(_threads) + [thread for s in _sessions for thread in s.threads]
 
 
 def error_text(exc: BaseException) -> str:
@@ -121,14 +121,14 @@ class TaskRunner(QObject):
 
     def cancel(self, key: str) -> None:
         """Cancel the unfinished task with `key`; its result is never delivered."""
-        self.session.executor.cancel(key)
+        self.session.cancel(key)
 
     def report_error(self, exc: BaseException) -> None:
         self.errorRaised.emit(error_text(exc))
 
     def is_busy(self) -> bool:
         """Whether any task is queued or running."""
-        return self.session.executor.busy()
+        return self.session.busy()
 
     def shutdown(self) -> None:
         """Cancel the work in progress, end the worker thread and wait for it."""
