@@ -95,8 +95,14 @@ class TrainPanel(QWidget):
         self.per_class_spin.setSpecialValueText("all")
         self.per_class_spin.setToolTip("At most this many images of each class (a seeded sample)")
         form.addRow("&Images to use:", self.limit_spin)
+        self.held_out_edit = QLineEdit()
+        self.held_out_edit.setPlaceholderText("none")
+        self.held_out_edit.setToolTip(
+            "Classes kept out of training entirely (open set): names or numbers, separated by "
+            "commas. The test figures are then measured on these unseen classes only.")
         form.addRow("&Classes:", self.classes_edit)
         form.addRow("Images &per class:", self.per_class_spin)
+        form.addRow("&Hold out classes:", self.held_out_edit)
         self.settings = SettingsForm(form, self)
         self.form_box = QGroupBox("Settings")
         self.form_box.setLayout(form)
@@ -241,6 +247,7 @@ class TrainPanel(QWidget):
             return False
         try:
             dataset = self.training_data()
+            unseen = self.held_out_classes(dataset)
         except SiameseError as exc:
             show_error(self, "Invalid class selection", str(exc))
             return False
@@ -254,7 +261,21 @@ class TrainPanel(QWidget):
         self.progress.setFormat("Preparing (loading TensorFlow and building the network)…")
         pool = dataset.fashion_mnist.train if dataset.fashion_mnist is not None else dataset.dataset
         self.result_label.setText(f"Training on {len(pool):,} images (less the held-out validation share)…")
-        return self.controller.start(config, dataset)
+        return self.controller.start(config, dataset, unseen)
+
+    def held_out_classes(self, source) -> tuple[str, ...]:
+        """The classes named in "Hold out classes" (never trained on).
+
+        Raises:
+            ConfigError: on an unknown class, or when fewer than 2 classes would be left.
+        """
+        from siamese_gui.core.splits import choose_held_out_classes
+
+        names = [c.strip() for c in self.held_out_edit.text().split(",") if c.strip()]
+        if not names or source is None:
+            return ()
+        pool = source.fashion_mnist.train if source.fashion_mnist is not None else source.dataset
+        return tuple(choose_held_out_classes(pool.class_names, names, None, 0))
 
     @Slot()
     def stop_training(self) -> None:
@@ -312,7 +333,8 @@ class TrainPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if result.status == "completed" else 0)
         self.progress.setFormat(f"{result.status.capitalize()} in {format_duration(result.seconds)}")
-        self.result_label.setText(self._result_html(result))
+        split = (outcome.loaded.metadata.get("split") or {}) if outcome.loaded is not None else {}
+        self.result_label.setText(self._result_html(result, tuple(split.get("unseen_classes") or ())))
         self._update_enabled()
         if result.status == "failed":
             show_error(self, "Training failed", result.message)
@@ -326,7 +348,7 @@ class TrainPanel(QWidget):
         show_error(self, "Training failed", message)
 
     @staticmethod
-    def _result_html(result) -> str:
+    def _result_html(result, unseen: tuple[str, ...] = ()) -> str:
         color = {"completed": RIGHT_COLOR, "stopped": NOTICE_COLOR}.get(result.status, WRONG_COLOR)
         note = f" — {result.message}" if result.message and result.message != result.status else ""
         lines = [f"<b style='color:{color}'>{result.status.capitalize()}</b> in "
@@ -349,9 +371,16 @@ class TrainPanel(QWidget):
         table = "".join(f"<tr><td>{k}</td><td align='right'>{val}</td></tr>" for k, val in rows)
         lines.append(
             "<table cellspacing='0' cellpadding='2'>" + table + "</table>"
-            f"<span style='color:{MUTED_COLOR}'>Measured on held-out images of the classes it "
-            "trained on (95 % intervals); see the Threshold panel for the test images.</span>"
+            f"<span style='color:{MUTED_COLOR}'>Measured on held-out images of the <b>seen</b> "
+            "classes, the ones it trained on (95 % intervals); see the Threshold panel for the "
+            "test images.</span>"
         )
+        if unseen:
+            lines.append(
+                f"<br><span style='color:{MUTED_COLOR}'>Held out of training (<b>unseen</b> "
+                f"classes): {', '.join(unseen)}. With this model in use, the Threshold panel and "
+                "the Gallery score pairs of these classes only.</span>"
+            )
         return "".join(lines)
 
     def _use_model(self) -> None:

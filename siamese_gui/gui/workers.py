@@ -242,8 +242,8 @@ class TrainingController(QObject):
         """Whether a training thread exists that has not been joined."""
         return self._thread is not None
 
-    def start(self, config, dataset) -> bool:
-        """Start training on a new thread.
+    def start(self, config, dataset, unseen: tuple[str, ...] = ()) -> bool:
+        """Start training on a new thread; `unseen` classes are held out of training.
 
         Returns:
             False (and does nothing) when a run is already in progress.
@@ -254,7 +254,7 @@ class TrainingController(QObject):
         self._cancel = threading.Event()
         thread = PythonThread()
         thread.setObjectName("siamese-gui training")
-        worker = TrainingWorker(config, dataset, self._stop, cancel_event=self._cancel)
+        worker = TrainingWorker(config, dataset, self._stop, cancel_event=self._cancel, unseen=unseen)
         worker.moveToThread(thread)
         # Queued, so the run happens inside the thread's event loop (see PythonThread).
         thread.started.connect(worker.run, Qt.ConnectionType.QueuedConnection)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from gui_helpers import choose_file, click, press, show_tab
 
@@ -127,7 +128,8 @@ def test_start_twice_runs_one_training(train_window, qtbot):
         click(qtbot, panel.start_button)
         press(qtbot, train_window, "Ctrl+Return")
         assert panel.controller.runs_started == 1
-        assert len(workers.active_threads()) == 2  # the task thread and one training thread
+        # the two session workers (tasks, evaluations) and one training thread
+        assert len(workers.active_threads()) == 3
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     assert panel.controller.runs_started == 1
 
@@ -233,3 +235,33 @@ def test_train_form_is_generated_from_the_setting_declarations(window):
     config = TrainingConfig(epochs=3, polarity="on", augment=False, learning_rate=0.01)
     window.train_panel.set_config(config)
     assert window.train_panel.config() == config
+
+
+def test_held_out_classes_are_never_trained_on_and_become_the_test_data(train_window, qtbot):
+    panel = train_window.train_panel
+    panel.set_config(TINY)
+    names = train_window.state.train_data.class_names
+    panel.held_out_edit.setFocus()
+    qtbot.keyClicks(panel.held_out_edit, f"{names[0]}, {names[1]}")
+    with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
+        click(qtbot, panel.start_button)
+    split = finished.args[0].loaded.metadata["split"]
+    assert split["unseen_classes"] == [names[0], names[1]]
+    assert names[0] not in split["seen_classes"] and names[1] not in split["seen_classes"]
+    qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
+    assert "unseen" in panel.result_label.text() and names[0] in panel.result_label.text()
+
+    click(qtbot, panel.use_button)
+    qtbot.waitUntil(lambda: train_window.state.evaluation is not None, timeout=TIMEOUT_MS)
+    test = train_window.state.test_data
+    assert set(np.unique(test.labels)) == {0, 1}  # only the unseen classes are scored
+    assert "unseen classes" in train_window.threshold_panel.summary_label.text()
+
+
+def test_holding_out_too_many_classes_is_refused(train_window, qtbot, dialogs):
+    panel = train_window.train_panel
+    names = train_window.state.train_data.class_names
+    qtbot.keyClicks(panel.held_out_edit, ", ".join(names[1:]))
+    click(qtbot, panel.start_button)
+    assert dialogs[-1][0] == "Invalid class selection" and "fewer than 2" in dialogs[-1][1]
+    assert panel.controller.runs_started == 0
