@@ -13,6 +13,10 @@ import siamese_gui
 from siamese_gui.core.locations import default_model_path, resource_path
 from siamese_gui.gui import APP_NAME
 
+# Milliseconds: a verdict is painted before the other panels are built; without one,
+# they are built this long after the window appears.
+PAINT_MS = 50
+BUILD_PANELS_MS = 2500
 ICON_NAMES = ("siamese-gui.svg", "siamese-gui-256.png", "siamese-gui-64.png", "siamese-gui-32.png")
 
 
@@ -61,9 +65,13 @@ def run(model_path: str | Path | None = None) -> int:
     app = create_application()
     from siamese_gui.gui.main_window import MainWindow
 
-    window = MainWindow(autoload=False)
+    window = MainWindow(autoload=False, defer_panels=True)
     window.show()
     QTimer.singleShot(0, lambda: window.start_loading(model_path, prefetch=prefetch))
+    # The other panels (matplotlib's import among them) are built once Compare has shown
+    # its first verdict, or after a moment without one (no model, or it failed).
+    window.compare_panel.verdictShown.connect(lambda: QTimer.singleShot(PAINT_MS, window.build_panels))
+    QTimer.singleShot(BUILD_PANELS_MS, window.build_panels)
     code = app.exec()
     # The window is closed and every thread joined. Without this, the interpreter's final
     # garbage collection walks every object TensorFlow made: 11 s (81 s on a busy

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -44,6 +44,8 @@ class ComparePanel(QWidget):
     threshold only re-colours the verdict. Once a model and data are there, it opens
     on a random dataset pair rather than on two empty panes.
     """
+
+    verdictShown = Signal()
 
     def __init__(self, state: AppState, runner: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
@@ -248,6 +250,7 @@ class ComparePanel(QWidget):
     def _distance_ready(self, distance: float) -> None:
         self._pending = False
         self.set_distance(distance)
+        self.verdictShown.emit()
         if self.explain_check.isChecked():
             self._explain()
 

@@ -30,14 +30,8 @@ from siamese_gui.gui.common import (
 from siamese_gui.gui.compare_panel import ComparePanel
 from siamese_gui.gui.dialogs.about import AboutDialog
 from siamese_gui.gui.gallery_panel import GalleryPanel
-from siamese_gui.gui.map_panel import MapPanel
-from siamese_gui.gui.models_panel import ModelsPanel
 from siamese_gui.gui.report_export import export_report
-from siamese_gui.gui.search_panel import SearchPanel
 from siamese_gui.gui.state import AppState
-from siamese_gui.gui.threshold_panel import ThresholdPanel
-from siamese_gui.gui.train_panel import TrainPanel
-from siamese_gui.gui.verify_panel import VerifyPanel
 from siamese_gui.gui.workers import TrainingOutcome, error_text
 
 MODEL_FILTER = "Keras model (*.keras);;All files (*)"
@@ -66,26 +60,57 @@ class MainWindow(QMainWindow):
         autoload: load the default model and data in the background once shown.
     """
 
-    def __init__(self, state: AppState | None = None, autoload: bool = True, parent: QWidget | None = None):
+    def __init__(self, state: AppState | None = None, autoload: bool = True, parent: QWidget | None = None,
+                 defer_panels: bool = False):
+        """Args beyond the class's: defer_panels builds only Compare and Gallery now and
+        the other panels and the menus in `build_panels()`, so the window appears (and
+        gives its first verdict) without waiting for matplotlib and the plotting panels."""
         super().__init__(parent)
         self.state = state or AppState(self)
         self.runner = self.state.runner
         self._closed = False
+        self.panels_built = False
         self._fit_to_screen(1240, 820)
 
         self.compare_panel = ComparePanel(self.state, self.runner)
         self.gallery_panel = GalleryPanel(self.state)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.compare_panel, "Compare")
+        self.tabs.addTab(self.gallery_panel, "Gallery")
+        self.setCentralWidget(self.tabs)
+
+        self.gallery_panel.pairActivated.connect(self.open_pair_in_compare)
+        self.state.modelChanged.connect(self._model_changed)
+        self.state.dataChanged.connect(self._data_changed)
+        self.state.thresholdChanged.connect(self._update_status)
+        self.runner.busyChanged.connect(self._show_busy)
+        self.runner.errorRaised.connect(self._evaluation_failed)
+
+        self._build_status_bar()
+        self._update_status()
+        self._autoload = autoload
+        if not defer_panels:
+            self.build_panels()
+
+    def build_panels(self) -> None:
+        """Build the panels after Compare and Gallery, and the menus (once)."""
+        if self.panels_built:
+            return
+        from siamese_gui.gui.map_panel import MapPanel
+        from siamese_gui.gui.models_panel import ModelsPanel
+        from siamese_gui.gui.search_panel import SearchPanel
+        from siamese_gui.gui.threshold_panel import ThresholdPanel
+        from siamese_gui.gui.train_panel import TrainPanel
+        from siamese_gui.gui.verify_panel import VerifyPanel
+
         self.threshold_panel = ThresholdPanel(self.state)
         self.train_panel = TrainPanel(self.state)
         self.search_panel = SearchPanel(self.state, self.runner)
         self.map_panel = MapPanel(self.state, self.runner)
         self.verify_panel = VerifyPanel(self.state, self.runner)
         self.models_panel = ModelsPanel(self.state, self.runner)
-        self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(True)
         for panel, title in (
-            (self.compare_panel, "Compare"),
-            (self.gallery_panel, "Gallery"),
             (self.threshold_panel, "Threshold"),
             (self.train_panel, "Train"),
             (self.search_panel, "Search"),
@@ -94,9 +119,6 @@ class MainWindow(QMainWindow):
             (self.models_panel, "Models"),
         ):
             self.tabs.addTab(panel, title)
-        self.setCentralWidget(self.tabs)
-
-        self.gallery_panel.pairActivated.connect(self.open_pair_in_compare)
         self.search_panel.pairRequested.connect(self.open_images_in_compare)
         self.map_panel.pairRequested.connect(self.open_images_in_compare)
         self.threshold_panel.saveModelRequested.connect(
@@ -105,16 +127,8 @@ class MainWindow(QMainWindow):
         self.train_panel.useModelRequested.connect(self.use_trained_model)
         self.train_panel.saveModelRequested.connect(self.save_model_as)
         self.train_panel.dataSourceRequested.connect(self.choose_data_source)
-        self.state.modelChanged.connect(self._model_changed)
-        self.state.dataChanged.connect(self._data_changed)
-        self.state.thresholdChanged.connect(self._update_status)
-        self.runner.busyChanged.connect(self._show_busy)
-        self.runner.errorRaised.connect(self._evaluation_failed)
-
-        self._build_status_bar()
         self._build_menus()
-        self._update_status()
-        self._autoload = autoload
+        self.panels_built = True
 
     # Construction --------------------------------------------------------------------
 
@@ -260,7 +274,8 @@ class MainWindow(QMainWindow):
                        f"{plural(len(skipped), 'file')} could not be read and were skipped:\n{listing}{more}")
 
     def _data_failed(self, exc: BaseException) -> None:
-        self.train_panel.sync_data_source()
+        if self.panels_built:
+            self.train_panel.sync_data_source()
         show_error(self, "Cannot load the data", error_text(exc))
 
     def choose_data_source(self, kind: str) -> None:
@@ -475,7 +490,7 @@ class MainWindow(QMainWindow):
     # Closing -------------------------------------------------------------------------
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self.train_panel.is_training and not self._closed and not ask(
+        if self.panels_built and self.train_panel.is_training and not self._closed and not ask(
             self, "Quit while training?",
             "A training run is in progress. Stop it and quit? The weights of this run are lost.",
         ):
@@ -489,5 +504,6 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
-        self.train_panel.shutdown()
+        if self.panels_built:
+            self.train_panel.shutdown()
         self.runner.shutdown()

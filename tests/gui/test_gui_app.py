@@ -192,3 +192,48 @@ def test_run_shows_the_window_and_returns(monkeypatch, qapp):
     assert app_module.run(model_path="some.keras") == 0
     assert started == [("some.keras", Path("some.keras"))]  # loading began before the window
     assert frozen == [True]  # the exit skips the final garbage collection
+
+
+def test_a_deferred_window_shows_compare_and_gallery_first_then_builds_the_rest(qtbot):
+    from siamese_gui.gui.main_window import MainWindow
+
+    window = MainWindow(autoload=False, defer_panels=True)
+    qtbot.addWidget(window)
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Compare", "Gallery"]
+    assert window.menuBar().actions() == [] and not window.panels_built
+    window.build_panels()
+    window.build_panels()  # once only
+    assert window.tabs.count() == 8 and window.panels_built
+    assert [a.text() for a in window.menuBar().actions()][0] == "&File"
+    window.shutdown()
+
+
+def test_a_deferred_window_closes_before_its_panels_are_built(qtbot):
+    from siamese_gui.gui.main_window import MainWindow
+
+    window = MainWindow(autoload=False, defer_panels=True)
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.close() and not window.panels_built
+
+
+def test_run_builds_the_remaining_panels_soon_after_the_window_appears(monkeypatch, qapp):
+    from siamese_gui.gui import app as app_module
+    from siamese_gui.gui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "start_loading", lambda self, path=None, prefetch=None: None)
+    monkeypatch.setattr(app_module.gc, "freeze", lambda: None)
+    monkeypatch.setattr(app_module, "BUILD_PANELS_MS", 50)
+    built = []
+
+    def close_when_built():
+        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible())
+        if not window.panels_built:
+            QTimer.singleShot(50, close_when_built)
+            return
+        built.append(window.tabs.count())
+        window.close()
+
+    QTimer.singleShot(100, close_when_built)
+    assert app_module.run(model_path="some.keras") == 0
+    assert built == [8]
