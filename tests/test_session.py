@@ -250,3 +250,26 @@ def test_work_asked_for_during_an_evaluation_does_not_wait_for_it():
     finally:
         release.set()
         session.close()
+
+
+def test_a_large_test_set_is_previewed_on_a_sample_then_evaluated_whole():
+    from siamese_gui.core.session import PREVIEW_IMAGES
+
+    test = make_dataset(per_class=PREVIEW_IMAGES // 2, num_classes=4)
+    train = make_dataset(per_class=50, num_classes=4)
+    seen = []
+    session = Session()
+    try:
+        session.subscribe(lambda change: seen.append(
+            len(session.evaluation(Role.TEST).data) if session.evaluation(Role.TEST) is not None else None))
+        session.set_data(DataSource(fashion_mnist=DataSplits(train, test)))
+        session.set_model(_handle())
+        assert session.refresh_evaluations().finished.wait(60)
+        sizes = [n for n in seen if n is not None]
+        assert sizes[0] == PREVIEW_IMAGES and sizes[-1] == len(test)
+        preview_then_full = [n for i, n in enumerate(sizes) if i == 0 or n != sizes[i - 1]]
+        assert preview_then_full == [PREVIEW_IMAGES, len(test)]
+        assert "seeded sample of 2,000" not in session.evaluation(Role.TEST).description
+        assert session.evaluation(Role.VALIDATION) is not None
+    finally:
+        session.close()

@@ -31,6 +31,8 @@ class Change(enum.Enum):
     THRESHOLD = "threshold"
 
 
+# Test images in the quick first evaluation that goes before the full one.
+PREVIEW_IMAGES = 2_000
 # Worker keys of the panels' evaluations: a newer refresh supersedes the older one.
 _EVALUATION_KEYS = {Role.TEST: "evaluate test", Role.VALIDATION: "evaluate validation"}
 
@@ -159,13 +161,6 @@ def _evaluate(
     )
 
 
-def panel_evaluation(
-    model: ModelHandle, splits: Splits, role: Role, should_stop: Callable[[], bool] | None = None
-) -> Evaluation:
-    """The evaluation of `role` the app's panels show (at most `PANEL_IMAGES` images)."""
-    return _evaluate(model, splits, role, max_images=PANEL_IMAGES, should_stop=should_stop)
-
-
 class Session:
     """Model, data, threshold and evaluations of one app window (or one CLI run).
 
@@ -268,7 +263,9 @@ class Session:
         """Compute the test and validation evaluations the panels show, in the worker.
 
         The test evaluation comes first and is stored (and announced) as soon as it is
-        done, so the Gallery and Threshold panels need not wait for the validation pairs.
+        done, so the Gallery and Threshold panels need not wait for the validation pairs;
+        on a large test set a seeded sample of `PREVIEW_IMAGES` goes before it (its
+        description says so), so those panels show figures within a second or two.
         A newer refresh (a new model or new data) supersedes this one, so results of a
         model that is no longer current are never stored.
 
@@ -279,8 +276,9 @@ class Session:
             return None
         model, splits = self.model, self.splits
 
-        def work(role: Role):
-            return lambda should_stop: panel_evaluation(model, splits, role, should_stop)
+        def work(role: Role, images: int):
+            return lambda should_stop: _evaluate(model, splits, role, max_images=images,
+                                                 should_stop=should_stop)
 
         def done(role: Role):
             def store(evaluation: Evaluation) -> None:
@@ -289,15 +287,20 @@ class Session:
 
             return store
 
+        steps = [(Role.TEST, PANEL_IMAGES, "test"), (Role.VALIDATION, PANEL_IMAGES, "validation")]
+        if len(splits.test) >= 2 * PREVIEW_IMAGES:
+            steps.insert(0, (Role.TEST, PREVIEW_IMAGES, f"a first {PREVIEW_IMAGES:,} test"))
         task = None
-        for role, words in ((Role.TEST, "test"), (Role.VALIDATION, "validation")):
-            task = self.evaluation_executor.submit(work(role), _EVALUATION_KEYS[role], done(role), on_error,
-                                        f"Evaluating on held-out {words} images…")
+        for role, images, words in steps:
+            key = _EVALUATION_KEYS[role] + ("" if images == PANEL_IMAGES else " preview")
+            task = self.evaluation_executor.submit(work(role, images), key, done(role), on_error,
+                                                   f"Evaluating on held-out {words} images…")
         return task
 
     def _cancel_evaluations(self) -> None:
         for key in _EVALUATION_KEYS.values():
             self.evaluation_executor.cancel(key)
+            self.evaluation_executor.cancel(key + " preview")
 
     def preset_threshold(self, preset: ThresholdPreset) -> Threshold:
         """A threshold chosen by `preset` on the validation pairs (never the test pairs).
