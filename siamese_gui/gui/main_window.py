@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -34,6 +34,8 @@ from siamese_gui.gui.report_export import export_report
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.workers import TrainingOutcome, error_text
 
+# Tabs after Compare and Gallery, whose panels `build_panels` makes.
+LATER_TABS = ("Threshold", "Train", "Search", "Map", "Verify", "Models")
 MODEL_FILTER = "Keras model (*.keras);;All files (*)"
 STATUS_MS = 6000
 
@@ -78,7 +80,12 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.compare_panel, "Compare")
         self.tabs.addTab(self.gallery_panel, "Gallery")
+        for title in LATER_TABS:  # replaced by the panels in `build_panels`
+            placeholder = QLabel("Loading…")
+            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.tabs.addTab(placeholder, title)
         self.setCentralWidget(self.tabs)
+        self.tabs.currentChanged.connect(self._placeholder_chosen)
 
         self.gallery_panel.pairActivated.connect(self.open_pair_in_compare)
         self.state.modelChanged.connect(self._model_changed)
@@ -88,6 +95,7 @@ class MainWindow(QMainWindow):
         self.runner.errorRaised.connect(self._evaluation_failed)
 
         self._build_status_bar()
+        self._build_menus()
         self._update_status()
         self._autoload = autoload
         if not defer_panels:
@@ -97,6 +105,7 @@ class MainWindow(QMainWindow):
         """Build the panels after Compare and Gallery, and the menus (once)."""
         if self.panels_built:
             return
+        self.tabs.currentChanged.disconnect(self._placeholder_chosen)
         from siamese_gui.gui.map_panel import MapPanel
         from siamese_gui.gui.models_panel import ModelsPanel
         from siamese_gui.gui.search_panel import SearchPanel
@@ -110,15 +119,15 @@ class MainWindow(QMainWindow):
         self.map_panel = MapPanel(self.state, self.runner)
         self.verify_panel = VerifyPanel(self.state, self.runner)
         self.models_panel = ModelsPanel(self.state, self.runner)
-        for panel, title in (
-            (self.threshold_panel, "Threshold"),
-            (self.train_panel, "Train"),
-            (self.search_panel, "Search"),
-            (self.map_panel, "Map"),
-            (self.verify_panel, "Verify"),
-            (self.models_panel, "Models"),
-        ):
-            self.tabs.addTab(panel, title)
+        current = self.tabs.currentIndex()
+        panels = (self.threshold_panel, self.train_panel, self.search_panel, self.map_panel,
+                  self.verify_panel, self.models_panel)
+        for index, (panel, title) in enumerate(zip(panels, LATER_TABS), start=2):
+            placeholder = self.tabs.widget(index)
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, panel, title)
+            placeholder.deleteLater()
+        self.tabs.setCurrentIndex(current)
         self.search_panel.pairRequested.connect(self.open_images_in_compare)
         self.map_panel.pairRequested.connect(self.open_images_in_compare)
         self.threshold_panel.saveModelRequested.connect(
@@ -127,8 +136,11 @@ class MainWindow(QMainWindow):
         self.train_panel.useModelRequested.connect(self.use_trained_model)
         self.train_panel.saveModelRequested.connect(self.save_model_as)
         self.train_panel.dataSourceRequested.connect(self.choose_data_source)
-        self._build_menus()
         self.panels_built = True
+
+    def _placeholder_chosen(self, index: int) -> None:
+        if index >= 2:
+            QTimer.singleShot(0, self.build_panels)
 
     # Construction --------------------------------------------------------------------
 
@@ -215,12 +227,13 @@ class MainWindow(QMainWindow):
 
         train_menu = bar.addMenu("&Training")
         self._action(train_menu, "&Start training", self._start_training, "Ctrl+Return")
-        self._action(train_menu, "S&top training", self.train_panel.stop_training, "Ctrl+.")
+        self._action(train_menu, "S&top training",
+                     lambda: self.panels_built and self.train_panel.stop_training(), "Ctrl+.")
 
         view_menu = bar.addMenu("&View")
         for index in range(self.tabs.count()):
             self._action(view_menu, f"&{self.tabs.tabText(index)}",
-                         lambda index=index: self.tabs.setCurrentIndex(index), f"Ctrl+{index + 1}")
+                         lambda index=index: self.show_tab(index), f"Ctrl+{index + 1}")
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About Siamese GUI", self.show_about, QKeySequence.StandardKey.HelpContents)
@@ -280,6 +293,7 @@ class MainWindow(QMainWindow):
 
     def choose_data_source(self, kind: str) -> None:
         """Switch the data: "fashion_mnist", "samples" or "folder" (asks for a folder)."""
+        self.build_panels()
         if self.train_panel.is_training:
             self.train_panel.sync_data_source()
             show_error(self, "Training in progress", "Stop the training run before changing the data.")
@@ -433,7 +447,13 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.gallery_panel)
         self.gallery_panel.set_mode(mode)
 
+    def show_tab(self, index: int) -> None:
+        """Switch to tab `index`, building the panels first if they are not yet."""
+        self.build_panels()
+        self.tabs.setCurrentIndex(index)
+
     def _start_training(self) -> None:
+        self.build_panels()
         self.tabs.setCurrentWidget(self.train_panel)
         self.train_panel.start_training()
 

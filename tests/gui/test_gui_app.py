@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from gui_helpers import click, press, show_tab
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QPushButton, QToolButton
 
 from siamese_gui.core.datasets import DataSplits
@@ -199,12 +199,29 @@ def test_a_deferred_window_shows_compare_and_gallery_first_then_builds_the_rest(
 
     window = MainWindow(autoload=False, defer_panels=True)
     qtbot.addWidget(window)
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Compare", "Gallery"]
-    assert window.menuBar().actions() == [] and not window.panels_built
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles == ["Compare", "Gallery", "Threshold", "Train", "Search", "Map", "Verify", "Models"]
+    assert window.tabs.widget(2).text() == "Loading…" and not window.panels_built
+    assert [a.text() for a in window.menuBar().actions()][0] == "&File"  # the menus are there at once
     window.build_panels()
+    threshold = window.threshold_panel
     window.build_panels()  # once only
-    assert window.tabs.count() == 8 and window.panels_built
-    assert [a.text() for a in window.menuBar().actions()][0] == "&File"
+    assert window.threshold_panel is threshold and window.tabs.widget(2) is threshold
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == titles
+    window.shutdown()
+
+
+def test_choosing_a_tab_that_is_still_loading_builds_the_panels(qtbot):
+    from siamese_gui.gui.main_window import MainWindow
+
+    window = MainWindow(autoload=False, defer_panels=True)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.mouseClick(window.tabs.tabBar(), Qt.MouseButton.LeftButton,
+                     pos=window.tabs.tabBar().tabRect(5).center())
+    qtbot.waitUntil(lambda: window.panels_built, timeout=10_000)
+    assert window.tabs.currentWidget() is window.map_panel
     window.shutdown()
 
 
