@@ -1,0 +1,297 @@
+"""Open-set benchmark: verify pairs of classes the model never saw.
+
+    python benchmarks/open_set.py [--folds even,odd] [--no-digits] [--budget-s 120] [--jobs 1]
+                                  [--out benchmarks/results-open-set.md]
+
+Leave-classes-out folds. Fashion-MNIST "even": train on the training images of classes
+0, 2, 4, 6, 8 and test on pairs of the *test* images of classes 1, 3, 5, 7, 9; "odd"
+the other way round. Held-out classes never reach training, PCA's fit or the threshold.
+Validation pairs are held-out training images of the seen classes (the 10 % that
+`train` holds out with the default settings, paired as `train` pairs them): every row
+chooses its threshold there, as a user's model does. Test pairs: one same-class and one
+different-class partner for each test image of the unseen classes, seed 0.
+
+Rows: our default recipe (`train(TrainingConfig())`, what `siamese-gui train` runs with
+no options), the tutorial's recipe (its network, the fixed-pair contrastive loss, batch
+64, float64 pairs in memory, at most `--budget-s` CPU seconds of training), and the
+training-free baselines of `siamese_gui.core.baselines`. A second, small dataset of
+another kind: scikit-learn's bundled 8x8 handwritten digits (1,797 images), scaled to
+28x28; digits 0, 2, 4, 6, 8 against 1, 3, 5, 7, 9 and back, trained on all images of the
+seen digits and tested on pairs of all images of the unseen ones.
+
+Each training run has its own subprocess, so its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FOLDS = {"even": (1, 3, 5, 7, 9), "odd": (0, 2, 4, 6, 8)}  # fold name -> held-out classes
+VALIDATION_FRACTION = 0.1
+SEED = 0
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load_digits_dataset():
+    """scikit-learn's 1,797 8x8 digits (bundled with it, no download) as 28x28 uint8."""
+    import cv2
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from siamese_gui.core.datasets import Dataset
+
+    digits = load_digits()
+    small = np.clip(digits.images / 16.0 * 255.0, 0, 255).astype(np.uint8)
+    # Nearest neighbours scaled to 24x24 inside a 2-pixel border, like an MNIST digit.
+    images = np.zeros((len(small), 28, 28), np.uint8)
+    for i, img in enumerate(small):
+        images[i, 2:26, 2:26] = cv2.resize(img, (24, 24), interpolation=cv2.INTER_LINEAR)
+    names = tuple(str(d) for d in range(10))
+    return Dataset(images, digits.target.astype(np.int64), names, "scikit-learn digits (8x8 scaled to 28x28)")
+
+
+def protocol(dataset_name: str, fold: str):
+    """The images and pairs of one fold.
+
+    Returns:
+        dict with `train` (a Dataset of the seen classes' training images), `val_images`,
+        `val_pairs`, `test_images`, `test_pairs`, `seen`, `unseen`.
+    """
+    import numpy as np
+
+    from siamese_gui.core.pairs import balanced_pairs, class_holdout_split, stratified_split
+    from siamese_gui.core.training import validation_pairs
+
+    if dataset_name == "fashion-mnist":
+        from siamese_gui.core.datasets import load_fashion_mnist
+
+        splits = load_fashion_mnist()
+        train_all, test_all = splits.train, splits.test
+    else:
+        train_all = test_all = load_digits_dataset()
+    seen, unseen = class_holdout_split(train_all.labels, held_out=FOLDS[fold])
+    train = train_all.subset(np.flatnonzero(np.isin(train_all.labels, seen)))
+    test_idx = np.flatnonzero(np.isin(test_all.labels, unseen))
+    # The split `train` makes with the default settings, so every row shares one threshold set.
+    _, val_idx = stratified_split(train.labels, VALIDATION_FRACTION, SEED)
+    return {
+        "train": train,
+        "val_images": train.images[val_idx],
+        "val_pairs": validation_pairs(train.labels[val_idx], SEED),
+        "test_images": test_all.images[test_idx],
+        "test_pairs": balanced_pairs(test_all.labels[test_idx], seed=SEED),
+        "seen": seen.tolist(),
+        "unseen": unseen.tolist(),
+    }
+
+
+def _score(embed, p) -> dict:
+    from siamese_gui.core.baselines import score_embedder
+
+    s = score_embedder(embed, "", p["val_images"], p["val_pairs"], p["test_images"], p["test_pairs"])
+    return {"auc": s.test.auc, "accuracy": s.at_threshold.accuracy, "far": s.at_threshold.far,
+            "frr": s.at_threshold.frr, "threshold": s.threshold}
+
+
+def run_ours(p, budget_s: float) -> dict:
+    from siamese_gui.core.config import TrainingConfig
+    from siamese_gui.core.training import embed, train
+
+    cpu = time.process_time()
+    config = TrainingConfig()
+    result = train(config, p["train"])
+    cpu_s = time.process_time() - cpu
+    scores = _score(lambda x: embed(result.embedding, x), p)
+    assert abs(scores["threshold"] - result.threshold) < 1e-9, "the threshold must be the one train chose"
+    schedule = (f"{config.epochs} epochs (a fixed number; {config.epochs} passes over the "
+                f"{round(len(p['train']) * (1 - config.validation_fraction)):,} training images)")
+    return {"train_s": result.seconds, "cpu_s": cpu_s, "schedule": schedule, **scores}
+
+
+def run_tutorial(p, budget_s: float) -> dict:
+    """The tutorial's recipe: float64 pairs in memory, batch 64, the seed network."""
+    import keras
+    import numpy as np
+
+    from siamese_gui.core.model import INPUT_SHAPE, ContrastiveLoss, EuclideanDistance, build_embedding_network
+    from siamese_gui.core.pairs import stratified_split
+    from siamese_gui.core.training import embed
+
+    start, cpu = time.perf_counter(), time.process_time()
+    train = p["train"]
+    train_idx, _ = stratified_split(train.labels, VALIDATION_FRACTION, SEED)
+    rng = np.random.default_rng(SEED)
+    images = np.expand_dims(train.images[train_idx] / 255.0, -1)
+    labels = train.labels[train_idx]
+    classes = np.unique(labels)
+    by_class = {c: np.flatnonzero(labels == c) for c in classes}
+    others = {c: np.flatnonzero(labels != c) for c in classes}
+    pairs, same = [], []
+    for i in range(len(images)):
+        pairs.append([images[i], images[rng.choice(by_class[labels[i]])]])
+        same.append(1)
+        pairs.append([images[i], images[rng.choice(others[labels[i]])]])
+        same.append(0)
+    pairs, same = np.array(pairs), np.array(same)
+    keras.utils.set_random_seed(SEED)
+    base = build_embedding_network("seed", 48)
+    a, b = keras.Input(INPUT_SHAPE), keras.Input(INPUT_SHAPE)
+    model = keras.Model([a, b], EuclideanDistance()([base(a), base(b)]))
+    model.compile(loss=ContrastiveLoss(1.0), optimizer="adam")
+    def stop_at_deadline(batch, logs):
+        # CPU seconds, not wall seconds: on a shared machine wall time buys varying work.
+        if time.process_time() - cpu > budget_s:
+            model.stop_training = True
+
+    # The tutorial runs 70 epochs; here it runs until the budget is spent.
+    model.fit(
+        [pairs[:, 0], pairs[:, 1]], same, batch_size=64, epochs=70, verbose=0,
+        callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=stop_at_deadline)],
+    )
+    train_s = time.perf_counter() - start
+    return {"train_s": train_s, "cpu_s": time.process_time() - cpu, "schedule": f"until {budget_s:.0f} CPU seconds were spent", **_score(lambda x: embed(base, x), p)}
+
+
+def worker(args) -> None:
+    p = protocol(args.dataset, args.fold)
+    run = {"ours": run_ours, "tutorial": run_tutorial}[args.worker]
+    result = run(p, args.budget_s)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def _run_or_report(recipe: str, dataset: str, fold: str, budget_s: float) -> dict:
+    try:
+        return _subprocess(recipe, dataset, fold, budget_s)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return {"error": str(exc).splitlines()[0]}
+
+
+def _subprocess(recipe: str, dataset: str, fold: str, budget_s: float) -> dict:
+    command = [sys.executable, __file__, "--worker", recipe, "--dataset", dataset, "--fold", fold,
+               "--budget-s", str(budget_s)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{recipe} on {dataset}/{fold} failed:\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def baselines_rows(p) -> dict:
+    from siamese_gui.core.baselines import score_baselines
+
+    rows = {}
+    start = time.perf_counter()
+    for name, s in score_baselines(
+        p["train"].images, p["val_images"], p["val_pairs"], p["test_images"], p["test_pairs"], seed=SEED
+    ).items():
+        rows[name] = {"auc": s.test.auc, "accuracy": s.at_threshold.accuracy, "far": s.at_threshold.far,
+                      "frr": s.at_threshold.frr, "threshold": s.threshold, "train_s": 0.0}
+    rows["_seconds"] = time.perf_counter() - start
+    return rows
+
+
+LABELS = {"ours": "Ours (default settings)", "tutorial": "Tutorial's recipe",
+          "pixels": "Raw pixels (zero-mean, unit length)", "pca": "PCA, 64 components (fit on seen classes)",
+          "hog": "HOG (OpenCV layout, 9 unsigned bins)"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--folds", default="even,odd")
+    parser.add_argument("--no-digits", action="store_true", help="skip the small digits dataset")
+    parser.add_argument("--budget-s", type=float, default=120.0, help="most training CPU seconds of the tutorial's recipe")
+    parser.add_argument("--jobs", type=int, default=1, help="training runs at a time")
+    parser.add_argument("--recipes", default="ours,tutorial")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results-open-set.md"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", default="fashion-mnist", help=argparse.SUPPRESS)
+    parser.add_argument("--fold", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args)
+        return 0
+    datasets = ["fashion-mnist"] + ([] if args.no_digits else ["digits"])
+    runs = [(r, d, f) for d in datasets for f in args.folds.split(",") for r in args.recipes.split(",")]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(args.jobs, 1)) as pool:
+        futures = {run: pool.submit(_run_or_report, *run, args.budget_s) for run in runs}
+        trained = {run: future.result() for run, future in futures.items()}
+    tables = []
+    for dataset in datasets:
+        for fold in args.folds.split(","):
+            p = protocol(dataset, fold)
+            rows = {r: trained[(r, dataset, fold)] for r in args.recipes.split(",")}
+            rows.update(baselines_rows(p))
+            rows.pop("_seconds")
+            best = max(rows[name]["auc"] for name in ("pixels", "pca", "hog"))
+            tables.append((dataset, fold, p, rows, best))
+            print(json.dumps({"dataset": dataset, "fold": fold, "rows": rows}), flush=True)
+    for run, result in trained.items():
+        print("RUN", run, json.dumps(result), flush=True)
+    lines = [
+        "# Open-set benchmark: pairs of classes the model never saw",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"run {time.strftime('%Y-%m-%d %H:%M')}. Command: `python benchmarks/open_set.py"
+        + (f" --folds {args.folds}" if args.folds != "even,odd" else "")
+        + (" --no-digits" if args.no_digits else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "") + "`.",
+        "",
+        "Train on the seen classes, test on pairs of the unseen ones (one same-class and one "
+        "different-class partner per image, seed 0). Every threshold is chosen on validation "
+        "pairs of held-out training images of the seen classes; accuracy is at that threshold. "
+        "Training seconds: wall time, and CPU time of the training process summed over its "
+        "threads (the machine is shared, so wall time varies with the load).",
+        "",
+    ]
+    for dataset, fold, p, rows, best in tables:
+        lines += [
+            f"## {dataset}, fold {fold}: train on classes {p['seen']}, test on {p['unseen']}",
+            "",
+            f"{len(p['train'])} training images; {len(p['val_pairs'])} validation pairs; "
+            f"{len(p['test_pairs'])} test pairs from {len(p['test_images'])} images.",
+            "",
+            "| Method | AUC | Accuracy at validation threshold | FAR | FRR | Training, wall (s) | Training, CPU (s) | Peak memory (MiB) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, row in rows.items():
+            if "error" in row:
+                lines.append(f"| {LABELS[name]} | failed: {row['error']} | | | | | | |")
+                continue
+            memory = f"{row['peak_rss_mb']:.0f}" if "peak_rss_mb" in row else "-"
+            cpu = f"{row['cpu_s']:.0f}" if "cpu_s" in row else "-"
+            lines.append(
+                f"| {LABELS[name]} | {row['auc']:.4f} | {row['accuracy']:.2%} | {row['far']:.2%} | "
+                f"{row['frr']:.2%} | {row['train_s']:.0f} | {cpu} | {memory} |"
+            )
+        if "auc" in rows.get("ours", {}):
+            lines += ["", f"Ours minus the best training-free baseline: {rows['ours']['auc'] - best:+.4f} AUC. "
+                      f"Schedule: {rows['ours']['schedule']}."]
+        lines.append("")
+    Path(args.out).write_text("\n".join(lines))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
