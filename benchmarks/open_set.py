@@ -37,17 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from run import _peak_rss_mb  # noqa: E402 - benchmarks/run.py, beside this script
+
 FOLDS = {"even": (1, 3, 5, 7, 9), "odd": (0, 2, 4, 6, 8)}  # fold name -> held-out classes
 VALIDATION_FRACTION = 0.1
 SEED = 0
-
-
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def load_digits_dataset():

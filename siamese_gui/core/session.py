@@ -34,7 +34,7 @@ class Change(enum.Enum):
 # Test images in the quick first evaluation that goes before the full one.
 PREVIEW_IMAGES = 2_000
 # Worker keys of the panels' evaluations: a newer refresh supersedes the older one.
-_EVALUATION_KEYS = {Role.TEST: "evaluate test", Role.VALIDATION: "evaluate validation"}
+_PREVIEW_KEY, _TEST_KEY, _VALIDATION_KEY = "evaluate test preview", "evaluate test", "evaluate validation"
 
 
 class ThresholdPreset(enum.Enum):
@@ -287,20 +287,19 @@ class Session:
 
             return store
 
-        steps = [(Role.TEST, PANEL_IMAGES, "test"), (Role.VALIDATION, PANEL_IMAGES, "validation")]
+        steps = [(_TEST_KEY, Role.TEST, PANEL_IMAGES, "test"),
+                 (_VALIDATION_KEY, Role.VALIDATION, PANEL_IMAGES, "validation")]
         if len(splits.test) >= 2 * PREVIEW_IMAGES:
-            steps.insert(0, (Role.TEST, PREVIEW_IMAGES, f"a first {PREVIEW_IMAGES:,} test"))
+            steps.insert(0, (_PREVIEW_KEY, Role.TEST, PREVIEW_IMAGES, f"a first {PREVIEW_IMAGES:,} test"))
         task = None
-        for role, images, words in steps:
-            key = _EVALUATION_KEYS[role] + ("" if images == PANEL_IMAGES else " preview")
+        for key, role, images, words in steps:
             task = self.evaluation_executor.submit(work(role, images), key, done(role), on_error,
                                                    f"Evaluating on held-out {words} images…")
         return task
 
     def _cancel_evaluations(self) -> None:
-        for key in _EVALUATION_KEYS.values():
+        for key in (_PREVIEW_KEY, _TEST_KEY, _VALIDATION_KEY):
             self.evaluation_executor.cancel(key)
-            self.evaluation_executor.cancel(key + " preview")
 
     def preset_threshold(self, preset: ThresholdPreset) -> Threshold:
         """A threshold chosen by `preset` on the validation pairs (never the test pairs).

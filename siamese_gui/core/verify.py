@@ -23,7 +23,7 @@ from siamese_gui.core.errors import DatasetError, ImageError
 from siamese_gui.core.evaluation import Verdict, verdict_of
 from siamese_gui.core.images import load_image
 from siamese_gui.core.inference import Cancelled
-from siamese_gui.core.safe_io import write_atomically
+from siamese_gui.core.safe_io import read_regular_file, write_atomically
 
 MAX_CSV_BYTES = 32 * 2**20
 MAX_ROWS = 200_000
@@ -113,19 +113,7 @@ def read_pairs_csv(path: str | os.PathLike, max_rows: int = MAX_ROWS) -> list[Pa
             than `max_rows` rows.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if not path.is_file():
-            raise DatasetError(f"{path}: not a regular file")
-        if size > MAX_CSV_BYTES:
-            raise DatasetError(f"{path}: {size / 2**20:.1f} MiB is over the {MAX_CSV_BYTES // 2**20} MiB limit")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
-    except PermissionError:
-        raise DatasetError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    raw = read_regular_file(path, MAX_CSV_BYTES, DatasetError, "CSV file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

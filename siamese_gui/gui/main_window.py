@@ -64,9 +64,10 @@ class MainWindow(QMainWindow):
 
     def __init__(self, state: AppState | None = None, autoload: bool = True, parent: QWidget | None = None,
                  defer_panels: bool = False):
-        """Args beyond the class's: defer_panels builds only Compare and Gallery now and
-        the other panels and the menus in `build_panels()`, so the window appears (and
-        gives its first verdict) without waiting for matplotlib and the plotting panels."""
+        """Args beyond the class's: defer_panels builds only Compare, Gallery and the menus
+        now, with "Loading…" in the other tabs until `build_panels()`, so the window
+        appears (and gives its first verdict) without waiting for matplotlib and the
+        plotting panels."""
         super().__init__(parent)
         self.state = state or AppState(self)
         self.runner = self.state.runner
@@ -102,7 +103,7 @@ class MainWindow(QMainWindow):
             self.build_panels()
 
     def build_panels(self) -> None:
-        """Build the panels after Compare and Gallery, and the menus (once)."""
+        """Build the panels after Compare and Gallery into their tabs (once)."""
         if self.panels_built:
             return
         self.tabs.currentChanged.disconnect(self._placeholder_chosen)
