@@ -301,8 +301,8 @@ def cmd_train(args) -> int:
     progress = ProgressReporter("training", "batches", json_output=args.json)
 
     def on_batch(p):
-        progress.note = f"epoch {p.epoch + 1}/{config.epochs}"
-        progress(p.epoch * p.batches_per_epoch + p.batch + 1, config.epochs * p.batches_per_epoch)
+        progress.note = f"epoch {p.epoch + 1}/{p.epochs}"
+        progress(p.done, p.steps)
 
     def on_epoch(p):
         val = "" if p.val_loss is None else f"  val_loss {p.val_loss:.4f}"
@@ -316,7 +316,9 @@ def cmd_train(args) -> int:
     metadata = result_metadata(result, splits.train.class_names, splits.metadata())
     handle = handle_from_training(result, metadata)
     summary = {"model": str(out), "status": result.status, "message": result.message,
-               "seconds": round(result.seconds, 1), "threshold": result.threshold,
+               "seconds": round(result.seconds, 1), "schedule": result.schedule,
+               "histograms": result.histograms,
+               "threshold": result.threshold,
                "threshold_detail": metadata["threshold_detail"],
                "validation": result.validation.as_dict()}
     tests = {"test": (splits.test, splits.describe(Role.TEST))}
@@ -340,6 +342,9 @@ def cmd_train(args) -> int:
               f"threshold {result.threshold:.4f} ({metadata['threshold_detail']})")
     else:
         print(f"{result.status} in {result.seconds:.0f}s; {result.message}")
+    print(f"schedule: {result.schedule}")
+    if result.histograms:
+        print(f"embedding: {result.histograms}")
     for key in tests:
         _print_evaluation(summary[key], key.replace("_", " "))
     print(f"saved {printable(str(out))}")

@@ -269,7 +269,8 @@ def test_train_bad_settings(extra, words, tmp_path, image_folder_factory, capsys
 @pytest.mark.parametrize(
     "extra, words",
     [
-        (["--epochs", "0"], ["--epochs", "between 1 and 10,000"]),
+        (["--epochs", "-1"], ["--epochs", "between 0 and 10,000"]),
+        (["--histogram-share", "1"], ["--histogram-share", "between 0 and 0.95"]),
         (["--epochs", str(10**12)], ["--epochs", "between"]),
         (["--lr", "inf"], ["--lr", "between"]),
         (["--batch-size", "2"], ["--batch-size", "between 4"]),

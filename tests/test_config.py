@@ -27,7 +27,9 @@ def test_config_is_frozen():
 @pytest.mark.parametrize(
     "changes, words",
     [
-        ({"epochs": 0}, "epochs"),
+        ({"epochs": -1}, "epochs"),
+        ({"steps": -1}, "steps"),
+        ({"histogram_share": 0.99}, "histogram share"),
         ({"batch_size": 3}, "batch size"),
         ({"learning_rate": 0.0}, "learning rate"),
         ({"learning_rate": float("inf")}, "learning rate"),

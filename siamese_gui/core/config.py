@@ -27,6 +27,7 @@ def setting(
     widget: str = "",
     step: float | None = None,
     decimals: int = 0,
+    zero_text: str = "",
 ) -> Any:
     """Declare one setting: a dataclass field whose metadata the CLI and the form read.
 
@@ -40,6 +41,7 @@ def setting(
         widget: "spin", "float", "choice" or "check" (derived from the type if empty).
         step: the form's step for numbers.
         decimals: digits the form shows for floats.
+        zero_text: what the form shows instead of 0 where 0 means something special.
     """
     if not widget:
         widget = (
@@ -49,7 +51,7 @@ def setting(
             else "float"
         )
     meta = dict(label=label, help=help, low=low, high=high, choices=choices, widget=widget,
-                step=step, decimals=decimals)
+                step=step, decimals=decimals, zero_text=zero_text)
     return field(default=default, metadata=meta)
 
 
@@ -57,7 +59,14 @@ def setting(
 class TrainingConfig:
     """Every setting of a training run (see each field's declaration for its range)."""
 
-    epochs: int = setting(8, "&Epochs:", "passes over the training images", 1, 10_000)
+    epochs: int = setting(
+        0, "&Epochs:", "passes over the training images; 0 schedules by optimiser steps instead "
+        "(see Steps)", 0, 10_000, zero_text="by steps",
+    )
+    steps: int = setting(
+        0, "S&teps:", "optimiser steps when Epochs is 0; 0 chooses them from the number of "
+        "training images (see training.automatic_steps)", 0, 1_000_000, zero_text="automatic",
+    )
     batch_size: int = setting(
         256, "&Batch size:", "images per batch; every pair inside a batch is a training pair", 4, 4096
     )
@@ -75,6 +84,13 @@ class TrainingConfig:
         "network: 'default' (fast, batch-normalised) or 'seed' (the tutorial's, bug fixed)",
         choices=ARCHITECTURES,
     )
+    histogram_share: float = setting(
+        0.0, "&Histogram share:",
+        "default architecture: share of each squared distance that comes from the image's "
+        "gradient histograms, which hold for classes never trained on; 0 chooses it from the "
+        "number of training images (see training.automatic_histogram_share)",
+        0.0, 0.95, step=0.05, decimals=2, zero_text="automatic",
+    )
     seed: int = setting(0, "&Seed:", "seeds the weights, the shuffling and the data split", 0, 2**31 - 1)
     validation_fraction: float = setting(
         0.1, "&Validation share:",
@@ -82,8 +98,10 @@ class TrainingConfig:
         0.01, 0.5, step=0.05, decimals=2,
     )
     augment: bool = setting(
-        True, "&Mirror images", "train on images mirrored left-right (and shifted by up to 2 px); "
-        "the model then embeds each image as the mean of it and its mirror image",
+        False, "&Mirror images", "train on images mirrored left-right (and shifted by up to 2 px); "
+        "the model then embeds each image as the mean of it and its mirror image. Off by "
+        "default: mirroring turns a 2 into an S-like shape, and digits, letters and "
+        "signatures are not symmetric",
     )
     polarity: str = setting(
         "auto", "&Polarity:",

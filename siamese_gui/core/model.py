@@ -10,6 +10,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 from siamese_gui.core.config import ARCHITECTURES  # noqa: E402
@@ -106,6 +107,82 @@ class InBatchContrastiveLoss(keras.losses.Loss):
         return {**super().get_config(), "margin": self.margin}
 
 
+HOG_CELL = 7
+HOG_BLOCK = 14
+
+
+def _hog_pooling_matrix() -> np.ndarray:
+    """(6, 28): how much each pixel row (or column) counts towards each (block, cell).
+
+    Blocks of 14 pixels start every 7; inside a block, a Gaussian window (sigma 3.5)
+    times linear interpolation between the two cell centres, as in OpenCV's HOG.
+    """
+    pos = np.arange(HOG_BLOCK)
+    gauss = np.sqrt(np.exp(-((pos - HOG_BLOCK / 2) ** 2) / (2 * (HOG_BLOCK / 4) ** 2)))
+    centres = np.array([0.5, 1.5]) * HOG_CELL
+    tent = np.maximum(0.0, 1.0 - np.abs(pos[None, :] + 0.5 - centres[:, None]) / HOG_CELL)
+    steps = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1
+    matrix = np.zeros((steps * 2, IMAGE_SIZE), np.float32)
+    for block in range(steps):
+        start = block * HOG_CELL
+        matrix[2 * block : 2 * block + 2, start : start + HOG_BLOCK] = tent * gauss
+    return matrix
+
+
+@keras.saving.register_keras_serializable(package="siamese_gui")
+class GradientHistograms(layers.Layer):
+    """Histograms of signed gradient orientations of 28x28 images; no weights.
+
+    A generic descriptor computed inside the network, in the layout of OpenCV's
+    `HOGDescriptor` (3x3 overlapping blocks of 2x2 cells of 7x7 pixels, each block
+    L2-Hys normalised). Each pixel's centred gradient votes for the orientation bins
+    within one bin width of its direction, in proportion to its projection onto them,
+    so no angle (and no arctangent, undefined where the image is flat) is computed.
+    Input (batch, 28, 28, 1) in [0, 1]; output (batch, 36 * bins).
+
+    Args:
+        bins: orientation bins over 0-360 degrees.
+    """
+
+    def __init__(self, bins: int = 18, **kwargs):
+        super().__init__(**kwargs)
+        if bins < 3:
+            raise ConfigError(f"gradient histograms need at least 3 bins, got {bins}")
+        self.bins = int(bins)
+
+    def call(self, inputs):
+        # On 0-255 pixel values, as OpenCV's normalisation constants assume.
+        image = inputs[..., 0] * 255.0
+        padded = ops.pad(image, [[0, 0], [1, 1], [1, 1]], mode="reflect")
+        gx = padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]
+        gy = padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]
+        magnitude = ops.sqrt(gx * gx + gy * gy)
+        angles = 2 * np.pi * np.arange(self.bins) / self.bins
+        width = np.cos(2 * np.pi / self.bins)
+        directions = ops.convert_to_tensor(np.stack([np.cos(angles), np.sin(angles)]).astype(np.float32))
+        projection = ops.matmul(ops.stack([gx, gy], axis=-1), directions)
+        votes = ops.relu(projection - magnitude[..., None] * width) / (1.0 - width)
+        pool = ops.convert_to_tensor(_hog_pooling_matrix())
+        steps = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1
+        # Pool rows, then columns, as two plain matrix products.
+        rows = ops.matmul(pool, ops.reshape(votes, (-1, IMAGE_SIZE, IMAGE_SIZE * self.bins)))
+        rows = ops.transpose(ops.reshape(rows, (-1, 2 * steps, IMAGE_SIZE, self.bins)), (0, 1, 3, 2))
+        cells = ops.matmul(rows, ops.transpose(pool))  # (batch, 2 * steps, bins, 2 * steps)
+        cells = ops.reshape(ops.transpose(cells, (0, 1, 3, 2)), (-1, steps, 2, steps, 2, self.bins))
+        blocks = ops.reshape(ops.transpose(cells, (0, 1, 3, 2, 4, 5)), (-1, steps * steps, 4 * self.bins))
+        blocks = blocks / (ops.sqrt(ops.sum(blocks * blocks, axis=-1, keepdims=True)) + 0.1 * 4 * self.bins)
+        blocks = ops.minimum(blocks, 0.2)
+        blocks = blocks / (ops.sqrt(ops.sum(blocks * blocks, axis=-1, keepdims=True)) + 1e-3)
+        return ops.reshape(blocks, (-1, steps * steps * 4 * self.bins))
+
+    def compute_output_shape(self, input_shape):
+        steps = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1
+        return (input_shape[0], steps * steps * 4 * self.bins)
+
+    def get_config(self):
+        return {**super().get_config(), "bins": self.bins}
+
+
 def _seed_network(inputs, embedding_dim: int):
     # The tutorial's network with its bug fixed: the second block now follows the first.
     x = layers.Conv2D(128, (2, 2), padding="same", activation="relu")(inputs)
@@ -125,10 +202,22 @@ def _conv_bn(x, filters: int):
     return layers.Activation("relu")(x)
 
 
-def _default_network(inputs, embedding_dim: int):
+# The default preset's embedding joins a learned vector with the image's gradient
+# histograms, both unit-length, weighted so that a chosen share of every squared
+# distance comes from the histograms (see `training.automatic_histogram_share`). The
+# learned part trains alone and separates the training classes; on classes it never
+# saw, the histograms carry the comparison (benchmarks/results-open-set.md).
+HISTOGRAM_BINS = 18
+DEFAULT_HISTOGRAM_SHARE = 0.5
+LEARNED = "learned"
+
+
+def learned_network(embedding_dim: int) -> keras.Model:
+    """The default preset's learned part alone: image in, unit-length vector out."""
     # Narrow at full resolution, wider once the map is small: the compute goes where it
     # pays (about 5 M multiply-adds per image). Flatten keeps where features are, which
-    # matters for garments; unit-length embeddings keep every distance in [0, 2].
+    # matters for garments.
+    inputs = keras.Input(INPUT_SHAPE, name="image")
     x = _conv_bn(inputs, 16)
     x = layers.MaxPooling2D(2)(x)
     x = _conv_bn(x, 32)
@@ -138,18 +227,41 @@ def _default_network(inputs, embedding_dim: int):
     x = _conv_bn(x, 64)
     x = layers.Flatten()(x)
     x = layers.Dense(embedding_dim)(x)
-    return layers.UnitNormalization()(x)
+    return keras.Model(inputs, layers.UnitNormalization()(x), name=LEARNED)
+
+
+def fuse_with_histograms(image, learned_vector, share: float = DEFAULT_HISTOGRAM_SHARE):
+    """Join a unit-length learned vector with the image's unit-length gradient
+    histograms so that the histograms carry `share` of every squared distance (the
+    joined vector has unit length)."""
+    if not 0.0 < share < 1.0:
+        raise ConfigError(f"the histogram share must be between 0 and 1, got {share}")
+    histograms = GradientHistograms(HISTOGRAM_BINS, name="gradient_histograms")(image)
+    histograms = layers.UnitNormalization(name="histograms_unit")(histograms)
+    return layers.Concatenate(name="fused")(
+        [
+            layers.Rescaling((1.0 - share) ** 0.5, name="learned_share")(learned_vector),
+            layers.Rescaling(share**0.5, name="histograms_share")(histograms),
+        ]
+    )
 
 
 def build_embedding_network(
-    preset: str = "default", embedding_dim: int = 64, name: str = EMBEDDING_NAME
+    preset: str = "default",
+    embedding_dim: int = 64,
+    name: str = EMBEDDING_NAME,
+    histogram_share: float = DEFAULT_HISTOGRAM_SHARE,
 ) -> keras.Model:
     """Build the network that maps one image (28, 28, 1) to an embedding vector.
 
     Args:
-        preset: "default" (fast on CPU, batch-normalised, unit-length embeddings) or
-            "seed" (the tutorial's two 128-filter conv blocks, bug fixed).
-        embedding_dim: length of the embedding vector.
+        preset: "default" (a small batch-normalised network, fast on CPU, joined by
+            the image's gradient histograms, see `fuse_with_histograms`; unit-length
+            embeddings) or "seed" (the tutorial's two 128-filter conv blocks, bug fixed).
+        embedding_dim: length of the learned vector (the default preset adds
+            36 x `HISTOGRAM_BINS` histogram values).
+        histogram_share: the default preset's share of each squared distance that
+            comes from the gradient histograms.
         name: the network's name.
 
     Raises:
@@ -160,8 +272,11 @@ def build_embedding_network(
     if embedding_dim < 1:
         raise ConfigError(f"embedding size must be at least 1, got {embedding_dim}")
     inputs = keras.Input(INPUT_SHAPE, name="image")
-    body = _default_network if preset == "default" else _seed_network
-    return keras.Model(inputs, body(inputs, embedding_dim), name=name)
+    if preset == "default":
+        outputs = fuse_with_histograms(inputs, learned_network(embedding_dim)(inputs), histogram_share)
+    else:
+        outputs = _seed_network(inputs, embedding_dim)
+    return keras.Model(inputs, outputs, name=name)
 
 
 @keras.saving.register_keras_serializable(package="siamese_gui")
@@ -187,6 +302,22 @@ def mirror_averaged(network: keras.Model, normalize: bool) -> keras.Model:
     if normalize:
         both = layers.UnitNormalization(name="unit_length")(both)
     return keras.Model(image, both, name=EMBEDDING_NAME)
+
+
+def mirror_averaged_fused(learned: keras.Model, histogram_share: float) -> keras.Model:
+    """The default preset's network with its learned part averaged over mirror images.
+
+    Only the learned part is averaged; the gradient histograms stay those of the image
+    itself, so left and right stay apart where that matters (digits, letters).
+
+    Args:
+        learned: the trained learned part (the default network's `LEARNED` layer).
+        histogram_share: the gradient histograms' share of each squared distance.
+    """
+    image = keras.Input(INPUT_SHAPE, name="image")
+    both = layers.Average(name="mirror_average")([learned(image), learned(HorizontalFlip()(image))])
+    both = layers.UnitNormalization(name="unit_length")(both)
+    return keras.Model(image, fuse_with_histograms(image, both, histogram_share), name=EMBEDDING_NAME)
 
 
 def build_pair_model(embedding: keras.Model) -> keras.Model:

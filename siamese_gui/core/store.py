@@ -79,6 +79,8 @@ def result_metadata(
         "training": {
             "status": result.status,
             "seconds": round(result.seconds, 1),
+            "schedule": result.schedule,
+            "histograms": result.histograms,
             "history": result.history,
         },
         "metrics": {

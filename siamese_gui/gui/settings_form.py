@@ -61,9 +61,13 @@ def _make_widget(meta: dict, parent: QWidget | None) -> QWidget:
         spin.setRange(int(meta["low"]), int(min(meta["high"], _INT_MAX)))
         if meta["step"]:
             spin.setSingleStep(int(meta["step"]))
+        if meta.get("zero_text"):
+            spin.setSpecialValueText(meta["zero_text"])  # shown in place of the lowest value, 0
         return spin
     spin = QDoubleSpinBox(parent)
     spin.setDecimals(meta["decimals"] or 4)
+    if meta.get("zero_text"):
+        spin.setSpecialValueText(meta["zero_text"])
     spin.setRange(float(meta["low"]), float(meta["high"]))
     if meta["step"]:
         spin.setSingleStep(float(meta["step"]))

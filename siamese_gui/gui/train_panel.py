@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -306,22 +308,16 @@ class TrainPanel(QWidget):
             self.progress.setValue(0)
 
     def _on_batch(self, progress) -> None:
-        total = progress.batches_per_epoch * self.config_epochs()
-        done = progress.epoch * progress.batches_per_epoch + progress.batch + 1
+        total, done = progress.steps, progress.done
         if self.progress.maximum() != total:
             self.progress.setRange(0, total)
         self.progress.setValue(done)
         suffix = STOPPING if self.controller.stop_requested() else f" · {format_duration(progress.eta_s)} left"
         self.progress.setFormat(
-            f"Epoch {progress.epoch + 1}/{self.config_epochs()} · batch {progress.batch + 1}/"
+            f"Epoch {progress.epoch + 1}/{progress.epochs} · batch {progress.batch + 1}/"
             f"{progress.batches_per_epoch} · loss {progress.loss:.4f}{suffix}"
         )
         self.plot.add_batch(progress.epoch, progress.batch, progress.batches_per_epoch, progress.loss)
-
-    def config_epochs(self) -> int:
-        """Epochs of the run in progress (or of the form)."""
-        config = self.controller.config
-        return config.epochs if config is not None else self.settings.widgets['epochs'].value()
 
     def _on_epoch(self, progress) -> None:
         self.plot.add_epoch(progress.epoch, progress.loss, progress.val_loss)
@@ -353,6 +349,10 @@ class TrainPanel(QWidget):
         note = f" — {result.message}" if result.message and result.message != result.status else ""
         lines = [f"<b style='color:{color}'>{result.status.capitalize()}</b> in "
                  f"{format_duration(result.seconds)}{note}"]
+        if result.schedule:
+            lines.append(f"<br><span style='color:{MUTED_COLOR}'>Schedule: {escape(result.schedule)}</span>")
+        if result.histograms:
+            lines.append(f"<br><span style='color:{MUTED_COLOR}'>Embedding: {escape(result.histograms)}</span>")
         v, m = result.validation, result.at_threshold
         if v is None:
             return "".join(lines)

@@ -174,12 +174,18 @@ def test_the_shipped_model_passes_the_caps():
 
 def test_the_largest_model_our_settings_build_fits_the_caps(tmp_path):
     from siamese_gui.core.config import LIMITS
-    from siamese_gui.core.model import build_embedding_network, build_pair_model, mirror_averaged
+    from siamese_gui.core.model import (
+        HISTOGRAM_BINS,
+        LEARNED,
+        build_embedding_network,
+        build_pair_model,
+        mirror_averaged_fused,
+    )
     from siamese_gui.core.store import MAX_PARAMETERS, load_model, save_model
 
     largest = LIMITS["embedding_dim"][1]
     network = build_embedding_network("default", largest, name="network")
-    model = build_pair_model(mirror_averaged(network, normalize=True))
+    model = build_pair_model(mirror_averaged_fused(network.get_layer(LEARNED), 0.5))
     assert model.count_params() < MAX_PARAMETERS
     path = save_model(model, tmp_path / "largest.keras", {"threshold": 0.5})
-    assert load_model(path).embedding.outputs[0].shape[-1] == largest
+    assert load_model(path).embedding.outputs[0].shape[-1] == largest + 36 * HISTOGRAM_BINS

@@ -1,0 +1,137 @@
+"""The default recipe: gradient histograms inside the model, the histogram share and the
+step schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import make_dataset
+
+
+def _reference_histograms(images: np.ndarray, bins: int = 18) -> np.ndarray:
+    """Signed gradient histograms computed pixel by pixel with numpy, for comparison."""
+    from siamese_gui.core.model import _hog_pooling_matrix
+
+    x = np.asarray(images, np.float64)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="reflect")
+    gx = padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]
+    gy = padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]
+    angle = np.arctan2(gy, gx)
+    magnitude = np.hypot(gx, gy)
+    centres = 2 * np.pi * np.arange(bins) / bins
+    width = 2 * np.pi / bins
+    votes = np.zeros((*x.shape, bins))
+    for k, centre in enumerate(centres):
+        cosine = np.cos(angle - centre)
+        votes[..., k] = magnitude * np.maximum(cosine - np.cos(width), 0) / (1 - np.cos(width))
+    pool = _hog_pooling_matrix().astype(np.float64)
+    cells = np.einsum("py,qx,nyxk->npqk", pool, pool, votes)
+    out = []
+    for n in range(len(x)):
+        blocks = []
+        for by in range(3):
+            for bx in range(3):
+                block = cells[n, 2 * by : 2 * by + 2, 2 * bx : 2 * bx + 2].ravel()
+                block = block / (np.linalg.norm(block) + 0.1 * 4 * bins)
+                block = np.minimum(block, 0.2)
+                blocks.append(block / (np.linalg.norm(block) + 1e-3))
+        out.append(np.concatenate(blocks))
+    return np.stack(out)
+
+
+def _histograms(images: np.ndarray) -> np.ndarray:
+    import keras
+
+    from siamese_gui.core.model import INPUT_SHAPE, GradientHistograms
+
+    image = keras.Input(INPUT_SHAPE)
+    model = keras.Model(image, GradientHistograms(18)(image))
+    return model.predict(images[..., None].astype(np.float32) / 255.0, verbose=0)
+
+
+def test_gradient_histograms_match_a_pixel_by_pixel_reference():
+    images = make_dataset(per_class=3).images
+    np.testing.assert_allclose(_histograms(images), _reference_histograms(images), atol=2e-5)
+
+
+def test_gradient_histograms_tell_a_shape_from_its_mirror_and_survive_blank_images():
+    images = make_dataset(per_class=2).images
+    mirrored = images[:, :, ::-1]
+    a, b = _histograms(images), _histograms(mirrored)
+    assert np.linalg.norm(a - b, axis=1).min() > 0.05  # signed and placed: a mirror differs
+    blank = _histograms(np.zeros((2, 28, 28), np.uint8))
+    assert np.isfinite(blank).all() and np.abs(blank).max() == 0
+
+
+def test_gradient_histograms_run_in_the_litert_copy(tmp_path):
+    """The runtime copy of a histogram layer gives finite, equal values, blank images too."""
+    pytest.importorskip("ai_edge_litert")
+    import keras
+
+    from siamese_gui.core.export import _tflite_bytes
+    from siamese_gui.core.model import INPUT_SHAPE, GradientHistograms
+    from siamese_gui.core.runtimes import runtime_embedder
+
+    image = keras.Input(INPUT_SHAPE)
+    model = keras.Model(image, GradientHistograms(18)(image))
+    path = tmp_path / "histograms.tflite"
+    path.write_bytes(_tflite_bytes(model))
+    embed = runtime_embedder(path)
+    images = np.concatenate([make_dataset(per_class=2).images, np.zeros((2, 28, 28), np.uint8)])
+    got = embed(images[..., None].astype(np.float32) / 255.0)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, _histograms(images), atol=1e-4)
+
+
+def test_default_network_joins_learned_and_histogram_parts_at_the_share():
+    import keras
+
+    from siamese_gui.core.model import HISTOGRAM_BINS, build_embedding_network
+
+    network = build_embedding_network("default", 8, histogram_share=0.64)
+    images = make_dataset(per_class=2).images[..., None].astype(np.float32) / 255.0
+    out = network.predict(images, verbose=0)
+    assert out.shape == (len(images), 8 + 36 * HISTOGRAM_BINS)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    # The histogram part carries 64 % of the squared length, the learned part 36 %.
+    np.testing.assert_allclose(np.sum(out[:, 8:] ** 2, axis=1), 0.64, atol=1e-5)
+    assert keras.saving.get_registered_object("siamese_gui>GradientHistograms") is not None
+
+
+def test_automatic_histogram_share_shrinks_as_training_images_grow():
+    from siamese_gui.core.training import MAX_HISTOGRAM_SHARE, automatic_histogram_share
+
+    shares = [automatic_histogram_share(n) for n in (100, 800, 5_000, 20_000, 54_000)]
+    assert shares[0] == shares[1] == MAX_HISTOGRAM_SHARE
+    assert shares == sorted(shares, reverse=True)
+    assert shares[-2] == shares[-1] == 0.5
+
+
+def test_schedule_by_steps_suits_small_and_large_data():
+    from siamese_gui.core.config import TrainingConfig
+    from siamese_gui.core.training import MAX_STEPS, MIN_STEPS, plan_schedule
+
+    small = plan_schedule(TrainingConfig(), 300)
+    large = plan_schedule(TrainingConfig(), 54_000)
+    assert small.steps >= MIN_STEPS and large.steps == MAX_STEPS
+    assert small.steps_per_epoch == 1 and small.batch_size == 256
+    assert "automatic" in small.description and "300 training images" in small.description
+    fixed = plan_schedule(TrainingConfig(epochs=3), 54_000)
+    assert fixed.steps == 3 * (54_000 // 256) and "3 epochs, as set" in fixed.description
+    chosen = plan_schedule(TrainingConfig(steps=500), 54_000)
+    assert chosen.steps == 500 and chosen.steps_per_epoch * chosen.epochs >= 500
+    assert chosen.description.startswith("500 optimiser steps of 256 images (as set)")
+
+
+def test_a_run_takes_the_steps_it_was_given_and_says_so(dataset_factory, config_factory):
+    from siamese_gui.core.training import train
+
+    batches = []
+    config = config_factory(epochs=0, steps=7, batch_size=16, histogram_share=0.0)
+    result = train(config, dataset_factory(), on_batch=batches.append)
+    assert result.status == "completed"
+    assert len(batches) == 7
+    assert [b.done for b in batches] == list(range(1, 8)) and all(b.steps == 7 for b in batches)
+    assert result.schedule.startswith("7 optimiser steps of 16 images (as set)")
+    assert "automatic for" in result.histograms
