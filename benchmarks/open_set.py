@@ -211,7 +211,7 @@ def _histogram_embedder():
     from siamese_gui.core.model import HISTOGRAM_BINS, INPUT_SHAPE, GradientHistograms
 
     image = keras.Input(INPUT_SHAPE)
-    model = keras.Model(image, keras.layers.UnitNormalization()(GradientHistograms(HISTOGRAM_BINS)(image)))
+    model = keras.Model(image, GradientHistograms(HISTOGRAM_BINS)(image))
     return lambda x: model.predict(np.asarray(x, np.float32)[..., None] / 255.0, batch_size=1000, verbose=0)
 
 

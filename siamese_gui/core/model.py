@@ -107,6 +107,22 @@ class InBatchContrastiveLoss(keras.losses.Loss):
         return {**super().get_config(), "margin": self.margin}
 
 
+def _unit_length(x):
+    return x / ops.sqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), 1e-12))
+
+
+@keras.saving.register_keras_serializable(package="siamese_gui")
+class UnitLength(layers.Layer):
+    """Scales each vector to unit length; an all-zero vector stays zero.
+
+    Keras' UnitNormalization becomes the runtime's fused L2 normalisation, which turns
+    an all-zero vector into NaN.
+    """
+
+    def call(self, inputs):
+        return _unit_length(inputs)
+
+
 HOG_CELL = 7
 HOG_BLOCK = 14
 
@@ -138,7 +154,8 @@ class GradientHistograms(layers.Layer):
     L2-Hys normalised). Each pixel's centred gradient votes for the orientation bins
     within one bin width of its direction, in proportion to its projection onto them,
     so no angle (and no arctangent, undefined where the image is flat) is computed.
-    Input (batch, 28, 28, 1) in [0, 1]; output (batch, 36 * bins).
+    Input (batch, 28, 28, 1) in [0, 1]; output (batch, 36 * bins), unit length (all
+    zeros for a flat image).
 
     Args:
         bins: orientation bins over 0-360 degrees.
@@ -173,7 +190,8 @@ class GradientHistograms(layers.Layer):
         blocks = blocks / (ops.sqrt(ops.sum(blocks * blocks, axis=-1, keepdims=True)) + 0.1 * 4 * self.bins)
         blocks = ops.minimum(blocks, 0.2)
         blocks = blocks / (ops.sqrt(ops.sum(blocks * blocks, axis=-1, keepdims=True)) + 1e-3)
-        return ops.reshape(blocks, (-1, steps * steps * 4 * self.bins))
+        flat = ops.reshape(blocks, (-1, steps * steps * 4 * self.bins))
+        return _unit_length(flat)  # a flat image has all-zero histograms
 
     def compute_output_shape(self, input_shape):
         steps = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1
@@ -227,7 +245,7 @@ def learned_network(embedding_dim: int) -> keras.Model:
     x = _conv_bn(x, 64)
     x = layers.Flatten()(x)
     x = layers.Dense(embedding_dim)(x)
-    return keras.Model(inputs, layers.UnitNormalization()(x), name=LEARNED)
+    return keras.Model(inputs, UnitLength()(x), name=LEARNED)
 
 
 def fuse_with_histograms(image, learned_vector, share: float = DEFAULT_HISTOGRAM_SHARE):
@@ -237,7 +255,6 @@ def fuse_with_histograms(image, learned_vector, share: float = DEFAULT_HISTOGRAM
     if not 0.0 < share < 1.0:
         raise ConfigError(f"the histogram share must be between 0 and 1, got {share}")
     histograms = GradientHistograms(HISTOGRAM_BINS, name="gradient_histograms")(image)
-    histograms = layers.UnitNormalization(name="histograms_unit")(histograms)
     return layers.Concatenate(name="fused")(
         [
             layers.Rescaling((1.0 - share) ** 0.5, name="learned_share")(learned_vector),
@@ -316,7 +333,7 @@ def mirror_averaged_fused(learned: keras.Model, histogram_share: float) -> keras
     """
     image = keras.Input(INPUT_SHAPE, name="image")
     both = layers.Average(name="mirror_average")([learned(image), learned(HorizontalFlip()(image))])
-    both = layers.UnitNormalization(name="unit_length")(both)
+    both = UnitLength(name="unit_length")(both)
     return keras.Model(image, fuse_with_histograms(image, both, histogram_share), name=EMBEDDING_NAME)
 
 
