@@ -162,11 +162,12 @@ def _time_compare(result, splits, repeats: int = 30) -> float:
     import tempfile
 
     from siamese_gui.core.images import load_image
-    from siamese_gui.core.store import Comparator, result_metadata, save_model
+    from siamese_gui.core.inference import load_model_handle
+    from siamese_gui.core.store import result_metadata, save_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(result.model, Path(tmp) / "bench.keras", result_metadata(result, ()))
-        comparator = Comparator.from_file(path)
+        comparator = load_model_handle(path, runtime="tensorflow", cache=False)
         a, b = _write_pair_pngs(splits, Path(tmp))
         comparator.distance(load_image(a), load_image(b))
         times = []
@@ -272,18 +273,19 @@ def _time_tutorial_compare(model, splits, repeats: int = 30) -> float:
 
 def run_shipped(args) -> dict:
     from siamese_gui.core.evaluation import metrics_at, pair_distances, roc_auc
+    from siamese_gui.core.inference import load_model_handle
     from siamese_gui.core.locations import default_model_path
-    from siamese_gui.core.store import Comparator
 
     splits, _, _, _, test_pairs = _protocol()
-    comparator = Comparator.from_file(default_model_path())
+    comparator = load_model_handle(default_model_path(), runtime="tensorflow", cache=False)
     distances = pair_distances(comparator.embed(splits.test.images), test_pairs)
-    at = metrics_at(distances, test_pairs.same, comparator.threshold)
+    threshold = comparator.threshold.value
+    at = metrics_at(distances, test_pairs.same, threshold)
     return {
         "recipe": "shipped",
         "accuracy": at.accuracy,
         "auc": roc_auc(distances, test_pairs.same),
-        "threshold": comparator.threshold,
+        "threshold": threshold,
         "embed_10k_s": _time_embedding(comparator.embed, splits.test.images),
         "peak_rss_mb": _peak_rss_mb(),
     }
