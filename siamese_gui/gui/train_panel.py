@@ -262,7 +262,9 @@ class TrainPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress.setFormat("Preparing (loading TensorFlow and building the network)…")
         pool = dataset.fashion_mnist.train if dataset.fashion_mnist is not None else dataset.dataset
-        self.result_label.setText(f"Training on {len(pool):,} images (less the held-out validation share)…")
+        held = [pool.class_names.index(name) for name in unseen if name in pool.class_names]
+        count = int(np.count_nonzero(~np.isin(pool.labels, held)))
+        self.result_label.setText(f"Training on {count:,} images (less the held-out validation share)…")
         return self.controller.start(config, dataset, unseen)
 
     def held_out_classes(self, source) -> tuple[str, ...]:
