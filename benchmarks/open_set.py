@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from run import _peak_rss_mb  # noqa: E402 - benchmarks/run.py, beside this script
+from run import _peak_rss_mb, tutorial_pairs  # noqa: E402 - benchmarks/run.py, beside this script
 
 FOLDS = {"even": (1, 3, 5, 7, 9), "odd": (0, 2, 4, 6, 8)}  # fold name -> held-out classes
 VALIDATION_FRACTION = 0.1
@@ -121,7 +121,6 @@ def run_ours(p, budget_s: float) -> dict:
 def run_tutorial(p, budget_s: float) -> dict:
     """The tutorial's recipe: float64 pairs in memory, batch 64, the seed network."""
     import keras
-    import numpy as np
 
     from siamese_gui.core.model import INPUT_SHAPE, ContrastiveLoss, EuclideanDistance, build_embedding_network
     from siamese_gui.core.pairs import stratified_split
@@ -130,19 +129,7 @@ def run_tutorial(p, budget_s: float) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     train = p["train"]
     train_idx, _ = stratified_split(train.labels, VALIDATION_FRACTION, SEED)
-    rng = np.random.default_rng(SEED)
-    images = np.expand_dims(train.images[train_idx] / 255.0, -1)
-    labels = train.labels[train_idx]
-    classes = np.unique(labels)
-    by_class = {c: np.flatnonzero(labels == c) for c in classes}
-    others = {c: np.flatnonzero(labels != c) for c in classes}
-    pairs, same = [], []
-    for i in range(len(images)):
-        pairs.append([images[i], images[rng.choice(by_class[labels[i]])]])
-        same.append(1)
-        pairs.append([images[i], images[rng.choice(others[labels[i]])]])
-        same.append(0)
-    pairs, same = np.array(pairs), np.array(same)
+    pairs, same = tutorial_pairs(train.images[train_idx], train.labels[train_idx], seed=SEED)
     keras.utils.set_random_seed(SEED)
     base = build_embedding_network("seed", 48)
     a, b = keras.Input(INPUT_SHAPE), keras.Input(INPUT_SHAPE)

@@ -179,6 +179,28 @@ def _time_compare(result, splits, repeats: int = 30) -> float:
     return 1000 * times[len(times) // 2]
 
 
+def tutorial_pairs(images, labels, seed: int):
+    """The tutorial's training pairs: float64 images, one same-class and one
+    different-class partner per image, every pair's two images copied into one array.
+
+    Returns:
+        (pairs of shape (2N, 2, 28, 28, 1), same-class flags of shape (2N,)).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    images = np.expand_dims(images / 255.0, -1)
+    by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    others = {c: np.flatnonzero(labels != c) for c in by_class}
+    pairs, same = [], []
+    for i in range(len(images)):
+        pairs.append([images[i], images[rng.choice(by_class[labels[i]])]])
+        same.append(1)
+        pairs.append([images[i], images[rng.choice(others[labels[i]])]])
+        same.append(0)
+    return np.array(pairs), np.array(same)
+
+
 def run_tutorial(args) -> dict:
     """The tutorial's recipe: float64 pairs in memory, batch 64, the seed network."""
     import keras
@@ -195,18 +217,7 @@ def run_tutorial(args) -> dict:
     scorer = _Scorer(splits, val_idx, val_pairs, test_pairs)
     # As the tutorial does: scale to float64, then copy every pair's two images.
     pairs_start = time.perf_counter()
-    rng = np.random.default_rng(0)
-    images = np.expand_dims(splits.train.images[train_idx] / 255.0, -1)
-    labels = splits.train.labels[train_idx]
-    by_class = [np.flatnonzero(labels == c) for c in range(10)]
-    others = [np.flatnonzero(labels != c) for c in range(10)]
-    pairs, same = [], []
-    for i in range(len(images)):
-        pairs.append([images[i], images[rng.choice(by_class[labels[i]])]])
-        same.append(1)
-        pairs.append([images[i], images[rng.choice(others[labels[i]])]])
-        same.append(0)
-    pairs, same = np.array(pairs), np.array(same)
+    pairs, same = tutorial_pairs(splits.train.images[train_idx], splits.train.labels[train_idx], seed=0)
     pairs_s = time.perf_counter() - pairs_start
     start = time.perf_counter()
     keras.utils.set_random_seed(0)

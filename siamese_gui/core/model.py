@@ -13,6 +13,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
+from siamese_gui.core.baselines import HOG_BLOCK, HOG_CELL, _hog_axis_weights  # noqa: E402
 from siamese_gui.core.config import ARCHITECTURES  # noqa: E402
 from siamese_gui.core.errors import ConfigError  # noqa: E402
 from siamese_gui.core.images import IMAGE_SIZE  # noqa: E402
@@ -123,25 +124,14 @@ class UnitLength(layers.Layer):
         return _unit_length(inputs)
 
 
-HOG_CELL = 7
-HOG_BLOCK = 14
-
-
 def _hog_pooling_matrix() -> np.ndarray:
-    """(6, 28): how much each pixel row (or column) counts towards each (block, cell).
-
-    Blocks of 14 pixels start every 7; inside a block, a Gaussian window (sigma 3.5)
-    times linear interpolation between the two cell centres, as in OpenCV's HOG.
-    """
-    pos = np.arange(HOG_BLOCK)
-    gauss = np.sqrt(np.exp(-((pos - HOG_BLOCK / 2) ** 2) / (2 * (HOG_BLOCK / 4) ** 2)))
-    centres = np.array([0.5, 1.5]) * HOG_CELL
-    tent = np.maximum(0.0, 1.0 - np.abs(pos[None, :] + 0.5 - centres[:, None]) / HOG_CELL)
+    """(6, 28): how much each pixel row (or column) counts towards each (block, cell):
+    blocks of 14 pixels every 7, each weighted as `core.baselines` weights a block."""
     steps = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1
     matrix = np.zeros((steps * 2, IMAGE_SIZE), np.float32)
     for block in range(steps):
         start = block * HOG_CELL
-        matrix[2 * block : 2 * block + 2, start : start + HOG_BLOCK] = tent * gauss
+        matrix[2 * block : 2 * block + 2, start : start + HOG_BLOCK] = _hog_axis_weights()
     return matrix
 
 

@@ -259,13 +259,9 @@ class Schedule:
 
     steps_per_epoch: int
     epochs: int
+    steps: int
     batch_size: int
     description: str
-    steps: int = 0
-
-    def __post_init__(self):
-        if not self.steps:  # every round full
-            object.__setattr__(self, "steps", self.steps_per_epoch * self.epochs)
 
 
 def plan_schedule(config: TrainingConfig, train_images: int) -> Schedule:
@@ -275,7 +271,7 @@ def plan_schedule(config: TrainingConfig, train_images: int) -> Schedule:
     per_pass = max(train_images // batch, 1)
     if config.epochs:
         return Schedule(
-            per_pass, config.epochs, batch,
+            per_pass, config.epochs, config.epochs * per_pass, batch,
             f"{config.epochs} epochs, as set ({config.epochs * per_pass:,} optimiser steps of {batch} images)",
         )
     total = config.steps or automatic_steps(train_images, batch)
@@ -285,7 +281,7 @@ def plan_schedule(config: TrainingConfig, train_images: int) -> Schedule:
         f"automatic: about {AUTOMATIC_PASSES} passes, kept within {MIN_STEPS}-{MAX_STEPS} steps"
     )
     return Schedule(
-        per_epoch, epochs, batch, steps=total, description=
+        per_epoch, epochs, total, batch,
         f"{total:,} optimiser steps of {batch} images ({how}); "
         f"{total * batch / max(train_images, 1):.1f} passes over {train_images:,} training images",
     )

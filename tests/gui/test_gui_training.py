@@ -72,12 +72,21 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
     assert dialogs == []
 
 
-def test_class_selection_and_images_per_class_narrow_the_training_data(train_window, qtbot):
+def _tiny_panel(train_window):
+    """The Train panel set to the tiny settings, and the training data's class names."""
     panel = train_window.train_panel
     panel.set_config(TINY)
-    names = train_window.state.train_data.class_names
-    panel.classes_edit.setFocus()
-    qtbot.keyClicks(panel.classes_edit, f"{names[2]}, {names[0]}")
+    return panel, train_window.state.train_data.class_names
+
+
+def _type_into(qtbot, edit, text: str) -> None:
+    edit.setFocus()
+    qtbot.keyClicks(edit, text)
+
+
+def test_class_selection_and_images_per_class_narrow_the_training_data(train_window, qtbot):
+    panel, names = _tiny_panel(train_window)
+    _type_into(qtbot, panel.classes_edit, f"{names[2]}, {names[0]}")
     panel.per_class_spin.setFocus()
     panel.per_class_spin.selectAll()
     qtbot.keyClicks(panel.per_class_spin, "10")
@@ -238,11 +247,8 @@ def test_train_form_is_generated_from_the_setting_declarations(window):
 
 
 def test_held_out_classes_are_never_trained_on_and_become_the_test_data(train_window, qtbot):
-    panel = train_window.train_panel
-    panel.set_config(TINY)
-    names = train_window.state.train_data.class_names
-    panel.held_out_edit.setFocus()
-    qtbot.keyClicks(panel.held_out_edit, f"{names[0]}, {names[1]}")
+    panel, names = _tiny_panel(train_window)
+    _type_into(qtbot, panel.held_out_edit, f"{names[0]}, {names[1]}")
     with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
         click(qtbot, panel.start_button)
     split = finished.args[0].loaded.metadata["split"]
