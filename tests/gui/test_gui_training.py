@@ -271,3 +271,19 @@ def test_holding_out_too_many_classes_is_refused(train_window, qtbot, dialogs):
     click(qtbot, panel.start_button)
     assert dialogs[-1][0] == "Invalid class selection" and "fewer than 2" in dialogs[-1][1]
     assert panel.controller.runs_started == 0
+
+
+def test_result_says_which_schedule_and_histogram_share_were_used(train_window, qtbot):
+    """With the default architecture and steps, the result names the schedule it followed
+    and the histograms' share of the distance."""
+    panel = train_window.train_panel
+    panel.set_config(TrainingConfig(epochs=0, steps=3, batch_size=8, embedding_dim=8,
+                                    validation_fraction=0.25, augment=False))
+    with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
+        click(qtbot, panel.start_button)
+    result = finished.args[0].result
+    assert result.schedule.startswith("3 optimiser steps") and "as set" in result.schedule
+    qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
+    text = panel.result_label.text()
+    assert "Schedule: 3 optimiser steps" in text
+    assert "Embedding: 95% of each squared distance from the gradient histograms (automatic" in text
