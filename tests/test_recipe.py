@@ -9,11 +9,24 @@ import pytest
 from helpers import make_dataset
 
 
-def _reference_histograms(images: np.ndarray, bins: int = 18) -> np.ndarray:
+def _binomial_blur(x: np.ndarray) -> np.ndarray:
+    """3x3 [1, 2, 1] blur, pixel by pixel, edges mirrored without repeating the edge."""
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="reflect")
+    kernel = np.outer([1, 2, 1], [1, 2, 1]) / 16.0
+    out = np.zeros_like(x)
+    for dy in range(3):
+        for dx in range(3):
+            out += kernel[dy, dx] * padded[:, dy : dy + x.shape[1], dx : dx + x.shape[2]]
+    return out
+
+
+def _reference_histograms(images: np.ndarray, bins: int = 18, smooth: bool = False) -> np.ndarray:
     """Signed gradient histograms computed pixel by pixel with numpy, for comparison."""
     from siamese_gui.core.model import _hog_pooling_matrix
 
     x = np.asarray(images, np.float64)
+    if smooth:
+        x = _binomial_blur(x)
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="reflect")
     gx = padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]
     gy = padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]
@@ -41,19 +54,31 @@ def _reference_histograms(images: np.ndarray, bins: int = 18) -> np.ndarray:
     return np.stack(out)
 
 
-def _histograms(images: np.ndarray) -> np.ndarray:
+def _histograms(images: np.ndarray, smooth: bool = False) -> np.ndarray:
     import keras
 
     from siamese_gui.core.model import INPUT_SHAPE, GradientHistograms
 
     image = keras.Input(INPUT_SHAPE)
-    model = keras.Model(image, GradientHistograms(18)(image))
+    model = keras.Model(image, GradientHistograms(18, smooth=smooth)(image))
     return model.predict(images[..., None].astype(np.float32) / 255.0, verbose=0)
 
 
-def test_gradient_histograms_match_a_pixel_by_pixel_reference():
+@pytest.mark.parametrize("smooth", [False, True])
+def test_gradient_histograms_match_a_pixel_by_pixel_reference(smooth):
     images = make_dataset(per_class=3).images
-    np.testing.assert_allclose(_histograms(images), _reference_histograms(images), atol=2e-5)
+    expected = _reference_histograms(images, smooth=smooth)
+    np.testing.assert_allclose(_histograms(images, smooth), expected, atol=2e-5)
+    if smooth:  # the blur changes the histograms, so the reference is not the plain one
+        assert np.abs(expected - _reference_histograms(images)).max() > 1e-3
+
+
+def test_models_saved_before_smoothing_keep_their_histograms():
+    """A saved layer without a `smooth` setting computes what it did when it was saved."""
+    from siamese_gui.core.model import GradientHistograms
+
+    assert GradientHistograms.from_config({"bins": 18}).smooth is False
+    assert GradientHistograms.from_config(GradientHistograms(18, smooth=True).get_config()).smooth is True
 
 
 def test_gradient_histograms_tell_a_shape_from_its_mirror_and_survive_blank_images():
@@ -98,12 +123,13 @@ def test_default_network_joins_learned_and_histogram_parts_at_the_share():
 
 
 def test_automatic_histogram_share_shrinks_as_training_images_grow():
+    from siamese_gui.core.model import DEFAULT_HISTOGRAM_SHARE
     from siamese_gui.core.training import MAX_HISTOGRAM_SHARE, automatic_histogram_share
 
     shares = [automatic_histogram_share(n) for n in (100, 800, 5_000, 20_000, 54_000)]
     assert shares[0] == shares[1] == MAX_HISTOGRAM_SHARE
     assert shares == sorted(shares, reverse=True)
-    assert shares[-2] == shares[-1] == 0.5
+    assert shares[-2] == shares[-1] == DEFAULT_HISTOGRAM_SHARE == 0.7
 
 
 def test_schedule_by_steps_suits_small_and_large_data():
