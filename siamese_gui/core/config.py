@@ -88,7 +88,8 @@ class TrainingConfig:
         0.0, "&Histogram share:",
         "default architecture: share of each squared distance that comes from the image's "
         "gradient histograms, which hold for classes never trained on; 0 chooses it from the "
-        "number of training images (see training.automatic_histogram_share)",
+        "number of training images (0.7 from 20,000 up, more for fewer, at most 0.95); "
+        "for comparing only the classes trained on, 0.1-0.2 scores higher",
         0.0, 0.95, step=0.05, decimals=2, zero_text="automatic",
     )
     seed: int = setting(0, "&Seed:", "seeds the weights, the shuffling and the data split", 0, 2**31 - 1)
