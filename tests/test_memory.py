@@ -1,4 +1,4 @@
-"""malloc tuning: set once at import, leaving the user's environment settings alone."""
+"""The malloc arena cap: set once at import, leaving the user's environment setting alone."""
 
 from __future__ import annotations
 
@@ -24,19 +24,17 @@ def fake_libc(monkeypatch):
     monkeypatch.setattr(memory.ctypes, "CDLL", lambda name: libc)
     monkeypatch.setattr(memory.sys, "platform", "linux")
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     return libc
 
 
-def test_tune_malloc_sets_two_arenas_and_a_fixed_mmap_threshold(fake_libc):
+def test_tune_malloc_caps_the_arenas_at_two(fake_libc):
     assert memory.tune_malloc() is True
-    assert fake_libc.calls == [(-8, 2), (-3, 128 * 1024)]
+    assert fake_libc.calls == [(-8, 2)]
 
 
 def test_tune_malloc_leaves_settings_from_the_environment_alone(fake_libc, monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    memory.tune_malloc()
+    assert memory.tune_malloc() is False
     assert fake_libc.calls == []
 
 
