@@ -152,9 +152,10 @@ class ThresholdPanel(QWidget):
         self.refresh()
 
     def _update_buttons(self) -> None:
-        has_eval = self.state.evaluation is not None
+        # Presets are chosen on the validation pairs, which may arrive after the test pairs.
+        has_validation = self.state.validation_evaluation is not None
         for button in (self.max_accuracy_button, self.eer_button, self.far_button):
-            button.setEnabled(has_eval)
+            button.setEnabled(has_validation)
         model = self.state.model
         self.recommended_button.setEnabled(model is not None)
         self.save_button.setEnabled(model is not None)

@@ -39,7 +39,9 @@ def panel(loaded_window, qtbot):
 
 def _use_model(window, qtbot, model):
     window.state.set_model(model)
+    # The presets wait for the validation pairs, which a busy machine may evaluate last.
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.threshold_panel.far_button.isEnabled(), timeout=10_000)
 
 
 def test_preset_buttons_choose_on_validation_pairs_never_test_pairs(panel, loaded_window, qtbot):
@@ -177,3 +179,15 @@ def test_shipped_model_threshold_is_saved_in_a_copy(window, data, qtbot, monkeyp
     assert _hashes(shipped) == before
     assert [d for d in dialogs if d[0] != "Save the threshold?"] == []
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_presets_wait_for_the_validation_pairs(panel, loaded_window, qtbot, tmp_path):
+    """The presets are chosen on validation pairs: their buttons are live only once
+    those pairs are evaluated, whichever role a busy machine finishes first."""
+    state = loaded_window.state
+    state.set_model(numpy_model(path=tmp_path / "model.keras"))
+    assert panel.far_button.isEnabled() == (state.validation_evaluation is not None)
+    qtbot.waitUntil(lambda: state.validation_evaluation is not None, timeout=10_000)
+    assert all(b.isEnabled() for b in (panel.max_accuracy_button, panel.eer_button, panel.far_button))
+    click(qtbot, panel.far_button)
+    assert panel.threshold_detail().startswith("FAR ≤ 1 % on")
