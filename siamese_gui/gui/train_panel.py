@@ -27,6 +27,7 @@ from siamese_gui.core.session import DataSource
 from siamese_gui.core.splits import Role
 from siamese_gui.gui.common import MUTED_COLOR, NOTICE_COLOR, RIGHT_COLOR, WRONG_COLOR, plural, show_error
 from siamese_gui.gui.plots import LossPlot
+from siamese_gui.gui.scroll_column import ScrollColumn
 from siamese_gui.gui.settings_form import SettingsForm
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.workers import TrainingController, TrainingOutcome
@@ -144,7 +145,8 @@ class TrainPanel(QWidget):
         left.addStretch(1)
         left_widget = QWidget()
         left_widget.setLayout(left)
-        left_widget.setFixedWidth(370)
+        # A short window scrolls the settings and the result instead of growing past the screen.
+        self.settings_column = ScrollColumn(left_widget, 370)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
@@ -157,7 +159,7 @@ class TrainPanel(QWidget):
         right.addWidget(self.plot, 1)
 
         layout = QHBoxLayout(self)
-        layout.addWidget(left_widget)
+        layout.addWidget(self.settings_column)
         layout.addLayout(right, 1)
 
         state.dataChanged.connect(self.sync_data_source)

@@ -287,3 +287,37 @@ def test_result_says_which_schedule_and_histogram_share_were_used(train_window, 
     text = panel.result_label.text()
     assert "Schedule: 3 optimiser steps" in text
     assert "Embedding: 95% of each squared distance from the gradient histograms (automatic" in text
+
+
+def _wheel(qtbot, widget, steps: int = -3) -> None:
+    """Turn the mouse wheel over the middle of `widget` (negative: towards the user)."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                        QPoint(0, 120 * steps), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+    qtbot.wait(10)
+
+
+def test_a_short_window_scrolls_the_settings_and_the_wheel_leaves_values_alone(train_window, qtbot):
+    """The settings column scrolls rather than pushing the window past the screen; the
+    wheel over a spin box the user has not clicked scrolls the column, not the value."""
+    window = train_window
+    panel = window.train_panel
+    panel.result_label.setText("<br>".join(f"result line {i}" for i in range(30)))  # a long result
+    window.resize(1100, 520)
+    qtbot.waitUntil(lambda: window.height() <= 560, timeout=5_000)
+    bar = panel.settings_column.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5_000)
+    margin = panel.settings.widgets["margin"]
+    before, scrolled = margin.value(), bar.value()
+    _wheel(qtbot, margin)
+    assert margin.value() == before
+    assert bar.value() > scrolled
+    click(qtbot, margin)  # once clicked, the wheel changes it as usual
+    _wheel(qtbot, margin, steps=1)
+    assert margin.value() != before
