@@ -11,7 +11,6 @@ from siamese_gui.core.baselines import (
     HOGEmbedder,
     PCAEmbedder,
     PixelEmbedder,
-    numpy_hog,
     score_baselines,
 )
 from siamese_gui.core.evaluation import max_accuracy_threshold, pair_distances

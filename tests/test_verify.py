@@ -7,7 +7,6 @@ import csv
 import os
 
 import cv2
-import numpy as np
 import pytest
 
 from siamese_gui.core.errors import DatasetError

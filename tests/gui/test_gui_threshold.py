@@ -4,7 +4,6 @@ saving the threshold without ever writing the shipped model."""
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
