@@ -194,13 +194,13 @@ def baselines_rows(p) -> dict:
 def _histogram_embedder():
     """The gradient histograms inside our default model, alone: what its learned part adds."""
     import keras
-    import numpy as np
 
-    from siamese_gui.core.model import HISTOGRAM_BINS, HISTOGRAM_SMOOTHING, INPUT_SHAPE, GradientHistograms
+    from siamese_gui.core.model import INPUT_SHAPE, default_gradient_histograms
+    from siamese_gui.core.training import embed
 
     image = keras.Input(INPUT_SHAPE)
-    model = keras.Model(image, GradientHistograms(HISTOGRAM_BINS, smooth=HISTOGRAM_SMOOTHING)(image))
-    return lambda x: model.predict(np.asarray(x, np.float32)[..., None] / 255.0, batch_size=1000, verbose=0)
+    model = keras.Model(image, default_gradient_histograms()(image))
+    return lambda x: embed(model, x)
 
 
 LABELS = {"ours": "Ours (default settings)", "tutorial": "Tutorial's recipe",

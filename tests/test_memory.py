@@ -27,23 +27,23 @@ def fake_libc(monkeypatch):
     return libc
 
 
-def test_tune_malloc_caps_the_arenas_at_two(fake_libc):
-    assert memory.tune_malloc() is True
+def test_cap_malloc_arenas_caps_the_arenas_at_two(fake_libc):
+    assert memory.cap_malloc_arenas() is True
     assert fake_libc.calls == [(-8, 2)]
 
 
-def test_tune_malloc_leaves_settings_from_the_environment_alone(fake_libc, monkeypatch):
+def test_cap_malloc_arenas_leaves_settings_from_the_environment_alone(fake_libc, monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert memory.tune_malloc() is False
+    assert memory.cap_malloc_arenas() is False
     assert fake_libc.calls == []
 
 
-def test_tune_malloc_does_nothing_off_linux(fake_libc, monkeypatch):
+def test_cap_malloc_arenas_does_nothing_off_linux(fake_libc, monkeypatch):
     monkeypatch.setattr(memory.sys, "platform", "darwin")
-    assert memory.tune_malloc() is False
+    assert memory.cap_malloc_arenas() is False
     assert fake_libc.calls == []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-def test_tune_malloc_is_accepted_by_this_machines_glibc():
-    assert memory.tune_malloc() is True
+def test_cap_malloc_arenas_is_accepted_by_this_machines_glibc():
+    assert memory.cap_malloc_arenas() is True

@@ -1,11 +1,11 @@
 """Qt-free core: datasets, images, pairs, model, training, evaluation and storage.
 
 Submodules that need TensorFlow (`model`, `training`, `store`) import it themselves,
-so importing this package stays cheap. It tunes malloc first, before any
-TensorFlow thread allocates (see `memory.tune_malloc`).
+so importing this package stays cheap. It caps malloc arenas first, before any
+TensorFlow thread allocates (see `memory.cap_malloc_arenas`).
 """
 
-from siamese_gui.core.memory import tune_malloc
+from siamese_gui.core.memory import cap_malloc_arenas
 
 from siamese_gui.core.errors import (
     ConfigError,
@@ -16,7 +16,7 @@ from siamese_gui.core.errors import (
     TrainingError,
 )
 
-tune_malloc()
+cap_malloc_arenas()
 
 __all__ = [
     "ConfigError",

@@ -96,6 +96,7 @@ class PCAEmbedder:
 HOG_CELL = 7
 HOG_BLOCK = 14
 HOG_BINS = 9
+HOG_BLOCKS_PER_SIDE = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1  # blocks every cell: 3 on 28 pixels
 
 
 def _hog_axis_weights() -> np.ndarray:
@@ -136,7 +137,7 @@ def numpy_hog(images: np.ndarray, bins: int = HOG_BINS, signed: bool = False) ->
         hist_in, high[..., None], np.take_along_axis(hist_in, high[..., None], -1) + (magnitude * frac)[..., None], -1
     )
     weights = _hog_axis_weights().astype(np.float32)
-    steps = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1
+    steps = HOG_BLOCKS_PER_SIDE
     blocks = []
     for by in range(steps):
         for bx in range(steps):

@@ -10,7 +10,7 @@ _M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
 MALLOC_ARENAS = 2
 
 
-def tune_malloc(arenas: int = MALLOC_ARENAS) -> bool:
+def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Cap this process's malloc arenas at `arenas`; returns True if malloc took it.
 
     glibc gives threads that allocate at once arenas of their own (up to eight per

@@ -13,7 +13,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-from siamese_gui.core.baselines import HOG_BLOCK, HOG_CELL, _hog_axis_weights  # noqa: E402
+from siamese_gui.core.baselines import HOG_BLOCK, HOG_BLOCKS_PER_SIDE, HOG_CELL, _hog_axis_weights  # noqa: E402
 from siamese_gui.core.config import ARCHITECTURES  # noqa: E402
 from siamese_gui.core.errors import ConfigError  # noqa: E402
 from siamese_gui.core.images import IMAGE_SIZE  # noqa: E402
@@ -124,12 +124,16 @@ class UnitLength(layers.Layer):
         return _unit_length(inputs)
 
 
+def _reflect_pad(image):
+    """(batch, h, w) -> (batch, h + 2, w + 2), edges mirrored without repeating them."""
+    return ops.pad(image, [[0, 0], [1, 1], [1, 1]], mode="reflect")
+
+
 def _hog_pooling_matrix() -> np.ndarray:
     """(6, 28): how much each pixel row (or column) counts towards each (block, cell):
     blocks of 14 pixels every 7, each weighted as `core.baselines` weights a block."""
-    steps = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1
-    matrix = np.zeros((steps * 2, IMAGE_SIZE), np.float32)
-    for block in range(steps):
+    matrix = np.zeros((HOG_BLOCKS_PER_SIDE * 2, IMAGE_SIZE), np.float32)
+    for block in range(HOG_BLOCKS_PER_SIDE):
         start = block * HOG_CELL
         matrix[2 * block : 2 * block + 2, start : start + HOG_BLOCK] = _hog_axis_weights()
     return matrix
@@ -164,10 +168,10 @@ class GradientHistograms(layers.Layer):
         # On 0-255 pixel values, as OpenCV's normalisation constants assume.
         image = inputs[..., 0] * 255.0
         if self.smooth:
-            padded = ops.pad(image, [[0, 0], [1, 1], [1, 1]], mode="reflect")
+            padded = _reflect_pad(image)
             rows = (padded[:, :-2, :] + 2.0 * padded[:, 1:-1, :] + padded[:, 2:, :]) / 4.0
             image = (rows[:, :, :-2] + 2.0 * rows[:, :, 1:-1] + rows[:, :, 2:]) / 4.0
-        padded = ops.pad(image, [[0, 0], [1, 1], [1, 1]], mode="reflect")
+        padded = _reflect_pad(image)
         gx = padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]
         gy = padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]
         magnitude = ops.sqrt(gx * gx + gy * gy)
@@ -177,7 +181,7 @@ class GradientHistograms(layers.Layer):
         projection = ops.matmul(ops.stack([gx, gy], axis=-1), directions)
         votes = ops.relu(projection - magnitude[..., None] * width) / (1.0 - width)
         pool = ops.convert_to_tensor(_hog_pooling_matrix())
-        steps = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1
+        steps = HOG_BLOCKS_PER_SIDE
         # Pool rows, then columns, as two plain matrix products.
         rows = ops.matmul(pool, ops.reshape(votes, (-1, IMAGE_SIZE, IMAGE_SIZE * self.bins)))
         rows = ops.transpose(ops.reshape(rows, (-1, 2 * steps, IMAGE_SIZE, self.bins)), (0, 1, 3, 2))
@@ -191,8 +195,7 @@ class GradientHistograms(layers.Layer):
         return _unit_length(flat)  # a flat image has all-zero histograms
 
     def compute_output_shape(self, input_shape):
-        steps = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1
-        return (input_shape[0], steps * steps * 4 * self.bins)
+        return (input_shape[0], HOG_BLOCKS_PER_SIDE**2 * 4 * self.bins)
 
     def get_config(self):
         return {**super().get_config(), "bins": self.bins, "smooth": self.smooth}
@@ -246,13 +249,18 @@ def learned_network(embedding_dim: int) -> keras.Model:
     return keras.Model(inputs, UnitLength()(x), name=LEARNED)
 
 
+def default_gradient_histograms() -> GradientHistograms:
+    """The gradient histograms layer of the default preset."""
+    return GradientHistograms(HISTOGRAM_BINS, smooth=HISTOGRAM_SMOOTHING, name="gradient_histograms")
+
+
 def fuse_with_histograms(image, learned_vector, share: float = DEFAULT_HISTOGRAM_SHARE):
     """Join a unit-length learned vector with the image's unit-length gradient
     histograms so that the histograms carry `share` of every squared distance (the
     joined vector has unit length)."""
     if not 0.0 < share < 1.0:
         raise ConfigError(f"the histogram share must be between 0 and 1, got {share}")
-    histograms = GradientHistograms(HISTOGRAM_BINS, smooth=HISTOGRAM_SMOOTHING, name="gradient_histograms")(image)
+    histograms = default_gradient_histograms()(image)
     return layers.Concatenate(name="fused")(
         [
             layers.Rescaling((1.0 - share) ** 0.5, name="learned_share")(learned_vector),

@@ -143,7 +143,8 @@ def choose_held_out_classes(
     return tuple(class_names[i] for i in picked)
 
 
-def _seen_mask(data: Dataset, unseen: tuple[str, ...]) -> np.ndarray:
+def seen_mask(data: Dataset, unseen: tuple[str, ...]) -> np.ndarray:
+    """True for the images of `data` whose class is not among the `unseen` class names."""
     unseen_ids = [data.class_names.index(c) for c in unseen]
     return ~np.isin(data.labels, unseen_ids)
 
@@ -152,9 +153,9 @@ def fashion_mnist_splits(
     data: DataSplits, validation_fraction: float = 0.1, seed: int = 0, unseen: tuple[str, ...] = ()
 ) -> Splits:
     """Fashion-MNIST's splits: validation from the training split, test = the test split."""
-    seen_train = np.flatnonzero(_seen_mask(data.train, unseen))
+    seen_train = np.flatnonzero(seen_mask(data.train, unseen))
     keep, held = stratified_split(data.train.labels[seen_train], validation_fraction, seed)
-    test_seen = _seen_mask(data.test, unseen)
+    test_seen = seen_mask(data.test, unseen)
     test = data.test
     closed = None
     if unseen:
@@ -194,7 +195,7 @@ def folder_splits(
     train_share, val_share, test_share = fractions
     if min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6 or train_share <= 0 or val_share <= 0:
         raise ConfigError(f"split fractions must be positive and sum to 1, got {fractions}")
-    seen = np.flatnonzero(_seen_mask(data, unseen))
+    seen = np.flatnonzero(seen_mask(data, unseen))
     closed = None
     if test_data is not None:
         rest, test_idx = seen, None
@@ -207,7 +208,7 @@ def folder_splits(
         raise ConfigError("a folder split needs a test share or a separate test folder")
     keep, held = stratified_split(data.labels[rest], val_share / (train_share + val_share), seed + 1)
     if unseen:
-        unseen_idx = np.flatnonzero(~_seen_mask(data, unseen))
+        unseen_idx = np.flatnonzero(~seen_mask(data, unseen))
         if test_idx is not None:
             closed = _subset(data, test_idx, Role.TEST)
         test = _subset(data, unseen_idx, Role.TEST)

@@ -42,6 +42,11 @@ from siamese_gui.core.model import (
 from siamese_gui.core.pairs import Pairs, balanced_pairs, stratified_split
 
 
+def _steps_done(epoch: int, batches_per_epoch: int, batch: int) -> int:
+    """Optimiser steps finished once `batch` (0-based) of `epoch` (0-based) is done."""
+    return epoch * batches_per_epoch + batch + 1
+
+
 @dataclass(frozen=True)
 class BatchProgress:
     """One finished training batch."""
@@ -58,7 +63,7 @@ class BatchProgress:
     @property
     def done(self) -> int:
         """Optimiser steps finished so far."""
-        return self.epoch * self.batches_per_epoch + self.batch + 1
+        return _steps_done(self.epoch, self.batches_per_epoch, self.batch)
 
 
 @dataclass(frozen=True)
@@ -246,6 +251,14 @@ def histogram_share(config: TrainingConfig, train_images: int) -> float:
     return config.histogram_share or automatic_histogram_share(train_images)
 
 
+def _histograms_description(config: TrainingConfig, share: float, train_images: int) -> str:
+    """The gradient histograms' share of a run in words ("" for presets without them)."""
+    if config.preset != "default":
+        return ""
+    why = "as set" if config.histogram_share else f"automatic for {train_images:,} training images"
+    return f"{share:.0%} of each squared distance from the gradient histograms ({why})"
+
+
 @dataclass(frozen=True)
 class Schedule:
     """How long a run trains.
@@ -326,11 +339,10 @@ class _ProgressCallback(keras.callbacks.Callback):
             self.failed_loss = mean
             self.model.stop_training = True
             return
-        done = self.epoch * self.steps + batch + 1
-        if done >= self.schedule.steps:  # the last round may end before a full pass
+        done, total = _steps_done(self.epoch, self.steps, batch), self.schedule.steps
+        if done >= total:  # the last round may end before a full pass
             self.model.stop_training = True
         if self.on_batch is not None:
-            total = self.schedule.steps
             elapsed = time.perf_counter() - self.start
             self.on_batch(
                 BatchProgress(
@@ -480,11 +492,7 @@ def train(
         history={k: [float(v) for v in vals] for k, vals in history.history.items()},
         data_source=dataset.source,
         schedule=schedule.description,
-        histograms=(
-            f"{share:.0%} of each squared distance from the gradient histograms"
-            + (" (as set)" if config.histogram_share else f" (automatic for {len(train_idx):,} training images)")
-            if config.preset == "default" else ""
-        ),
+        histograms=_histograms_description(config, share, len(train_idx)),
     )
     if progress.failed_loss is not None:
         result.status = "failed"

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from siamese_gui.core.config import TrainingConfig
-from siamese_gui.core.datasets import DataKind, DataSplits, restrict
+from siamese_gui.core.datasets import DataKind, DataSplits, Dataset, restrict
 from siamese_gui.core.errors import ConfigError, SiameseError
 from siamese_gui.core.session import DataSource
-from siamese_gui.core.splits import Role
+from siamese_gui.core.splits import Role, seen_mask
 from siamese_gui.gui.common import MUTED_COLOR, NOTICE_COLOR, RIGHT_COLOR, WRONG_COLOR, plural, show_error
 from siamese_gui.gui.plots import LossPlot
 from siamese_gui.gui.scroll_column import ScrollColumn
@@ -48,6 +48,11 @@ def format_duration(seconds: float) -> str:
 
 _KIND_SOURCES = {DataKind.FASHION_MNIST: "fashion_mnist", DataKind.IMAGE_FOLDER: "folder",
                  DataKind.SAMPLES: "samples", DataKind.SYNTHETIC: "folder"}
+
+
+def _training_pool(source) -> Dataset:
+    """The images a run draws its training and validation images from."""
+    return source.fashion_mnist.train if source.fashion_mnist is not None else source.dataset
 
 
 class TrainPanel(QWidget):
@@ -187,7 +192,7 @@ class TrainPanel(QWidget):
             self.data_label.setText("Loading data…")
             return
         self.source_combo.setCurrentIndex(DATA_SOURCES.index(_KIND_SOURCES[source.kind]))
-        pool = source.fashion_mnist.train if source.fashion_mnist is not None else source.dataset
+        pool = _training_pool(source)
         skipped = f", {plural(len(pool.skipped), 'file')} skipped" if pool.skipped else ""
         parts = " / ".join(f"{len(splits.dataset(role)):,} {role.value}" for role in Role)
         self.data_label.setText(
@@ -263,9 +268,7 @@ class TrainPanel(QWidget):
         self._batches_total = 0
         self.progress.setRange(0, 0)
         self.progress.setFormat("Preparing (loading TensorFlow and building the network)…")
-        pool = dataset.fashion_mnist.train if dataset.fashion_mnist is not None else dataset.dataset
-        held = [pool.class_names.index(name) for name in unseen if name in pool.class_names]
-        count = int(np.count_nonzero(~np.isin(pool.labels, held)))
+        count = int(np.count_nonzero(seen_mask(_training_pool(dataset), unseen)))
         self.result_label.setText(f"Training on {count:,} images (less the held-out validation share)…")
         return self.controller.start(config, dataset, unseen)
 
@@ -280,8 +283,7 @@ class TrainPanel(QWidget):
         names = [c.strip() for c in self.held_out_edit.text().split(",") if c.strip()]
         if not names or source is None:
             return ()
-        pool = source.fashion_mnist.train if source.fashion_mnist is not None else source.dataset
-        return tuple(choose_held_out_classes(pool.class_names, names, None, 0))
+        return tuple(choose_held_out_classes(_training_pool(source).class_names, names, None, 0))
 
     @Slot()
     def stop_training(self) -> None:
