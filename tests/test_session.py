@@ -10,10 +10,10 @@ import pytest
 from helpers import make_dataset
 
 from siamese_gui.core.datasets import DataKind, DataSplits, Dataset
-from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.errors import ConfigError, SiameseError
 from siamese_gui.core.inference import ModelHandle, ThresholdOrigin
 from siamese_gui.core.session import DataSource, Session, ThresholdPreset, split_data
-from siamese_gui.core.splits import Role, folder_splits, held_out_images
+from siamese_gui.core.splits import Role, choose_held_out_classes, folder_splits, held_out_images
 from siamese_gui.core.tasks import TaskExecutor
 
 
@@ -273,3 +273,13 @@ def test_a_large_test_set_is_previewed_on_a_sample_then_evaluated_whole():
         assert session.evaluation(Role.VALIDATION) is not None
     finally:
         session.close()
+
+
+def test_held_out_classes_are_named_or_numbered_as_on_the_command_line():
+    names = ("T-shirt/top", "Trouser", "Pullover", "3", "Coat")
+    assert choose_held_out_classes(names, ["Trouser", "4"]) == ("Trouser", "Coat")
+    assert choose_held_out_classes(names, [1, "Coat"]) == ("Trouser", "Coat")
+    # A class called "3" is that class, not the fourth by number.
+    assert choose_held_out_classes(names, ["3", "0"]) == ("T-shirt/top", "3")
+    with pytest.raises(ConfigError, match="unknown class '7'"):
+        choose_held_out_classes(names, ["7", "Coat"])

@@ -409,6 +409,18 @@ def load_default_data(path: str | os.PathLike | None = None) -> DataSplits | Dat
     return load_samples()
 
 
+def class_index(names: tuple[str, ...], name) -> int | None:
+    """The index of class `name` (a class name, or else an index as a number or digits),
+    or None when there is no such class. A name wins over an index: a folder's class
+    called "3" is that class, wherever it sorts."""
+    text = str(name)
+    if text in names:
+        return names.index(text)
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    return None
+
+
 def restrict(dataset: Dataset, classes=None, per_class: int | None = None, seed: int = 0) -> Dataset:
     """Keep only some classes, and at most `per_class` images of each (a seeded sample).
 
@@ -426,13 +438,10 @@ def restrict(dataset: Dataset, classes=None, per_class: int | None = None, seed:
     if classes is not None:
         wanted = []
         for name in classes:
-            text = str(name)
-            if text in names:
-                wanted.append(names.index(text))
-            elif text.isdigit() and int(text) < len(names):
-                wanted.append(int(text))
-            else:
-                raise DatasetError(f"{dataset.source}: no class {text!r} (classes: {', '.join(names)})")
+            index = class_index(names, name)
+            if index is None:
+                raise DatasetError(f"{dataset.source}: no class {str(name)!r} (classes: {', '.join(names)})")
+            wanted.append(index)
         keep &= np.isin(dataset.labels, wanted)
     if per_class is not None:
         rng = np.random.default_rng(seed)

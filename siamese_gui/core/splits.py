@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from siamese_gui.core.datasets import Dataset, DataKind, DataSplits
+from siamese_gui.core.datasets import Dataset, DataKind, DataSplits, class_index
 from siamese_gui.core.errors import ConfigError
 from siamese_gui.core.pairs import stratified_split
 
@@ -101,12 +101,10 @@ def _subset(data: Dataset, indices: np.ndarray, role: Role) -> Dataset:
 def _class_indices(names: tuple[str, ...], wanted, what: str) -> list[int]:
     indices = []
     for name in wanted:
-        if isinstance(name, (int, np.integer)) and 0 <= int(name) < len(names):
-            indices.append(int(name))
-        elif str(name) in names:
-            indices.append(names.index(str(name)))
-        else:
-            raise ConfigError(f"{what}: unknown class {name!r} (classes: {', '.join(names)})")
+        index = class_index(names, name)
+        if index is None:
+            raise ConfigError(f"{what}: unknown class {str(name)!r} (classes: {', '.join(names)})")
+        indices.append(index)
     return sorted(set(indices))
 
 
