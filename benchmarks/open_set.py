@@ -19,7 +19,9 @@ another kind: scikit-learn's bundled 8x8 handwritten digits (1,797 images), scal
 28x28; digits 0, 2, 4, 6, 8 against 1, 3, 5, 7, 9 and back, trained on all images of the
 seen digits and tested on pairs of all images of the unseen ones.
 
-Each training run has its own subprocess, so its peak memory is its own.
+Each training run has its own subprocess, so its peak memory is its own. Those
+subprocesses hide scikit-learn, as the app's install lacks it (`run.hide_sklearn`);
+`--keep-sklearn` measures with it.
 """
 
 from __future__ import annotations
@@ -37,20 +39,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from run import _peak_rss_mb, tutorial_pairs  # noqa: E402 - benchmarks/run.py, beside this script
+from run import _peak_rss_mb, hide_sklearn, tutorial_pairs  # noqa: E402 - benchmarks/run.py, beside this script
 
 FOLDS = {"even": (1, 3, 5, 7, 9), "odd": (0, 2, 4, 6, 8)}  # fold name -> held-out classes
 VALIDATION_FRACTION = 0.1
 SEED = 0
 
 
-def load_digits_dataset():
-    """scikit-learn's 1,797 8x8 digits (bundled with it, no download) as 28x28 uint8."""
-    import cv2
+def load_digits_dataset(saved: str | None = None):
+    """scikit-learn's 1,797 8x8 digits (bundled with it, no download) as 28x28 uint8, or
+    the copy `save_digits_dataset` wrote to `saved`."""
     import numpy as np
-    from sklearn.datasets import load_digits
 
     from siamese_gui.core.datasets import Dataset
+
+    names = tuple(str(d) for d in range(10))
+    source = "scikit-learn digits (8x8 scaled to 28x28)"
+    if saved:
+        with np.load(saved) as arrays:
+            return Dataset(arrays["images"], arrays["labels"], names, source)
+    import cv2
+    from sklearn.datasets import load_digits
 
     digits = load_digits()
     small = np.clip(digits.images / 16.0 * 255.0, 0, 255).astype(np.uint8)
@@ -58,12 +67,20 @@ def load_digits_dataset():
     images = np.zeros((len(small), 28, 28), np.uint8)
     for i, img in enumerate(small):
         images[i, 2:26, 2:26] = cv2.resize(img, (24, 24), interpolation=cv2.INTER_LINEAR)
-    names = tuple(str(d) for d in range(10))
-    return Dataset(images, digits.target.astype(np.int64), names, "scikit-learn digits (8x8 scaled to 28x28)")
+    return Dataset(images, digits.target.astype(np.int64), names, source)
 
 
-def protocol(dataset_name: str, fold: str):
-    """The images and pairs of one fold.
+def save_digits_dataset(path: Path) -> str:
+    """Write the digits for the training subprocesses, which may not import scikit-learn."""
+    import numpy as np
+
+    digits = load_digits_dataset()
+    np.savez(path, images=digits.images, labels=digits.labels)
+    return str(path)
+
+
+def protocol(dataset_name: str, fold: str, digits_file: str | None = None):
+    """The images and pairs of one fold (`digits_file`: see `save_digits_dataset`).
 
     Returns:
         dict with `train` (a Dataset of the seen classes' training images), `val_images`,
@@ -80,7 +97,7 @@ def protocol(dataset_name: str, fold: str):
         splits = load_fashion_mnist()
         train_all, test_all = splits.train, splits.test
     else:
-        train_all = test_all = load_digits_dataset()
+        train_all = test_all = load_digits_dataset(digits_file)
     seen, unseen = class_holdout_split(train_all.labels, held_out=FOLDS[fold])
     train = train_all.subset(np.flatnonzero(np.isin(train_all.labels, seen)))
     test_idx = np.flatnonzero(np.isin(test_all.labels, unseen))
@@ -152,23 +169,25 @@ def run_tutorial(p, budget_s: float) -> dict:
 
 
 def worker(args) -> None:
-    p = protocol(args.dataset, args.fold)
+    if not args.keep_sklearn:
+        hide_sklearn()
+    p = protocol(args.dataset, args.fold, args.digits_file)
     run = {"ours": run_ours, "tutorial": run_tutorial}[args.worker]
     result = run(p, args.budget_s)
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def _run_or_report(recipe: str, dataset: str, fold: str, budget_s: float) -> dict:
+def _run_or_report(recipe: str, dataset: str, fold: str, budget_s: float, extra: list[str]) -> dict:
     try:
-        return _subprocess(recipe, dataset, fold, budget_s)
+        return _subprocess(recipe, dataset, fold, budget_s, extra)
     except RuntimeError as exc:
         print(exc, file=sys.stderr, flush=True)
         return {"error": str(exc).splitlines()[0]}
 
 
-def _subprocess(recipe: str, dataset: str, fold: str, budget_s: float) -> dict:
+def _subprocess(recipe: str, dataset: str, fold: str, budget_s: float, extra: list[str]) -> dict:
     command = [sys.executable, __file__, "--worker", recipe, "--dataset", dataset, "--fold", fold,
-               "--budget-s", str(budget_s)]
+               "--budget-s", str(budget_s), *extra]
     done = subprocess.run(command, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
@@ -220,6 +239,9 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", default="fashion-mnist", help=argparse.SUPPRESS)
     parser.add_argument("--fold", help=argparse.SUPPRESS)
+    parser.add_argument("--digits-file", help=argparse.SUPPRESS)
+    parser.add_argument("--keep-sklearn", action="store_true",
+                        help="let the training subprocesses import scikit-learn (see the module help)")
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
@@ -227,9 +249,13 @@ def main(argv=None) -> int:
     datasets = ["fashion-mnist"] + ([] if args.no_digits else ["digits"])
     runs = [(r, d, f) for d in datasets for f in args.folds.split(",") for r in args.recipes.split(",")]
     from concurrent.futures import ThreadPoolExecutor
+    from tempfile import TemporaryDirectory
 
-    with ThreadPoolExecutor(max(args.jobs, 1)) as pool:
-        futures = {run: pool.submit(_run_or_report, *run, args.budget_s) for run in runs}
+    with TemporaryDirectory() as folder, ThreadPoolExecutor(max(args.jobs, 1)) as pool:
+        extra = ["--keep-sklearn"] if args.keep_sklearn else []
+        if "digits" in datasets:
+            extra += ["--digits-file", save_digits_dataset(Path(folder) / "digits.npz")]
+        futures = {run: pool.submit(_run_or_report, *run, args.budget_s, extra) for run in runs}
         trained = {run: future.result() for run, future in futures.items()}
     tables = []
     for dataset in datasets:
@@ -249,13 +275,18 @@ def main(argv=None) -> int:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
         f"run {time.strftime('%Y-%m-%d %H:%M')}. Command: `python benchmarks/open_set.py"
         + (f" --folds {args.folds}" if args.folds != "even,odd" else "")
-        + (" --no-digits" if args.no_digits else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "") + "`.",
+        + (" --no-digits" if args.no_digits else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
+        + (" --keep-sklearn" if args.keep_sklearn else "") + "`.",
         "",
         "Train on the seen classes, test on pairs of the unseen ones (one same-class and one "
         "different-class partner per image, seed 0). Every threshold is chosen on validation "
         "pairs of held-out training images of the seen classes; accuracy is at that threshold. "
         "Training seconds: wall time, and CPU time of the training process summed over its "
-        "threads (the machine is shared, so wall time varies with the load).",
+        "threads (the machine is shared, so wall time varies with the load). Peak memory: the "
+        "training process's VmHWM when training ends, "
+        + ("with scikit-learn importable." if args.keep_sklearn else
+           "without scikit-learn, as the app is installed (where it is installed, Keras imports "
+           "it at start-up: about 80 MiB more; `--keep-sklearn` measures that)."),
         "",
     ]
     for dataset, fold, p, rows, best in tables:
