@@ -298,16 +298,16 @@ def cmd_train(args) -> int:
     from siamese_gui.core.store import result_metadata, save_model
     from siamese_gui.core.training import train
 
-    progress = ProgressReporter("training", "batches", json_output=args.json)
+    progress = ProgressReporter("training", "steps", json_output=args.json)
 
     def on_batch(p):
-        progress.note = f"epoch {p.epoch + 1}/{p.epochs}"
+        progress.note = "" if p.by_steps else f"epoch {p.epoch + 1}/{p.epochs}"
         progress(p.done, p.steps)
 
     def on_epoch(p):
         val = "" if p.val_loss is None else f"  val_loss {p.val_loss:.4f}"
         progress.clear()
-        _say(args, f"epoch {p.epoch + 1}/{p.epochs}  loss {p.loss:.4f}{val}  {p.elapsed_s:.0f}s")
+        _say(args, f"{p.position()}  loss {p.loss:.4f}{val}  {p.elapsed_s:.0f}s")
 
     result = train(config, splits.train, on_batch=on_batch, on_epoch=on_epoch, validation=splits.validation)
     progress.close()

@@ -151,11 +151,15 @@ def test_schedule_by_steps_suits_small_and_large_data():
 def test_a_run_takes_the_steps_it_was_given_and_says_so(dataset_factory, config_factory):
     from siamese_gui.core.training import train
 
-    batches = []
+    batches, rounds = [], []
     config = config_factory(epochs=0, steps=7, batch_size=16, histogram_share=0.0)
-    result = train(config, dataset_factory(), on_batch=batches.append)
+    result = train(config, dataset_factory(), on_batch=batches.append, on_epoch=rounds.append)
     assert result.status == "completed"
     assert len(batches) == 7
     assert [b.done for b in batches] == list(range(1, 8)) and all(b.steps == 7 for b in batches)
+    # Progress speaks in steps, the schedule's unit, not in epochs the user never set.
+    assert [b.position() for b in batches] == [f"step {i}/7" for i in range(1, 8)]
+    assert rounds[-1].position() == "step 7/7"
+    assert all(r.position().startswith("step ") for r in rounds)
     assert result.schedule.startswith("7 optimiser steps of 16 images (as set)")
     assert "automatic for" in result.histograms

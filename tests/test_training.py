@@ -47,6 +47,8 @@ def test_progress_reports_every_batch_and_epoch(trained):
     assert steps in (36 // 8, -(-36 // 8))  # 48 images, a quarter held out, batches of 8
     assert [(b.epoch, b.batch) for b in batches] == [(e, i) for e in range(3) for i in range(steps)]
     assert [e.epoch for e in epochs] == [0, 1, 2] and all(e.epochs == 3 for e in epochs)
+    assert batches[-1].position() == f"epoch 3/3 · batch {steps}/{steps}"
+    assert [e.position() for e in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert all(e.val_loss is not None and np.isfinite(e.val_loss) for e in epochs)
     assert batches[-1].eta_s == pytest.approx(0.0)
     assert all(later.elapsed_s >= earlier.elapsed_s for earlier, later in zip(batches, batches[1:]))

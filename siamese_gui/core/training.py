@@ -59,11 +59,19 @@ class BatchProgress:
     eta_s: float
     epochs: int = 1
     steps: int = 0  # optimiser steps of the whole run
+    by_steps: bool = False  # scheduled by optimiser steps rather than epochs
 
     @property
     def done(self) -> int:
         """Optimiser steps finished so far."""
         return _steps_done(self.epoch, self.batches_per_epoch, self.batch)
+
+    def position(self) -> str:
+        """Where the run is, in the schedule's own unit ("step 105/200", or "epoch 2/8 ·
+        batch 3/211")."""
+        if self.by_steps:
+            return f"step {self.done:,}/{self.steps:,}"
+        return f"epoch {self.epoch + 1}/{self.epochs} · batch {self.batch + 1}/{self.batches_per_epoch}"
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,15 @@ class EpochProgress:
     loss: float
     val_loss: float | None
     elapsed_s: float
+    steps_done: int = 0
+    steps: int = 0
+    by_steps: bool = False
+
+    def position(self) -> str:
+        """Where the run is, in the schedule's own unit ("step 105/200" or "epoch 2/8")."""
+        if self.by_steps:
+            return f"step {self.steps_done:,}/{self.steps:,}"
+        return f"epoch {self.epoch + 1}/{self.epochs}"
 
 
 @dataclass
@@ -270,6 +287,7 @@ class Schedule:
         steps: optimiser steps in all.
         batch_size: images per step.
         description: the schedule in words, for the result and the model's metadata.
+        by_steps: whether it counts optimiser steps (Epochs 0) rather than epochs.
     """
 
     steps_per_epoch: int
@@ -277,6 +295,7 @@ class Schedule:
     steps: int
     batch_size: int
     description: str
+    by_steps: bool = False
 
 
 def plan_schedule(config: TrainingConfig, train_images: int) -> Schedule:
@@ -299,6 +318,7 @@ def plan_schedule(config: TrainingConfig, train_images: int) -> Schedule:
         per_epoch, epochs, total, batch,
         f"{total:,} optimiser steps of {batch} images ({how}); "
         f"{total * batch / max(train_images, 1):.1f} passes over {train_images:,} training images",
+        by_steps=True,
     )
 
 
@@ -347,7 +367,7 @@ class _ProgressCallback(keras.callbacks.Callback):
             self.on_batch(
                 BatchProgress(
                     self.epoch, batch, self.steps, loss, elapsed, elapsed / done * (total - done),
-                    self.schedule.epochs, total,
+                    self.schedule.epochs, total, self.schedule.by_steps,
                 )
             )
         self._check_stop(test=False)
@@ -373,6 +393,9 @@ class _ProgressCallback(keras.callbacks.Callback):
                     loss,
                     None if val_loss is None else float(val_loss),
                     time.perf_counter() - self.start,
+                    min((epoch + 1) * self.steps, self.schedule.steps),
+                    self.schedule.steps,
+                    self.schedule.by_steps,
                 )
             )
 

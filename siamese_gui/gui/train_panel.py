@@ -320,8 +320,7 @@ class TrainPanel(QWidget):
         self.progress.setValue(done)
         suffix = STOPPING if self.controller.stop_requested() else f" · {format_duration(progress.eta_s)} left"
         self.progress.setFormat(
-            f"Epoch {progress.epoch + 1}/{progress.epochs} · batch {progress.batch + 1}/"
-            f"{progress.batches_per_epoch} · loss {progress.loss:.4f}{suffix}"
+            f"{progress.position().capitalize()} · loss {progress.loss:.4f}{suffix}"
         )
         self.plot.add_batch(progress.epoch, progress.batch, progress.batches_per_epoch, progress.loss)
 
