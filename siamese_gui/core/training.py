@@ -463,16 +463,18 @@ def train(
         Cancelled: if `should_cancel` turned true.
     """
     start = time.perf_counter()
+    # Training batches gather their images from `dataset` by index: the training images
+    # are never copied out of it (on Fashion-MNIST that copy alone was 42 MB).
     if validation is None:
         train_idx, val_idx = stratified_split(dataset.labels, config.validation_fraction, config.seed)
         validation = dataset.subset(val_idx)
-        dataset = dataset.subset(train_idx)
-    if len(dataset) < 2 or len(validation) < 2:
+    else:
+        train_idx = np.arange(len(dataset))
+    if len(train_idx) < 2 or len(validation) < 2:
         raise ConfigError(
-            f"{dataset.source}: too few images ({len(dataset)} to train, {len(validation)} to "
+            f"{dataset.source}: too few images ({len(train_idx)} to train, {len(validation)} to "
             "validate)"
         )
-    train_idx = np.arange(len(dataset))
     val_idx = np.arange(len(validation))
     keras.utils.set_random_seed(config.seed)
     share = histogram_share(config, len(train_idx))
