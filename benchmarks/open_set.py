@@ -276,6 +276,7 @@ def main(argv=None) -> int:
         f"run {time.strftime('%Y-%m-%d %H:%M')}. Command: `python benchmarks/open_set.py"
         + (f" --folds {args.folds}" if args.folds != "even,odd" else "")
         + (" --no-digits" if args.no_digits else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
+        + (f" --recipes {args.recipes}" if args.recipes != "ours,tutorial" else "")
         + (" --keep-sklearn" if args.keep_sklearn else "") + "`.",
         "",
         "Train on the seen classes, test on pairs of the unseen ones (one same-class and one "
