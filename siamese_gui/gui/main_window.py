@@ -31,6 +31,7 @@ from siamese_gui.gui.compare_panel import ComparePanel
 from siamese_gui.gui.dialogs.about import AboutDialog
 from siamese_gui.gui.gallery_panel import GalleryPanel
 from siamese_gui.gui.report_export import export_report
+from siamese_gui.gui.gui_thread_gc import gui_thread_collector
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.workers import TrainingOutcome, error_text
 
@@ -69,6 +70,9 @@ class MainWindow(QMainWindow):
         appears (and gives its first verdict) without waiting for matplotlib and the
         plotting panels."""
         super().__init__(parent)
+        # Worker threads must never collect Qt objects' garbage: see gui_thread_gc.
+        self._collector = gui_thread_collector()
+        self._collector.hold()
         self.state = state or AppState(self)
         self.runner = self.state.runner
         self._closed = False
@@ -528,3 +532,4 @@ class MainWindow(QMainWindow):
         if self.panels_built:
             self.train_panel.shutdown()
         self.runner.shutdown()
+        self._collector.release()
