@@ -51,6 +51,23 @@ def no_running_threads():
 
 
 @pytest.fixture(autouse=True)
+def garbage_collection_handed_back():
+    """Fail any test that leaves Python's automatic garbage collection off (a window that
+    was never closed still holding the GUI-thread collector)."""
+    yield
+    import gc
+
+    from PySide6.QtWidgets import QApplication
+
+    from siamese_gui.gui.gui_thread_gc import GuiThreadCollector
+
+    app = QApplication.instance()
+    collector = app.findChild(GuiThreadCollector) if app is not None else None
+    holders = collector.holders if collector is not None else 0
+    assert holders == 0 and gc.isenabled(), f"{holders} window(s) still hold garbage collection"
+
+
+@pytest.fixture(autouse=True)
 def isolated_settings(tmp_path_factory):
     """Keep remembered folders and the user data folder out of the real home."""
     QStandardPaths.setTestModeEnabled(True)
