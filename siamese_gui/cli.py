@@ -418,7 +418,7 @@ def cmd_evaluate(args) -> int:
     args.model = args.model[0] if args.model else str(default_model_path())
     from siamese_gui.core.inference import Threshold, ThresholdOrigin, load_model_handle
     from siamese_gui.core.session import Session
-    from siamese_gui.core.splits import Role, held_out_images
+    from siamese_gui.core.splits import Role, held_out_images, matches_record
 
     _vet_model(args.model)
     handle = load_model_handle(args.model)
@@ -432,9 +432,20 @@ def cmd_evaluate(args) -> int:
         notes.append("Fashion-MNIST is not installed; scoring the bundled samples (install "
                      "dataset-fashion-mnist or pass --data for the standard 20,000 pairs)")
     session = Session()
+    own_folder = False
     try:
         session.set_model(handle)
-        if args.image_folder:
+        record = handle.metadata.get("split") or {}
+        if args.image_folder and record.get("files"):
+            try:
+                session.set_data(source)
+                own_folder = matches_record(session.splits, record)
+            except SiameseError:  # a folder this model's split does not fit: not its own
+                own_folder = False
+            if own_folder:
+                notes.append(f"{args.image_folder} is the folder this model trained on: scored as it "
+                             "was split then, on its test images only")
+        if args.image_folder and not own_folder:
             held = held_out_images(source.dataset, handle.metadata.get("split"))
             if held.overlap:
                 _warn(f"{args.image_folder}: {held.overlap} of {len(source.dataset)} images are images "
@@ -452,7 +463,8 @@ def cmd_evaluate(args) -> int:
                                             f"{len(held.data):,} images of {held.data.source}",
                                             args.pairs, args.seed)}
         else:
-            session.set_data(source)
+            if not args.image_folder:
+                session.set_data(source)
             splits = session.splits
             evaluations = {"test": session.evaluate(Role.TEST, args.pairs, args.seed)}
             if args.baselines:
@@ -474,9 +486,10 @@ def cmd_evaluate(args) -> int:
     summary = {"model": str(args.model), "threshold": threshold.as_dict(), "notes": notes,
                **{k: _evaluation_summary(e, threshold.value) for k, e in evaluations.items()}}
     if args.baselines:
-        if args.image_folder:
-            notes.append("--baselines needs the model's own splits (Fashion-MNIST); a folder is "
-                         "scored without them")
+        if args.image_folder and not own_folder:
+            notes.append("--baselines choose their thresholds on the model's validation images, "
+                         f"which {args.image_folder} does not hold (it is not the folder the model "
+                         "trained on); scored without them")
         else:
             summary["baselines"] = baselines
     if args.json:
@@ -488,7 +501,9 @@ def cmd_evaluate(args) -> int:
     for key in evaluations:
         _print_evaluation(summary[key], key.replace("_", " "))
     if "baselines" in summary:
-        print("training-free baselines on the same test pairs (threshold from the same validation pairs):")
+        which = "unseen classes' " if "test_unseen_classes" in evaluations else ""
+        print(f"training-free baselines on the same {which}test pairs (threshold from the same "
+              "validation pairs):")
         for name, row in summary["baselines"].items():
             print(f"  {name:7s} AUC {row['auc']:.4f}  accuracy {100 * row['accuracy']:.2f} % at "
                   f"{row['threshold']:.4f}")

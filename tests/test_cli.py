@@ -403,13 +403,53 @@ def test_process_train_then_evaluate(cli, tmp_path, image_folder_factory):
     done = cli("evaluate", str(out), "--image-folder", str(folder), "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    # Only the images the model neither trained on nor chose its threshold on are scored.
+    # Its own folder is split as when it trained: only the test images are scored.
     from siamese_gui.core.store import read_metadata
 
     recorded = read_metadata(out)["split"]
     assert 0 < result["test"]["pairs"] <= 2 * recorded["counts"]["test"]
+    assert any("the folder this model trained on" in note for note in result["notes"])
+    # A copy of the folder without one image is no longer split the same way: the images
+    # the model trained on or validated on are found by content and left out.
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    next(copy.rglob("*.png")).unlink()
+    done = cli("evaluate", str(out), "--image-folder", str(copy), "--json")
+    assert done.returncode == 0, done.stderr
     assert "LEFT OUT" in done.stderr
+    assert 0 < json.loads(done.stdout)["test"]["pairs"] <= 2 * recorded["counts"]["test"]
     if summary["threshold"] is None:  # too few validation pairs to choose one: said, not invented
         assert result["threshold"]["origin"] == "fallback"
     else:
         assert result["threshold"]["value"] == pytest.approx(summary["threshold"])
+
+
+def test_evaluate_scores_an_open_set_folder_like_train_did(tmp_path, image_folder_factory, capsys):
+    folder = image_folder_factory(tmp_path / "data", per_class=12, num_classes=4)
+    out = tmp_path / "open.keras"
+    code, trained, err = _run(capsys, "train", "--image-folder", str(folder), "--split", "classes",
+                              "--held-out", "0,3", "--steps", "5", "--batch-size", "8",
+                              "--embedding-dim", "4", "--out", str(out), "--json")
+    assert code == 0, err
+    trained = json.loads(trained)
+    code, out_text, err = _run(capsys, "evaluate", str(out), "--image-folder", str(folder),
+                               "--baselines", "--json")
+    assert code == 0, err
+    result = json.loads(out_text)
+    # Held-out classes and seen classes side by side, on the very pairs train scored.
+    for key in ("test_unseen_classes", "test_seen_classes"):
+        assert result[key]["pairs"] == trained[key]["pairs"]
+        assert result[key]["auc"] == pytest.approx(trained[key]["auc"])
+    # Baselines on the same pairs, thresholds from the model's validation images.
+    assert set(result["baselines"]) == {"pixels", "pca", "hog"}
+    assert all(0.0 <= row["auc"] <= 1.0 for row in result["baselines"].values())
+    # Another folder cannot offer the model's validation pairs: said, not faked.
+    other = image_folder_factory(tmp_path / "other", per_class=6, num_classes=3, seed=5)
+    code, out_text, err = _run(capsys, "evaluate", str(out), "--image-folder", str(other),
+                               "--baselines", "--json")
+    assert code == 0, err
+    result = json.loads(out_text)
+    assert "baselines" not in result
+    assert any("not the folder the model trained on" in note for note in result["notes"])
