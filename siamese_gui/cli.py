@@ -436,7 +436,8 @@ def cmd_evaluate(args) -> int:
     try:
         session.set_model(handle)
         record = handle.metadata.get("split") or {}
-        if args.image_folder and record.get("files"):
+        trained_on = {h for _, h in (record.get("files") or {}).get("train", [])}
+        if args.image_folder and trained_on and trained_on <= set(source.dataset.hashes):
             try:
                 session.set_data(source)
                 own_folder = matches_record(session.splits, record)
@@ -487,9 +488,17 @@ def cmd_evaluate(args) -> int:
                **{k: _evaluation_summary(e, threshold.value) for k, e in evaluations.items()}}
     if args.baselines:
         if args.image_folder and not own_folder:
-            notes.append("--baselines choose their thresholds on the model's validation images, "
-                         f"which {args.image_folder} does not hold (it is not the folder the model "
-                         "trained on); scored without them")
+            from siamese_gui.core.baselines import rank_baselines
+
+            test = evaluations["test"]
+            summary["baselines"] = {
+                name: {"auc": report.auc if report.defined else None,
+                       "eer": report.eer if report.defined else None}
+                for name, report in rank_baselines(test.data.images, test.pairs).items()
+            }
+            notes.append(f"baselines: AUC and EER only. {args.image_folder} is not the folder the "
+                         "model trained on, so it holds none of its validation images to choose "
+                         "their thresholds on, and no training images to fit PCA on")
         else:
             summary["baselines"] = baselines
     if args.json:
@@ -502,11 +511,17 @@ def cmd_evaluate(args) -> int:
         _print_evaluation(summary[key], key.replace("_", " "))
     if "baselines" in summary:
         which = "unseen classes' " if "test_unseen_classes" in evaluations else ""
-        print(f"training-free baselines on the same {which}test pairs (threshold from the same "
-              "validation pairs):")
+        how = ("threshold from the same validation pairs" if "threshold" in next(iter(summary["baselines"].values()))
+               else "AUC and EER only, see the note")
+        print(f"training-free baselines on the same {which}test pairs ({how}):")
         for name, row in summary["baselines"].items():
-            print(f"  {name:7s} AUC {row['auc']:.4f}  accuracy {100 * row['accuracy']:.2f} % at "
-                  f"{row['threshold']:.4f}")
+            if row["auc"] is None:
+                print(f"  {name:7s} AUC and EER undefined (the pairs hold only one kind)")
+            elif "threshold" in row:
+                print(f"  {name:7s} AUC {row['auc']:.4f}  accuracy {100 * row['accuracy']:.2f} % at "
+                      f"{row['threshold']:.4f}")
+            else:
+                print(f"  {name:7s} AUC {row['auc']:.4f}  EER {100 * row['eer']:.2f} %")
     return EXIT_OK
 
 

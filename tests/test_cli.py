@@ -445,11 +445,38 @@ def test_evaluate_scores_an_open_set_folder_like_train_did(tmp_path, image_folde
     # Baselines on the same pairs, thresholds from the model's validation images.
     assert set(result["baselines"]) == {"pixels", "pca", "hog"}
     assert all(0.0 <= row["auc"] <= 1.0 for row in result["baselines"].values())
-    # Another folder cannot offer the model's validation pairs: said, not faked.
+    # Another folder holds none of the model's validation images: the baselines that need
+    # no fitting are ranked on the same pairs (AUC, EER), without thresholds, and it says so.
     other = image_folder_factory(tmp_path / "other", per_class=6, num_classes=3, seed=5)
     code, out_text, err = _run(capsys, "evaluate", str(out), "--image-folder", str(other),
                                "--baselines", "--json")
     assert code == 0, err
     result = json.loads(out_text)
-    assert "baselines" not in result
+    assert set(result["baselines"]) == {"pixels", "hog"}
+    assert all(set(row) == {"auc", "eer"} for row in result["baselines"].values())
     assert any("not the folder the model trained on" in note for note in result["notes"])
+    code, out_text, err = _run(capsys, "evaluate", str(out), "--image-folder", str(other), "--baselines")
+    assert code == 0, err
+    assert "AUC and EER only" in err
+    rows = out_text.split("training-free baselines", 1)[1].splitlines()[1:]
+    assert [row.split()[0] for row in rows] == ["pixels", "hog"]
+    assert all(" AUC " in row and " EER " in row and "accuracy" not in row for row in rows)
+    # A folder of only the classes it never saw (copied out of its own folder) is new data.
+    import shutil
+
+    unseen = tmp_path / "unseen"
+    for name in trained_classes_held_out(out):
+        shutil.copytree(folder / name, unseen / name)
+    code, out_text, err = _run(capsys, "evaluate", str(out), "--image-folder", str(unseen),
+                               "--baselines", "--json")
+    assert code == 0, err
+    result = json.loads(out_text)
+    assert result["test"]["pairs"] == trained["test_unseen_classes"]["pairs"]
+    assert result["test"]["auc"] == pytest.approx(trained["test_unseen_classes"]["auc"])
+    assert set(result["baselines"]) == {"pixels", "hog"}
+
+
+def trained_classes_held_out(model_path) -> list[str]:
+    from siamese_gui.core.store import read_metadata
+
+    return read_metadata(model_path)["split"]["unseen_classes"]

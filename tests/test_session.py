@@ -283,3 +283,24 @@ def test_held_out_classes_are_named_or_numbered_as_on_the_command_line():
     assert choose_held_out_classes(names, ["3", "0"]) == ("T-shirt/top", "3")
     with pytest.raises(ConfigError, match="unknown class '7'"):
         choose_held_out_classes(names, ["7", "Coat"])
+
+
+def test_holding_out_every_class_but_one_is_a_clear_error():
+    data = _folder(classes=3)
+    with pytest.raises(ConfigError, match="fewer than 2 classes"):
+        folder_splits(data, unseen=("bar", "column"))
+
+
+def test_a_folder_of_only_new_classes_is_split_like_any_folder():
+    from siamese_gui.core.session import splits_for_model
+
+    data = _folder(classes=4)
+    model = ModelHandle(embedder=lambda images: images.reshape(len(images), -1),
+                        metadata={"split": {"unseen_classes": ["ring", "diagonal"], "seed": 0}})
+    own = splits_for_model(DataSource(dataset=data), model)
+    assert own.open_set and own.unseen_classes == ("ring", "diagonal")
+    new = data.subset(np.flatnonzero(np.isin(data.labels, [2, 3])))
+    new = Dataset(new.images, new.labels - 2, ("ring", "diagonal"), "new classes", kind=new.kind,
+                  files=new.files, hashes=new.hashes, root=new.root)
+    splits = splits_for_model(DataSource(dataset=new), model)
+    assert not splits.open_set and len(splits.test) > 0

@@ -268,3 +268,15 @@ def score_baselines(
         name: score_embedder(embedder.embed, name, val_images, val_pairs, test_images, test_pairs)
         for name, embedder in make_baselines(train_images, seed).items()
     }
+
+
+def rank_baselines(test_images: np.ndarray, test_pairs: Pairs) -> dict[str, EvaluationReport]:
+    """AUC and EER of the baselines that need no fitting (raw pixels, HOG) on test pairs.
+
+    For images without a model's validation pairs beside them (a folder of new classes),
+    where no threshold can be chosen for them and PCA has no training images to fit on.
+    """
+    return {
+        name: evaluate_distances(pair_distances(embedder.embed(test_images), test_pairs), test_pairs.same)
+        for name, embedder in (("pixels", PixelEmbedder()), ("hog", HOGEmbedder()))
+    }

@@ -122,6 +122,10 @@ def splits_for_model(source: DataSource, model: ModelHandle | None) -> Splits:
     """
     record = (model.metadata.get("split") if model is not None else None) or {}
     unseen = tuple(c for c in record.get("unseen_classes") or () if _has_class(source, c))
+    if unseen and source.fashion_mnist is None and len(source.dataset.class_names) - len(unseen) < 2:
+        # Fewer than 2 of the classes it trained on: a folder of new classes, not the one it
+        # trained on, split like any folder.
+        unseen = ()
     config = (model.metadata.get("config") if model is not None else None) or {}
     seed = int(record.get("seed", config.get("seed", 0)) or 0)
     fraction = float(config.get("validation_fraction", VALIDATION_FRACTION) or VALIDATION_FRACTION)

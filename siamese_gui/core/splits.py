@@ -194,6 +194,9 @@ def folder_splits(
     if min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6 or train_share <= 0 or val_share <= 0:
         raise ConfigError(f"split fractions must be positive and sum to 1, got {fractions}")
     seen = np.flatnonzero(seen_mask(data, unseen))
+    if len(np.unique(data.labels[seen])) < 2:
+        raise ConfigError(f"{data.source}: holding out {', '.join(unseen)} leaves fewer than 2 "
+                          "classes to train and validate on")
     closed = None
     if test_data is not None:
         rest, test_idx = seen, None
