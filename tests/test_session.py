@@ -304,3 +304,16 @@ def test_a_folder_of_only_new_classes_is_split_like_any_folder():
                   files=new.files, hashes=new.hashes, root=new.root)
     splits = splits_for_model(DataSource(dataset=new), model)
     assert not splits.open_set and len(splits.test) > 0
+
+
+def test_test_classes_are_described_against_the_classes_a_model_trained_on():
+    from siamese_gui.core.splits import test_classes_in_words
+
+    data = _folder(classes=4)
+    splits = folder_splits(data)
+    assert test_classes_in_words(splits, data.class_names) == "the classes it trained on"
+    assert test_classes_in_words(splits, ("cat", "dog")) == "classes it never trained on"
+    assert test_classes_in_words(splits, ("bar", "column", "dog")) == "2 of 4 classes it never trained on"
+    assert "does not record" in test_classes_in_words(splits, ())
+    open_set = folder_splits(data, unseen=("ring", "diagonal"))
+    assert test_classes_in_words(open_set, data.class_names) == "unseen classes"

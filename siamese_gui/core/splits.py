@@ -247,6 +247,26 @@ class HeldOut:
     known: bool
 
 
+def test_classes_in_words(splits: Splits, training_classes: tuple[str, ...]) -> str:
+    """Whether the test images of `splits` are of classes a model trained on, in words.
+
+    Args:
+        training_classes: the classes the model trained on (`ModelHandle.training_classes`);
+            empty when it does not record them.
+    """
+    if splits.open_set:
+        return "unseen classes"
+    present = {splits.test.class_names[i] for i in np.unique(splits.test.labels)}
+    if not training_classes:
+        return "classes it may have trained on; it does not record which"
+    new = present - set(training_classes)
+    if not new:
+        return "the classes it trained on"
+    if new == present:
+        return "classes it never trained on"
+    return f"{len(new)} of {len(present)} classes it never trained on"
+
+
 def matches_record(splits: Splits, split_record: dict | None) -> bool:
     """Whether `splits` puts the very images (by SHA-256) a model's record names in
     training and in validation: the folder is the model's own, split as when it trained."""

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from siamese_gui.core.errors import SiameseError
 from siamese_gui.core.session import ThresholdPreset
+from siamese_gui.core.splits import test_classes_in_words
 from siamese_gui.gui.common import MUTED_COLOR, ask, show_error
 from siamese_gui.gui.plots import ThresholdPlots
 from siamese_gui.gui.state import AppState
@@ -181,8 +182,9 @@ class ThresholdPanel(QWidget):
         self.plots.set_evaluation(
             evaluation.distances, evaluation.pairs.same, evaluation.roc, eer_point, self.state.threshold
         )
-        seen = ("unseen classes" if self.state.splits is not None and self.state.splits.open_set
-                else "the classes it trained on")
+        model = self.state.model
+        seen = (test_classes_in_words(self.state.splits, model.training_classes)
+                if self.state.splits is not None and model is not None else "the test images")
         if report.defined:
             figures = (f"ROC AUC {report.auc:.3f}, equal error rate {report.eer:.1%} at "
                        f"{report.eer_threshold:.3f}")

@@ -192,3 +192,10 @@ def test_presets_wait_for_the_validation_pairs(panel, loaded_window, qtbot, tmp_
     assert all(b.isEnabled() for b in (panel.max_accuracy_button, panel.eer_button, panel.far_button))
     click(qtbot, panel.far_button)
     assert panel.threshold_detail().startswith("FAR ≤ 1 % on")
+
+
+def test_summary_says_when_the_test_classes_are_new_to_the_model(panel, loaded_window, qtbot):
+    assert "(the classes it trained on)" in panel.summary_label.text()
+    # A model trained on other classes: the same test images are classes it never saw.
+    _use_model(loaded_window, qtbot, numpy_model(class_names=("cat", "dog")))
+    qtbot.waitUntil(lambda: "(classes it never trained on)" in panel.summary_label.text(), timeout=10_000)
