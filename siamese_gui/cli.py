@@ -418,7 +418,7 @@ def cmd_evaluate(args) -> int:
     args.model = args.model[0] if args.model else str(default_model_path())
     from siamese_gui.core.inference import Threshold, ThresholdOrigin, load_model_handle
     from siamese_gui.core.session import Session
-    from siamese_gui.core.splits import Role, held_out_images, matches_record
+    from siamese_gui.core.splits import Role, held_out_images
 
     _vet_model(args.model)
     handle = load_model_handle(args.model)
@@ -435,14 +435,8 @@ def cmd_evaluate(args) -> int:
     own_folder = False
     try:
         session.set_model(handle)
-        record = handle.metadata.get("split") or {}
-        trained_on = {h for _, h in (record.get("files") or {}).get("train", [])}
-        if args.image_folder and trained_on and trained_on <= set(source.dataset.hashes):
-            try:
-                session.set_data(source)
-                own_folder = matches_record(session.splits, record)
-            except SiameseError:  # a folder this model's split does not fit: not its own
-                own_folder = False
+        if args.image_folder:
+            own_folder = _split_as_trained(session, handle, source)
             if own_folder:
                 notes.append(f"{args.image_folder} is the folder this model trained on: scored as it "
                              "was split then, on its test images only")
@@ -488,14 +482,7 @@ def cmd_evaluate(args) -> int:
                **{k: _evaluation_summary(e, threshold.value) for k, e in evaluations.items()}}
     if args.baselines:
         if args.image_folder and not own_folder:
-            from siamese_gui.core.baselines import rank_baselines
-
-            test = evaluations["test"]
-            summary["baselines"] = {
-                name: {"auc": report.auc if report.defined else None,
-                       "eer": report.eer if report.defined else None}
-                for name, report in rank_baselines(test.data.images, test.pairs).items()
-            }
+            summary["baselines"] = _ranked_baselines_summary(evaluations["test"])
             notes.append(f"baselines: AUC and EER only. {args.image_folder} is not the folder the "
                          "model trained on, so it holds none of its validation images to choose "
                          "their thresholds on, and no training images to fit PCA on")
@@ -523,6 +510,32 @@ def cmd_evaluate(args) -> int:
             else:
                 print(f"  {name:7s} AUC {row['auc']:.4f}  EER {100 * row['eer']:.2f} %")
     return EXIT_OK
+
+
+def _split_as_trained(session, handle, source) -> bool:
+    """Give `session` the folder split as when `handle` trained on it, if it is that very
+    folder (its record's training and validation images, by SHA-256); else leave it."""
+    from siamese_gui.core.splits import matches_record
+
+    record = handle.metadata.get("split") or {}
+    trained_on = {h for _, h in (record.get("files") or {}).get("train", [])}
+    if not trained_on or not trained_on <= set(source.dataset.hashes):
+        return False
+    try:
+        session.set_data(source)
+    except SiameseError:  # a folder this model's split does not fit: not its own
+        return False
+    return matches_record(session.splits, record)
+
+
+def _ranked_baselines_summary(test) -> dict:
+    """AUC and EER of the baselines that need no fitting, on an evaluation's own pairs."""
+    from siamese_gui.core.baselines import rank_baselines
+
+    return {
+        name: {"auc": report.auc if report.defined else None, "eer": report.eer if report.defined else None}
+        for name, report in rank_baselines(test.data.images, test.pairs).items()
+    }
 
 
 def _baseline_summary(splits, validation, test) -> dict:
