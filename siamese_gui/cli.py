@@ -515,10 +515,10 @@ def cmd_evaluate(args) -> int:
 def _split_as_trained(session, handle, source) -> bool:
     """Give `session` the folder split as when `handle` trained on it, if it is that very
     folder (its record's training and validation images, by SHA-256); else leave it."""
-    from siamese_gui.core.splits import matches_record
+    from siamese_gui.core.splits import Role, matches_record, recorded_hashes
 
-    record = handle.metadata.get("split") or {}
-    trained_on = {h for _, h in (record.get("files") or {}).get("train", [])}
+    record = handle.metadata.get("split")
+    trained_on = set(recorded_hashes(record, Role.TRAIN))
     if not trained_on or not trained_on <= set(source.dataset.hashes):
         return False
     try:
@@ -533,7 +533,7 @@ def _ranked_baselines_summary(test) -> dict:
     from siamese_gui.core.baselines import rank_baselines
 
     return {
-        name: {"auc": report.auc if report.defined else None, "eer": report.eer if report.defined else None}
+        name: {"auc": report.auc, "eer": report.eer}  # None where the pairs hold one kind only
         for name, report in rank_baselines(test.data.images, test.pairs).items()
     }
 

@@ -267,14 +267,20 @@ def test_classes_in_words(splits: Splits, training_classes: tuple[str, ...]) -> 
     return f"{len(new)} of {len(present)} classes it never trained on"
 
 
+def recorded_hashes(split_record: dict | None, role: Role) -> list[str]:
+    """The SHA-256 of each image a model's split record puts in `role` (none for data
+    without files, such as Fashion-MNIST)."""
+    files = (split_record or {}).get("files") or {}
+    return [h for _, h in files.get(role.value, [])]
+
+
 def matches_record(splits: Splits, split_record: dict | None) -> bool:
     """Whether `splits` puts the very images (by SHA-256) a model's record names in
     training and in validation: the folder is the model's own, split as when it trained."""
-    files = (split_record or {}).get("files") or {}
-    if not files.get(Role.TRAIN.value) or not splits.train.hashes:
+    if not recorded_hashes(split_record, Role.TRAIN) or not splits.train.hashes:
         return False
     return all(
-        sorted(h for _, h in files.get(role.value, [])) == sorted(splits.dataset(role).hashes)
+        sorted(recorded_hashes(split_record, role)) == sorted(splits.dataset(role).hashes)
         for role in (Role.TRAIN, Role.VALIDATION)
     )
 
@@ -284,8 +290,7 @@ def held_out_images(data: Dataset, split_record: dict | None) -> HeldOut:
 
     Images are matched by SHA-256, so a copied or renamed training file is still found.
     """
-    files = (split_record or {}).get("files") or {}
-    trained = {h for role in ("train", "validation") for _, h in files.get(role, [])}
+    trained = {h for role in (Role.TRAIN, Role.VALIDATION) for h in recorded_hashes(split_record, role)}
     if not trained or not data.hashes:
         return HeldOut(data, 0, bool(trained))
     keep = np.array([h not in trained for h in data.hashes], dtype=bool)

@@ -393,7 +393,7 @@ class _ProgressCallback(keras.callbacks.Callback):
                     loss,
                     None if val_loss is None else float(val_loss),
                     time.perf_counter() - self.start,
-                    min((epoch + 1) * self.steps, self.schedule.steps),
+                    min(_steps_done(epoch, self.steps, self.steps - 1), self.schedule.steps),
                     self.schedule.steps,
                     self.schedule.by_steps,
                 )
