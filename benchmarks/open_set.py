@@ -133,7 +133,8 @@ def run_ours(p, budget_s: float) -> dict:
     peak = _peak_rss_mb()  # while training: before the test images are embedded
     scores = _score(lambda x: embed(result.embedding, x), p)
     assert abs(scores["threshold"] - result.threshold) < 1e-9, "the threshold must be the one train chose"
-    return {"train_s": result.seconds, "cpu_s": cpu_s, "schedule": result.schedule, "peak_rss_mb": peak, **scores}
+    return {"train_s": result.seconds, "cpu_s": cpu_s, "schedule": result.schedule,
+            "histograms": result.histograms, "peak_rss_mb": peak, **scores}
 
 
 def run_tutorial(p, budget_s: float) -> dict:
@@ -212,13 +213,10 @@ def baselines_rows(p) -> dict:
 
 def _histogram_embedder():
     """The gradient histograms inside our default model, alone: what its learned part adds."""
-    import keras
-
-    from siamese_gui.core.model import INPUT_SHAPE, default_gradient_histograms
+    from siamese_gui.core.model import histogram_network
     from siamese_gui.core.training import embed
 
-    image = keras.Input(INPUT_SHAPE)
-    model = keras.Model(image, default_gradient_histograms()(image))
+    model = histogram_network()
     return lambda x: embed(model, x)
 
 
@@ -312,7 +310,7 @@ def main(argv=None) -> int:
             )
         if "auc" in rows.get("ours", {}):
             lines += ["", f"Ours minus the best training-free baseline: {rows['ours']['auc'] - best:+.4f} AUC. "
-                      f"Schedule: {rows['ours']['schedule']}."]
+                      f"Schedule: {rows['ours']['schedule']}. Embedding: {rows['ours']['histograms']}."]
         lines.append("")
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out}")

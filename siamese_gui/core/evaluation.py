@@ -186,6 +186,16 @@ def roc_auc(distances: np.ndarray, same: np.ndarray) -> float:
     return float(np.sum(np.diff(far) * (tar[1:] + tar[:-1]) / 2))
 
 
+def auc_standard_error(auc: float, n_same: int, n_different: int) -> float:
+    """Standard error of an ROC AUC from `n_same` and `n_different` independent pairs
+    (Hanley & McNeil, 1982)."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (auc * (1 - auc) + (n_same - 1) * (q1 - auc**2) + (n_different - 1) * (q2 - auc**2)) / (
+        n_same * n_different
+    )
+    return math.sqrt(max(variance, 0.0))
+
+
 def equal_error_rate(distances: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     """Return (eer, threshold) where FAR and FRR are closest, EER their mean there."""
     far, tar, thresholds = roc_curve(distances, same)

@@ -254,6 +254,12 @@ def default_gradient_histograms() -> GradientHistograms:
     return GradientHistograms(HISTOGRAM_BINS, smooth=HISTOGRAM_SMOOTHING, name="gradient_histograms")
 
 
+def histogram_network() -> keras.Model:
+    """The default preset's gradient histograms alone, as a network (image in, vector out)."""
+    image = keras.Input(INPUT_SHAPE, name="image")
+    return keras.Model(image, default_gradient_histograms()(image), name="histograms")
+
+
 def fuse_with_histograms(image, learned_vector, share: float = DEFAULT_HISTOGRAM_SHARE):
     """Join a unit-length learned vector with the image's unit-length gradient
     histograms so that the histograms carry `share` of every squared distance (the

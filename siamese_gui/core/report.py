@@ -31,6 +31,7 @@ from siamese_gui.core.evaluation import (
     EvaluationReport,
     Rate,
     ThresholdMetrics,
+    auc_standard_error,
     class_pair_errors,
     evaluate_distances,
     judged_same,
@@ -181,11 +182,7 @@ def auc_interval(auc: float, n_same: int, n_different: int) -> tuple[float, floa
     """95 % interval of an ROC AUC (Hanley & McNeil, 1982), or None with too few pairs."""
     if min(n_same, n_different) < MIN_PAIRS:
         return None
-    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    variance = (auc * (1 - auc) + (n_same - 1) * (q1 - auc**2) + (n_different - 1) * (q2 - auc**2)) / (
-        n_same * n_different
-    )
-    half = _Z95 * math.sqrt(max(variance, 0.0))
+    half = _Z95 * auc_standard_error(auc, n_same, n_different)
     return max(0.0, auc - half), min(1.0, auc + half)
 
 

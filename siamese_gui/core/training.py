@@ -35,11 +35,14 @@ from siamese_gui.core.model import (
     InBatchContrastiveLoss,
     build_embedding_network,
     build_pair_model,
+    histogram_network,
     learned_network,
     mirror_averaged,
     mirror_averaged_fused,
 )
 from siamese_gui.core.pairs import Pairs, balanced_pairs, stratified_split
+from siamese_gui.core.share_choice import ShareProbe, ShareProbeCallback, plan_probe
+from siamese_gui.core.share_choice import describe as describe_share
 
 
 def _steps_done(epoch: int, batches_per_epoch: int, batch: int) -> int:
@@ -191,8 +194,11 @@ def augment_batch(x, seed):
     return tf.image.crop_and_resize(padded, boxes, tf.range(batch), [IMAGE_SIZE, IMAGE_SIZE])
 
 
-def _dataset(images: np.ndarray, labels, indices: np.ndarray, config: TrainingConfig, training: bool):
-    """Batches of (float images, labels) for the images at `indices` (endless when training).
+def _dataset(
+    images: np.ndarray, labels, indices: np.ndarray, config: TrainingConfig, training: bool, first_batch: int = 0
+):
+    """Batches of (float images, labels) for the images at `indices` (endless when training;
+    `first_batch` numbers the first batch, which seeds its augmentation).
 
     Only indices are shuffled and batched; each batch gathers its uint8 images straight
     from the caller's array and scales (and augments) them, so the images are never
@@ -223,7 +229,19 @@ def _dataset(images: np.ndarray, labels, indices: np.ndarray, config: TrainingCo
             x = augment_batch(x, tf.stack([tf.constant(seed, tf.int64), index]))
         return x, y
 
-    return data.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return data.enumerate(start=first_batch).map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def training_batches(dataset: Dataset, train_idx: np.ndarray, config: TrainingConfig, probe: ShareProbe | None):
+    """The endless training batches of a run: with a share probe, its classes sit out
+    the first `probe.steps` batches; then all classes train."""
+    labels = tf.constant(dataset.labels)
+    if probe is None:
+        return _dataset(dataset.images, labels, train_idx, config, True)
+    without = train_idx[~np.isin(dataset.labels[train_idx], probe.classes)]
+    return _dataset(dataset.images, labels, without, config, True).take(probe.steps).concatenate(
+        _dataset(dataset.images, labels, train_idx, config, True, first_batch=probe.steps)
+    )
 
 
 # Optimiser steps of the automatic schedule: about AUTOMATIC_PASSES passes over the
@@ -493,7 +511,19 @@ def train(
         # XLA made these small convolutions slower on CPU and added ~300 MB of peak memory.
         jit_compile=False,
     )
-    train_data = _dataset(dataset.images, tf.constant(dataset.labels), train_idx, config, True)
+    probe = None
+    if config.preset == "default" and not config.histogram_share:
+        probe = plan_probe(dataset.labels, train_idx, schedule.steps, config.seed)
+    train_data = training_batches(dataset, train_idx, config, probe)
+    share_callbacks = []
+    if probe is not None:
+        probe_images = dataset.images[probe.images]
+        share_callbacks = [
+            ShareProbeCallback(
+                probe, probe_images, dataset.labels[probe.images],
+                embed(histogram_network(), probe_images), embed,
+            )
+        ]
     val_data = _dataset(validation.images, tf.constant(validation.labels), val_idx, config, False)
     cancelled = should_cancel or (lambda: False)
     stop = should_stop or (lambda: False)
@@ -505,10 +535,16 @@ def train(
         steps_per_epoch=schedule.steps_per_epoch,
         shuffle=False,  # tf.data already shuffles
         verbose=0,
-        callbacks=[progress, *callbacks],
+        callbacks=[*share_callbacks, progress, *callbacks],
     )
     if cancelled():
         raise Cancelled("training cancelled")
+    described = _histograms_description(config, share, len(train_idx))
+    if share_callbacks and share_callbacks[0].choice is not None:
+        share = share_callbacks[0].choice.share
+        described = describe_share(share_callbacks[0].choice, probe, dataset.class_names)
+    elif probe is not None:
+        described += f" (stopped before step {probe.steps:,}, where the share is chosen on held-out classes)"
     trained = inference_network(embedding, config, share)
     result = TrainingResult(
         embedding=trained,
@@ -517,7 +553,7 @@ def train(
         history={k: [float(v) for v in vals] for k, vals in history.history.items()},
         data_source=dataset.source,
         schedule=schedule.description,
-        histograms=_histograms_description(config, share, len(train_idx)),
+        histograms=described,
     )
     if progress.failed_loss is not None:
         result.status = "failed"

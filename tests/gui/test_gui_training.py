@@ -286,7 +286,8 @@ def test_result_says_which_schedule_and_histogram_share_were_used(train_window, 
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     text = panel.result_label.text()
     assert "Schedule: 3 optimiser steps" in text
-    assert "Embedding: 95% of each squared distance from the gradient histograms (automatic" in text
+    assert "of each squared distance from the gradient histograms (automatic: the largest share" in text
+    assert "kept out of the first 2 of 3 steps" in text
 
 
 def _wheel(qtbot, widget, steps: int = -3) -> None:

@@ -1,0 +1,160 @@
+"""Choose the gradient histograms' share of the distance on classes held out of training.
+
+What the learned part is worth on classes it never saw cannot be read from images of the
+classes it trains on: there it always looks good. So a run with the automatic share keeps
+a third of its training classes (at least two, seeded) out of the first `PROBE_FRACTION`
+of its steps. At that step it embeds images of those classes and scores all pairs of them at
+every share in `SHARES`. The run takes the largest share whose AUC is within one
+standard error of the best (with two or three held-out classes the best alone is noisy,
+and the histograms do not depend on the training classes). Then training goes on over
+all the classes. Runs on fewer than `MIN_CLASSES` classes keep the share chosen from their image
+count (`training.automatic_histogram_share`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+import numpy as np
+
+from siamese_gui.core.evaluation import auc_standard_error, roc_auc
+
+MIN_CLASSES = 4
+PROBE_FRACTION = 0.6
+PROBE_IMAGES = 1000
+SHARES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+@dataclass(frozen=True)
+class ShareProbe:
+    """Where and on what a run chooses its share.
+
+    Attributes:
+        classes: labels of the classes kept out of the first `steps` steps.
+        steps: optimiser steps trained without them, before the share is chosen.
+        total_steps: the run's optimiser steps in all.
+        images: indices (into the training dataset) of the images scored at the probe.
+    """
+
+    classes: np.ndarray
+    steps: int
+    total_steps: int
+    images: np.ndarray
+
+
+@dataclass(frozen=True)
+class ShareChoice:
+    """The share a probe chose, with its evidence (AUC on pairs of the held-out classes).
+
+    Attributes:
+        share: the chosen share of each squared distance from the histograms.
+        auc: AUC at the chosen share.
+        best_auc: the best AUC over `SHARES`.
+        standard_error: the best AUC's standard error (Hanley & McNeil, counting each
+            image as one same-class and one different-class pair, as pairs share images).
+        histograms_auc: AUC of the histograms alone.
+        learned_auc: AUC of the learned part alone (at the probe step).
+        pairs: how many pairs were scored.
+    """
+
+    share: float
+    auc: float
+    best_auc: float
+    standard_error: float
+    histograms_auc: float
+    learned_auc: float
+    pairs: int
+
+
+def plan_probe(labels: np.ndarray, train_idx: np.ndarray, total_steps: int, seed: int) -> ShareProbe | None:
+    """The probe of a run on `labels[train_idx]`, or None when it has too few classes
+    (or steps) to hold some out."""
+    train_labels = labels[train_idx]
+    classes = np.unique(train_labels)
+    steps = int(round(PROBE_FRACTION * total_steps))
+    if len(classes) < MIN_CLASSES or steps < 1 or steps >= total_steps:
+        return None
+    rng = np.random.default_rng(seed)
+    held = np.sort(rng.choice(classes, max(2, round(len(classes) / 3)), replace=False))
+    candidates = train_idx[np.isin(train_labels, held)]
+    if len(candidates) > PROBE_IMAGES:
+        candidates = np.sort(rng.choice(candidates, PROBE_IMAGES, replace=False))
+    return ShareProbe(held, steps, total_steps, candidates)
+
+
+def choose_share(learned: np.ndarray, histograms: np.ndarray, labels: np.ndarray) -> ShareChoice:
+    """The share whose joined distance separates all pairs of the images best.
+
+    Args:
+        learned: unit-length learned vectors of the probe images.
+        histograms: their unit-length gradient histograms.
+        labels: their classes.
+
+    Returns:
+        The largest share whose AUC is within one standard error of the best.
+    """
+    first, second = np.triu_indices(len(labels), k=1)
+    same = labels[first] == labels[second]
+    learned_sq = _squared_distances(learned)[first, second]
+    histograms_sq = _squared_distances(histograms)[first, second]
+
+    def auc(share: float) -> float:
+        return roc_auc(np.sqrt((1.0 - share) * learned_sq + share * histograms_sq), same)
+
+    scores = {share: auc(share) for share in SHARES}
+    best = max(scores.values())
+    error = auc_standard_error(best, len(labels), len(labels))
+    chosen = max(share for share in SHARES if scores[share] >= best - error)
+    return ShareChoice(chosen, scores[chosen], best, error, auc(1.0), auc(0.0), len(same))
+
+
+def _squared_distances(vectors: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances between all rows of `vectors`."""
+    vectors = np.asarray(vectors, np.float64)
+    norms = np.sum(vectors * vectors, axis=1)
+    return np.maximum(norms[:, None] + norms[None, :] - 2.0 * vectors @ vectors.T, 0.0)
+
+
+class ShareProbeCallback(keras.callbacks.Callback):
+    """Chooses the share at the probe step of a run (see the module docstring).
+
+    Args:
+        probe: the run's probe.
+        images: the probe images as the network takes them.
+        labels: their classes.
+        histograms: their gradient histograms.
+        embed: embeds images with a network (`training.embed`).
+    """
+
+    def __init__(self, probe: ShareProbe, images, labels, histograms, embed: Callable):
+        super().__init__()
+        self.probe = probe
+        self.images = images
+        self.labels = labels
+        self.histograms = histograms
+        self.embed = embed
+        self.steps = 0
+        self.choice: ShareChoice | None = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.steps == self.probe.steps:
+            learned = self.embed(self.model, self.images)
+            self.choice = choose_share(learned, self.histograms, self.labels)
+
+
+def describe(choice: ShareChoice, probe: ShareProbe, class_names) -> str:
+    """A chosen share and its evidence, in words."""
+    names = ", ".join(str(class_names[c]) for c in probe.classes[:4])
+    if len(probe.classes) > 4:
+        names += f" and {len(probe.classes) - 4} more"
+    return (
+        f"{choice.share:.0%} of each squared distance from the gradient histograms "
+        f"(automatic: the largest share within one standard error of the best on "
+        f"{choice.pairs:,} pairs of classes kept out of the first {probe.steps:,} of "
+        f"{probe.total_steps:,} steps ({names}): AUC {choice.auc:.3f}, best {choice.best_auc:.3f} "
+        f"± {choice.standard_error:.3f}, histograms alone {choice.histograms_auc:.3f}, learned part "
+        f"alone {choice.learned_auc:.3f})"
+    )
