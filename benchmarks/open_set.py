@@ -1,6 +1,6 @@
 """Open-set benchmark: verify pairs of classes the model never saw.
 
-    python benchmarks/open_set.py [--folds even,odd] [--no-digits] [--budget-s 120] [--jobs 1]
+    python benchmarks/open_set.py [--folds even,odd] [--no-digits] [--no-glyphs] [--budget-s 120] [--jobs 1]
                                   [--out benchmarks/results-open-set.md]
 
 Leave-classes-out folds. Fashion-MNIST "even": train on the training images of classes
@@ -17,7 +17,12 @@ no options), the tutorial's recipe (its network, the fixed-pair contrastive loss
 training-free baselines of `siamese_gui.core.baselines`. A second, small dataset of
 another kind: scikit-learn's bundled 8x8 handwritten digits (1,797 images), scaled to
 28x28; digits 0, 2, 4, 6, 8 against 1, 3, 5, 7, 9 and back, trained on all images of the
-seen digits and tested on pairs of all images of the unseen ones.
+seen digits and tested on pairs of all images of the unseen ones. A third, of many
+classes: 50 letters and digits (look-alikes such as O/0 and l/1 left out) drawn in every
+installed font that has them all (`fc-list`, 126 on the machine of the results; 28x28,
+light on dark, the glyph scaled to 20 pixels and shifted by up to 1 pixel, seed 0);
+classes at even positions of that list against those at odd positions and back, on all
+images of each class. Its figures depend on the installed fonts; `--no-glyphs` skips it.
 
 Each training run has its own subprocess, so its peak memory is its own. Those
 subprocesses hide scikit-learn, as the app's install lacks it (`run.hide_sklearn`);
@@ -41,14 +46,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from run import _peak_rss_mb, hide_sklearn, tutorial_pairs  # noqa: E402 - benchmarks/run.py, beside this script
 
-FOLDS = {"even": (1, 3, 5, 7, 9), "odd": (0, 2, 4, 6, 8)}  # fold name -> held-out classes
 VALIDATION_FRACTION = 0.1
 SEED = 0
 
 
 def load_digits_dataset(saved: str | None = None):
     """scikit-learn's 1,797 8x8 digits (bundled with it, no download) as 28x28 uint8, or
-    the copy `save_digits_dataset` wrote to `saved`."""
+    the copy `save_small_dataset` wrote to `saved`."""
     import numpy as np
 
     from siamese_gui.core.datasets import Dataset
@@ -70,17 +74,81 @@ def load_digits_dataset(saved: str | None = None):
     return Dataset(images, digits.target.astype(np.int64), names, source)
 
 
-def save_digits_dataset(path: Path) -> str:
-    """Write the digits for the training subprocesses, which may not import scikit-learn."""
+GLYPHS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabdefghijkmnqrty23456789"
+
+
+def load_glyphs_dataset(saved: str | None = None):
+    """`GLYPHS` drawn in every installed font that has them all (see the module help), or
+    the copy `save_small_dataset` wrote to `saved`."""
     import numpy as np
 
-    digits = load_digits_dataset()
-    np.savez(path, images=digits.images, labels=digits.labels)
+    from siamese_gui.core.datasets import Dataset
+
+    names, source = tuple(GLYPHS), "letters and digits in the installed fonts"
+    if saved:
+        with np.load(saved) as arrays:
+            return Dataset(arrays["images"], arrays["labels"], names, source)
+    from PIL import ImageFont
+
+    listed = subprocess.run(["fc-list", ":lang=en", "file"], capture_output=True, text=True).stdout.split()
+    files = sorted({f.rstrip(":") for f in listed if f.endswith((".ttf:", ".otf:", ".t1:", ".pfb:"))})
+    rng = np.random.default_rng(SEED)
+    images = []
+    for file in files:
+        try:
+            font = ImageFont.truetype(file, 40)
+        except OSError:
+            continue
+        drawn = [_glyph(font, c, rng) for c in GLYPHS]
+        if all(g is not None for g in drawn):
+            images += drawn
+    labels = np.tile(np.arange(len(GLYPHS), dtype=np.int64), len(images) // len(GLYPHS))
+    return Dataset(np.stack(images), labels, names, f"{source} ({len(images) // len(GLYPHS)} fonts)")
+
+
+def _glyph(font, char: str, rng):
+    """One glyph, light on dark, scaled to 20 pixels in a 28x28 image (None if blank)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(canvas).text((32, 32), char, fill=255, font=font, anchor="mm")
+    pixels = np.array(canvas)
+    ys, xs = np.nonzero(pixels > 30)
+    if len(ys) < 20:
+        return None
+    crop = pixels[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    scale = 20.0 / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    small = np.array(Image.fromarray(crop).resize(size, Image.BILINEAR))
+    out = np.zeros((28, 28), np.uint8)
+    dy, dx = rng.integers(-1, 2, 2)
+    top, left = (28 - small.shape[0]) // 2 + dy, (28 - small.shape[1]) // 2 + dx
+    out[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return out
+
+
+SMALL_DATASETS = {"digits": load_digits_dataset, "glyphs": load_glyphs_dataset}
+
+
+def save_small_dataset(name: str, path: Path) -> str:
+    """Write a small dataset for the training subprocesses, which may not import
+    scikit-learn, and must all see the same images."""
+    import numpy as np
+
+    data = SMALL_DATASETS[name]()
+    np.savez(path, images=data.images, labels=data.labels)
     return str(path)
 
 
-def protocol(dataset_name: str, fold: str, digits_file: str | None = None):
-    """The images and pairs of one fold (`digits_file`: see `save_digits_dataset`).
+def held_out_classes(dataset_name: str, fold: str) -> tuple[int, ...]:
+    """The classes a fold holds out: odd positions for "even", even ones for "odd"."""
+    count = len(GLYPHS) if dataset_name == "glyphs" else 10
+    return tuple(range(1 if fold == "even" else 0, count, 2))
+
+
+def protocol(dataset_name: str, fold: str, data_file: str | None = None):
+    """The images and pairs of one fold (`data_file`: see `save_small_dataset`).
 
     Returns:
         dict with `train` (a Dataset of the seen classes' training images), `val_images`,
@@ -97,8 +165,8 @@ def protocol(dataset_name: str, fold: str, digits_file: str | None = None):
         splits = load_fashion_mnist()
         train_all, test_all = splits.train, splits.test
     else:
-        train_all = test_all = load_digits_dataset(digits_file)
-    seen, unseen = class_holdout_split(train_all.labels, held_out=FOLDS[fold])
+        train_all = test_all = SMALL_DATASETS[dataset_name](data_file)
+    seen, unseen = class_holdout_split(train_all.labels, held_out=held_out_classes(dataset_name, fold))
     train = train_all.subset(np.flatnonzero(np.isin(train_all.labels, seen)))
     test_idx = np.flatnonzero(np.isin(test_all.labels, unseen))
     # The split `train` makes with the default settings, so every row shares one threshold set.
@@ -172,7 +240,7 @@ def run_tutorial(p, budget_s: float) -> dict:
 def worker(args) -> None:
     if not args.keep_sklearn:
         hide_sklearn()
-    p = protocol(args.dataset, args.fold, args.digits_file)
+    p = protocol(args.dataset, args.fold, args.data_file)
     run = {"ours": run_ours, "tutorial": run_tutorial}[args.worker]
     result = run(p, args.budget_s)
     print("RESULT " + json.dumps(result), flush=True)
@@ -230,6 +298,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--folds", default="even,odd")
     parser.add_argument("--no-digits", action="store_true", help="skip the small digits dataset")
+    parser.add_argument("--no-glyphs", action="store_true", help="skip the letters and digits in the installed fonts")
     parser.add_argument("--budget-s", type=float, default=120.0, help="most training CPU seconds of the tutorial's recipe")
     parser.add_argument("--jobs", type=int, default=1, help="training runs at a time")
     parser.add_argument("--recipes", default="ours,tutorial")
@@ -237,23 +306,26 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", default="fashion-mnist", help=argparse.SUPPRESS)
     parser.add_argument("--fold", help=argparse.SUPPRESS)
-    parser.add_argument("--digits-file", help=argparse.SUPPRESS)
+    parser.add_argument("--data-file", help=argparse.SUPPRESS)
     parser.add_argument("--keep-sklearn", action="store_true",
                         help="let the training subprocesses import scikit-learn (see the module help)")
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
         return 0
-    datasets = ["fashion-mnist"] + ([] if args.no_digits else ["digits"])
+    datasets = ["fashion-mnist"] + ([] if args.no_digits else ["digits"]) + ([] if args.no_glyphs else ["glyphs"])
     runs = [(r, d, f) for d in datasets for f in args.folds.split(",") for r in args.recipes.split(",")]
     from concurrent.futures import ThreadPoolExecutor
     from tempfile import TemporaryDirectory
 
     with TemporaryDirectory() as folder, ThreadPoolExecutor(max(args.jobs, 1)) as pool:
         extra = ["--keep-sklearn"] if args.keep_sklearn else []
-        if "digits" in datasets:
-            extra += ["--digits-file", save_digits_dataset(Path(folder) / "digits.npz")]
-        futures = {run: pool.submit(_run_or_report, *run, args.budget_s, extra) for run in runs}
+        files = {name: save_small_dataset(name, Path(folder) / f"{name}.npz") for name in datasets if name in SMALL_DATASETS}
+        futures = {
+            run: pool.submit(_run_or_report, *run, args.budget_s,
+                             extra + (["--data-file", files[run[1]]] if run[1] in files else []))
+            for run in runs
+        }
         trained = {run: future.result() for run, future in futures.items()}
     tables = []
     for dataset in datasets:

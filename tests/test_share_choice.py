@@ -98,5 +98,5 @@ def test_a_run_says_how_it_chose_its_share(dataset_factory, config_factory, stop
         assert round(share, 4) in SHARES
     else:
         assert result.status == "stopped"
-        assert "automatic for" in result.histograms and "stopped before step 4" in result.histograms
+        assert "automatic for" in result.histograms and "the run ended before step 4" in result.histograms
         assert share == pytest.approx(0.95)

@@ -13,7 +13,6 @@ import base64
 import datetime as _dt
 import html
 import io
-import math
 import os
 import textwrap
 from dataclasses import dataclass

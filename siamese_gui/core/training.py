@@ -544,7 +544,7 @@ def train(
         share = share_callbacks[0].choice.share
         described = describe_share(share_callbacks[0].choice, probe, dataset.class_names)
     elif probe is not None:
-        described += f" (stopped before step {probe.steps:,}, where the share is chosen on held-out classes)"
+        described += f" (the run ended before step {probe.steps:,}, where the share is chosen on held-out classes)"
     trained = inference_network(embedding, config, share)
     result = TrainingResult(
         embedding=trained,
