@@ -19,6 +19,7 @@ from typing import Callable
 import keras
 import numpy as np
 
+from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.evaluation import auc_standard_error, roc_auc
 
 MIN_CLASSES = 4
@@ -124,16 +125,17 @@ class ShareProbeCallback(keras.callbacks.Callback):
         probe: the run's probe.
         images: the probe images as the network takes them.
         labels: their classes.
-        histograms: their gradient histograms.
-        embed: embeds images with a network (`training.embed`).
+        histogram_network: the network of the gradient histograms alone.
+        embed: embeds images with a network (`training.embed`; raises `ModelFileError`
+            on non-finite vectors).
     """
 
-    def __init__(self, probe: ShareProbe, images, labels, histograms, embed: Callable):
+    def __init__(self, probe: ShareProbe, images, labels, histogram_network, embed: Callable):
         super().__init__()
         self.probe = probe
         self.images = images
         self.labels = labels
-        self.histograms = histograms
+        self.histogram_network = histogram_network
         self.embed = embed
         self.steps = 0
         self.choice: ShareChoice | None = None
@@ -141,8 +143,12 @@ class ShareProbeCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
         if self.steps == self.probe.steps:
-            learned = self.embed(self.model, self.images)
-            self.choice = choose_share(learned, self.histograms, self.labels)
+            try:
+                learned = self.embed(self.model, self.images)
+                histograms = self.embed(self.histogram_network, self.images)
+            except ModelFileError:  # non-finite: the run fails on its own loss
+                return
+            self.choice = choose_share(learned, histograms, self.labels)
 
 
 def describe(choice: ShareChoice, probe: ShareProbe, class_names) -> str:

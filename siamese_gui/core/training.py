@@ -517,11 +517,9 @@ def train(
     train_data = training_batches(dataset, train_idx, config, probe)
     share_callbacks = []
     if probe is not None:
-        probe_images = dataset.images[probe.images]
         share_callbacks = [
             ShareProbeCallback(
-                probe, probe_images, dataset.labels[probe.images],
-                embed(histogram_network(), probe_images), embed,
+                probe, dataset.images[probe.images], dataset.labels[probe.images], histogram_network(), embed
             )
         ]
     val_data = _dataset(validation.images, tf.constant(validation.labels), val_idx, config, False)
