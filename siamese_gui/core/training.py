@@ -116,6 +116,8 @@ class TrainingResult:
         schedule: how long it trained, in words (epochs or optimiser steps, and why).
         histograms: the gradient histograms' share of the distance, in words ("" for
             presets without them).
+        probe_steps: optimiser steps trained without the classes the share was chosen
+            on, which then joined training (0 when the share was not chosen that way).
     """
 
     embedding: keras.Model
@@ -132,6 +134,7 @@ class TrainingResult:
     validation_pairs_description: str = ""
     schedule: str = ""
     histograms: str = ""
+    probe_steps: int = 0
 
     @property
     def usable(self) -> bool:
@@ -552,6 +555,7 @@ def train(
         data_source=dataset.source,
         schedule=schedule.description,
         histograms=described,
+        probe_steps=probe.steps if probe is not None else 0,
     )
     if progress.failed_loss is not None:
         result.status = "failed"

@@ -76,6 +76,8 @@ class LossPlot(DeferredCanvas):
         (self.val_line,) = self.ax.plot(
             [], [], "s--", color=VAL_LOSS_COLOR, linewidth=1.5, markersize=6, label="validation loss (epoch)"
         )
+        self.marker = self.ax.axvline(0.0, color="#888888", linestyle=":", linewidth=1.5, visible=False,
+                                      label="_marker")
         self.ax.set_xlabel("epoch")
         self.ax.set_ylabel("contrastive loss")
         self.empty_text = self.ax.text(0.5, 0.5, "Start a training run to see its loss here", ha="center",
@@ -93,8 +95,24 @@ class LossPlot(DeferredCanvas):
                                     top=1 - top / height, bottom=bottom / height)
         super().resizeEvent(event)
 
+    def mark(self, x: float, label: str) -> None:
+        """Mark a moment of the run with a dotted vertical line at `x` (fractional epoch)."""
+        self.marker.set_xdata([x, x])
+        self.marker.set_label(label)
+        self.marker.set_visible(True)
+        legend = self.ax.get_legend()
+        if legend is not None:
+            legend.remove()
+        self.ax.legend(loc="upper right", fontsize=8, frameon=False)
+        self.draw_idle()
+
     def reset(self) -> None:
         """Forget every point (a new run starts)."""
+        self.marker.set_visible(False)
+        self.marker.set_label("_marker")
+        legend = self.ax.get_legend()
+        if legend is not None:
+            legend.remove()
         self.batch_x: list[float] = []
         self.batch_y: list[float] = []
         self.smooth_y: list[float] = []

@@ -159,6 +159,7 @@ class TrainPanel(QWidget):
         self.progress.setTextVisible(True)
         self.progress.setFormat("Not training")
         self.plot = LossPlot()
+        self._batches_per_epoch = 1
         right = QVBoxLayout()
         right.addWidget(self.progress)
         right.addWidget(self.plot, 1)
@@ -314,6 +315,7 @@ class TrainPanel(QWidget):
             self.progress.setValue(0)
 
     def _on_batch(self, progress) -> None:
+        self._batches_per_epoch = progress.batches_per_epoch
         total, done = progress.steps, progress.done
         if self.progress.maximum() != total:
             self.progress.setRange(0, total)
@@ -336,6 +338,10 @@ class TrainPanel(QWidget):
         self.progress.setFormat(f"{result.status.capitalize()} in {format_duration(result.seconds)}")
         split = (outcome.loaded.metadata.get("split") or {}) if outcome.loaded is not None else {}
         self.result_label.setText(self._result_html(result, tuple(split.get("unseen_classes") or ())))
+        if result.probe_steps and result.probe_steps < len(self.plot.batch_x):
+            # The loss steps up where the classes the share was chosen on join training.
+            self.plot.mark(result.probe_steps / max(self._batches_per_epoch, 1),
+                           "held-out classes join (share chosen)")
         self._update_enabled()
         if result.status == "failed":
             show_error(self, "Training failed", result.message)

@@ -288,6 +288,10 @@ def test_result_says_which_schedule_and_histogram_share_were_used(train_window, 
     assert "Schedule: 3 optimiser steps" in text
     assert "of each squared distance from the gradient histograms (automatic: the largest share" in text
     assert "kept out of the first 2 of 3 steps" in text
+    # The loss plot marks the step where the held-out classes joined training.
+    assert result.probe_steps == 2 and panel.plot.marker.get_visible()
+    assert panel.plot.marker.get_xdata()[0] == pytest.approx(panel.plot.batch_x[1])  # after step 2
+    assert "held-out classes join (share chosen)" in [t.get_text() for t in panel.plot.ax.get_legend().get_texts()]
 
 
 def _wheel(qtbot, widget, steps: int = -3) -> None:
