@@ -317,7 +317,7 @@ def cmd_train(args) -> int:
     handle = handle_from_training(result, metadata)
     summary = {"model": str(out), "status": result.status, "message": result.message,
                "seconds": round(result.seconds, 1), "schedule": result.schedule,
-               "histograms": result.histograms,
+               "histograms": result.histograms, "share_choice": result.share_choice,
                "threshold": result.threshold,
                "threshold_detail": metadata["threshold_detail"],
                "validation": result.validation.as_dict()}

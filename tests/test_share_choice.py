@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import TINY_CLASSES
 from siamese_gui.core.share_choice import MIN_CLASSES, PROBE_IMAGES, SHARES, choose_share, plan_probe
 
 
@@ -96,7 +97,12 @@ def test_a_run_says_how_it_chose_its_share(dataset_factory, config_factory, stop
         assert "kept out of the first 4 of 6 steps" in result.histograms
         assert result.histograms.startswith(f"{share:.0%} of each squared distance")
         assert round(share, 4) in SHARES
+        record = result.share_choice
+        assert record["share"] == pytest.approx(share) and record["held_out_for_steps"] == 4
+        assert len(record["held_out_classes"]) == 2 and set(record["held_out_classes"]) <= set(TINY_CLASSES)
+        assert record["auc"] >= record["best_auc"] - record["standard_error"]
     else:
         assert result.status == "stopped"
         assert "automatic for" in result.histograms and "the run ended before step 4" in result.histograms
         assert share == pytest.approx(0.95)
+        assert result.share_choice is None

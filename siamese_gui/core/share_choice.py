@@ -151,6 +151,22 @@ class ShareProbeCallback(keras.callbacks.Callback):
             self.choice = choose_share(learned, histograms, self.labels)
 
 
+def record(choice: ShareChoice, probe: ShareProbe, class_names) -> dict:
+    """A chosen share and its evidence, for the model's metadata and `--json`."""
+    return {
+        "share": choice.share,
+        "held_out_classes": [str(class_names[c]) for c in probe.classes],
+        "held_out_for_steps": probe.steps,
+        "steps": probe.total_steps,
+        "pairs": choice.pairs,
+        "auc": round(choice.auc, 6),
+        "best_auc": round(choice.best_auc, 6),
+        "standard_error": round(choice.standard_error, 6),
+        "histograms_auc": round(choice.histograms_auc, 6),
+        "learned_auc": round(choice.learned_auc, 6),
+    }
+
+
 def describe(choice: ShareChoice, probe: ShareProbe, class_names) -> str:
     """A chosen share and its evidence, in words."""
     names = ", ".join(str(class_names[c]) for c in probe.classes[:4])

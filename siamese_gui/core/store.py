@@ -81,6 +81,7 @@ def result_metadata(
             "seconds": round(result.seconds, 1),
             "schedule": result.schedule,
             "histograms": result.histograms,
+            "share_choice": result.share_choice,
             "history": result.history,
         },
         "metrics": {

@@ -43,6 +43,7 @@ from siamese_gui.core.model import (
 from siamese_gui.core.pairs import Pairs, balanced_pairs, stratified_split
 from siamese_gui.core.share_choice import ShareProbe, ShareProbeCallback, plan_probe
 from siamese_gui.core.share_choice import describe as describe_share
+from siamese_gui.core.share_choice import record as record_share
 
 
 def _steps_done(epoch: int, batches_per_epoch: int, batch: int) -> int:
@@ -118,6 +119,7 @@ class TrainingResult:
             presets without them).
         probe_steps: optimiser steps trained without the classes the share was chosen
             on, which then joined training (0 when the share was not chosen that way).
+        share_choice: the chosen share with its evidence (`share_choice.record`), or None.
     """
 
     embedding: keras.Model
@@ -135,6 +137,7 @@ class TrainingResult:
     schedule: str = ""
     histograms: str = ""
     probe_steps: int = 0
+    share_choice: dict | None = None
 
     @property
     def usable(self) -> bool:
@@ -541,9 +544,11 @@ def train(
     if cancelled():
         raise Cancelled("training cancelled")
     described = _histograms_description(config, share, len(train_idx))
+    share_record = None
     if share_callbacks and share_callbacks[0].choice is not None:
         share = share_callbacks[0].choice.share
         described = describe_share(share_callbacks[0].choice, probe, dataset.class_names)
+        share_record = record_share(share_callbacks[0].choice, probe, dataset.class_names)
     elif probe is not None:
         described += f" (the run ended before step {probe.steps:,}, where the share is chosen on held-out classes)"
     trained = inference_network(embedding, config, share)
@@ -556,6 +561,7 @@ def train(
         schedule=schedule.description,
         histograms=described,
         probe_steps=probe.steps if probe is not None else 0,
+        share_choice=share_record,
     )
     if progress.failed_loss is not None:
         result.status = "failed"
