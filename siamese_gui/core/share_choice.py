@@ -86,7 +86,7 @@ def plan_probe(labels: np.ndarray, train_idx: np.ndarray, total_steps: int, seed
 
 
 def choose_share(learned: np.ndarray, histograms: np.ndarray, labels: np.ndarray) -> ShareChoice:
-    """The share whose joined distance separates all pairs of the images best.
+    """Score all pairs of the probe images at every share in `SHARES` and choose one.
 
     Args:
         learned: unit-length learned vectors of the probe images.
