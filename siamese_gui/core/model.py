@@ -222,9 +222,10 @@ def _conv_bn(x, filters: int):
 
 # The default preset's embedding joins a learned vector with the image's gradient
 # histograms, both unit-length, weighted so that a chosen share of every squared
-# distance comes from the histograms (see `training.automatic_histogram_share`). The
-# learned part trains alone and separates the training classes; on classes it never
-# saw, the histograms carry the comparison (benchmarks/results-open-set.md).
+# distance comes from the histograms (chosen per run on held-out training classes, see
+# `core.share_choice`). The learned part trains alone and separates the training
+# classes; how much of that carries over to classes it never saw depends on the data
+# (benchmarks/results-open-set.md).
 HISTOGRAM_BINS = 18
 HISTOGRAM_SMOOTHING = True
 DEFAULT_HISTOGRAM_SHARE = 0.7
