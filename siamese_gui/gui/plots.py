@@ -56,7 +56,7 @@ class DeferredCanvas(FigureCanvasQTAgg):
 
 
 class LossPlot(DeferredCanvas):
-    """Live training loss: raw and smoothed batch loss, train and validation loss per epoch.
+    """Live training loss: raw and smoothed batch loss, train and validation loss per round.
 
     Batches arrive many times a second; the canvas redraws at most every `REDRAW_MS`,
     with fixed pixel margins instead of a layout engine, so a redraw during training
@@ -71,10 +71,10 @@ class LossPlot(DeferredCanvas):
         (self.batch_line,) = self.ax.plot([], [], color=BATCH_LOSS_COLOR, linewidth=0.8, label="batch loss")
         (self.smooth_line,) = self.ax.plot([], [], color=SMOOTH_LOSS_COLOR, linewidth=2.0, label="batch loss (smoothed)")
         (self.train_line,) = self.ax.plot(
-            [], [], "o-", color=TRAIN_LOSS_COLOR, linewidth=1.5, markersize=6, label="train loss (epoch)"
+            [], [], "o-", color=TRAIN_LOSS_COLOR, linewidth=1.5, markersize=6, label="train loss (each pass)"
         )
         (self.val_line,) = self.ax.plot(
-            [], [], "s--", color=VAL_LOSS_COLOR, linewidth=1.5, markersize=6, label="validation loss (epoch)"
+            [], [], "s--", color=VAL_LOSS_COLOR, linewidth=1.5, markersize=6, label="validation loss (each pass)"
         )
         self.marker = self.ax.axvline(0.0, color="#888888", linestyle=":", linewidth=1.5, visible=False,
                                       label="_marker")
@@ -96,7 +96,7 @@ class LossPlot(DeferredCanvas):
         super().resizeEvent(event)
 
     def mark(self, x: float, label: str) -> None:
-        """Mark a moment of the run with a dotted vertical line at `x` (fractional epoch)."""
+        """Mark a moment of the run with a dotted vertical line at `x` (in the run's unit)."""
         self.marker.set_xdata([x, x])
         self.marker.set_label(label)
         self.marker.set_visible(True)
@@ -125,11 +125,15 @@ class LossPlot(DeferredCanvas):
         self.empty_text.set_visible(True)
         self.flush()
 
-    def add_batch(self, epoch: int, batch: int, batches_per_epoch: int, loss: float) -> None:
-        """Add one batch's loss; x is the fractional epoch."""
+    def set_unit(self, unit: str) -> None:
+        """Label the x-axis with the run's unit ("epoch" or "optimiser step")."""
+        self.ax.set_xlabel(unit)
+
+    def add_batch(self, x: float, loss: float) -> None:
+        """Add one batch's loss at `x` (in the run's unit: fractional epochs or steps)."""
         if not np.isfinite(loss):
             return
-        self.batch_x.append(epoch + (batch + 1) / max(batches_per_epoch, 1))
+        self.batch_x.append(x)
         self.batch_y.append(loss)
         # Bias-corrected exponential moving average, so the first points are not pulled to 0.
         self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * loss
@@ -137,9 +141,10 @@ class LossPlot(DeferredCanvas):
         self.smooth_y.append(self._ema / self._weight)
         self._mark_dirty()
 
-    def add_epoch(self, epoch: int, loss: float, val_loss: float | None) -> None:
-        """Add one epoch's train (and validation) loss at x = epoch + 1."""
-        self.epoch_x.append(epoch + 1)
+    def add_epoch(self, x: float, loss: float, val_loss: float | None) -> None:
+        """Add the train (and validation) loss of a round (an epoch, or the steps between
+        two progress points) at its end, `x`."""
+        self.epoch_x.append(x)
         self.train_y.append(loss)
         self.val_y.append(np.nan if val_loss is None else val_loss)
         self._mark_dirty()

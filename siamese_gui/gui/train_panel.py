@@ -160,6 +160,7 @@ class TrainPanel(QWidget):
         self.progress.setFormat("Not training")
         self.plot = LossPlot()
         self._batches_per_epoch = 1
+        self._by_steps = False
         right = QVBoxLayout()
         right.addWidget(self.progress)
         right.addWidget(self.plot, 1)
@@ -324,10 +325,18 @@ class TrainPanel(QWidget):
         self.progress.setFormat(
             f"{progress.position().capitalize()} · loss {progress.loss:.4f}{suffix}"
         )
-        self.plot.add_batch(progress.epoch, progress.batch, progress.batches_per_epoch, progress.loss)
+        # A run set in steps plots against steps; one set in epochs, against epochs.
+        self._by_steps = progress.by_steps
+        self.plot.set_unit("optimiser step" if progress.by_steps else "epoch")
+        if progress.by_steps:
+            x = progress.done
+        else:
+            x = progress.epoch + (progress.batch + 1) / max(progress.batches_per_epoch, 1)
+        self.plot.add_batch(x, progress.loss)
 
     def _on_epoch(self, progress) -> None:
-        self.plot.add_epoch(progress.epoch, progress.loss, progress.val_loss)
+        self.plot.add_epoch(progress.steps_done if progress.by_steps else progress.epoch + 1, progress.loss,
+                            progress.val_loss)
 
     def _on_finished(self, outcome: TrainingOutcome) -> None:
         self.outcome = outcome
@@ -340,8 +349,8 @@ class TrainPanel(QWidget):
         self.result_label.setText(self._result_html(result, tuple(split.get("unseen_classes") or ())))
         if result.probe_steps and result.probe_steps < len(self.plot.batch_x):
             # The loss steps up where the classes the share was chosen on join training.
-            self.plot.mark(result.probe_steps / max(self._batches_per_epoch, 1),
-                           "held-out classes join (share chosen)")
+            at = result.probe_steps if self._by_steps else result.probe_steps / max(self._batches_per_epoch, 1)
+            self.plot.mark(at, "held-out classes join (share chosen)")
         self._update_enabled()
         if result.status == "failed":
             show_error(self, "Training failed", result.message)
