@@ -327,16 +327,16 @@ def main(argv=None) -> int:
             for run in runs
         }
         trained = {run: future.result() for run, future in futures.items()}
-    tables = []
-    for dataset in datasets:
-        for fold in args.folds.split(","):
-            p = protocol(dataset, fold)
-            rows = {r: trained[(r, dataset, fold)] for r in args.recipes.split(",")}
-            rows.update(baselines_rows(p))
-            rows.pop("_seconds")
-            best = max(rows[name]["auc"] for name in ("pixels", "pca", "hog"))
-            tables.append((dataset, fold, p, rows, best))
-            print(json.dumps({"dataset": dataset, "fold": fold, "rows": rows}), flush=True)
+        tables = []
+        for dataset in datasets:
+            for fold in args.folds.split(","):
+                p = protocol(dataset, fold, files.get(dataset))  # the copy the runs trained on
+                rows = {r: trained[(r, dataset, fold)] for r in args.recipes.split(",")}
+                rows.update(baselines_rows(p))
+                rows.pop("_seconds")
+                best = max(rows[name]["auc"] for name in ("pixels", "pca", "hog"))
+                tables.append((dataset, fold, p, rows, best))
+                print(json.dumps({"dataset": dataset, "fold": fold, "rows": rows}), flush=True)
     for run, result in trained.items():
         print("RUN", run, json.dumps(result), flush=True)
     lines = [
@@ -345,7 +345,7 @@ def main(argv=None) -> int:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
         f"run {time.strftime('%Y-%m-%d %H:%M')}. Command: `python benchmarks/open_set.py"
         + (f" --folds {args.folds}" if args.folds != "even,odd" else "")
-        + (" --no-digits" if args.no_digits else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
+        + (" --no-digits" if args.no_digits else "") + (" --no-glyphs" if args.no_glyphs else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
         + (f" --recipes {args.recipes}" if args.recipes != "ours,tutorial" else "")
         + (" --keep-sklearn" if args.keep_sklearn else "") + "`.",
         "",

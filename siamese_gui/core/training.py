@@ -523,13 +523,11 @@ def train(
     if config.preset == "default" and not config.histogram_share:
         probe = plan_probe(dataset.labels, train_idx, schedule.steps, config.seed)
     train_data = training_batches(dataset, train_idx, config, probe)
-    share_callbacks = []
+    chooser = None
     if probe is not None:
-        share_callbacks = [
-            ShareProbeCallback(
-                probe, dataset.images[probe.images], dataset.labels[probe.images], histogram_network(), embed
-            )
-        ]
+        chooser = ShareProbeCallback(
+            probe, dataset.images[probe.images], dataset.labels[probe.images], histogram_network(), embed
+        )
     val_data = _dataset(validation.images, tf.constant(validation.labels), val_idx, config, False)
     cancelled = should_cancel or (lambda: False)
     stop = should_stop or (lambda: False)
@@ -541,16 +539,16 @@ def train(
         steps_per_epoch=schedule.steps_per_epoch,
         shuffle=False,  # tf.data already shuffles
         verbose=0,
-        callbacks=[*share_callbacks, progress, *callbacks],
+        callbacks=[*([chooser] if chooser else []), progress, *callbacks],
     )
     if cancelled():
         raise Cancelled("training cancelled")
     described = _histograms_description(config, share, len(train_idx))
     share_record = None
-    if share_callbacks and share_callbacks[0].choice is not None:
-        share = share_callbacks[0].choice.share
-        described = describe_share(share_callbacks[0].choice, probe, dataset.class_names)
-        share_record = record_share(share_callbacks[0].choice, probe, dataset.class_names)
+    if chooser is not None and chooser.choice is not None:
+        share = chooser.choice.share
+        described = describe_share(chooser.choice, probe, dataset.class_names)
+        share_record = record_share(chooser.choice, probe, dataset.class_names)
     elif probe is not None:
         described += f" (the run ended before step {probe.steps:,}, where the share is chosen on held-out classes)"
     trained = inference_network(embedding, config, share)

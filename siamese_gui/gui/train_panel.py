@@ -159,8 +159,6 @@ class TrainPanel(QWidget):
         self.progress.setTextVisible(True)
         self.progress.setFormat("Not training")
         self.plot = LossPlot()
-        self._batches_per_epoch = 1
-        self._by_steps = False
         right = QVBoxLayout()
         right.addWidget(self.progress)
         right.addWidget(self.plot, 1)
@@ -316,7 +314,6 @@ class TrainPanel(QWidget):
             self.progress.setValue(0)
 
     def _on_batch(self, progress) -> None:
-        self._batches_per_epoch = progress.batches_per_epoch
         total, done = progress.steps, progress.done
         if self.progress.maximum() != total:
             self.progress.setRange(0, total)
@@ -326,8 +323,8 @@ class TrainPanel(QWidget):
             f"{progress.position().capitalize()} · loss {progress.loss:.4f}{suffix}"
         )
         # A run set in steps plots against steps; one set in epochs, against epochs.
-        self._by_steps = progress.by_steps
-        self.plot.set_unit("optimiser step" if progress.by_steps else "epoch")
+        if not self.plot.batch_x:
+            self.plot.set_unit("optimiser step" if progress.by_steps else "epoch")
         if progress.by_steps:
             x = progress.done
         else:
@@ -349,8 +346,7 @@ class TrainPanel(QWidget):
         self.result_label.setText(self._result_html(result, tuple(split.get("unseen_classes") or ())))
         if result.probe_steps and result.probe_steps < len(self.plot.batch_x):
             # The loss steps up where the classes the share was chosen on join training.
-            at = result.probe_steps if self._by_steps else result.probe_steps / max(self._batches_per_epoch, 1)
-            self.plot.mark(at, "held-out classes join (share chosen)")
+            self.plot.mark(self.plot.batch_x[result.probe_steps - 1], "held-out classes join (share chosen)")
         self._update_enabled()
         if result.status == "failed":
             show_error(self, "Training failed", result.message)
