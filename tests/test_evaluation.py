@@ -13,6 +13,7 @@ from siamese_gui.core.evaluation import (
     wilson_rate,
     max_accuracy_threshold,
     metrics_at,
+    PAIR_CHUNK,
     pair_distances,
     roc_auc,
     roc_curve,
@@ -84,6 +85,16 @@ def test_pair_distances():
     embeddings = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]])
     pairs = Pairs(np.array([0, 1, 2]), np.array([1, 2, 2]), np.array([False, False, True]))
     np.testing.assert_allclose(pair_distances(embeddings, pairs), [5.0, np.sqrt(20.0), 0.0], rtol=1e-6)
+
+
+def test_pair_distances_across_chunks_match_a_direct_computation():
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(50, 7)).astype(np.float32)
+    count = 2 * PAIR_CHUNK + 17  # two full chunks and a partial one
+    a, b = rng.integers(0, 50, count), rng.integers(0, 50, count)
+    distances = pair_distances(embeddings, Pairs(a, b, a == b))
+    assert distances.shape == (count,)
+    np.testing.assert_allclose(distances, np.linalg.norm(embeddings[a] - embeddings[b], axis=1), rtol=1e-5)
 
 
 def test_class_pair_errors_by_hand():
