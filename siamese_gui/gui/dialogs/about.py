@@ -13,21 +13,26 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QW
 import siamese_gui
 
 
-def _installed_version(package: str) -> str:
+def _installed_version(package: str, *distributions: str) -> str:
+    """The version of an imported `package`, else of the first installed distribution
+    among `distributions` (the package's own name when none are given)."""
     module = sys.modules.get(package)
     if module is not None and hasattr(module, "__version__"):
         return module.__version__
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+    for distribution in distributions or (package,):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return "not installed"
 
 
 def versions() -> dict[str, str]:
     """Versions of the app and the libraries it uses, without importing TensorFlow."""
     return {
         "Siamese GUI": siamese_gui.__version__,
-        "TensorFlow": _installed_version("tensorflow"),
+        # The CPU build (tensorflow-cpu) on x86-64 Linux; the full one elsewhere.
+        "TensorFlow": _installed_version("tensorflow", "tensorflow-cpu", "tensorflow"),
         "Keras": _installed_version("keras"),
         "Qt": qVersion(),
         "PySide6": pyside_version,
