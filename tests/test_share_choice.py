@@ -23,7 +23,7 @@ def test_a_probe_holds_out_a_third_of_the_classes_and_scores_only_their_training
     labels = np.repeat(np.arange(9), 50)
     train_idx = np.arange(0, len(labels), 2)  # every other image trains; the rest validate
     probe = plan_probe(labels, train_idx, total_steps=200, seed=3)
-    assert probe.steps == 120 and probe.total_steps == 200
+    assert probe.steps == 160 and probe.total_steps == 200
     assert len(probe.classes) == 3 and set(probe.classes) <= set(range(9))
     assert set(probe.images) <= set(train_idx)
     assert set(labels[probe.images]) == set(probe.classes)
@@ -50,9 +50,10 @@ def test_the_share_follows_whichever_part_separates_the_held_out_classes():
     sharp = _class_vectors(labels, 1.0, rng)
     blurred = _class_vectors(labels, 10.0, rng)
     learned_wins = choose_share(sharp, blurred, labels)
-    # Not the very best share (0.1) but the largest within one standard error of it.
-    assert learned_wins.share == 0.3 and learned_wins.best_auc > learned_wins.auc
-    assert learned_wins.auc >= learned_wins.best_auc - learned_wins.standard_error > 0.85
+    assert learned_wins.share == min(SHARES)
+    assert set(learned_wins.scores) == set(SHARES)
+    assert learned_wins.auc == max(learned_wins.scores.values()) == learned_wins.scores[learned_wins.share]
+    assert 0 < learned_wins.standard_error < 0.05
     assert learned_wins.learned_auc > 0.9 > 0.6 > learned_wins.histograms_auc
     assert learned_wins.auc >= learned_wins.histograms_auc
     histograms_win = choose_share(blurred, sharp, labels)
@@ -93,16 +94,17 @@ def test_a_run_says_how_it_chose_its_share(dataset_factory, config_factory, stop
     )
     share = float(result.embedding.get_layer("histograms_share").scale) ** 2
     if stop_at is None:
-        assert "automatic: the largest share within one standard error" in result.histograms
-        assert "kept out of the first 4 of 6 steps" in result.histograms
+        assert "automatic: the share with the best AUC" in result.histograms
+        assert "kept out of the first 5 of 6 steps" in result.histograms
         assert result.histograms.startswith(f"{share:.0%} of each squared distance")
         assert round(share, 4) in SHARES
         record = result.share_choice
-        assert record["share"] == pytest.approx(share) and record["held_out_for_steps"] == 4
+        assert record["share"] == pytest.approx(share) and record["held_out_for_steps"] == 5
         assert len(record["held_out_classes"]) == 2 and set(record["held_out_classes"]) <= set(TINY_CLASSES)
-        assert record["auc"] >= record["best_auc"] - record["standard_error"]
+        assert record["auc"] == max(record["auc_by_share"].values())
+        assert record["auc_by_share"][f"{share:.4g}"] == record["auc"]
     else:
         assert result.status == "stopped"
-        assert "automatic for" in result.histograms and "the run ended before step 4" in result.histograms
+        assert "automatic for" in result.histograms and "the run ended before step 5" in result.histograms
         assert share == pytest.approx(0.95)
         assert result.share_choice is None
