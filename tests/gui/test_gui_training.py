@@ -287,7 +287,7 @@ def test_result_says_which_schedule_and_histogram_share_were_used(train_window, 
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     text = panel.result_label.text()
     assert "Schedule: 3 optimiser steps" in text
-    assert "of each squared distance from the gradient histograms (automatic: the share with the best AUC" in text
+    assert "of each squared distance from the gradient histograms (automatic: the largest share within half a standard error" in text
     assert "kept out of the first 2 of 3 steps" in text
     # The loss plot marks the step where the held-out classes joined training.
     assert result.probe_steps == 2 and panel.plot.marker.get_visible()
