@@ -64,8 +64,7 @@ def load_digits_dataset(saved: str | None = None):
     names = tuple(str(d) for d in range(10))
     source = "scikit-learn digits (8x8 scaled to 28x28)"
     if saved:
-        with np.load(saved) as arrays:
-            return Dataset(arrays["images"], arrays["labels"], names, source)
+        return _saved_dataset(names, source, saved)
     import cv2
     from sklearn.datasets import load_digits
 
@@ -88,8 +87,8 @@ def load_glyphs_dataset(saved: str | None = None):
     the copy `save_small_dataset` wrote to `saved`."""
     source = "letters and digits in the installed fonts"
     if saved:
-        return _font_dataset(GLYPHS, source, saved, [])
-    return _font_dataset(GLYPHS, source, None, _listed_fonts(":lang=en", (".ttf", ".otf", ".t1", ".pfb")))
+        return _saved_dataset(tuple(GLYPHS), source, saved)
+    return _drawn_font_dataset(GLYPHS, source, _listed_fonts(":lang=en", (".ttf", ".otf", ".t1", ".pfb")))
 
 
 def load_scripts_dataset(saved: str | None = None):
@@ -97,9 +96,9 @@ def load_scripts_dataset(saved: str | None = None):
     saved copy."""
     source = "Greek and Cyrillic letters in the installed fonts"
     if saved:
-        return _font_dataset(SCRIPTS, source, saved, [])
+        return _saved_dataset(tuple(SCRIPTS), source, saved)
     fonts = [f for f in _listed_fonts(":lang=ru", (".ttf", ".otf")) if _maps_all(f, SCRIPTS)]
-    return _font_dataset(SCRIPTS, source, None, fonts)
+    return _drawn_font_dataset(SCRIPTS, source, fonts)
 
 
 def _listed_fonts(pattern: str, endings: tuple[str, ...]) -> list[str]:
@@ -119,18 +118,22 @@ def _maps_all(file: str, chars: str) -> bool:
     return all(ord(c) in covered for c in chars)
 
 
-def _font_dataset(chars: str, source: str, saved: str | None, fonts: list[str]):
-    """`chars` (one class each) drawn in each of `fonts` that draws them all, or the copy
-    `save_small_dataset` wrote to `saved`."""
+def _saved_dataset(names: tuple[str, ...], source: str, saved: str):
+    """The copy of a small dataset that `save_small_dataset` wrote to `saved`."""
     import numpy as np
 
     from siamese_gui.core.datasets import Dataset
 
-    names = tuple(chars)
-    if saved:
-        with np.load(saved) as arrays:
-            return Dataset(arrays["images"], arrays["labels"], names, source)
+    with np.load(saved) as arrays:
+        return Dataset(arrays["images"], arrays["labels"], names, source)
+
+
+def _drawn_font_dataset(chars: str, source: str, fonts: list[str]):
+    """`chars` (one class each) drawn in each of `fonts` that draws them all."""
+    import numpy as np
     from PIL import ImageFont
+
+    from siamese_gui.core.datasets import Dataset
 
     rng = np.random.default_rng(SEED)
     images = []
@@ -143,7 +146,7 @@ def _font_dataset(chars: str, source: str, saved: str | None, fonts: list[str]):
         if all(g is not None for g in drawn):
             images += drawn
     labels = np.tile(np.arange(len(chars), dtype=np.int64), len(images) // len(chars))
-    return Dataset(np.stack(images), labels, names, f"{source} ({len(images) // len(chars)} fonts)")
+    return Dataset(np.stack(images), labels, tuple(chars), f"{source} ({len(images) // len(chars)} fonts)")
 
 
 def _glyph(font, char: str, rng):
@@ -249,22 +252,15 @@ def run_ours(p, budget_s: float) -> dict:
 def _auc_by_share(embedding, p) -> dict:
     """In hindsight: the unseen pairs' AUC of the trained learned part joined to the
     histograms at every share the run could have chosen (not used to choose it)."""
-    import numpy as np
-
-    from siamese_gui.core.evaluation import pair_distances, roc_auc
+    from siamese_gui.core.evaluation import pair_distances
     from siamese_gui.core.model import LEARNED, histogram_network
-    from siamese_gui.core.share_choice import SHARES
+    from siamese_gui.core.share_choice import auc_by_share
     from siamese_gui.core.training import embed
 
     pairs = p["test_pairs"]
-    learned = embed(embedding.get_layer(LEARNED), p["test_images"])
-    histograms = embed(histogram_network(), p["test_images"])
-    return {
-        f"{share:g}": roc_auc(
-            pair_distances(np.hstack([np.sqrt(1 - share) * learned, np.sqrt(share) * histograms]), pairs), pairs.same
-        )
-        for share in SHARES
-    }
+    learned_sq = pair_distances(embed(embedding.get_layer(LEARNED), p["test_images"]), pairs).astype(float) ** 2
+    histograms_sq = pair_distances(embed(histogram_network(), p["test_images"]), pairs).astype(float) ** 2
+    return {f"{share:g}": auc for share, auc in auc_by_share(learned_sq, histograms_sq, pairs.same).items()}
 
 
 def run_tutorial(p, budget_s: float) -> dict:

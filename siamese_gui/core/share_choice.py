@@ -93,6 +93,17 @@ def plan_probe(labels: np.ndarray, train_idx: np.ndarray, total_steps: int, seed
     return ShareProbe(held, steps, total_steps, candidates)
 
 
+def joined_auc(learned_sq: np.ndarray, histograms_sq: np.ndarray, same: np.ndarray, share: float) -> float:
+    """AUC of pairs whose squared distance takes `share` from the histograms, given each
+    part's squared distance of every pair (share 1: the histograms alone; 0: learned)."""
+    return roc_auc(np.sqrt((1.0 - share) * learned_sq + share * histograms_sq), same)
+
+
+def auc_by_share(learned_sq: np.ndarray, histograms_sq: np.ndarray, same: np.ndarray) -> dict[float, float]:
+    """`joined_auc` at every share in `SHARES`."""
+    return {share: joined_auc(learned_sq, histograms_sq, same, share) for share in SHARES}
+
+
 def choose_share(learned: np.ndarray, histograms: np.ndarray, labels: np.ndarray) -> ShareChoice:
     """Score all pairs of the probe images at every share in `SHARES` and choose one.
 
@@ -108,15 +119,12 @@ def choose_share(learned: np.ndarray, histograms: np.ndarray, labels: np.ndarray
     same = labels[first] == labels[second]
     learned_sq = _squared_distances(learned)[first, second]
     histograms_sq = _squared_distances(histograms)[first, second]
-
-    def auc(share: float) -> float:
-        return roc_auc(np.sqrt((1.0 - share) * learned_sq + share * histograms_sq), same)
-
-    scores = {share: auc(share) for share in SHARES}
+    scores = auc_by_share(learned_sq, histograms_sq, same)
     best = max(scores.values())
     error = auc_standard_error(best, len(labels), len(labels))
     chosen = max(share for share in SHARES if scores[share] >= best - TOLERANCE * error)
-    return ShareChoice(chosen, scores[chosen], best, error, auc(1.0), auc(0.0), len(same), scores)
+    alone = [joined_auc(learned_sq, histograms_sq, same, share) for share in (1.0, 0.0)]
+    return ShareChoice(chosen, scores[chosen], best, error, *alone, len(same), scores)
 
 
 def _squared_distances(vectors: np.ndarray) -> np.ndarray:

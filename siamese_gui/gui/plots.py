@@ -100,10 +100,7 @@ class LossPlot(DeferredCanvas):
         self.marker.set_xdata([x, x])
         self.marker.set_label(label)
         self.marker.set_visible(True)
-        legend = self.ax.get_legend()
-        if legend is not None:
-            legend.remove()
-        self.ax.legend(loc="upper right", fontsize=8, frameon=False)
+        self.ax.legend(loc="upper right", fontsize=8, frameon=False)  # replaces the old one
         self.draw_idle()
 
     def reset(self) -> None:
