@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import pytest
 from gui_helpers import click, press, show_tab
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QPushButton, QToolButton
+from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QMessageBox, QPushButton, QToolButton
 
 from siamese_gui.core.datasets import DataSplits
 from siamese_gui.gui import workers
@@ -174,6 +175,30 @@ def test_app_icon_and_about_versions(qapp):
     # From the module when imported, else from its distribution (tensorflow-cpu or tensorflow).
     assert info["TensorFlow"][0].isdigit(), info["TensorFlow"]
     assert info["Keras"][0].isdigit(), info["Keras"]
+
+
+def test_f1_opens_about_with_the_installed_versions(window, qtbot):
+    """F1, as a person presses it, opens About; it gives the version of the TensorFlow
+    build installed (tensorflow-cpu or tensorflow), not "not installed"."""
+    from siamese_gui.gui.dialogs.about import AboutDialog
+
+    shown = []
+
+    def read_and_close():
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, AboutDialog):
+            shown.append(" ".join(label.text() for label in dialog.findChildren(QLabel)))
+            dialog.close()
+        else:
+            QTimer.singleShot(50, read_and_close)
+
+    window.show()
+    qtbot.waitExposed(window)
+    QTimer.singleShot(50, read_and_close)
+    press(qtbot, window, "F1")
+    qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+    assert re.search(r"TensorFlow</td><td><b>\d+\.\d+", shown[0]), shown[0]
+    assert re.search(r"Keras</td><td><b>\d+\.\d+", shown[0]), shown[0]
 
 
 def test_run_shows_the_window_and_returns(monkeypatch, qapp):
