@@ -87,9 +87,10 @@ class TrainingConfig:
     histogram_share: float = setting(
         0.0, "&Histogram share:",
         "default architecture: share of each squared distance that comes from the image's "
-        "gradient histograms, which hold for classes never trained on; 0 chooses it on a third "
-        "of the training classes kept out of the first 4/5 of the steps (with fewer than 4 "
-        "classes: from the number of training images, 0.7 from 20,000 up, at most 0.95); "
+        "gradient histograms, which hold for classes never trained on; 0 chooses it, and whether "
+        "to whiten the histograms as learned from the other classes, on a third of the training "
+        "classes kept out of the first 4/5 of the steps (with fewer than 4 classes: from the "
+        "number of training images, 0.7 from 20,000 up, at most 0.95, plain histograms); "
         "for comparing only the classes trained on, 0.1-0.2 scores higher",
         0.0, 0.95, step=0.05, decimals=2, zero_text="automatic",
     )

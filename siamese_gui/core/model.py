@@ -225,11 +225,13 @@ def _conv_bn(x, filters: int):
 # distance comes from the histograms (chosen per run on held-out training classes, see
 # `core.share_choice`). The learned part trains alone and separates the training
 # classes; how much of that carries over to classes it never saw depends on the data
-# (benchmarks/results-open-set.md).
+# (benchmarks/results-open-set.md). Where the run chooses it, the histograms are whitened
+# first, as learned from the training classes (`core.whitening`, a fixed dense layer).
 HISTOGRAM_BINS = 18
 HISTOGRAM_SMOOTHING = True
 DEFAULT_HISTOGRAM_SHARE = 0.7
 LEARNED = "learned"
+WHITENING = "histogram_whitening"
 
 
 def learned_network(embedding_dim: int) -> keras.Model:
@@ -261,13 +263,18 @@ def histogram_network() -> keras.Model:
     return keras.Model(image, default_gradient_histograms()(image), name="histograms")
 
 
-def fuse_with_histograms(image, learned_vector, share: float = DEFAULT_HISTOGRAM_SHARE):
+def fuse_with_histograms(image, learned_vector, share: float = DEFAULT_HISTOGRAM_SHARE, whitening=None):
     """Join a unit-length learned vector with the image's unit-length gradient
     histograms so that the histograms carry `share` of every squared distance (the
-    joined vector has unit length)."""
+    joined vector has unit length). With a `whitening.Whitening`, the histograms are
+    whitened first (a fixed dense layer, then unit length)."""
     if not 0.0 < share < 1.0:
         raise ConfigError(f"the histogram share must be between 0 and 1, got {share}")
     histograms = default_gradient_histograms()(image)
+    if whitening is not None:
+        dense = layers.Dense(whitening.matrix.shape[1], trainable=False, name=WHITENING)
+        histograms = UnitLength(name="whitened_unit_length")(dense(histograms))
+        dense.set_weights([whitening.matrix, -(whitening.mean @ whitening.matrix)])
     return layers.Concatenate(name="fused")(
         [
             layers.Rescaling((1.0 - share) ** 0.5, name="learned_share")(learned_vector),
@@ -281,6 +288,7 @@ def build_embedding_network(
     embedding_dim: int = 64,
     name: str = EMBEDDING_NAME,
     histogram_share: float = DEFAULT_HISTOGRAM_SHARE,
+    whitening=None,
 ) -> keras.Model:
     """Build the network that maps one image (28, 28, 1) to an embedding vector.
 
@@ -292,6 +300,7 @@ def build_embedding_network(
             36 x `HISTOGRAM_BINS` histogram values).
         histogram_share: the default preset's share of each squared distance that
             comes from the gradient histograms.
+        whitening: the default preset's `whitening.Whitening` of the histograms, or None.
         name: the network's name.
 
     Raises:
@@ -303,7 +312,9 @@ def build_embedding_network(
         raise ConfigError(f"embedding size must be at least 1, got {embedding_dim}")
     inputs = keras.Input(INPUT_SHAPE, name="image")
     if preset == "default":
-        outputs = fuse_with_histograms(inputs, learned_network(embedding_dim)(inputs), histogram_share)
+        outputs = fuse_with_histograms(
+            inputs, learned_network(embedding_dim)(inputs), histogram_share, whitening
+        )
     else:
         outputs = _seed_network(inputs, embedding_dim)
     return keras.Model(inputs, outputs, name=name)
@@ -334,7 +345,7 @@ def mirror_averaged(network: keras.Model, normalize: bool) -> keras.Model:
     return keras.Model(image, both, name=EMBEDDING_NAME)
 
 
-def mirror_averaged_fused(learned: keras.Model, histogram_share: float) -> keras.Model:
+def mirror_averaged_fused(learned: keras.Model, histogram_share: float, whitening=None) -> keras.Model:
     """The default preset's network with its learned part averaged over mirror images.
 
     Only the learned part is averaged; the gradient histograms stay those of the image
@@ -343,11 +354,12 @@ def mirror_averaged_fused(learned: keras.Model, histogram_share: float) -> keras
     Args:
         learned: the trained learned part (the default network's `LEARNED` layer).
         histogram_share: the gradient histograms' share of each squared distance.
+        whitening: the histograms' `whitening.Whitening`, or None.
     """
     image = keras.Input(INPUT_SHAPE, name="image")
     both = layers.Average(name="mirror_average")([learned(image), learned(HorizontalFlip()(image))])
     both = UnitLength(name="unit_length")(both)
-    return keras.Model(image, fuse_with_histograms(image, both, histogram_share), name=EMBEDDING_NAME)
+    return keras.Model(image, fuse_with_histograms(image, both, histogram_share, whitening), name=EMBEDDING_NAME)
 
 
 def build_pair_model(embedding: keras.Model) -> keras.Model:

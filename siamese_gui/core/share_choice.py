@@ -1,23 +1,26 @@
-"""Choose the gradient histograms' share of the distance on classes held out of training.
+"""Choose the gradient histograms' share of the distance, and whether to whiten them,
+on classes held out of training.
 
 What the learned part is worth on classes it never saw cannot be read from images of the
 classes it trains on: there it always looks good. So a run with the automatic share keeps
 a third of its training classes (at least two, seeded) out of the first `PROBE_FRACTION`
 of its steps. At that step it embeds images of those classes and scores all pairs of them at
-every share in `SHARES`. The run takes the largest share whose AUC is within half a
-standard error of the best: on a few held-out classes the best share alone is noisy, and
-the histograms do not depend on which classes were held out, so near-ties go to them.
+every share in `SHARES`, with the histograms as they are and whitened as learned from the
+other training classes (`core.whitening`). The run takes the largest share whose AUC is
+within half a standard error of the best, with the histograms as they are where any such
+share has them so: on a few held-out classes the best alone is noisy, and the plain
+histograms depend on no training class, so near-ties go to them.
 The probe comes late because the learned part keeps improving on new classes while it
 trains (probed at 3/5 of the steps it looked weaker than it ended up); a lean of a whole
 standard error gave the histograms too much where the learned part carries over, none at
 all too little where it does not (README, "Performance"). Then training goes on over all
 the classes. Runs on fewer than `MIN_CLASSES` classes keep the share chosen from their
-image count (`training.automatic_histogram_share`).
+image count (`training.automatic_histogram_share`) and plain histograms.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import keras
@@ -58,13 +61,17 @@ class ShareChoice:
     Attributes:
         share: the chosen share of each squared distance from the histograms.
         auc: AUC at the chosen share.
-        best_auc: the best AUC over `SHARES`.
+        best_auc: the best AUC over `SHARES`, plain or whitened.
         standard_error: the best AUC's standard error (Hanley & McNeil, counting each
             image as one same-class and one different-class pair, as pairs share images).
         histograms_auc: AUC of the histograms alone.
         learned_auc: AUC of the learned part alone (at the probe step).
         pairs: how many pairs were scored.
-        scores: AUC at each share in `SHARES`.
+        scores: AUC at each share in `SHARES`, plain histograms.
+        whitened: whether the chosen distance whitens the histograms.
+        whitened_scores: AUC at each share with whitened histograms (empty when the
+            probe had no whitening to try).
+        whitened_histograms_auc: AUC of the whitened histograms alone (None without).
     """
 
     share: float
@@ -75,6 +82,9 @@ class ShareChoice:
     learned_auc: float
     pairs: int
     scores: dict[float, float]
+    whitened: bool = False
+    whitened_scores: dict[float, float] = field(default_factory=dict)
+    whitened_histograms_auc: float | None = None
 
 
 def plan_probe(labels: np.ndarray, train_idx: np.ndarray, total_steps: int, seed: int) -> ShareProbe | None:
@@ -104,27 +114,42 @@ def auc_by_share(learned_sq: np.ndarray, histograms_sq: np.ndarray, same: np.nda
     return {share: joined_auc(learned_sq, histograms_sq, same, share) for share in SHARES}
 
 
-def choose_share(learned: np.ndarray, histograms: np.ndarray, labels: np.ndarray) -> ShareChoice:
+def choose_share(
+    learned: np.ndarray, histograms: np.ndarray, labels: np.ndarray, whitened: np.ndarray | None = None
+) -> ShareChoice:
     """Score all pairs of the probe images at every share in `SHARES` and choose one.
 
     Args:
         learned: unit-length learned vectors of the probe images.
         histograms: their unit-length gradient histograms.
         labels: their classes.
+        whitened: their whitened histograms (`whitening.Whitening.apply`), or None.
 
     Returns:
-        The largest share whose AUC is within half a standard error of the best.
+        The largest share whose AUC is within half a standard error of the best, plain
+        histograms first: whitened ones only where no plain share comes that close.
     """
     first, second = np.triu_indices(len(labels), k=1)
     same = labels[first] == labels[second]
     learned_sq = _squared_distances(learned)[first, second]
     histograms_sq = _squared_distances(histograms)[first, second]
     scores = auc_by_share(learned_sq, histograms_sq, same)
-    best = max(scores.values())
+    whitened_scores, whitened_alone = {}, None
+    if whitened is not None:
+        whitened_sq = _squared_distances(whitened)[first, second]
+        whitened_scores = auc_by_share(learned_sq, whitened_sq, same)
+        whitened_alone = joined_auc(learned_sq, whitened_sq, same, 1.0)
+    best = max([*scores.values(), *whitened_scores.values()])
     error = auc_standard_error(best, len(labels), len(labels))
-    chosen = max(share for share in SHARES if scores[share] >= best - TOLERANCE * error)
+    floor = best - TOLERANCE * error
+    plain = [share for share in SHARES if scores[share] >= floor]
+    use_whitened = not plain
+    chosen = max(plain) if plain else max(share for share in SHARES if whitened_scores[share] >= floor)
     alone = [joined_auc(learned_sq, histograms_sq, same, share) for share in (1.0, 0.0)]
-    return ShareChoice(chosen, scores[chosen], best, error, *alone, len(same), scores)
+    auc = whitened_scores[chosen] if use_whitened else scores[chosen]
+    return ShareChoice(
+        chosen, auc, best, error, *alone, len(same), scores, use_whitened, whitened_scores, whitened_alone
+    )
 
 
 def _squared_distances(vectors: np.ndarray) -> np.ndarray:
@@ -144,15 +169,18 @@ class ShareProbeCallback(keras.callbacks.Callback):
         histogram_network: the network of the gradient histograms alone.
         embed: embeds images with a network (`training.embed`; raises `ModelFileError`
             on non-finite vectors).
+        whitening: the histograms' whitening learned from the training classes outside
+            the probe, or None.
     """
 
-    def __init__(self, probe: ShareProbe, images, labels, histogram_network, embed: Callable):
+    def __init__(self, probe: ShareProbe, images, labels, histogram_network, embed: Callable, whitening=None):
         super().__init__()
         self.probe = probe
         self.images = images
         self.labels = labels
         self.histogram_network = histogram_network
         self.embed = embed
+        self.whitening = whitening
         self.steps = 0
         self.choice: ShareChoice | None = None
 
@@ -164,13 +192,15 @@ class ShareProbeCallback(keras.callbacks.Callback):
                 histograms = self.embed(self.histogram_network, self.images)
             except ModelFileError:  # non-finite: the run fails on its own loss
                 return
-            self.choice = choose_share(learned, histograms, self.labels)
+            whitened = None if self.whitening is None else self.whitening.apply(histograms)
+            self.choice = choose_share(learned, histograms, self.labels, whitened)
 
 
 def record(choice: ShareChoice, probe: ShareProbe, class_names) -> dict:
     """A chosen share and its evidence, for the model's metadata and `--json`."""
     return {
         "share": choice.share,
+        "whitened": choice.whitened,
         "held_out_classes": [str(class_names[c]) for c in probe.classes],
         "held_out_for_steps": probe.steps,
         "steps": probe.total_steps,
@@ -180,8 +210,16 @@ def record(choice: ShareChoice, probe: ShareProbe, class_names) -> dict:
         "standard_error": round(choice.standard_error, 6),
         "histograms_auc": round(choice.histograms_auc, 6),
         "learned_auc": round(choice.learned_auc, 6),
-        "auc_by_share": {f"{share:g}": round(value, 6) for share, value in choice.scores.items()},
+        "auc_by_share": _rounded(choice.scores),
+        "whitened_histograms_auc": (
+            None if choice.whitened_histograms_auc is None else round(choice.whitened_histograms_auc, 6)
+        ),
+        "whitened_auc_by_share": _rounded(choice.whitened_scores),
     }
+
+
+def _rounded(scores: dict[float, float]) -> dict[str, float]:
+    return {f"{share:g}": round(value, 6) for share, value in scores.items()}
 
 
 def describe(choice: ShareChoice, probe: ShareProbe, class_names) -> str:
@@ -189,11 +227,15 @@ def describe(choice: ShareChoice, probe: ShareProbe, class_names) -> str:
     names = ", ".join(str(class_names[c]) for c in probe.classes[:4])
     if len(probe.classes) > 4:
         names += f" and {len(probe.classes) - 4} more"
+    what = "whitened gradient histograms" if choice.whitened else "gradient histograms"
+    whitened = ""
+    if choice.whitened_histograms_auc is not None:
+        whitened = f", whitened {choice.whitened_histograms_auc:.3f}"
     return (
-        f"{choice.share:.0%} of each squared distance from the gradient histograms "
-        f"(automatic: the largest share within half a standard error of the best on "
-        f"{choice.pairs:,} pairs of classes kept out of the first {probe.steps:,} of "
-        f"{probe.total_steps:,} steps ({names}): AUC {choice.auc:.3f}, best {choice.best_auc:.3f} "
-        f"± {choice.standard_error:.3f}, histograms alone {choice.histograms_auc:.3f}, learned part "
-        f"alone {choice.learned_auc:.3f})"
+        f"{choice.share:.0%} of each squared distance from the {what} "
+        f"(automatic: the largest share within half a standard error of the best, whitened only "
+        f"where no plain share comes that close, on {choice.pairs:,} pairs of classes kept out of "
+        f"the first {probe.steps:,} of {probe.total_steps:,} steps ({names}): AUC {choice.auc:.3f}, "
+        f"best {choice.best_auc:.3f} ± {choice.standard_error:.3f}, histograms alone "
+        f"{choice.histograms_auc:.3f}{whitened}, learned part alone {choice.learned_auc:.3f})"
     )

@@ -44,6 +44,7 @@ from siamese_gui.core.pairs import Pairs, balanced_pairs, stratified_split
 from siamese_gui.core.share_choice import ShareProbe, ShareProbeCallback, plan_probe
 from siamese_gui.core.share_choice import describe as describe_share
 from siamese_gui.core.share_choice import record as record_share
+from siamese_gui.core.whitening import Whitening, learn_whitening
 
 
 def _steps_done(epoch: int, batches_per_epoch: int, batch: int) -> int:
@@ -426,22 +427,40 @@ class _ProgressCallback(keras.callbacks.Callback):
             )
 
 
-def inference_network(embedding: keras.Model, config: TrainingConfig, share: float) -> keras.Model:
+def inference_network(
+    embedding: keras.Model, config: TrainingConfig, share: float, whitening: Whitening | None = None
+) -> keras.Model:
     """A fresh, uncompiled copy of a trained network, ready to save and use.
 
     It carries no optimizer or loss state. When training mirrored images, the copy
     embeds each image as the mean of it and its mirror image (the default preset
     averages its learned part only). `share` is the gradient histograms' share of
-    each squared distance (default preset).
+    each squared distance and `whitening` their whitening, if any (default preset).
     """
     name = "trunk" if config.augment else EMBEDDING_NAME
-    network = build_embedding_network(config.preset, config.embedding_dim, name=name, histogram_share=share)
-    network.set_weights(embedding.get_weights())
+    network = build_embedding_network(
+        config.preset, config.embedding_dim, name=name, histogram_share=share, whitening=whitening
+    )
+    if config.preset == "default":
+        network.get_layer(LEARNED).set_weights(embedding.get_weights())
+    else:
+        network.set_weights(embedding.get_weights())
     if not config.augment:
         return network
     if config.preset == "default":
-        return mirror_averaged_fused(network.get_layer(LEARNED), share)
+        return mirror_averaged_fused(network.get_layer(LEARNED), share, whitening)
     return mirror_averaged(network, normalize=False)
+
+
+def _whitening(dataset: Dataset, indices: np.ndarray) -> Whitening | None:
+    """The histograms' whitening learned from some images of a dataset (None where
+    there is nothing to learn, or their histograms are not finite: the run then fails on
+    its own loss)."""
+    network = histogram_network()
+    try:
+        return learn_whitening(lambda chunk: embed(network, dataset.images[chunk]), indices, dataset.labels[indices])
+    except ModelFileError:
+        return None
 
 
 def validation_pairs(labels: np.ndarray, seed: int) -> Pairs:
@@ -525,8 +544,12 @@ def train(
     train_data = training_batches(dataset, train_idx, config, probe)
     chooser = None
     if probe is not None:
+        # Whitening learned from the classes outside the probe, to try on the probe's.
+        outside = train_idx[~np.isin(dataset.labels[train_idx], probe.classes)]
+        probe_whitening = _whitening(dataset, outside)
         chooser = ShareProbeCallback(
-            probe, dataset.images[probe.images], dataset.labels[probe.images], histogram_network(), embed
+            probe, dataset.images[probe.images], dataset.labels[probe.images], histogram_network(), embed,
+            probe_whitening,
         )
     val_data = _dataset(validation.images, tf.constant(validation.labels), val_idx, config, False)
     cancelled = should_cancel or (lambda: False)
@@ -545,13 +568,17 @@ def train(
         raise Cancelled("training cancelled")
     described = _histograms_description(config, share, len(train_idx))
     share_record = None
+    whitening = None
     if chooser is not None and chooser.choice is not None:
         share = chooser.choice.share
         described = describe_share(chooser.choice, probe, dataset.class_names)
         share_record = record_share(chooser.choice, probe, dataset.class_names)
+        if chooser.choice.whitened:
+            # Learned again from every training class, as the learned part was trained.
+            whitening = _whitening(dataset, train_idx)
     elif probe is not None:
         described += f" (the run ended before step {probe.steps:,}, where the share is chosen on held-out classes)"
-    trained = inference_network(embedding, config, share)
+    trained = inference_network(embedding, config, share, whitening)
     result = TrainingResult(
         embedding=trained,
         model=build_pair_model(trained),
