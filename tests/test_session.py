@@ -285,6 +285,23 @@ def test_held_out_classes_are_named_or_numbered_as_on_the_command_line():
         choose_held_out_classes(names, ["7", "Coat"])
 
 
+def test_held_out_classes_typed_as_names_or_as_a_share():
+    from siamese_gui.core.splits import held_out_from_text
+
+    names = tuple(f"class {i}" for i in range(8)) + ("0.5",)
+    assert held_out_from_text(names, " class 2 , 4") == ("class 2", "class 4")
+    assert held_out_from_text(names, "") == ()
+    share = held_out_from_text(names, "30%", seed=3)
+    assert len(share) == 3 and share == held_out_from_text(names, "0.3", seed=3)
+    assert share == choose_held_out_classes(names, None, 0.3, 3)
+    # A class called "0.5" is that class; "3" is the fourth class, not 3 %.
+    assert held_out_from_text(names, "0.5, 3") == ("class 3", "0.5")
+    with pytest.raises(ConfigError, match="holding out 1 of 9"):
+        held_out_from_text(names, "0.5")  # the class, not half of them
+    with pytest.raises(ConfigError, match="fraction must be in"):
+        held_out_from_text(names, "150%")
+
+
 def test_holding_out_every_class_but_one_is_a_clear_error():
     data = _folder(classes=3)
     with pytest.raises(ConfigError, match="fewer than 2 classes"):

@@ -141,6 +141,35 @@ def choose_held_out_classes(
     return tuple(class_names[i] for i in picked)
 
 
+def held_out_from_text(class_names: tuple[str, ...], text: str, seed: int = 0) -> tuple[str, ...]:
+    """The classes a typed entry holds out: class names or numbers separated by commas,
+    or one share of the classes, picked at random (seeded), as "0.3" or "30%".
+
+    Raises:
+        ConfigError: as `choose_held_out_classes`.
+    """
+    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
+    if not entries:
+        return ()
+    fraction = _fraction(entries[0]) if len(entries) == 1 else None
+    if fraction is not None and class_index(class_names, entries[0]) is None:
+        return choose_held_out_classes(class_names, None, fraction, seed)
+    return choose_held_out_classes(class_names, entries, None, seed)
+
+
+def _fraction(entry: str) -> float | None:
+    """0.3 for "0.3" or "30%"; None for anything else (a class number such as "3")."""
+    percent = entry.endswith("%")
+    number = entry[:-1].strip() if percent else entry
+    if not percent and "." not in number:
+        return None
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    return value / 100 if percent else value
+
+
 def seen_mask(data: Dataset, unseen: tuple[str, ...]) -> np.ndarray:
     """True for the images of `data` whose class is not among the `unseen` class names."""
     unseen_ids = [data.class_names.index(c) for c in unseen]

@@ -104,10 +104,11 @@ class TrainPanel(QWidget):
         self.per_class_spin.setToolTip("At most this many images of each class (a seeded sample)")
         form.addRow("&Images to use:", self.limit_spin)
         self.held_out_edit = QLineEdit()
-        self.held_out_edit.setPlaceholderText("none")
+        self.held_out_edit.setPlaceholderText("none (names, or 30%)")
         self.held_out_edit.setToolTip(
             "Classes kept out of training entirely (open set): names or numbers, separated by "
-            "commas. The test figures are then measured on these unseen classes only.")
+            "commas, or a share of the classes picked at random with the seed (\"30%\" or "
+            "\"0.3\"). The test figures are then measured on these unseen classes only.")
         form.addRow("&Classes:", self.classes_edit)
         form.addRow("Images &per class:", self.per_class_spin)
         form.addRow("&Hold out classes:", self.held_out_edit)
@@ -256,7 +257,7 @@ class TrainPanel(QWidget):
             return False
         try:
             dataset = self.training_data()
-            unseen = self.held_out_classes(dataset)
+            unseen = self.held_out_classes(dataset, config.seed)
         except SiameseError as exc:
             show_error(self, "Invalid class selection", str(exc))
             return False
@@ -272,18 +273,18 @@ class TrainPanel(QWidget):
         self.result_label.setText(f"Training on {count:,} images (less the held-out validation share)…")
         return self.controller.start(config, dataset, unseen)
 
-    def held_out_classes(self, source) -> tuple[str, ...]:
-        """The classes named in "Hold out classes" (never trained on).
+    def held_out_classes(self, source, seed: int = 0) -> tuple[str, ...]:
+        """The classes "Hold out classes" names, or a share of them picked with `seed`
+        (never trained on).
 
         Raises:
             ConfigError: on an unknown class, or when fewer than 2 classes would be left.
         """
-        from siamese_gui.core.splits import choose_held_out_classes
+        from siamese_gui.core.splits import held_out_from_text
 
-        names = [c.strip() for c in self.held_out_edit.text().split(",") if c.strip()]
-        if not names or source is None:
+        if source is None:
             return ()
-        return tuple(choose_held_out_classes(_training_pool(source).class_names, names, None, 0))
+        return held_out_from_text(_training_pool(source).class_names, self.held_out_edit.text(), seed)
 
     @Slot()
     def stop_training(self) -> None:

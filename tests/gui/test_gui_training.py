@@ -265,6 +265,20 @@ def test_held_out_classes_are_never_trained_on_and_become_the_test_data(train_wi
     assert "unseen classes" in train_window.threshold_panel.summary_label.text()
 
 
+def test_a_share_of_the_classes_can_be_held_out_picked_with_the_seed(train_window, qtbot):
+    from siamese_gui.core.splits import held_out_from_text
+
+    panel, names = _tiny_panel(train_window)
+    _type_into(qtbot, panel.held_out_edit, "40%")
+    with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
+        click(qtbot, panel.start_button)
+    unseen = finished.args[0].loaded.metadata["split"]["unseen_classes"]
+    assert len(unseen) == round(0.4 * len(names)) >= 2
+    assert tuple(unseen) == held_out_from_text(names, "0.4", TINY.seed)
+    qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
+    assert all(name in panel.result_label.text() for name in unseen)
+
+
 def test_holding_out_too_many_classes_is_refused(train_window, qtbot, dialogs):
     panel = train_window.train_panel
     names = train_window.state.train_data.class_names
