@@ -256,18 +256,14 @@ def _auc_by_share(embedding, p) -> dict:
     import numpy as np
 
     from siamese_gui.core.evaluation import pair_distances
-    from siamese_gui.core.model import LEARNED, histogram_network
-    from siamese_gui.core.pairs import stratified_split
+    from siamese_gui.core.model import LEARNED
     from siamese_gui.core.share_choice import auc_by_share
     from siamese_gui.core.training import embed
-    from siamese_gui.core.whitening import learn_whitening
 
-    pairs, train = p["test_pairs"], p["train"]
-    histograms = histogram_network()
-    # The whitening a run learns when it chooses it: from its training images, validation left out.
-    train_idx, _ = stratified_split(train.labels, VALIDATION_FRACTION, SEED)
-    whitening = learn_whitening(lambda i: embed(histograms, train.images[i]), train_idx, train.labels[train_idx])
-    plain = embed(histograms, p["test_images"])
+    pairs = p["test_pairs"]
+    histograms = _histogram_embedder()
+    whitening = _run_whitening(p, histograms)
+    plain = histograms(p["test_images"])
     learned_sq = pair_distances(embed(embedding.get_layer(LEARNED), p["test_images"]), pairs).astype(float) ** 2
     by_share = {}
     for name, vectors in (("plain", plain), ("whitened", whitening.apply(plain))):
@@ -362,14 +358,20 @@ def _histogram_embedder():
 
 def _whitened_embedder(p):
     """Our histograms whitened as a run learns it from the seen classes, alone."""
+    histograms = _histogram_embedder()
+    whitening = _run_whitening(p, histograms)
+    return lambda x: whitening.apply(histograms(x))
+
+
+def _run_whitening(p, histograms):
+    """The whitening a run learns where it chooses it: from its training images (the
+    validation share left out), given a function that embeds images as histograms."""
     from siamese_gui.core.pairs import stratified_split
     from siamese_gui.core.whitening import learn_whitening
 
-    histograms = _histogram_embedder()
     train = p["train"]
     train_idx, _ = stratified_split(train.labels, VALIDATION_FRACTION, SEED)
-    whitening = learn_whitening(lambda i: histograms(train.images[i]), train_idx, train.labels[train_idx])
-    return lambda x: whitening.apply(histograms(x))
+    return learn_whitening(lambda i: histograms(train.images[i]), train_idx, train.labels[train_idx])
 
 
 LABELS = {"ours": "Ours (default settings)", "tutorial": "Tutorial's recipe",
