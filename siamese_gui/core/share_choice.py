@@ -169,18 +169,21 @@ class ShareProbeCallback(keras.callbacks.Callback):
         histogram_network: the network of the gradient histograms alone.
         embed: embeds images with a network (`training.embed`; raises `ModelFileError`
             on non-finite vectors).
-        whitening: the histograms' whitening learned from the training classes outside
-            the probe, or None.
+        learn_whitening: learns the histograms' whitening from the training classes
+            outside the probe (None where there is none), called at the probe step only.
     """
 
-    def __init__(self, probe: ShareProbe, images, labels, histogram_network, embed: Callable, whitening=None):
+    def __init__(
+        self, probe: ShareProbe, images, labels, histogram_network, embed: Callable,
+        learn_whitening: Callable = lambda: None,
+    ):
         super().__init__()
         self.probe = probe
         self.images = images
         self.labels = labels
         self.histogram_network = histogram_network
         self.embed = embed
-        self.whitening = whitening
+        self.learn_whitening = learn_whitening
         self.steps = 0
         self.choice: ShareChoice | None = None
 
@@ -192,7 +195,8 @@ class ShareProbeCallback(keras.callbacks.Callback):
                 histograms = self.embed(self.histogram_network, self.images)
             except ModelFileError:  # non-finite: the run fails on its own loss
                 return
-            whitened = None if self.whitening is None else self.whitening.apply(histograms)
+            whitening = self.learn_whitening()
+            whitened = None if whitening is None else whitening.apply(histograms)
             self.choice = choose_share(learned, histograms, self.labels, whitened)
 
 

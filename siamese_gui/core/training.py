@@ -452,13 +452,12 @@ def inference_network(
     return mirror_averaged(network, normalize=False)
 
 
-def _whitening(dataset: Dataset, indices: np.ndarray) -> Whitening | None:
-    """The histograms' whitening learned from some images of a dataset (None where
-    there is nothing to learn, or their histograms are not finite: the run then fails on
-    its own loss)."""
-    network = histogram_network()
+def _whitening(histograms: keras.Model, dataset: Dataset, indices: np.ndarray) -> Whitening | None:
+    """The whitening of the `histograms` network's output learned from some images of a
+    dataset (None where there is nothing to learn, or their histograms are not finite:
+    the run then fails on its own loss)."""
     try:
-        return learn_whitening(lambda chunk: embed(network, dataset.images[chunk]), indices, dataset.labels[indices])
+        return learn_whitening(lambda chunk: embed(histograms, dataset.images[chunk]), indices, dataset.labels[indices])
     except ModelFileError:
         return None
 
@@ -544,12 +543,12 @@ def train(
     train_data = training_batches(dataset, train_idx, config, probe)
     chooser = None
     if probe is not None:
+        histograms = histogram_network()
         # Whitening learned from the classes outside the probe, to try on the probe's.
         outside = train_idx[~np.isin(dataset.labels[train_idx], probe.classes)]
-        probe_whitening = _whitening(dataset, outside)
         chooser = ShareProbeCallback(
-            probe, dataset.images[probe.images], dataset.labels[probe.images], histogram_network(), embed,
-            probe_whitening,
+            probe, dataset.images[probe.images], dataset.labels[probe.images], histograms, embed,
+            lambda: _whitening(histograms, dataset, outside),
         )
     val_data = _dataset(validation.images, tf.constant(validation.labels), val_idx, config, False)
     cancelled = should_cancel or (lambda: False)
@@ -575,7 +574,7 @@ def train(
         share_record = record_share(chooser.choice, probe, dataset.class_names)
         if chooser.choice.whitened:
             # Learned again from every training class, as the learned part was trained.
-            whitening = _whitening(dataset, train_idx)
+            whitening = _whitening(chooser.histogram_network, dataset, train_idx)
     elif probe is not None:
         described += f" (the run ended before step {probe.steps:,}, where the share is chosen on held-out classes)"
     trained = inference_network(embedding, config, share, whitening)

@@ -273,7 +273,7 @@ class TrainPanel(QWidget):
         self.result_label.setText(f"Training on {count:,} images (less the held-out validation share)…")
         return self.controller.start(config, dataset, unseen)
 
-    def held_out_classes(self, source, seed: int = 0) -> tuple[str, ...]:
+    def held_out_classes(self, source, seed: int) -> tuple[str, ...]:
         """The classes "Hold out classes" names, or a share of them picked with `seed`
         (never trained on).
 
