@@ -15,7 +15,7 @@ different-class partner for each test image of the unseen classes, seed 0.
 Rows: our default recipe (`train(TrainingConfig())`, what `siamese-gui train` runs with
 no options), the tutorial's recipe (its network, the fixed-pair contrastive loss, batch
 64, float64 pairs in memory, at most `--budget-s` CPU seconds of training), and the
-training-free baselines of `siamese_gui.core.baselines`. A second, small dataset of
+training-free baselines of `siamese_gui.core.evaluation.baselines`. A second, small dataset of
 another kind: scikit-learn's bundled 8x8 handwritten digits (1,797 images), scaled to
 28x28; digits 0, 2, 4, 6, 8 against 1, 3, 5, 7, 9 and back, trained on all images of the
 seen digits and tested on pairs of all images of the unseen ones. A third, of many
@@ -59,7 +59,7 @@ def load_digits_dataset(saved: str | None = None):
     the copy `save_small_dataset` wrote to `saved`."""
     import numpy as np
 
-    from siamese_gui.core.datasets import Dataset
+    from siamese_gui.core.data.datasets import Dataset
 
     names = tuple(str(d) for d in range(10))
     source = "scikit-learn digits (8x8 scaled to 28x28)"
@@ -122,7 +122,7 @@ def _saved_dataset(names: tuple[str, ...], source: str, saved: str):
     """The copy of a small dataset that `save_small_dataset` wrote to `saved`."""
     import numpy as np
 
-    from siamese_gui.core.datasets import Dataset
+    from siamese_gui.core.data.datasets import Dataset
 
     with np.load(saved) as arrays:
         return Dataset(arrays["images"], arrays["labels"], names, source)
@@ -133,7 +133,7 @@ def _drawn_font_dataset(chars: str, source: str, fonts: list[str]):
     import numpy as np
     from PIL import ImageFont
 
-    from siamese_gui.core.datasets import Dataset
+    from siamese_gui.core.data.datasets import Dataset
 
     rng = np.random.default_rng(SEED)
     images = []
@@ -199,11 +199,11 @@ def protocol(dataset_name: str, fold: str, data_file: str | None = None):
     """
     import numpy as np
 
-    from siamese_gui.core.pairs import balanced_pairs, class_holdout_split, stratified_split
-    from siamese_gui.core.training import validation_pairs
+    from siamese_gui.core.data.pairs import balanced_pairs, class_holdout_split, stratified_split
+    from siamese_gui.core.training.train import validation_pairs
 
     if dataset_name == "fashion-mnist":
-        from siamese_gui.core.datasets import load_fashion_mnist
+        from siamese_gui.core.data.datasets import load_fashion_mnist
 
         splits = load_fashion_mnist()
         train_all, test_all = splits.train, splits.test
@@ -226,7 +226,7 @@ def protocol(dataset_name: str, fold: str, data_file: str | None = None):
 
 
 def _score(embed, p) -> dict:
-    from siamese_gui.core.baselines import score_embedder
+    from siamese_gui.core.evaluation.baselines import score_embedder
 
     s = score_embedder(embed, "", p["val_images"], p["val_pairs"], p["test_images"], p["test_pairs"])
     return {"auc": s.test.auc, "accuracy": s.at_threshold.accuracy, "far": s.at_threshold.far,
@@ -234,8 +234,9 @@ def _score(embed, p) -> dict:
 
 
 def run_ours(p, budget_s: float) -> dict:
-    from siamese_gui.core.config import TrainingConfig
-    from siamese_gui.core.training import embed, train
+    from siamese_gui.core.model.config import TrainingConfig
+    from siamese_gui.core.model.graph import embed
+    from siamese_gui.core.training.train import train
 
     cpu = time.process_time()
     config = TrainingConfig()
@@ -255,10 +256,10 @@ def _auc_by_share(embedding, p) -> dict:
     choose it)."""
     import numpy as np
 
-    from siamese_gui.core.evaluation import pair_distances
-    from siamese_gui.core.model import LEARNED
-    from siamese_gui.core.share_choice import auc_by_share
-    from siamese_gui.core.training import embed
+    from siamese_gui.core.evaluation.metrics import pair_distances
+    from siamese_gui.core.model.graph import embed
+    from siamese_gui.core.model.networks import LEARNED
+    from siamese_gui.core.training.share_choice import auc_by_share
 
     pairs = p["test_pairs"]
     histograms = _histogram_embedder()
@@ -276,9 +277,14 @@ def run_tutorial(p, budget_s: float) -> dict:
     """The tutorial's recipe: float64 pairs in memory, batch 64, the seed network."""
     import keras
 
-    from siamese_gui.core.model import INPUT_SHAPE, ContrastiveLoss, EuclideanDistance, build_embedding_network
-    from siamese_gui.core.pairs import stratified_split
-    from siamese_gui.core.training import embed
+    from siamese_gui.core.data.pairs import stratified_split
+    from siamese_gui.core.model.graph import embed
+    from siamese_gui.core.model.networks import (
+        INPUT_SHAPE,
+        ContrastiveLoss,
+        EuclideanDistance,
+        build_embedding_network,
+    )
 
     start, cpu = time.perf_counter(), time.process_time()
     train = p["train"]
@@ -332,7 +338,7 @@ def _subprocess(recipe: str, dataset: str, fold: str, budget_s: float, extra: li
 
 
 def baselines_rows(p) -> dict:
-    from siamese_gui.core.baselines import score_baselines
+    from siamese_gui.core.evaluation.baselines import score_baselines
 
     rows = {}
     start = time.perf_counter()
@@ -349,8 +355,8 @@ def baselines_rows(p) -> dict:
 
 def _histogram_embedder():
     """The gradient histograms inside our default model, alone: what its learned part adds."""
-    from siamese_gui.core.model import histogram_network
-    from siamese_gui.core.training import embed
+    from siamese_gui.core.model.graph import embed
+    from siamese_gui.core.model.networks import histogram_network
 
     model = histogram_network()
     return lambda x: embed(model, x)
@@ -366,8 +372,8 @@ def _whitened_embedder(p):
 def _run_whitening(p, histograms):
     """The whitening a run learns where it chooses it: from its training images (the
     validation share left out), given a function that embeds images as histograms."""
-    from siamese_gui.core.pairs import stratified_split
-    from siamese_gui.core.whitening import learn_whitening
+    from siamese_gui.core.data.pairs import stratified_split
+    from siamese_gui.core.model.whitening import learn_whitening
 
     train = p["train"]
     train_idx, _ = stratified_split(train.labels, VALIDATION_FRACTION, SEED)

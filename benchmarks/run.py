@@ -7,7 +7,7 @@ Fashion-MNIST training images, with a held-out 10 % of them for choosing the thr
 and is scored on the standard 20,000 test pairs (one same-class and one different-class
 partner per test image, seed 0). The tutorial's recipe is its network with the dead
 first block fixed, float64 pairs materialised in memory, batch 64 and Adam; ours is
-`siamese_gui.core.training.train` with the default settings (which choose the
+`siamese_gui.core.training.train.train` with the default settings (which choose the
 histograms' share for classes never trained on), and again with `--histogram-share 0.1`
 (the setting for comparing only the classes trained on). All are evaluated at
 intervals (evaluation time is not counted) to find the time to 90 % pair accuracy.
@@ -63,9 +63,9 @@ def _reset_peak_rss() -> bool:
 
 def _protocol():
     """Training split, threshold pairs and the standard test pairs."""
-    from siamese_gui.core.datasets import load_fashion_mnist
-    from siamese_gui.core.pairs import standard_pairs, stratified_split
-    from siamese_gui.core.training import validation_pairs
+    from siamese_gui.core.data.datasets import load_fashion_mnist
+    from siamese_gui.core.data.pairs import standard_pairs, stratified_split
+    from siamese_gui.core.training.train import validation_pairs
 
     splits = load_fashion_mnist()
     train_idx, val_idx = stratified_split(splits.train.labels, 0.1, 0)
@@ -92,13 +92,13 @@ class _Scorer:
         return max(self.peak_mb, _peak_rss_mb())
 
     def score(self, embedding) -> dict:
-        from siamese_gui.core.evaluation import (
+        from siamese_gui.core.evaluation.metrics import (
             max_accuracy_threshold,
             metrics_at,
             pair_distances,
             roc_auc,
         )
-        from siamese_gui.core.training import embed
+        from siamese_gui.core.model.graph import embed
 
         val_d = pair_distances(embed(embedding, self.val_images), self.val_pairs)
         _, threshold = max_accuracy_threshold(val_d, self.val_pairs.same)
@@ -144,9 +144,10 @@ def run_ours_closed(args) -> dict:
 def run_ours(args, histogram_share: float = 0.0) -> dict:
     import numpy as np
 
-    from siamese_gui.core.config import TrainingConfig
-    from siamese_gui.core.training import embed, inference_network, train
-    from siamese_gui.core.training import histogram_share as share_of
+    from siamese_gui.core.model.config import TrainingConfig
+    from siamese_gui.core.model.graph import embed
+    from siamese_gui.core.training.train import histogram_share as share_of
+    from siamese_gui.core.training.train import inference_network, train
 
     splits, train_idx, val_idx, val_pairs, test_pairs = _protocol()
     scorer = _Scorer(splits, val_idx, val_pairs, test_pairs)
@@ -208,9 +209,9 @@ def _write_pair_pngs(splits, folder: Path) -> tuple[Path, Path]:
 def _time_compare(result, splits, repeats: int = 30) -> float:
     import tempfile
 
-    from siamese_gui.core.images import load_image
-    from siamese_gui.core.inference import load_model_handle
-    from siamese_gui.core.store import result_metadata, save_model
+    from siamese_gui.core.io.images import load_image
+    from siamese_gui.core.runtime.loading import load_model_handle
+    from siamese_gui.core.runtime.store import result_metadata, save_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(result.model, Path(tmp) / "bench.keras", result_metadata(result, ()))
@@ -253,7 +254,7 @@ def run_tutorial(args) -> dict:
     import keras
     import numpy as np
 
-    from siamese_gui.core.model import (
+    from siamese_gui.core.model.networks import (
         INPUT_SHAPE,
         ContrastiveLoss,
         EuclideanDistance,
@@ -332,9 +333,9 @@ def _time_tutorial_compare(model, splits, repeats: int = 30) -> float:
 
 
 def run_shipped(args) -> dict:
-    from siamese_gui.core.evaluation import metrics_at, pair_distances, roc_auc
-    from siamese_gui.core.inference import load_model_handle
-    from siamese_gui.core.locations import default_model_path
+    from siamese_gui.core.evaluation.metrics import metrics_at, pair_distances, roc_auc
+    from siamese_gui.core.io.locations import default_model_path
+    from siamese_gui.core.runtime.loading import load_model_handle
 
     splits, _, _, _, test_pairs = _protocol()
     comparator = load_model_handle(default_model_path(), runtime="tensorflow", cache=False)

@@ -42,7 +42,7 @@ if path.endswith(".onnx"):
 else:
     import ai_edge_litert.interpreter
     imported = time.perf_counter()
-    from siamese_gui.core.runtimes import LiteRTEmbedder
+    from siamese_gui.core.runtime.copies import LiteRTEmbedder
     run = LiteRTEmbedder(path)
 loaded = time.perf_counter()
 rng = np.random.default_rng(0)

@@ -63,7 +63,7 @@ def peak_mb() -> float:
 
 def load_handle(model: str):
     """The model as the CLI loads it: its LiteRT runtime copy where it has one."""
-    from siamese_gui.core.inference import load_model_handle
+    from siamese_gui.core.runtime.loading import load_model_handle
 
     handle = load_model_handle(model)
     handle.embed(np.zeros((2, 28, 28), np.uint8))  # build the graph before timing
@@ -76,7 +76,7 @@ def load_handle(model: str):
 def phase_write(args) -> dict:
     import cv2
 
-    from siamese_gui.core.datasets import load_fashion_mnist
+    from siamese_gui.core.data.datasets import load_fashion_mnist
 
     folder = Path(args.workdir) / "gallery"
     marker = folder / f".complete-{args.images}"
@@ -101,7 +101,7 @@ def phase_write(args) -> dict:
 
 
 def phase_index(args) -> dict:
-    from siamese_gui.core.search import SearchIndex, update_index_file
+    from siamese_gui.core.app.search import SearchIndex, update_index_file
 
     folder = Path(args.workdir) / "gallery"
     out = Path(args.workdir) / "gallery.npz"
@@ -131,8 +131,8 @@ def phase_stages(args) -> dict:
     """CPU time per file of each stage of `index`, on the first 5,000 files."""
     import hashlib
 
-    from siamese_gui.core.datasets import list_image_files
-    from siamese_gui.core.images import decode_image, read_image_bytes
+    from siamese_gui.core.data.datasets import list_image_files
+    from siamese_gui.core.io.images import decode_image, read_image_bytes
 
     files = [path for path, _ in list_image_files(Path(args.workdir) / "gallery")][:STAGE_FILES]
     handle = load_handle(args.model)
@@ -154,7 +154,7 @@ def phase_stages(args) -> dict:
 def phase_reindex(args) -> dict:
     import cv2
 
-    from siamese_gui.core.search import update_index_file
+    from siamese_gui.core.app.search import update_index_file
 
     folder = Path(args.workdir) / "gallery"
     out = Path(args.workdir) / "gallery.npz"
@@ -177,8 +177,14 @@ def phase_reindex(args) -> dict:
 
 
 def phase_query(args) -> dict:
-    from siamese_gui.core.datasets import load_fashion_mnist
-    from siamese_gui.core.search import ExactSearch, SearchIndex, faiss_available, make_search, nearest
+    from siamese_gui.core.app.search import (
+        ExactSearch,
+        SearchIndex,
+        faiss_available,
+        make_search,
+        nearest,
+    )
+    from siamese_gui.core.data.datasets import load_fashion_mnist
 
     out = Path(args.workdir) / "gallery.npz"
     handle = load_handle(args.model)
@@ -220,9 +226,9 @@ def phase_map(args) -> dict:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from siamese_gui.core.datasets import load_fashion_mnist
-    from siamese_gui.core.projection import pca_2d, tsne_2d
-    from siamese_gui.core.retrieval import retrieval_metrics
+    from siamese_gui.core.app.projection import pca_2d, tsne_2d
+    from siamese_gui.core.data.datasets import load_fashion_mnist
+    from siamese_gui.core.evaluation.retrieval import retrieval_metrics
 
     handle = load_handle(args.model)
     test = load_fashion_mnist().test
@@ -257,8 +263,8 @@ def phase_gui(args) -> dict:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from siamese_gui.core.datasets import DataSplits, load_fashion_mnist
-    from siamese_gui.gui.map_panel import MapPanel
+    from siamese_gui.core.data.datasets import DataSplits, load_fashion_mnist
+    from siamese_gui.gui.panels.map import MapPanel
     from siamese_gui.gui.state import AppState
 
     app = QApplication.instance() or QApplication([])

@@ -37,9 +37,9 @@ EMBED_CHILD = r"""
 import json, sys, time
 start = time.perf_counter()
 sys.path.insert(0, {root!r})
-from siamese_gui.core.datasets import find_fashion_mnist, load_fashion_mnist, load_samples
-from siamese_gui.core.inference import load_model_handle
-from siamese_gui.core.locations import default_model_path
+from siamese_gui.core.data.datasets import find_fashion_mnist, load_fashion_mnist, load_samples
+from siamese_gui.core.runtime.loading import load_model_handle
+from siamese_gui.core.io.locations import default_model_path
 import numpy as np
 folder = find_fashion_mnist()
 if folder is not None:

@@ -37,16 +37,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, settings, seed as hypothesis_seed  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st  # noqa: E402
 
-from siamese_gui.core.images import IMAGE_SIZE, decode_image  # noqa: E402  (sets OpenCV limits first)
-from siamese_gui.core.archive import model_metadata, open_model_file, sidecar_path  # noqa: E402
-from siamese_gui.core.datasets import parse_idx, read_idx_images, read_idx_labels  # noqa: E402
+from siamese_gui.core.data.datasets import parse_idx, read_idx_images, read_idx_labels  # noqa: E402
 from siamese_gui.core.errors import DatasetError, ImageError, ModelFileError  # noqa: E402
-
-import cv2  # noqa: E402
+from siamese_gui.core.io.images import IMAGE_SIZE, decode_image  # noqa: E402  (sets OpenCV limits first)
+from siamese_gui.core.runtime.archive import model_metadata, open_model_file, sidecar_path  # noqa: E402
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -19,7 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from siamese_gui.core.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist  # noqa: E402
+from siamese_gui.core.data.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist  # noqa: E402
 
 
 def main() -> int:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from siamese_gui.core.locations import default_model_path, samples_dir  # noqa: E402
+from siamese_gui.core.io.locations import default_model_path, samples_dir  # noqa: E402
 from siamese_gui.gui.app import create_application  # noqa: E402
 from siamese_gui.gui.main_window import MainWindow  # noqa: E402
 

@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from siamese_gui.core.config import TrainingConfig  # noqa: E402
-from siamese_gui.core.evaluation import Verdict  # noqa: E402
-from siamese_gui.core.locations import default_model_path  # noqa: E402
+from siamese_gui.core.evaluation.metrics import Verdict  # noqa: E402
+from siamese_gui.core.io.locations import default_model_path  # noqa: E402
+from siamese_gui.core.model.config import TrainingConfig  # noqa: E402
 from siamese_gui.gui.app import create_application  # noqa: E402
 from siamese_gui.gui.main_window import MainWindow  # noqa: E402
 
@@ -61,7 +61,7 @@ def main() -> int:
         raise SystemExit(f"{args.model}: model not found (pass --model)")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    app = create_application([sys.argv[0]])
+    _app = create_application([sys.argv[0]])  # kept alive for the windows
     window = MainWindow(autoload=False)
     window.resize(*SIZE)
     window.show()

@@ -22,7 +22,7 @@ from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from scripts.screenshots import SIZE, save, wait_until  # noqa: E402
-from siamese_gui.core.locations import default_model_path  # noqa: E402
+from siamese_gui.core.io.locations import default_model_path  # noqa: E402
 from siamese_gui.gui.app import create_application  # noqa: E402
 from siamese_gui.gui.main_window import MainWindow  # noqa: E402
 

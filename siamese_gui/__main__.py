@@ -2,6 +2,6 @@
 
 import sys
 
-from siamese_gui.cli import main
+from siamese_gui.cli.commands import main
 
 sys.exit(main())

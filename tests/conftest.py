@@ -19,10 +19,10 @@ if str(REPO_ROOT) not in sys.path:
 
 # Import the image module before anything else touches OpenCV: it sets OpenCV's pixel
 # limit, which OpenCV reads once.
-from siamese_gui.core import images as _images  # noqa: E402,F401
-from siamese_gui.core.datasets import Dataset  # noqa: E402
-
 from helpers import TINY_CLASSES, cli_env, make_dataset, shape_image  # noqa: E402,F401
+
+from siamese_gui.core.data.datasets import Dataset  # noqa: E402
+from siamese_gui.core.io import images as _images  # noqa: E402,F401
 
 
 def tiny_config(**changes):
@@ -31,7 +31,7 @@ def tiny_config(**changes):
     The learned part carries most of the distance (histogram share 0.25, not the
     automatic 0.95 for a few dozen images), so training visibly changes the model.
     """
-    from siamese_gui.core.config import TrainingConfig
+    from siamese_gui.core.model.config import TrainingConfig
 
     values = dict(
         epochs=2, batch_size=16, embedding_dim=8, validation_fraction=0.25, seed=0, augment=False,
@@ -64,7 +64,7 @@ TRAINED_CONFIG = dict(epochs=3, batch_size=8)
 @pytest.fixture(scope="session", autouse=True)
 def runtime_cache(tmp_path_factory):
     """Runtime copies of models that lack one go to a temp cache, never the user's."""
-    from siamese_gui.core.runtimes import CACHE_ENV
+    from siamese_gui.core.runtime.copies import CACHE_ENV
 
     folder = tmp_path_factory.mktemp("runtime-cache")
     saved = os.environ.get(CACHE_ENV)
@@ -82,7 +82,7 @@ def trained():
 
     `batches` and `epochs` are the progress objects passed to `on_batch` and `on_epoch`.
     """
-    from siamese_gui.core.training import train
+    from siamese_gui.core.training.train import train
 
     dataset = make_dataset()
     batches, epochs = [], []
@@ -99,7 +99,7 @@ def trained_config():
 @pytest.fixture(scope="session")
 def saved_model(trained, tmp_path_factory) -> Path:
     """The tiny trained model saved with its sidecar; treat the file as read-only."""
-    from siamese_gui.core.store import result_metadata, save_model
+    from siamese_gui.core.runtime.store import result_metadata, save_model
 
     result, dataset, _, _ = trained
     path = tmp_path_factory.mktemp("model") / "tiny.keras"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from siamese_gui.core.datasets import Dataset
+from siamese_gui.core.data.datasets import Dataset
 from siamese_gui.core.errors import SiameseError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -5,16 +5,16 @@ thresholds."""
 import numpy as np
 import pytest
 
-from siamese_gui.core import baselines
-from siamese_gui.core.baselines import (
+from siamese_gui.core.data.pairs import balanced_pairs
+from siamese_gui.core.evaluation import baselines
+from siamese_gui.core.evaluation.baselines import (
     BASELINES,
     HOGEmbedder,
     PCAEmbedder,
     PixelEmbedder,
     score_baselines,
 )
-from siamese_gui.core.evaluation import max_accuracy_threshold, pair_distances
-from siamese_gui.core.pairs import balanced_pairs
+from siamese_gui.core.evaluation.metrics import max_accuracy_threshold, pair_distances
 
 
 @pytest.mark.parametrize("embedder", [PixelEmbedder(), HOGEmbedder()], ids=["pixels", "hog"])

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from siamese_gui import cli
-from siamese_gui.core.locations import samples_dir
+from siamese_gui.cli import commands as cli
+from siamese_gui.core.io.locations import samples_dir
 
 
 def _png_chunk(kind, data):
@@ -89,8 +89,8 @@ def _truncate(path: Path) -> Path:
 def _lambda(folder: Path) -> Path:
     import keras
 
-    from siamese_gui.core.model import build_pair_model
-    from siamese_gui.core.store import save_model
+    from siamese_gui.core.model.networks import build_pair_model
+    from siamese_gui.core.runtime.store import save_model
 
     target = str(folder / "pwned")
     inputs = keras.Input((28, 28, 1))
@@ -174,8 +174,8 @@ def test_compare_bad_model(case, as_json, saved_model, tmp_path, capsys):
 def test_compare_wrong_shape_model(tmp_path, capsys):
     import keras
 
-    from siamese_gui.core.model import EuclideanDistance
-    from siamese_gui.core.store import save_model
+    from siamese_gui.core.model.networks import EuclideanDistance
+    from siamese_gui.core.runtime.store import save_model
 
     inputs = keras.Input((32, 32, 1))
     embedding = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)), name="embedding")
@@ -223,7 +223,7 @@ def test_evaluate_one_class_folder(saved_model, tmp_path, image_folder_factory, 
 
 
 def test_evaluate_bad_idx_folder(saved_model, tmp_path, capsys):
-    from siamese_gui.core.datasets import FASHION_MNIST_FILES
+    from siamese_gui.core.data.datasets import FASHION_MNIST_FILES
 
     for names in FASHION_MNIST_FILES.values():
         for name in names:
@@ -242,7 +242,7 @@ def test_evaluate_in_process(saved_model, tmp_path, image_folder_factory, capsys
     assert 0 <= test["accuracy"] <= 1 and 0 <= test["auc"] <= 1 and 0 <= test["eer"] <= 1
     # 9 pairs of a kind are too few for an interval: said, not invented.
     assert test["far_ci95"] is None and test["frr_ci95"] is None
-    from siamese_gui.core.store import read_metadata
+    from siamese_gui.core.runtime.store import read_metadata
 
     stored = read_metadata(saved_model)["threshold"]
     assert result["threshold"]["value"] == pytest.approx(stored)
@@ -294,8 +294,8 @@ def test_train_with_bad_data(tmp_path, capsys):
 def test_train_failure_saves_nothing_and_keeps_the_old_model(
     saved_model, tmp_path, dataset_factory, capsys, monkeypatch
 ):
-    from siamese_gui.core import datasets
-    from siamese_gui.core.datasets import Dataset
+    from siamese_gui.core.data import datasets
+    from siamese_gui.core.data.datasets import Dataset
 
     data = dataset_factory()
     images = data.images.astype(np.float32)
@@ -404,7 +404,7 @@ def test_process_train_then_evaluate(cli, tmp_path, image_folder_factory):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     # Its own folder is split as when it trained: only the test images are scored.
-    from siamese_gui.core.store import read_metadata
+    from siamese_gui.core.runtime.store import read_metadata
 
     recorded = read_metadata(out)["split"]
     assert 0 < result["test"]["pairs"] <= 2 * recorded["counts"]["test"]
@@ -477,6 +477,6 @@ def test_evaluate_scores_an_open_set_folder_like_train_did(tmp_path, image_folde
 
 
 def trained_classes_held_out(model_path) -> list[str]:
-    from siamese_gui.core.store import read_metadata
+    from siamese_gui.core.runtime.store import read_metadata
 
     return read_metadata(model_path)["split"]["unseen_classes"]

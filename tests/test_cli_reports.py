@@ -55,7 +55,7 @@ def test_verify_with_no_scorable_row_fails(cli, saved_model, tmp_path):
 
 
 def test_evaluate_two_models_side_by_side(cli, saved_model, folder, tmp_path):
-    from siamese_gui.core.store import update_metadata
+    from siamese_gui.core.runtime.store import update_metadata
 
     other = tmp_path / "other.keras"
     shutil.copyfile(saved_model, other)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from siamese_gui import cli
-from siamese_gui.core.search import SearchIndex
+from siamese_gui.cli import commands as cli
+from siamese_gui.core.app.search import SearchIndex
 
 
 def _run(capsys, *argv):

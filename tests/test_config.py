@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from siamese_gui.core.config import ARCHITECTURES, TrainingConfig, settings
 from siamese_gui.core.errors import ConfigError, SiameseError
+from siamese_gui.core.model.config import ARCHITECTURES, TrainingConfig, settings
 
 
 def test_defaults_are_valid_and_round_trip_through_a_dict():
@@ -64,7 +64,7 @@ def test_every_setting_is_declared_with_label_help_and_range():
 
 
 def test_cli_options_are_generated_from_the_declarations():
-    from siamese_gui.cli import build_parser
+    from siamese_gui.cli.commands import build_parser
 
     parser = build_parser()
     train = parser._subparsers._group_actions[0].choices["train"]

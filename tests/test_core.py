@@ -11,17 +11,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NUMPY_ONLY = [
     "siamese_gui.core",
     "siamese_gui.core.errors",
-    "siamese_gui.core.config",
-    "siamese_gui.core.locations",
-    "siamese_gui.core.images",
-    "siamese_gui.core.datasets",
-    "siamese_gui.core.pairs",
-    "siamese_gui.core.evaluation",
-    "siamese_gui.core.inference",
-    "siamese_gui.core.runtimes",
-    "siamese_gui.core.export",
+    "siamese_gui.core.model.config",
+    "siamese_gui.core.io.locations",
+    "siamese_gui.core.io.images",
+    "siamese_gui.core.data.datasets",
+    "siamese_gui.core.data.pairs",
+    "siamese_gui.core.evaluation.metrics",
+    "siamese_gui.core.runtime.handle",
+    "siamese_gui.core.runtime.copies",
+    "siamese_gui.core.runtime.export",
 ]
-WITH_TENSORFLOW = ["siamese_gui.core.model", "siamese_gui.core.training", "siamese_gui.core.store"]
+WITH_TENSORFLOW = ["siamese_gui.core.model.networks", "siamese_gui.core.training.train", "siamese_gui.core.runtime.store"]
 
 
 def _imported_after(modules):
@@ -40,7 +40,7 @@ def _imported_after(modules):
 
 
 def test_numpy_only_modules_import_neither_qt_nor_tensorflow():
-    loaded = _imported_after(NUMPY_ONLY + ["siamese_gui.cli"])
+    loaded = _imported_after(NUMPY_ONLY + ["siamese_gui.cli.commands"])
     assert "siamese_gui" in loaded and "numpy" in loaded and "cv2" in loaded
     for heavy in ("PySide6", "shiboken6", "tensorflow", "keras", "matplotlib"):
         assert heavy not in loaded, f"{heavy} was imported by the numpy-only core"

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from siamese_gui.core import datasets
-from siamese_gui.core.datasets import (
+from siamese_gui.core.data import datasets
+from siamese_gui.core.data.datasets import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_FILES,
     find_fashion_mnist,
@@ -350,7 +350,7 @@ def test_bundled_samples():
 
 @needs_fashion_mnist
 def test_real_fashion_mnist_and_its_standard_pairs():
-    from siamese_gui.core.pairs import balanced_pairs
+    from siamese_gui.core.data.pairs import balanced_pairs
 
     splits = load_fashion_mnist(FASHION_MNIST_DIR)
     assert splits.train.images.shape == (60000, 28, 28)
@@ -361,7 +361,7 @@ def test_real_fashion_mnist_and_its_standard_pairs():
 
 
 def test_restrict_keeps_the_chosen_classes_in_order_and_samples_per_class(dataset_factory):
-    from siamese_gui.core.datasets import restrict
+    from siamese_gui.core.data.datasets import restrict
 
     data = dataset_factory(per_class=12, num_classes=4)
     narrowed = restrict(data, ["ring", "0"], per_class=5, seed=1)

@@ -5,21 +5,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siamese_gui.core.evaluation import (
+from siamese_gui.core.data.pairs import Pairs
+from siamese_gui.core.evaluation.metrics import (
+    MIN_PAIRS,
+    PAIR_CHUNK,
     class_pair_errors,
     equal_error_rate,
-    MIN_PAIRS,
     evaluate_distances,
-    wilson_rate,
     max_accuracy_threshold,
     metrics_at,
-    PAIR_CHUNK,
     pair_distances,
     roc_auc,
     roc_curve,
     threshold_for_far,
+    wilson_rate,
 )
-from siamese_gui.core.pairs import Pairs
 
 # Same pairs at 0.1, 0.2, 0.4; different pairs at 0.3, 0.5, 0.6.
 D = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])

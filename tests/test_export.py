@@ -10,14 +10,14 @@ import sys
 
 import numpy as np
 import pytest
-
 from helpers import REPO_ROOT, cli_env
-from siamese_gui.core import runtimes
-from siamese_gui.core.datasets import find_fashion_mnist, load_fashion_mnist, load_samples
-from siamese_gui.core.evaluation import pair_distances
-from siamese_gui.core.locations import default_model_path
-from siamese_gui.core.pairs import standard_pairs
-from siamese_gui.core.runtimes import card_path, file_sha256, read_card, runtime_copy_path
+
+from siamese_gui.core.data.datasets import find_fashion_mnist, load_fashion_mnist, load_samples
+from siamese_gui.core.data.pairs import standard_pairs
+from siamese_gui.core.evaluation.metrics import pair_distances
+from siamese_gui.core.io.locations import default_model_path
+from siamese_gui.core.runtime import copies as runtimes
+from siamese_gui.core.runtime.copies import card_path, file_sha256, read_card, runtime_copy_path
 
 needs_litert = pytest.mark.skipif(
     importlib.util.find_spec("ai_edge_litert") is None, reason="LiteRT (ai-edge-litert) is not installed"
@@ -56,13 +56,13 @@ def parity_images():
 
 @pytest.fixture(scope="module")
 def shipped_keras():
-    from siamese_gui.core.inference import load_model_handle
+    from siamese_gui.core.runtime.loading import load_model_handle
 
     return load_model_handle(default_model_path(), runtime="tensorflow", cache=False)
 
 
 def _assert_parity(reference, embedder, images, threshold):
-    from siamese_gui.core.inference import embed_in_batches
+    from siamese_gui.core.model.embedding import embed_in_batches
 
     expected = reference.embed(images.images)
     actual = embed_in_batches(embedder, images.images)
@@ -104,7 +104,7 @@ def test_onnx_export_of_the_shipped_model_matches_keras(shipped_keras, parity_im
 
 @needs_litert
 def test_save_writes_a_runtime_copy_that_loading_uses(saved_model, trained):
-    from siamese_gui.core.inference import load_model_handle
+    from siamese_gui.core.runtime.loading import load_model_handle
 
     copy = runtime_copy_path(saved_model)
     assert read_card(copy)["model_sha256"] == runtimes.model_key(saved_model)
@@ -148,7 +148,7 @@ def _mismatch_card(path):
 def test_a_missing_or_foreign_runtime_copy_falls_back_to_tensorflow(
     damage, saved_model, trained, tmp_path, monkeypatch
 ):
-    from siamese_gui.core.inference import load_model_handle
+    from siamese_gui.core.runtime.loading import load_model_handle
 
     monkeypatch.setenv(runtimes.CACHE_ENV, str(tmp_path / "empty-cache"))
     model = _copy_model(saved_model, tmp_path / "m", runtime_copy=True)
@@ -162,15 +162,16 @@ def test_a_missing_or_foreign_runtime_copy_falls_back_to_tensorflow(
 
 
 def test_without_litert_the_tensorflow_path_is_used(saved_model, monkeypatch):
-    from siamese_gui.core.inference import load_model_handle
+    from siamese_gui.core.runtime import loading
+    from siamese_gui.core.runtime.loading import load_model_handle
 
-    monkeypatch.setattr(runtimes, "runtime_installed", lambda fmt="tflite": False)
+    monkeypatch.setattr(loading, "runtime_installed", lambda fmt="tflite": False)
     assert load_model_handle(saved_model).engine == "TensorFlow"
 
 
 @needs_litert
 def test_a_model_without_a_copy_is_cached_by_its_hash(saved_model, tmp_path, monkeypatch):
-    from siamese_gui.core.inference import load_model_handle
+    from siamese_gui.core.runtime.loading import load_model_handle
 
     monkeypatch.setenv(runtimes.CACHE_ENV, str(tmp_path / "cache"))
     model = _copy_model(saved_model, tmp_path / "m")
@@ -188,7 +189,7 @@ def test_compare_answers_without_tensorflow_and_like_tensorflow(shipped_keras):
     a, b = str(_sample(0)), str(_sample(120))
     code = (
         "import json, sys\n"
-        "from siamese_gui.cli import main\n"
+        "from siamese_gui.cli.commands import main\n"
         f"status = main(['compare', {a!r}, {b!r}, '--json'])\n"
         "print(json.dumps({'status': status, 'tensorflow': 'tensorflow' in sys.modules}))\n"
     )
@@ -199,7 +200,7 @@ def test_compare_answers_without_tensorflow_and_like_tensorflow(shipped_keras):
     assert json.loads(status_text) == {"status": 0, "tensorflow": False}
     result = json.loads(result_text)
     assert result["engine"].startswith("LiteRT")
-    from siamese_gui.core.images import load_image
+    from siamese_gui.core.io.images import load_image
 
     expected = shipped_keras.distance(load_image(a), load_image(b))
     assert result["distance"] == pytest.approx(expected, abs=1e-5)
@@ -217,7 +218,7 @@ def test_compare_answers_without_tensorflow_and_like_tensorflow(shipped_keras):
     ids=["missing-model", "wrong-suffix", "missing-folder"],
 )
 def test_export_bad_input_is_one_line(argv, words, saved_model, tmp_path, capsys):
-    from siamese_gui import cli
+    from siamese_gui.cli import commands as cli
 
     code = cli.main(["export", *argv(tmp_path, saved_model)])
     out, err = capsys.readouterr()

@@ -11,13 +11,13 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from helpers import assert_user_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import assert_user_error
-from siamese_gui.core import images
 from siamese_gui.core.errors import ImageError
-from siamese_gui.core.images import (
+from siamese_gui.core.io import images
+from siamese_gui.core.io.images import (
     IMAGE_SIZE,
     decode_image,
     exif_orientation,
@@ -25,7 +25,6 @@ from siamese_gui.core.images import (
     load_image,
     prepare_image,
 )
-
 
 # --- file builders -------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from siamese_gui.core import memory
+from siamese_gui.core.runtime import memory
 
 
 class _FakeLibc:

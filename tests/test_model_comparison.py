@@ -7,15 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from siamese_gui.core.evaluation import (
-    evaluate_distances,
-    metrics_at,
-    pair_distances,
-    roc_curve,
-    wilson_rate,
-)
-from siamese_gui.core.inference import ModelHandle
-from siamese_gui.core.model_comparison import (
+from siamese_gui.core.app.model_comparison import (
     EvaluationSet,
     compare_models,
     comparison_table,
@@ -23,7 +15,15 @@ from siamese_gui.core.model_comparison import (
     far_at_frr,
     format_table,
 )
-from siamese_gui.core.pairs import standard_pairs
+from siamese_gui.core.data.pairs import standard_pairs
+from siamese_gui.core.evaluation.metrics import (
+    evaluate_distances,
+    metrics_at,
+    pair_distances,
+    roc_curve,
+    wilson_rate,
+)
+from siamese_gui.core.runtime.handle import ModelHandle
 from tests.conftest import make_dataset
 
 

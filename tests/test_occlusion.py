@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from siamese_gui.core.app.occlusion import occlusion_maps, patch_positions
 from siamese_gui.core.errors import SiameseError
-from siamese_gui.core.inference import ModelHandle
-from siamese_gui.core.occlusion import occlusion_maps, patch_positions
+from siamese_gui.core.runtime.handle import ModelHandle
 
 
 class CountingEmbedder:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siamese_gui.core.pairs import Pairs, balanced_pairs, random_pairs, stratified_split
+from siamese_gui.core.data.pairs import Pairs, balanced_pairs, random_pairs, stratified_split
 
 LABELS = np.repeat(np.arange(4), [5, 3, 7, 2])
 
@@ -113,7 +113,7 @@ def test_balanced_pairs_invariants(labels, seed):
 
 
 def test_class_holdout_split_with_explicit_classes():
-    from siamese_gui.core.pairs import class_holdout_split
+    from siamese_gui.core.data.pairs import class_holdout_split
 
     labels = np.array([3, 1, 0, 2, 1, 3, 4])
     seen, unseen = class_holdout_split(labels, held_out=[4, 1])
@@ -122,7 +122,7 @@ def test_class_holdout_split_with_explicit_classes():
 
 
 def test_class_holdout_split_by_seeded_fraction():
-    from siamese_gui.core.pairs import class_holdout_split
+    from siamese_gui.core.data.pairs import class_holdout_split
 
     labels = np.repeat(np.arange(10), 3)
     seen, unseen = class_holdout_split(labels, fraction=0.3, seed=4)
@@ -148,7 +148,7 @@ def test_class_holdout_split_by_seeded_fraction():
     ],
 )
 def test_class_holdout_split_refuses_impossible_splits(kwargs, words):
-    from siamese_gui.core.pairs import class_holdout_split
+    from siamese_gui.core.data.pairs import class_holdout_split
 
     with pytest.raises(ValueError, match=words):
         class_holdout_split(np.array([0, 1, 2, 0, 1, 2]), **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from siamese_gui.core.progress import ProgressMode, ProgressReporter, choose_mode, format_duration
+from siamese_gui.cli.progress import ProgressMode, ProgressReporter, choose_mode, format_duration
 
 
 class FakeTTY(io.StringIO):

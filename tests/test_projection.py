@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from siamese_gui.core.inference import Cancelled
-from siamese_gui.core.projection import pca_2d, subsample, tsne_2d, tsne_available
+from siamese_gui.core.app.projection import pca_2d, subsample, tsne_2d, tsne_available
+from siamese_gui.core.errors import Cancelled
 
 
 def clusters(n_per=30, seed=0):

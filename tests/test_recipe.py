@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import make_dataset
 
 
@@ -22,7 +21,7 @@ def _binomial_blur(x: np.ndarray) -> np.ndarray:
 
 def _reference_histograms(images: np.ndarray, bins: int = 18, smooth: bool = False) -> np.ndarray:
     """Signed gradient histograms computed pixel by pixel with numpy, for comparison."""
-    from siamese_gui.core.model import _hog_pooling_matrix
+    from siamese_gui.core.model.networks import _hog_pooling_matrix
 
     x = np.asarray(images, np.float64)
     if smooth:
@@ -57,7 +56,7 @@ def _reference_histograms(images: np.ndarray, bins: int = 18, smooth: bool = Fal
 def _histograms(images: np.ndarray, smooth: bool = False) -> np.ndarray:
     import keras
 
-    from siamese_gui.core.model import INPUT_SHAPE, GradientHistograms
+    from siamese_gui.core.model.networks import INPUT_SHAPE, GradientHistograms
 
     image = keras.Input(INPUT_SHAPE)
     model = keras.Model(image, GradientHistograms(18, smooth=smooth)(image))
@@ -75,7 +74,7 @@ def test_gradient_histograms_match_a_pixel_by_pixel_reference(smooth):
 
 def test_models_saved_before_smoothing_keep_their_histograms():
     """A saved layer without a `smooth` setting computes what it did when it was saved."""
-    from siamese_gui.core.model import GradientHistograms
+    from siamese_gui.core.model.networks import GradientHistograms
 
     assert GradientHistograms.from_config({"bins": 18}).smooth is False
     assert GradientHistograms.from_config(GradientHistograms(18, smooth=True).get_config()).smooth is True
@@ -94,9 +93,9 @@ def test_the_default_network_runs_in_the_litert_copy(tmp_path):
     """The runtime copy gives the Keras values, for blank and full images too (a fused
     L2 normalisation of the all-zero histograms of a flat image gave NaN)."""
     pytest.importorskip("ai_edge_litert")
-    from siamese_gui.core.export import _tflite_bytes, check_parity
-    from siamese_gui.core.model import build_embedding_network
-    from siamese_gui.core.runtimes import runtime_embedder
+    from siamese_gui.core.model.networks import build_embedding_network
+    from siamese_gui.core.runtime.copies import runtime_embedder
+    from siamese_gui.core.runtime.export import _tflite_bytes, check_parity
 
     network = build_embedding_network("default", 8)
     path = tmp_path / "default.tflite"
@@ -110,7 +109,7 @@ def test_the_default_network_runs_in_the_litert_copy(tmp_path):
 def test_default_network_joins_learned_and_histogram_parts_at_the_share():
     import keras
 
-    from siamese_gui.core.model import HISTOGRAM_BINS, build_embedding_network
+    from siamese_gui.core.model.networks import HISTOGRAM_BINS, build_embedding_network
 
     network = build_embedding_network("default", 8, histogram_share=0.64)
     images = make_dataset(per_class=2).images[..., None].astype(np.float32) / 255.0
@@ -123,8 +122,8 @@ def test_default_network_joins_learned_and_histogram_parts_at_the_share():
 
 
 def test_automatic_histogram_share_shrinks_as_training_images_grow():
-    from siamese_gui.core.model import DEFAULT_HISTOGRAM_SHARE
-    from siamese_gui.core.training import MAX_HISTOGRAM_SHARE, automatic_histogram_share
+    from siamese_gui.core.model.networks import DEFAULT_HISTOGRAM_SHARE
+    from siamese_gui.core.training.train import MAX_HISTOGRAM_SHARE, automatic_histogram_share
 
     shares = [automatic_histogram_share(n) for n in (100, 800, 5_000, 20_000, 54_000)]
     assert shares[0] == shares[1] == MAX_HISTOGRAM_SHARE
@@ -133,8 +132,8 @@ def test_automatic_histogram_share_shrinks_as_training_images_grow():
 
 
 def test_schedule_by_steps_suits_small_and_large_data():
-    from siamese_gui.core.config import TrainingConfig
-    from siamese_gui.core.training import MAX_STEPS, MIN_STEPS, plan_schedule
+    from siamese_gui.core.model.config import TrainingConfig
+    from siamese_gui.core.training.train import MAX_STEPS, MIN_STEPS, plan_schedule
 
     small = plan_schedule(TrainingConfig(), 300)
     large = plan_schedule(TrainingConfig(), 54_000)
@@ -149,7 +148,7 @@ def test_schedule_by_steps_suits_small_and_large_data():
 
 
 def test_a_run_takes_the_steps_it_was_given_and_says_so(dataset_factory, config_factory):
-    from siamese_gui.core.training import train
+    from siamese_gui.core.training.train import train
 
     batches, rounds = [], []
     config = config_factory(epochs=0, steps=7, batch_size=16, histogram_share=0.0)

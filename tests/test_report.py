@@ -9,11 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from siamese_gui.core.evaluation import pair_distances
-from siamese_gui.core.inference import ModelHandle, Threshold, ThresholdOrigin
-from siamese_gui.core.model_comparison import EvaluationSet, describe_pairs
-from siamese_gui.core.pairs import standard_pairs
-from siamese_gui.core.report import (
+from siamese_gui.core.app.model_comparison import EvaluationSet, describe_pairs
+from siamese_gui.core.app.report import (
     ReportError,
     auc_interval,
     build_report,
@@ -22,6 +19,10 @@ from siamese_gui.core.report import (
     write_pdf,
     write_report,
 )
+from siamese_gui.core.data.pairs import standard_pairs
+from siamese_gui.core.evaluation.metrics import pair_distances
+from siamese_gui.core.evaluation.threshold import Threshold, ThresholdOrigin
+from siamese_gui.core.runtime.handle import ModelHandle
 from tests.conftest import make_dataset
 from tests.helpers import assert_user_error
 

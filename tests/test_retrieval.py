@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from siamese_gui.core.retrieval import (
+from siamese_gui.core.evaluation.retrieval import (
     nearest_neighbour_mistakes,
     nearest_neighbours,
     retrieval_metrics,

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from siamese_gui.core.errors import DatasetError, ModelFileError, SiameseError
-from siamese_gui.core.inference import ModelHandle
-from siamese_gui.core.search import (
+from siamese_gui.core.app.search import (
     ExactSearch,
     SearchIndex,
     build_index,
@@ -16,6 +14,8 @@ from siamese_gui.core.search import (
     search_index,
     update_index_file,
 )
+from siamese_gui.core.errors import DatasetError, ModelFileError, SiameseError
+from siamese_gui.core.runtime.handle import ModelHandle
 from tests.helpers import assert_user_error
 
 
@@ -91,7 +91,7 @@ def test_index_save_load_round_trip_and_search(tmp_path, image_folder_factory):
     np.testing.assert_array_equal(loaded.embeddings, index.embeddings)
     assert loaded.paths == index.paths and loaded.hashes == index.hashes
     assert loaded.classes == index.classes and loaded.fingerprint == "model-1"
-    from siamese_gui.core.images import load_image
+    from siamese_gui.core.io.images import load_image
 
     query = load_image(loaded.file(4))
     hits = search_index(loaded, handle, query, k=3)

@@ -9,12 +9,18 @@ import numpy as np
 import pytest
 from helpers import make_dataset
 
-from siamese_gui.core.datasets import DataKind, DataSplits, Dataset
+from siamese_gui.core.app.session import DataSource, Session, ThresholdPreset, split_data
+from siamese_gui.core.app.tasks import TaskExecutor
+from siamese_gui.core.data.datasets import DataKind, Dataset, DataSplits
+from siamese_gui.core.data.splits import (
+    Role,
+    choose_held_out_classes,
+    folder_splits,
+    held_out_images,
+)
 from siamese_gui.core.errors import ConfigError, SiameseError
-from siamese_gui.core.inference import ModelHandle, ThresholdOrigin
-from siamese_gui.core.session import DataSource, Session, ThresholdPreset, split_data
-from siamese_gui.core.splits import Role, choose_held_out_classes, folder_splits, held_out_images
-from siamese_gui.core.tasks import TaskExecutor
+from siamese_gui.core.evaluation.threshold import ThresholdOrigin
+from siamese_gui.core.runtime.handle import ModelHandle
 
 
 def _quadrants(batch):
@@ -45,7 +51,7 @@ def session():
 def test_importing_the_session_pulls_in_neither_qt_nor_tensorflow():
     import subprocess
 
-    code = "import sys, siamese_gui.core.session; print('PySide6' in sys.modules, 'tensorflow' in sys.modules)"
+    code = "import sys, siamese_gui.core.app.session; print('PySide6' in sys.modules, 'tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
@@ -123,7 +129,7 @@ def test_threshold_presets_come_from_validation_pairs_and_say_so(session):
     validation = session.evaluation(Role.VALIDATION)
     chosen = session.apply_preset(ThresholdPreset.EQUAL_ERROR)
     assert chosen.origin is ThresholdOrigin.PRESET and "validation pairs" in chosen.detail
-    from siamese_gui.core.evaluation import equal_error_rate
+    from siamese_gui.core.evaluation.metrics import equal_error_rate
 
     assert chosen.value == pytest.approx(equal_error_rate(validation.distances, validation.pairs.same)[1])
     restored = session.apply_preset(ThresholdPreset.MODEL)
@@ -200,7 +206,7 @@ def test_small_data_reports_undefined_instead_of_zero(session):
 
 
 def test_an_evaluation_hands_out_the_embeddings_it_already_has():
-    from siamese_gui.core.protocol import evaluate
+    from siamese_gui.core.evaluation.protocol import evaluate
 
     data = make_dataset(per_class=30, num_classes=4)
     handle = _handle()
@@ -214,9 +220,9 @@ def test_an_evaluation_hands_out_the_embeddings_it_already_has():
 
 
 def test_prefetch_loads_data_and_a_litert_model_but_never_starts_tensorflow(monkeypatch):
-    from siamese_gui.core.locations import default_model_path
-    from siamese_gui.core.prefetch import Prefetch
-    from siamese_gui.core.runtimes import runtime_installed
+    from siamese_gui.core.app.prefetch import Prefetch
+    from siamese_gui.core.io.locations import default_model_path
+    from siamese_gui.core.runtime.copies import runtime_installed
 
     prefetch = Prefetch(default_model_path())
     assert isinstance(prefetch.data.result(timeout=120), DataSource)
@@ -253,7 +259,7 @@ def test_work_asked_for_during_an_evaluation_does_not_wait_for_it():
 
 
 def test_a_large_test_set_is_previewed_on_a_sample_then_evaluated_whole():
-    from siamese_gui.core.session import PREVIEW_IMAGES
+    from siamese_gui.core.app.session import PREVIEW_IMAGES
 
     test = make_dataset(per_class=PREVIEW_IMAGES // 2, num_classes=4)
     train = make_dataset(per_class=50, num_classes=4)
@@ -286,7 +292,7 @@ def test_held_out_classes_are_named_or_numbered_as_on_the_command_line():
 
 
 def test_held_out_classes_typed_as_names_or_as_a_share():
-    from siamese_gui.core.splits import held_out_from_text
+    from siamese_gui.core.data.splits import held_out_from_text
 
     names = tuple(f"class {i}" for i in range(8)) + ("0.5",)
     assert held_out_from_text(names, " class 2 , 4") == ("class 2", "class 4")
@@ -309,7 +315,7 @@ def test_holding_out_every_class_but_one_is_a_clear_error():
 
 
 def test_a_folder_of_only_new_classes_is_split_like_any_folder():
-    from siamese_gui.core.session import splits_for_model
+    from siamese_gui.core.app.session import splits_for_model
 
     data = _folder(classes=4)
     model = ModelHandle(embedder=lambda images: images.reshape(len(images), -1),
@@ -324,7 +330,7 @@ def test_a_folder_of_only_new_classes_is_split_like_any_folder():
 
 
 def test_test_classes_are_described_against_the_classes_a_model_trained_on():
-    from siamese_gui.core.splits import test_classes_in_words
+    from siamese_gui.core.data.splits import test_classes_in_words
 
     data = _folder(classes=4)
     splits = folder_splits(data)

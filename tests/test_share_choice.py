@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import TINY_CLASSES
-from siamese_gui.core.share_choice import MIN_CLASSES, PROBE_IMAGES, SHARES, TOLERANCE, choose_share, plan_probe
+
+from siamese_gui.core.training.share_choice import (
+    MIN_CLASSES,
+    PROBE_IMAGES,
+    SHARES,
+    TOLERANCE,
+    choose_share,
+    plan_probe,
+)
 
 
 def _unit(vectors):
@@ -72,7 +79,7 @@ def test_the_share_follows_whichever_part_separates_the_held_out_classes():
 
 
 def test_the_probe_classes_sit_out_the_first_steps_then_train(dataset_factory, config_factory):
-    from siamese_gui.core.training import training_batches
+    from siamese_gui.core.training.train import training_batches
 
     data = dataset_factory(per_class=20)
     train_idx = np.arange(len(data))
@@ -87,7 +94,7 @@ def test_the_probe_classes_sit_out_the_first_steps_then_train(dataset_factory, c
 def test_a_run_says_how_it_chose_its_share(dataset_factory, config_factory, stop_at):
     """A run with the automatic share reports the probe's evidence and uses its choice;
     stopped before the probe step, it keeps the share for its image count and says so."""
-    from siamese_gui.core.training import train
+    from siamese_gui.core.training.train import train
 
     steps = []
     config = config_factory(epochs=0, steps=6, batch_size=16, histogram_share=0.0)

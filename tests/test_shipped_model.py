@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from siamese_gui.core.datasets import find_fashion_mnist, load_fashion_mnist
-from siamese_gui.core.evaluation import (
+from siamese_gui.core.data.datasets import find_fashion_mnist, load_fashion_mnist
+from siamese_gui.core.data.pairs import standard_pairs
+from siamese_gui.core.evaluation.metrics import (
     max_accuracy_threshold,
     metrics_at,
     pair_distances,
     roc_auc,
 )
-from siamese_gui.core.locations import default_model_path
-from siamese_gui.core.pairs import standard_pairs
+from siamese_gui.core.io.locations import default_model_path
 
 FASHION_MNIST = find_fashion_mnist()
 needs_fashion_mnist = pytest.mark.skipif(
@@ -23,7 +23,7 @@ needs_fashion_mnist = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def shipped():
-    from siamese_gui.core.inference import load_model_handle
+    from siamese_gui.core.runtime.loading import load_model_handle
 
     return load_model_handle(default_model_path())
 
@@ -54,7 +54,7 @@ def test_shipped_model_accuracy_on_standard_test_pairs(shipped):
 
 
 def test_shipped_model_separates_bundled_samples(shipped):
-    from siamese_gui.core.datasets import load_samples
+    from siamese_gui.core.data.datasets import load_samples
 
     samples = load_samples()
     pairs = standard_pairs(samples.labels)
@@ -68,7 +68,7 @@ def test_shipped_model_separates_bundled_samples(shipped):
 def test_evaluate_scores_training_free_baselines_on_the_same_pairs(capsys):
     import json
 
-    from siamese_gui import cli
+    from siamese_gui.cli import commands as cli
 
     assert cli.main(["evaluate", "--baselines", "--pairs", "4000", "--json", "--data", str(FASHION_MNIST)]) == 0
     result = json.loads(capsys.readouterr().out)

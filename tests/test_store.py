@@ -16,17 +16,15 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from helpers import assert_user_error
-from siamese_gui.core import store  # noqa: E402
+
 from siamese_gui.core.errors import ModelFileError  # noqa: E402
-from siamese_gui.core.model import EuclideanDistance, build_pair_model  # noqa: E402
-from siamese_gui.core.inference import (  # noqa: E402
-    FALLBACK_THRESHOLD,
-    ModelHandle,
-    ThresholdOrigin,
-    keras_embedder,
-    load_model_handle,
-)
-from siamese_gui.core.store import (  # noqa: E402
+from siamese_gui.core.evaluation.threshold import FALLBACK_THRESHOLD, ThresholdOrigin
+from siamese_gui.core.model.graph import keras_embedder
+from siamese_gui.core.model.networks import EuclideanDistance, build_pair_model  # noqa: E402
+from siamese_gui.core.runtime import store  # noqa: E402
+from siamese_gui.core.runtime.handle import ModelHandle
+from siamese_gui.core.runtime.loading import load_model_handle
+from siamese_gui.core.runtime.store import (
     file_sha256,
     load_model,
     read_sidecar,
@@ -78,7 +76,7 @@ def test_round_trip_gives_identical_distances(trained, saved_model):
     loaded = load_model(saved_model)
     assert loaded.warnings == []
     comparator = load_model_handle(saved_model, runtime="tensorflow")
-    from siamese_gui.core.training import embed
+    from siamese_gui.core.model.graph import embed
 
     np.testing.assert_array_equal(comparator.embed(dataset.images), embed(result.embedding, dataset.images))
     x = dataset.images[:6].astype(np.float32)[..., None] / 255.0

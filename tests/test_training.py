@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from siamese_gui.core.datasets import Dataset
+from siamese_gui.core.data.datasets import Dataset
+from siamese_gui.core.data.pairs import balanced_pairs
 from siamese_gui.core.errors import ConfigError
-from siamese_gui.core.evaluation import pair_distances, roc_auc
-from siamese_gui.core.pairs import balanced_pairs
+from siamese_gui.core.evaluation.metrics import pair_distances, roc_auc
 
 
 def _embed(embedding, images):
-    from siamese_gui.core.training import embed
+    from siamese_gui.core.model.graph import embed
 
     return embed(embedding, images)
 
@@ -26,7 +26,7 @@ def test_training_lowers_the_loss(trained):
 
 
 def test_same_class_pairs_end_up_closer_than_different_class_pairs(trained, trained_config):
-    from siamese_gui.core.model import build_embedding_network
+    from siamese_gui.core.model.networks import build_embedding_network
 
     result, dataset, _, _ = trained
     pairs = balanced_pairs(dataset.labels, seed=5)
@@ -78,7 +78,7 @@ def test_pair_model_distance_matches_the_embeddings(trained):
 
 
 def test_should_stop_stops_within_one_batch(dataset_factory, config_factory):
-    from siamese_gui.core.training import train
+    from siamese_gui.core.training.train import train
 
     batches, epochs, polls = [], [], []
 
@@ -104,8 +104,8 @@ def test_should_stop_stops_within_one_batch(dataset_factory, config_factory):
 
 
 def test_should_cancel_abandons_the_run_without_validating(dataset_factory, config_factory, monkeypatch):
-    import siamese_gui.core.training as training
-    from siamese_gui.core.inference import Cancelled
+    import siamese_gui.core.training.train as training
+    from siamese_gui.core.errors import Cancelled
 
     batches = []
     validated = []
@@ -122,7 +122,7 @@ def test_should_cancel_abandons_the_run_without_validating(dataset_factory, conf
 
 
 def test_same_seed_gives_the_same_result(trained, trained_config):
-    from siamese_gui.core.training import train
+    from siamese_gui.core.training.train import train
 
     first, dataset, _, _ = trained
     again = train(trained_config, dataset)
@@ -134,7 +134,7 @@ def test_same_seed_gives_the_same_result(trained, trained_config):
 
 
 def test_non_finite_loss_is_reported_as_a_failure(dataset_factory, config_factory):
-    from siamese_gui.core.training import train
+    from siamese_gui.core.training.train import train
 
     data = dataset_factory()
     images = data.images.astype(np.float32)
@@ -154,7 +154,7 @@ def test_absurd_learning_rate_is_refused_by_its_range(config_factory):
 
 
 def test_too_small_a_dataset_is_a_config_error(config_factory):
-    from siamese_gui.core.training import train
+    from siamese_gui.core.training.train import train
 
     tiny = Dataset(np.zeros((3, 28, 28), np.uint8), np.array([0, 1, 1]), ("a", "b"), "three images")
     with pytest.raises(ConfigError, match="three images"):
@@ -162,7 +162,8 @@ def test_too_small_a_dataset_is_a_config_error(config_factory):
 
 
 def test_mirror_trained_model_embeds_mirror_images_identically(dataset_factory, config_factory):
-    from siamese_gui.core.training import embed, train
+    from siamese_gui.core.model.graph import embed
+    from siamese_gui.core.training.train import train
 
     data = dataset_factory()
     result = train(config_factory(augment=True, epochs=1, preset="seed"), data)
@@ -174,7 +175,8 @@ def test_mirror_trained_model_embeds_mirror_images_identically(dataset_factory, 
 def test_mirror_trained_default_model_averages_its_learned_part_only(dataset_factory, config_factory):
     """The learned part sees a shape and its mirror image as one; the gradient histograms
     still tell them apart (a 2 is not an S)."""
-    from siamese_gui.core.training import embed, train
+    from siamese_gui.core.model.graph import embed
+    from siamese_gui.core.training.train import train
 
     data = dataset_factory()
     result = train(config_factory(augment=True, epochs=1), data)

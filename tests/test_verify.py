@@ -9,11 +9,7 @@ import os
 import cv2
 import pytest
 
-from siamese_gui.core.errors import DatasetError
-from siamese_gui.core.evaluation import Verdict
-from siamese_gui.core.images import load_image
-from siamese_gui.core.inference import ModelHandle
-from siamese_gui.core.verify import (
+from siamese_gui.core.app.verify import (
     RESULT_COLUMNS,
     read_pairs_csv,
     rejudge,
@@ -21,6 +17,10 @@ from siamese_gui.core.verify import (
     verify_csv,
     write_results_csv,
 )
+from siamese_gui.core.errors import DatasetError
+from siamese_gui.core.evaluation.metrics import Verdict
+from siamese_gui.core.io.images import load_image
+from siamese_gui.core.runtime.handle import ModelHandle
 from tests.conftest import make_dataset
 from tests.helpers import assert_user_error
 

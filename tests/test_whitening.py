@@ -6,12 +6,12 @@ import importlib.util
 
 import numpy as np
 import pytest
-
 from helpers import make_dataset
-from siamese_gui.core import whitening as whitening_module
-from siamese_gui.core.evaluation import roc_auc
-from siamese_gui.core.share_choice import SHARES, choose_share
-from siamese_gui.core.whitening import SHRINKAGE, learn_whitening
+
+from siamese_gui.core.evaluation.metrics import roc_auc
+from siamese_gui.core.model import whitening as whitening_module
+from siamese_gui.core.model.whitening import SHRINKAGE, learn_whitening
+from siamese_gui.core.training.share_choice import SHARES, choose_share
 
 
 def _unit(vectors):
@@ -86,10 +86,15 @@ def test_whitened_histograms_are_chosen_only_where_no_plain_share_comes_close():
 
 
 def test_a_whitened_network_computes_what_the_whitening_says_and_survives_saving(tmp_path):
-    from siamese_gui.core.inference import load_model_handle
-    from siamese_gui.core.model import WHITENING, build_embedding_network, build_pair_model, histogram_network
-    from siamese_gui.core.store import save_model, load_model
-    from siamese_gui.core.training import embed
+    from siamese_gui.core.model.graph import embed
+    from siamese_gui.core.model.networks import (
+        WHITENING,
+        build_embedding_network,
+        build_pair_model,
+        histogram_network,
+    )
+    from siamese_gui.core.runtime.loading import load_model_handle
+    from siamese_gui.core.runtime.store import load_model, save_model
 
     data = make_dataset(per_class=10)
     plain = embed(histogram_network(), data.images)
@@ -112,9 +117,9 @@ def test_a_run_that_chooses_whitening_saves_it_learned_from_all_its_training_cla
 ):
     """Forced by a probe whose plain histograms never come close, a run builds its model
     with the whitening and says so; the whitening comes from every training class."""
-    from siamese_gui.core import share_choice
-    from siamese_gui.core.model import WHITENING
-    from siamese_gui.core.training import train
+    from siamese_gui.core.model.networks import WHITENING
+    from siamese_gui.core.training import share_choice
+    from siamese_gui.core.training.train import train
 
     real = share_choice.choose_share
 
@@ -133,8 +138,8 @@ def test_a_run_that_chooses_whitening_saves_it_learned_from_all_its_training_cla
 
 
 def test_a_run_with_a_set_share_keeps_plain_histograms(dataset_factory, config_factory):
-    from siamese_gui.core.model import WHITENING
-    from siamese_gui.core.training import train
+    from siamese_gui.core.model.networks import WHITENING
+    from siamese_gui.core.training.train import train
 
     result = train(config_factory(epochs=0, steps=3, batch_size=16, histogram_share=0.3), dataset_factory())
     with pytest.raises(ValueError):

@@ -1,11 +1,8 @@
-"""Qt-free core: datasets, images, pairs, model, training, evaluation and storage.
+"""Qt-free core: image files, data, models, training, evaluation, runtimes and use cases.
 
-Submodules that need TensorFlow (`model`, `training`, `store`) import it themselves,
-so importing this package stays cheap. It caps malloc arenas first, before any
-TensorFlow thread allocates (see `memory.cap_malloc_arenas`).
+Sub-packages are layered (see ARCHITECTURE.md); importing any of them has no side
+effects and does not import TensorFlow: the modules that need it import it themselves.
 """
-
-from siamese_gui.core.memory import cap_malloc_arenas
 
 from siamese_gui.core.errors import (
     ConfigError,
@@ -15,8 +12,6 @@ from siamese_gui.core.errors import (
     SiameseError,
     TrainingError,
 )
-
-cap_malloc_arenas()
 
 __all__ = [
     "ConfigError",

@@ -53,3 +53,11 @@ def printable(text: str) -> str:
             code = ord(char)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
     return "".join(out)
+
+
+class Cancelled(SiameseError):
+    """A task was cancelled (superseded by a newer one, or the app is closing)."""
+
+    def __init__(self, message: str = "cancelled"):
+        super().__init__(message)
+

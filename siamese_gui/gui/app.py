@@ -10,7 +10,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 import siamese_gui
-from siamese_gui.core.locations import default_model_path, resource_path
+from siamese_gui.core.io.locations import default_model_path, resource_path
 from siamese_gui.gui import APP_NAME
 
 # Milliseconds: a verdict is painted before the other panels are built; without one,
@@ -57,7 +57,10 @@ def run(model_path: str | Path | None = None) -> int:
     Returns:
         The exit status.
     """
-    from siamese_gui.core.prefetch import Prefetch
+    from siamese_gui.core.app.prefetch import Prefetch
+    from siamese_gui.core.runtime.memory import cap_malloc_arenas
+
+    cap_malloc_arenas()  # before any TensorFlow thread allocates
 
     default = default_model_path()
     # Data and model load while the window's modules import and the window is built.

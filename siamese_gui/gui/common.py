@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from siamese_gui.core.evaluation import Verdict
+from siamese_gui.core.evaluation.metrics import Verdict
 
 # One colour language for the whole app. A verdict (what the model says) is blue or
 # orange; whether it was right (against the dataset labels) is green or red. The two

@@ -15,9 +15,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from siamese_gui.core.datasets import DataKind, load_fashion_mnist, load_samples
-from siamese_gui.core.session import DataSource, load_source
-from siamese_gui.core.locations import default_model_path
+from siamese_gui.core.app.session import DataSource, load_source
+from siamese_gui.core.data.datasets import DataKind, load_fashion_mnist, load_samples
+from siamese_gui.core.io.locations import default_model_path
 from siamese_gui.gui.common import (
     MUTED_COLOR,
     ask,
@@ -27,11 +27,11 @@ from siamese_gui.gui.common import (
     remember_folder,
     show_error,
 )
-from siamese_gui.gui.compare_panel import ComparePanel
 from siamese_gui.gui.dialogs.about import AboutDialog
-from siamese_gui.gui.gallery_panel import GalleryPanel
-from siamese_gui.gui.report_export import export_report
+from siamese_gui.gui.dialogs.report_export import export_report
 from siamese_gui.gui.gui_thread_gc import gui_thread_collector
+from siamese_gui.gui.panels.compare import ComparePanel
+from siamese_gui.gui.panels.gallery import GalleryPanel
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.workers import TrainingOutcome, error_text
 
@@ -43,13 +43,13 @@ STATUS_MS = 6000
 
 def _load_model_task(path: Path):
     """Load a model into a handle (runs on the task thread)."""
-    from siamese_gui.core.inference import load_model_handle
+    from siamese_gui.core.runtime.loading import load_model_handle
 
     return load_model_handle(path)
 
 
 def _save_model_task(handle, path: Path, metadata: dict) -> Path:
-    from siamese_gui.core.store import save_model
+    from siamese_gui.core.runtime.store import save_model
 
     # A handle running in LiteRT loads its Keras model (and TensorFlow) only now.
     return save_model(handle.keras_model, path, metadata)
@@ -111,12 +111,12 @@ class MainWindow(QMainWindow):
         if self.panels_built:
             return
         self.tabs.currentChanged.disconnect(self._placeholder_chosen)
-        from siamese_gui.gui.map_panel import MapPanel
-        from siamese_gui.gui.models_panel import ModelsPanel
-        from siamese_gui.gui.search_panel import SearchPanel
-        from siamese_gui.gui.threshold_panel import ThresholdPanel
-        from siamese_gui.gui.train_panel import TrainPanel
-        from siamese_gui.gui.verify_panel import VerifyPanel
+        from siamese_gui.gui.panels.map import MapPanel
+        from siamese_gui.gui.panels.models import ModelsPanel
+        from siamese_gui.gui.panels.search import SearchPanel
+        from siamese_gui.gui.panels.threshold import ThresholdPanel
+        from siamese_gui.gui.panels.train import TrainPanel
+        from siamese_gui.gui.panels.verify import VerifyPanel
 
         self.threshold_panel = ThresholdPanel(self.state)
         self.train_panel = TrainPanel(self.state)
@@ -373,7 +373,7 @@ class MainWindow(QMainWindow):
             suggestion: the file the dialog proposes.
             extra_metadata: more sidecar fields (for example `threshold_detail`).
         """
-        from siamese_gui.core.inference import is_inside_package
+        from siamese_gui.core.runtime.handle import is_inside_package
 
         loaded = loaded if loaded is not None else self.state.model
         if loaded is None:

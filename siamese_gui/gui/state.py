@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from siamese_gui.core.datasets import Dataset, DataSplits
-from siamese_gui.core.inference import ModelHandle, Threshold, ThresholdOrigin
-from siamese_gui.core.protocol import Evaluation
-from siamese_gui.core.session import Change, DataSource, Session, ThresholdPreset
-from siamese_gui.core.splits import Role, Splits
+from siamese_gui.core.app.session import Change, DataSource, Session, ThresholdPreset
+from siamese_gui.core.data.datasets import Dataset, DataSplits
+from siamese_gui.core.data.splits import Role, Splits
+from siamese_gui.core.evaluation.protocol import Evaluation
+from siamese_gui.core.evaluation.threshold import Threshold, ThresholdOrigin
+from siamese_gui.core.runtime.handle import ModelHandle
 from siamese_gui.gui.workers import QtDeliver, TaskRunner
 
 

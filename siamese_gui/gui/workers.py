@@ -17,8 +17,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from siamese_gui.core.errors import SiameseError
-from siamese_gui.core.inference import Cancelled
+from siamese_gui.core.errors import Cancelled, SiameseError
 
 _threads: set[QThread] = set()
 _sessions: set = set()
@@ -88,7 +87,7 @@ class TaskRunner(QObject):
 
     def __init__(self, deliver: QtDeliver, parent: QObject | None = None):
         super().__init__(parent)
-        from siamese_gui.core.session import Session
+        from siamese_gui.core.app.session import Session
 
         self.session = Session(deliver, self.busyChanged.emit)
         _sessions.add(self.session)
@@ -168,7 +167,7 @@ class TrainingWorker(QObject):
         cancel_event: threading.Event | None = None,
     ):
         super().__init__()
-        from siamese_gui.core.session import DataSource
+        from siamese_gui.core.app.session import DataSource
 
         self.config = config
         self.source = source if isinstance(source, DataSource) else DataSource(dataset=source)
@@ -179,15 +178,15 @@ class TrainingWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            from siamese_gui.core.inference import handle_from_training
-            from siamese_gui.core.session import split_data
-            from siamese_gui.core.store import result_metadata
-            from siamese_gui.core.training import train
+            from siamese_gui.core.app.session import split_data
+            from siamese_gui.core.runtime.handle import handle_from_training
+            from siamese_gui.core.runtime.store import result_metadata
+            from siamese_gui.core.training.train import train
 
             source = self.source
             if source.dataset is not None and source.dataset.root and self.config.invert is not None:
                 # The polarity setting decides how the files are read: read them again.
-                from siamese_gui.core.session import load_source
+                from siamese_gui.core.app.session import load_source
 
                 source = load_source(image_folder=source.dataset.root, invert=self.config.invert)
             splits = split_data(source, self.config.seed, self.unseen, self.config.validation_fraction)

@@ -20,7 +20,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, QStandardPaths  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
-from siamese_gui.core.datasets import Dataset, DataSplits  # noqa: E402
+from siamese_gui.core.data.datasets import Dataset, DataSplits  # noqa: E402
 
 
 def synthetic_dataset(per_class: int = 12, classes: int = 4, seed: int = 0) -> Dataset:
@@ -44,7 +44,7 @@ def no_running_threads():
     from siamese_gui.gui import workers
 
     left = [t.objectName() for t in workers.active_threads()]
-    running = [getattr(t, "objectName", lambda: t.name)() for t in workers.active_threads()
+    running = [getattr(t, "objectName", lambda: t.name)() for t in workers.active_threads()  # noqa: B023
                if (t.isRunning() if hasattr(t, "isRunning") else t.is_alive())]
     assert not running, f"threads still running after the test: {running}"
     assert not left, f"threads never joined after the test: {left}"

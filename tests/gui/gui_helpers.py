@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
@@ -94,7 +93,7 @@ class QuadrantEmbedder:
 
 def numpy_model(threshold: float = 0.5, path=None, read_only: bool = False, class_names=()):
     """A `ModelHandle` over `QuadrantEmbedder`, as the app uses a loaded model."""
-    from siamese_gui.core.inference import ModelHandle
+    from siamese_gui.core.runtime.handle import ModelHandle
 
     metadata = {"threshold": threshold, "class_names": list(class_names)}
     return ModelHandle(embedder=QuadrantEmbedder(), metadata=metadata, path=path, read_only=read_only)

@@ -7,14 +7,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from gui_helpers import click, press, show_tab
+from gui_helpers import (
+    click,
+    numpy_model,  # noqa: E402
+    press,
+    show_tab,
+)
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QMessageBox, QPushButton, QToolButton
 
-from siamese_gui.core.datasets import DataSplits
+from siamese_gui.core.data.datasets import DataSplits
 from siamese_gui.gui import workers
-
-from gui_helpers import numpy_model  # noqa: E402
 
 
 def test_gui_package_is_the_only_qt_user():
@@ -60,7 +63,7 @@ def test_status_bar_names_model_data_and_threshold(loaded_window):
 
 
 def test_status_bar_says_when_running_on_samples(window):
-    from siamese_gui.core.datasets import load_samples
+    from siamese_gui.core.data.datasets import load_samples
 
     samples = load_samples()
     window.state.set_data(DataSplits(samples, samples))

@@ -10,8 +10,8 @@ from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl
 from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtWidgets import QApplication
 
-from siamese_gui.core.evaluation import Verdict, verdict_of
-from siamese_gui.core.locations import samples_dir
+from siamese_gui.core.evaluation.metrics import Verdict, verdict_of
+from siamese_gui.core.io.locations import samples_dir
 
 
 def _wait_distance(qtbot, panel):
@@ -36,7 +36,7 @@ def test_opens_on_a_random_dataset_pair(loaded_window, qtbot):
 
 
 def test_verdict_waits_for_a_model(window, data):
-    from siamese_gui.core.datasets import DataSplits
+    from siamese_gui.core.data.datasets import DataSplits
 
     window.state.set_data(DataSplits(data, data))
     panel = window.compare_panel
@@ -150,7 +150,7 @@ def test_explanation_names_distance_and_threshold(loaded_window, qtbot):
 
 
 def test_open_button_shows_the_class_of_a_class_folder(loaded_window, qtbot, monkeypatch, dialogs):
-    from siamese_gui.core.datasets import DataSplits, load_samples
+    from siamese_gui.core.data.datasets import DataSplits, load_samples
 
     samples = load_samples()
     loaded_window.state.set_data(DataSplits(samples, samples))

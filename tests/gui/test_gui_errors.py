@@ -7,11 +7,10 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
-
 from gui_helpers import choose_file, click, press, show_tab
 from PySide6.QtWidgets import QFileDialog
 
-from siamese_gui.core.datasets import DataSplits
+from siamese_gui.core.data.datasets import DataSplits
 
 
 @pytest.fixture
@@ -166,7 +165,7 @@ def test_save_failure_is_reported(loaded_window, tmp_path, qtbot, dialogs, monke
 
 def test_splits_stay_after_failed_fashion_mnist(window, data, qtbot, dialogs, monkeypatch, tmp_path):
     monkeypatch.setenv("SIAMESE_GUI_DATA", str(tmp_path))
-    import siamese_gui.core.datasets as datasets
+    import siamese_gui.core.data.datasets as datasets
 
     monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "none")
     monkeypatch.setattr(datasets, "KERAS_CACHE_DIR", tmp_path / "none2")

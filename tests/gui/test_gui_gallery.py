@@ -9,8 +9,8 @@ from gui_helpers import choose_file, click, press, show_tab
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from siamese_gui.core.evaluation import Verdict
-from siamese_gui.gui.gallery_panel import MIN_TILE_WIDTH, choose_pairs
+from siamese_gui.core.evaluation.metrics import Verdict
+from siamese_gui.gui.panels.gallery import MIN_TILE_WIDTH, choose_pairs
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_tile_count_follows_the_spin_box(gallery, qtbot):
 
 
 def test_shuffle_button_and_the_same_seed_again(gallery, qtbot):
-    from siamese_gui.gui.gallery_panel import PairTile
+    from siamese_gui.gui.panels.gallery import PairTile
 
     first = [t.indices for t in gallery.tiles]
     click(qtbot, gallery.shuffle_button)

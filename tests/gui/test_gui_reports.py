@@ -9,11 +9,11 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFileDialog
 
-from siamese_gui.core import inference
-from siamese_gui.core.datasets import DataSplits
-from siamese_gui.core.evaluation import evaluate_distances, pair_distances
-from siamese_gui.core.inference import ModelHandle
-from siamese_gui.core.pairs import standard_pairs
+from siamese_gui.core.data.datasets import DataSplits
+from siamese_gui.core.data.pairs import standard_pairs
+from siamese_gui.core.evaluation.metrics import evaluate_distances, pair_distances
+from siamese_gui.core.runtime import loading
+from siamese_gui.core.runtime.handle import ModelHandle
 
 pytestmark = pytest.mark.gui
 
@@ -107,7 +107,7 @@ def test_models_panel_add_and_remove(ready, qtbot, tmp_path, data, monkeypatch, 
     window = ready
     panel = window.models_panel
     other = _handle(_pixels, threshold=0.9, name="b.keras", tmp_path=tmp_path)
-    monkeypatch.setattr(inference, "load_model_handle", lambda path: other)
+    monkeypatch.setattr(loading, "load_model_handle", lambda path: other)
     _click_tab(qtbot, window, panel)
     qtbot.waitUntil(lambda: len(panel.scores) == 1, timeout=20_000)
     assert panel.table.item(0, 0).text() == "a.keras (current)"

@@ -8,9 +8,9 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFileDialog
 
-from siamese_gui.core.datasets import DataSplits
-from siamese_gui.core.inference import ModelHandle
-from siamese_gui.core.projection import tsne_available
+from siamese_gui.core.app.projection import tsne_available
+from siamese_gui.core.data.datasets import DataSplits
+from siamese_gui.core.runtime.handle import ModelHandle
 
 
 def quadrant_embedder(batch):
@@ -200,7 +200,7 @@ def test_compare_occlusion_overlay_toggles_by_click(ready, data, qtbot):
 
 def test_search_an_index_file_and_refuse_another_models(ready, qtbot, tmp_path, monkeypatch, dialogs,
                                                         image_folder_factory):
-    from siamese_gui.core.search import update_index_file
+    from siamese_gui.core.app.search import update_index_file
 
     folder = image_folder_factory(tmp_path / "gallery", per_class=2, num_classes=2)
     ours, theirs = tmp_path / "ours.npz", tmp_path / "theirs.npz"

@@ -8,13 +8,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gui_helpers import numpy_model
-from gui_helpers import choose_file, click, show_tab
+from gui_helpers import choose_file, click, numpy_model, show_tab
 from PySide6.QtCore import QStandardPaths, Qt
 
-from siamese_gui.core.evaluation import equal_error_rate, max_accuracy_threshold, metrics_at, threshold_for_far
-from siamese_gui.core.locations import default_model_path
-from siamese_gui.core.archive import model_metadata, open_model_file, sidecar_path
+from siamese_gui.core.evaluation.metrics import (
+    equal_error_rate,
+    max_accuracy_threshold,
+    metrics_at,
+    threshold_for_far,
+)
+from siamese_gui.core.io.locations import default_model_path
+from siamese_gui.core.runtime.archive import model_metadata, open_model_file, sidecar_path
 
 
 def _hashes(path: Path) -> dict[str, str]:
@@ -148,7 +152,7 @@ def test_shipped_model_is_never_written(panel, loaded_window, qtbot, monkeypatch
 
 def test_shipped_model_threshold_is_saved_in_a_copy(window, data, qtbot, monkeypatch, tmp_path, dialogs):
     pytest.importorskip("tensorflow")
-    from siamese_gui.core.datasets import DataSplits
+    from siamese_gui.core.data.datasets import DataSplits
 
     shipped = default_model_path()
     before = _hashes(shipped)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from gui_helpers import choose_file, click, press, show_tab
 
-from siamese_gui.core.config import TrainingConfig
-from siamese_gui.core.datasets import DataSplits
+from siamese_gui.core.data.datasets import DataSplits
+from siamese_gui.core.model.config import TrainingConfig
 from siamese_gui.gui import workers
 
 pytest.importorskip("tensorflow")
@@ -199,7 +199,7 @@ def test_invalid_setting_is_reported_before_starting(train_window, qtbot, dialog
 
 
 def test_non_finite_loss_is_reported_and_nothing_is_replaced(train_window, qtbot, dialogs, monkeypatch):
-    import siamese_gui.core.training as training
+    import siamese_gui.core.training.train as training
 
     def failing_train(config, dataset, on_batch=None, on_epoch=None, should_stop=None, **_):
         return training.TrainingResult(
@@ -219,7 +219,7 @@ def test_non_finite_loss_is_reported_and_nothing_is_replaced(train_window, qtbot
 
 
 def test_exception_inside_training_reaches_a_dialog(train_window, qtbot, dialogs, monkeypatch):
-    import siamese_gui.core.training as training
+    import siamese_gui.core.training.train as training
 
     def broken_train(*args, **kwargs):
         raise RuntimeError("out of cheese")
@@ -234,7 +234,7 @@ def test_exception_inside_training_reaches_a_dialog(train_window, qtbot, dialogs
 
 
 def test_train_form_is_generated_from_the_setting_declarations(window):
-    from siamese_gui.core.config import LIMITS, TrainingConfig, settings
+    from siamese_gui.core.model.config import LIMITS, TrainingConfig, settings
 
     form = window.train_panel.settings
     assert set(form.widgets) == {spec.name for spec in settings()}
@@ -266,7 +266,7 @@ def test_held_out_classes_are_never_trained_on_and_become_the_test_data(train_wi
 
 
 def test_a_share_of_the_classes_can_be_held_out_picked_with_the_seed(train_window, qtbot):
-    from siamese_gui.core.splits import held_out_from_text
+    from siamese_gui.core.data.splits import held_out_from_text
 
     panel, names = _tiny_panel(train_window)
     _type_into(qtbot, panel.held_out_edit, "40%")

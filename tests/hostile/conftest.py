@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from hostile_helpers import members_of
 
 
@@ -16,7 +15,7 @@ def model_members(saved_model):
 @pytest.fixture
 def sample_images():
     """Two bundled sample images of different classes."""
-    from siamese_gui.core.locations import samples_dir
+    from siamese_gui.core.io.locations import samples_dir
 
     folders = sorted(p for p in samples_dir().iterdir() if p.is_dir())
     return sorted(folders[0].iterdir())[0], sorted(folders[1].iterdir())[0]

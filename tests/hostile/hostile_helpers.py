@@ -73,7 +73,7 @@ def run_limited(code: str, limit_mb: int, *args: str, timeout: float = 120, tmpd
 
 def cli_limited(*args: str, limit_mb: int = NO_TENSORFLOW_MB, timeout: float = 120, tmpdir: Path | None = None):
     """Run `siamese-gui ARGS` in a child under RLIMIT_AS; see `run_limited`."""
-    code = "from siamese_gui.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    code = "from siamese_gui.cli.commands import main\nsys.exit(main(sys.argv[1:]))\n"
     return run_limited(code, limit_mb, *args, timeout=timeout, tmpdir=tmpdir)
 
 

@@ -12,12 +12,12 @@ import zipfile
 import zlib
 
 import pytest
-
 from helpers import assert_user_error
 from hostile_helpers import cli_limited, declare_size, one_error_line, write_zip
-from siamese_gui.core import archive
-from siamese_gui.core.archive import open_model_file, read_model_archive
+
 from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.runtime import archive
+from siamese_gui.core.runtime.archive import open_model_file, read_model_archive
 
 MiB = 2**20
 
@@ -27,7 +27,7 @@ def _refused(path, *words):
 
 
 def test_archive_module_does_not_import_tensorflow():
-    code = "import sys, siamese_gui.core.archive, siamese_gui.core.images; print('tensorflow' in sys.modules)"
+    code = "import sys, siamese_gui.core.runtime.archive, siamese_gui.core.io.images; print('tensorflow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
 
@@ -164,7 +164,7 @@ def test_a_vetted_archive_is_what_keras_gets(model_members, saved_model):
 
 
 def test_the_shipped_model_passes_the_caps():
-    from siamese_gui.core.locations import default_model_path
+    from siamese_gui.core.io.locations import default_model_path
 
     vetted = open_model_file(default_model_path())
     total = sum(len(v) for v in vetted.members.values())
@@ -173,15 +173,15 @@ def test_the_shipped_model_passes_the_caps():
 
 
 def test_the_largest_model_our_settings_build_fits_the_caps(tmp_path):
-    from siamese_gui.core.config import LIMITS
-    from siamese_gui.core.model import (
+    from siamese_gui.core.model.config import LIMITS
+    from siamese_gui.core.model.networks import (
         HISTOGRAM_BINS,
         LEARNED,
         build_embedding_network,
         build_pair_model,
         mirror_averaged_fused,
     )
-    from siamese_gui.core.store import MAX_PARAMETERS, load_model, save_model
+    from siamese_gui.core.runtime.store import MAX_PARAMETERS, load_model, save_model
 
     largest = LIMITS["embedding_dim"][1]
     network = build_embedding_network("default", largest, name="network")

@@ -6,7 +6,6 @@ import importlib.util
 import time
 
 import pytest
-
 from hostile_helpers import REPO_ROOT
 
 pytest.importorskip("hypothesis")
@@ -26,7 +25,7 @@ def test_fuzz_target_finds_nothing(fuzz, target, tmp_path):
 
 
 def test_fuzz_seeds_include_a_valid_model_archive(fuzz, tmp_path):
-    from siamese_gui.core.archive import model_metadata, open_model_file
+    from siamese_gui.core.runtime.archive import model_metadata, open_model_file
 
     path = tmp_path / "seed.keras"
     path.write_bytes(fuzz.archive_seeds()[0])

@@ -10,13 +10,13 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-
 from helpers import assert_user_error
 from hostile_helpers import one_error_line, run_limited
-from siamese_gui.core import images
+
 from siamese_gui.core.errors import ImageError
-from siamese_gui.core.image_headers import read_header
-from siamese_gui.core.images import IMAGE_SIZE, decode_image, is_blank, load_image
+from siamese_gui.core.io import images
+from siamese_gui.core.io.image_headers import read_header
+from siamese_gui.core.io.images import IMAGE_SIZE, decode_image, is_blank, load_image
 
 RNG = np.random.default_rng(7)
 COLOUR = RNG.integers(0, 256, (37, 53, 3), dtype=np.uint8)
@@ -227,7 +227,7 @@ def _png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-LOAD = "from siamese_gui.core.images import load_image\nout = load_image(sys.argv[1])\nprint(out.shape, out.max())\n"
+LOAD = "from siamese_gui.core.io.images import load_image\nout = load_image(sys.argv[1])\nprint(out.shape, out.max())\n"
 
 
 def test_16_bit_rgba_png_converts_in_bounded_memory(tmp_path):
@@ -288,7 +288,7 @@ def test_images_with_an_object_are_not_blank(sample_images):
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 def test_compare_of_blank_images_is_an_error_naming_the_file(tmp_path, capsys, as_json):
-    from siamese_gui import cli
+    from siamese_gui.cli import commands as cli
 
     black, white = tmp_path / "black.png", tmp_path / "white.png"
     black.write_bytes(_encode(".png", np.zeros((28, 28), np.uint8)))

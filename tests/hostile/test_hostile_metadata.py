@@ -9,11 +9,11 @@ import os
 import time
 
 import pytest
-
 from helpers import assert_user_error
 from hostile_helpers import metadata_json, one_error_line, write_zip
-from siamese_gui.core.archive import model_metadata, open_model_file, sidecar_path
+
 from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.runtime.archive import model_metadata, open_model_file, sidecar_path
 
 
 def _metadata_of(path):
@@ -151,7 +151,7 @@ def test_embedded_metadata_wins_over_a_stale_sidecar(model_members, tmp_path):
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 def test_cli_refuses_a_nan_threshold_in_one_line(model_members, sample_images, tmp_path, as_json, capsys):
-    from siamese_gui import cli
+    from siamese_gui.cli import commands as cli
 
     text = metadata_json(model_members, threshold="@").decode().replace('"@"', "NaN")
     path = write_zip(tmp_path / "nan.keras", {**model_members, "siamese_gui.json": text.encode()})

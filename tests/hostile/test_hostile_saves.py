@@ -16,10 +16,10 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from hostile_helpers import REPO_ROOT, folder_listing  # noqa: E402
-from siamese_gui.core import store  # noqa: E402
-from siamese_gui.core.model import build_pair_model  # noqa: E402
-from siamese_gui.core.store import load_model, read_metadata, save_model  # noqa: E402
 
+from siamese_gui.core.model.networks import build_pair_model  # noqa: E402
+from siamese_gui.core.runtime import store  # noqa: E402
+from siamese_gui.core.runtime.store import load_model, read_metadata, save_model  # noqa: E402
 
 # What a save writes beside the model: its LiteRT copy and that copy's card (core.export).
 RUNTIME_COPY = ["m.tflite", "m.tflite.json"]
@@ -41,11 +41,11 @@ def _threshold_on_disk(path):
 
 SAVER = """
 import sys
-from siamese_gui.core.runtime import start_tensorflow
+from siamese_gui.core.runtime.tensorflow import start_tensorflow
 start_tensorflow()
 import keras
-from siamese_gui.core.model import build_pair_model
-from siamese_gui.core.store import save_model
+from siamese_gui.core.model.networks import build_pair_model
+from siamese_gui.core.runtime.store import save_model
 
 def tiny(seed):
     keras.utils.set_random_seed(seed)

@@ -11,10 +11,11 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from hostile_helpers import one_error_line  # noqa: E402
-from siamese_gui import cli  # noqa: E402
+
+from siamese_gui.cli import commands as cli  # noqa: E402
 from siamese_gui.core.errors import ModelFileError  # noqa: E402
-from siamese_gui.core.model import EuclideanDistance, build_pair_model  # noqa: E402
-from siamese_gui.core.store import load_model, save_model  # noqa: E402
+from siamese_gui.core.model.networks import EuclideanDistance, build_pair_model  # noqa: E402
+from siamese_gui.core.runtime.store import load_model, save_model  # noqa: E402
 
 
 class _Done:
@@ -130,7 +131,7 @@ def test_train_option_that_is_not_a_whole_number_is_a_usage_error(extra, tmp_pat
 
 
 def test_every_numeric_option_documents_its_range(capsys):
-    from siamese_gui.core.config import LIMITS
+    from siamese_gui.core.model.config import LIMITS
 
     code, out, _ = _run(capsys, "train", "--help")
     text = " ".join(out.split())
@@ -272,6 +273,6 @@ def test_an_error_while_building_the_parser_is_one_line(monkeypatch, capsys):
     def missing_models_folder():
         raise FileNotFoundError(2, "No such file or directory", "/nowhere/models")
 
-    monkeypatch.setattr("siamese_gui.core.locations.default_model_path", missing_models_folder)
+    monkeypatch.setattr("siamese_gui.core.io.locations.default_model_path", missing_models_folder)
     code, out, err = _run(capsys, "compare", "a.png", "b.png")
     one_error_line(_Done(code, err), "/nowhere/models")

@@ -1,0 +1,46 @@
+"""Helpers every command shares: loading data, printing, vetting a model file."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from siamese_gui.core.errors import printable
+from siamese_gui.core.runtime.tensorflow import native_stderr_hidden
+
+
+def _load_source(args, polarity: str | None):
+    from siamese_gui.core.app.session import load_source
+
+    with native_stderr_hidden():
+        return load_source(
+            data=args.data,
+            image_folder=args.image_folder,
+            test_folder=getattr(args, "test_folder", None),
+            classes=args.classes,
+            per_class=args.per_class,
+            invert={"auto": None, "on": True, "off": False}[polarity or "auto"],
+            download=args.download,
+        )
+
+
+def _say(args, text: str) -> None:
+    if not args.json:
+        print(printable(text), flush=True)
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {printable(text)}", file=sys.stderr, flush=True)
+
+
+def _dumps(value) -> str:
+    """JSON text; NaN and infinities are refused, never printed as invalid JSON."""
+    return json.dumps(value, indent=2, allow_nan=False)
+
+
+def _vet_model(path) -> None:
+    """Read and check a model file before TensorFlow starts, so a hostile one costs little."""
+    from siamese_gui.core.runtime.archive import model_metadata, open_model_file
+
+    model_metadata(open_model_file(path))
+

@@ -1,0 +1,1 @@
+"""Datasets, image folders, pairs and splits: which images exist and which a model may be scored on."""

@@ -1,0 +1,329 @@
+"""Honest data splits: what a model trains on, picks its threshold on, and is tested on.
+
+- Fashion-MNIST: validation is a stratified share of the training split; test is the
+  test split.
+- An image folder: a seeded, stratified train/validation/test split of its files
+  (70/15/15 by default), or a separate test folder.
+- Held-out classes (the open-set protocol): whole classes never touch training; they
+  are the test data, and the closed-set test keeps the seen classes.
+
+A split is recorded with the model (`Splits.metadata`): for folders, which files went
+where (relative path and SHA-256), so a later evaluation can leave the training
+images out.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from siamese_gui.core.data.datasets import DataKind, Dataset, DataSplits, class_index
+from siamese_gui.core.data.pairs import stratified_split
+from siamese_gui.core.errors import ConfigError
+
+DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
+
+
+class Role(enum.Enum):
+    """The part a set of images plays."""
+
+    TRAIN = "train"
+    VALIDATION = "validation"
+    TEST = "test"
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train, validation and test images of one data source.
+
+    Attributes:
+        kind: the kind of data.
+        train: images the model learns from.
+        validation: held-out images of the training classes; thresholds are chosen here.
+        test: images the model never saw, for the figures people read.
+        seed: the seed of the split.
+        unseen_classes: names of classes held out of training entirely (open set); the
+            test set then holds only these, and `closed_test` the seen classes' test
+            images.
+        closed_test: with held-out classes, test images of the seen classes.
+    """
+
+    kind: DataKind
+    train: Dataset
+    validation: Dataset
+    test: Dataset
+    seed: int = 0
+    unseen_classes: tuple[str, ...] = ()
+    closed_test: Dataset | None = None
+
+    @property
+    def open_set(self) -> bool:
+        return bool(self.unseen_classes)
+
+    def dataset(self, role: Role) -> Dataset:
+        return {Role.TRAIN: self.train, Role.VALIDATION: self.validation, Role.TEST: self.test}[role]
+
+    def describe(self, role: Role) -> str:
+        """Which images a role holds, in words ("validation: 6,000 held-out images of ...")."""
+        data = self.dataset(role)
+        what = {
+            Role.TRAIN: "training images",
+            Role.VALIDATION: "held-out validation images",
+            Role.TEST: "test images the model did not train on",
+        }[role]
+        classes = " of unseen classes" if role is Role.TEST and self.open_set else ""
+        return f"{len(data):,} {what}{classes} ({data.source})"
+
+    def metadata(self) -> dict:
+        """What a saved model records about its data split."""
+        record = {
+            "kind": self.kind.name.lower(),
+            "seed": self.seed,
+            "counts": {r.value: len(self.dataset(r)) for r in Role},
+            "seen_classes": [c for c in self.train.class_names if c not in self.unseen_classes],
+            "unseen_classes": list(self.unseen_classes),
+        }
+        if self.train.files:
+            record["root"] = self.train.root
+            record["files"] = {
+                r.value: [[f, h] for f, h in zip(self.dataset(r).files, self.dataset(r).hashes)]
+                for r in Role
+            }
+        return record
+
+
+def _subset(data: Dataset, indices: np.ndarray, role: Role) -> Dataset:
+    return data.subset(np.sort(indices), f"{data.source}, {role.value}")
+
+
+def _class_indices(names: tuple[str, ...], wanted, what: str) -> list[int]:
+    indices = []
+    for name in wanted:
+        index = class_index(names, name)
+        if index is None:
+            raise ConfigError(f"{what}: unknown class {str(name)!r} (classes: {', '.join(names)})")
+        indices.append(index)
+    return sorted(set(indices))
+
+
+def choose_held_out_classes(
+    class_names: tuple[str, ...], held_out=None, fraction: float | None = None, seed: int = 0
+) -> tuple[str, ...]:
+    """Pick the classes kept out of training.
+
+    Args:
+        class_names: every class of the data.
+        held_out: class names or indices to hold out, or None.
+        fraction: share of classes to hold out at random (seeded), if `held_out` is None.
+        seed: seeds the random choice.
+
+    Raises:
+        ConfigError: on an unknown class, or when fewer than 2 classes would be left on
+            either side.
+    """
+    if held_out is not None:
+        picked = _class_indices(class_names, held_out, "held-out classes")
+    elif fraction is not None:
+        if not 0 < fraction < 1:
+            raise ConfigError(f"held-out class fraction must be in (0, 1), got {fraction}")
+        count = int(round(len(class_names) * fraction))
+        rng = np.random.default_rng(seed)
+        picked = sorted(int(i) for i in rng.choice(len(class_names), count, replace=False))
+    else:
+        return ()
+    if len(picked) < 2 or len(class_names) - len(picked) < 2:
+        raise ConfigError(
+            f"holding out {len(picked)} of {len(class_names)} classes leaves fewer than 2 on one "
+            "side; both training and testing need at least 2 classes"
+        )
+    return tuple(class_names[i] for i in picked)
+
+
+def held_out_from_text(class_names: tuple[str, ...], text: str, seed: int = 0) -> tuple[str, ...]:
+    """The classes a typed entry holds out: class names or numbers separated by commas,
+    or one share of the classes, picked at random (seeded), as "0.3" or "30%".
+
+    Raises:
+        ConfigError: as `choose_held_out_classes`.
+    """
+    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
+    if not entries:
+        return ()
+    fraction = _fraction(entries[0]) if len(entries) == 1 else None
+    if fraction is not None and class_index(class_names, entries[0]) is None:
+        return choose_held_out_classes(class_names, None, fraction, seed)
+    return choose_held_out_classes(class_names, entries, None, seed)
+
+
+def _fraction(entry: str) -> float | None:
+    """0.3 for "0.3" or "30%"; None for anything else (a class number such as "3")."""
+    percent = entry.endswith("%")
+    number = entry[:-1].strip() if percent else entry
+    if not percent and "." not in number:
+        return None
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    return value / 100 if percent else value
+
+
+def seen_mask(data: Dataset, unseen: tuple[str, ...]) -> np.ndarray:
+    """True for the images of `data` whose class is not among the `unseen` class names."""
+    unseen_ids = [data.class_names.index(c) for c in unseen]
+    return ~np.isin(data.labels, unseen_ids)
+
+
+def fashion_mnist_splits(
+    data: DataSplits, validation_fraction: float = 0.1, seed: int = 0, unseen: tuple[str, ...] = ()
+) -> Splits:
+    """Fashion-MNIST's splits: validation from the training split, test = the test split."""
+    seen_train = np.flatnonzero(seen_mask(data.train, unseen))
+    keep, held = stratified_split(data.train.labels[seen_train], validation_fraction, seed)
+    test_seen = seen_mask(data.test, unseen)
+    test = data.test
+    closed = None
+    if unseen:
+        test = _subset(data.test, np.flatnonzero(~test_seen), Role.TEST)
+        closed = _subset(data.test, np.flatnonzero(test_seen), Role.TEST)
+    return Splits(
+        data.train.kind,
+        _subset(data.train, seen_train[keep], Role.TRAIN),
+        _subset(data.train, seen_train[held], Role.VALIDATION),
+        test,
+        seed,
+        unseen,
+        closed,
+    )
+
+
+def folder_splits(
+    data: Dataset,
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
+    seed: int = 0,
+    unseen: tuple[str, ...] = (),
+    test_data: Dataset | None = None,
+) -> Splits:
+    """A seeded, stratified train/validation/test split of one folder's images.
+
+    Args:
+        data: the folder's images.
+        fractions: shares of train, validation and test (they must sum to 1).
+        seed: seeds the split.
+        unseen: classes held out of training; their images all become test images.
+        test_data: a separate test folder; `data` then splits into train and
+            validation only.
+
+    Raises:
+        ConfigError: on bad fractions, or when a part would have no images.
+    """
+    train_share, val_share, test_share = fractions
+    if min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6 or train_share <= 0 or val_share <= 0:
+        raise ConfigError(f"split fractions must be positive and sum to 1, got {fractions}")
+    seen = np.flatnonzero(seen_mask(data, unseen))
+    if len(np.unique(data.labels[seen])) < 2:
+        raise ConfigError(f"{data.source}: holding out {', '.join(unseen)} leaves fewer than 2 "
+                          "classes to train and validate on")
+    closed = None
+    if test_data is not None:
+        rest, test_idx = seen, None
+        test = test_data
+    elif test_share > 0:
+        rest_local, test_local = stratified_split(data.labels[seen], test_share, seed)
+        rest, test_idx = seen[rest_local], seen[test_local]
+        test = None
+    else:
+        raise ConfigError("a folder split needs a test share or a separate test folder")
+    keep, held = stratified_split(data.labels[rest], val_share / (train_share + val_share), seed + 1)
+    if unseen:
+        unseen_idx = np.flatnonzero(~seen_mask(data, unseen))
+        if test_idx is not None:
+            closed = _subset(data, test_idx, Role.TEST)
+        test = _subset(data, unseen_idx, Role.TEST)
+    elif test is None:
+        test = _subset(data, test_idx, Role.TEST)
+    splits = Splits(
+        DataKind.IMAGE_FOLDER if data.kind is DataKind.SYNTHETIC else data.kind,
+        _subset(data, rest[keep], Role.TRAIN),
+        _subset(data, rest[held], Role.VALIDATION),
+        test,
+        seed,
+        unseen,
+        closed,
+    )
+    for role in Role:
+        if len(splits.dataset(role)) == 0:
+            raise ConfigError(f"{data.source}: too few images for a {role.value} part")
+    return splits
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The images of a dataset that a model did not train on.
+
+    Attributes:
+        data: those images.
+        overlap: how many images of the dataset the model trained on or chose its
+            threshold on (left out).
+        known: whether the model records its training files at all (models trained on
+            Fashion-MNIST or saved before splits were recorded do not).
+    """
+
+    data: Dataset
+    overlap: int
+    known: bool
+
+
+def test_classes_in_words(splits: Splits, training_classes: tuple[str, ...]) -> str:
+    """Whether the test images of `splits` are of classes a model trained on, in words.
+
+    Args:
+        training_classes: the classes the model trained on (`ModelHandle.training_classes`);
+            empty when it does not record them.
+    """
+    if splits.open_set:
+        return "unseen classes"
+    present = {splits.test.class_names[i] for i in np.unique(splits.test.labels)}
+    if not training_classes:
+        return "classes it may have trained on; it does not record which"
+    new = present - set(training_classes)
+    if not new:
+        return "the classes it trained on"
+    if new == present:
+        return "classes it never trained on"
+    return f"{len(new)} of {len(present)} classes it never trained on"
+
+
+def recorded_hashes(split_record: dict | None, role: Role) -> list[str]:
+    """The SHA-256 of each image a model's split record puts in `role` (none for data
+    without files, such as Fashion-MNIST)."""
+    files = (split_record or {}).get("files") or {}
+    return [h for _, h in files.get(role.value, [])]
+
+
+def matches_record(splits: Splits, split_record: dict | None) -> bool:
+    """Whether `splits` puts the very images (by SHA-256) a model's record names in
+    training and in validation: the folder is the model's own, split as when it trained."""
+    if not recorded_hashes(split_record, Role.TRAIN) or not splits.train.hashes:
+        return False
+    return all(
+        sorted(recorded_hashes(split_record, role)) == sorted(splits.dataset(role).hashes)
+        for role in (Role.TRAIN, Role.VALIDATION)
+    )
+
+
+def held_out_images(data: Dataset, split_record: dict | None) -> HeldOut:
+    """Leave out of `data` every image the model trained on or chose its threshold on.
+
+    Images are matched by SHA-256, so a copied or renamed training file is still found.
+    """
+    trained = {h for role in (Role.TRAIN, Role.VALIDATION) for h in recorded_hashes(split_record, role)}
+    if not trained or not data.hashes:
+        return HeldOut(data, 0, bool(trained))
+    keep = np.array([h not in trained for h in data.hashes], dtype=bool)
+    overlap = int((~keep).sum())
+    if overlap == 0:
+        return HeldOut(data, 0, True)
+    return HeldOut(data.subset(np.flatnonzero(keep), f"{data.source}, images not trained on"), overlap, True)

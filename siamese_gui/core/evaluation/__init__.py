@@ -1,0 +1,1 @@
+"""Figures from distances: metrics with intervals, thresholds, protocols, baselines, retrieval."""

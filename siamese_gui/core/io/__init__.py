@@ -1,0 +1,1 @@
+"""Reading files safely: bounded reads, image headers, decoding to the model's input, shipped folders."""

@@ -1,0 +1,1 @@
+"""The network: registered layers, losses, settings, and embedding images in batches."""

@@ -1,0 +1,125 @@
+"""Loading a saved model into a `ModelHandle`: LiteRT from its runtime copy, else TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.runtime.copies import (
+    RUNTIME_FORMAT,
+    find_runtime_copy,
+    model_key,
+    read_metadata,
+    runtime_embedder,
+    runtime_installed,
+    safe_mode_would_load,
+)
+from siamese_gui.core.runtime.export import _check_target, export_embedding
+from siamese_gui.core.runtime.handle import ModelHandle, is_inside_package
+from siamese_gui.core.runtime.tensorflow import start_tensorflow
+
+# Set to "tensorflow" to make `load_model_handle` ignore runtime copies.
+RUNTIME_ENV = "SIAMESE_GUI_RUNTIME"
+
+
+def load_runtime_model_handle(path: str | os.PathLike) -> ModelHandle | None:
+    """The model running in LiteRT from its intact runtime copy, or None (no copy, no
+    LiteRT, or `SIAMESE_GUI_RUNTIME=tensorflow`). Never imports TensorFlow."""
+    if os.environ.get(RUNTIME_ENV, "").strip().lower() == "tensorflow":
+        return None
+    return load_runtime_handle(path)
+
+
+def load_model_handle(path: str | os.PathLike, runtime: str = "auto", cache: bool = True) -> ModelHandle:
+    """Load a saved model (safely) into a handle.
+
+    Args:
+        path: the `.keras` file.
+        runtime: "auto" runs the model's runtime copy in LiteRT where it has an intact
+            one (no TensorFlow), else TensorFlow; "tensorflow" always uses TensorFlow,
+            as does "auto" when the environment variable `SIAMESE_GUI_RUNTIME` is
+            "tensorflow" (for side-by-side checks).
+        cache: on the TensorFlow path, make a runtime copy in the user cache so that
+            the next load is fast (skipped where LiteRT is not installed).
+
+    Raises:
+        ModelFileError: when the file cannot be loaded safely (see `store.load_model`).
+    """
+    if runtime not in ("auto", "tensorflow"):
+        raise ValueError(f"runtime must be 'auto' or 'tensorflow', not {runtime!r}")
+    if runtime == "auto":
+        handle = load_runtime_model_handle(path)
+        if handle is not None:
+            return handle
+    from siamese_gui.core.runtime.tensorflow import start_tensorflow
+
+    start_tensorflow()
+    from siamese_gui.core.model.graph import keras_embedder
+    from siamese_gui.core.runtime.store import load_model
+
+    loaded = load_model(path)
+    if cache:
+        from siamese_gui.core.runtime.export import cache_runtime_copy
+
+        cache_runtime_copy(loaded.embedding, Path(path))
+    return ModelHandle(
+        embedder=keras_embedder(loaded.embedding),
+        metadata=loaded.info,
+        path=Path(path),
+        keras_model=loaded.model,
+        keras_embedding=loaded.embedding,
+        warnings=list(loaded.warnings),
+        read_only=is_inside_package(Path(path)),
+    )
+
+
+def load_runtime_handle(model_path: str | os.PathLike):
+    """A `ModelHandle` for a `.keras` model whose embeddings LiteRT computes, or None.
+
+    None means "use TensorFlow": LiteRT is not installed, the sidecar is unreadable,
+    or there is no intact runtime copy made from this exact file. Keras loads the
+    model itself only when something asks for `keras_model` (saving, training).
+    """
+    from siamese_gui.core.runtime.handle import ModelHandle, is_inside_package
+
+    model_path = Path(model_path)
+    if model_path.suffix != ".keras" or not model_path.is_file() or not runtime_installed(RUNTIME_FORMAT):
+        return None
+    try:
+        metadata = read_metadata(model_path)
+        key = model_key(model_path)
+    except (ModelFileError, OSError):
+        return None  # TensorFlow's path reports the problem in its own words
+    copy = find_runtime_copy(model_path, key)
+    if copy is None or not safe_mode_would_load(model_path):
+        return None
+    try:
+        embedder = runtime_embedder(copy.path)
+    except (ModelFileError, ImportError):
+        return None
+    return ModelHandle(
+        embedder=embedder,
+        metadata=metadata,
+        path=model_path,
+        warnings=[],
+        read_only=is_inside_package(model_path),
+        engine=f"LiteRT ({copy.path.name})",
+    )
+
+
+def export_model(model_path: str | os.PathLike, out: str | os.PathLike, fmt: str) -> Path:
+    """Load a `.keras` model safely and export its embedding network (see `export_embedding`).
+
+    Raises:
+        ModelFileError: if the model cannot be loaded or converted.
+        SiameseError: on a bad format or output path.
+    """
+    _check_target(Path(out), fmt)
+    start_tensorflow()
+    from siamese_gui.core.runtime.store import load_model
+
+    loaded = load_model(model_path)
+    return export_embedding(loaded.embedding, out, fmt, loaded.info, model_path)
+

@@ -1,0 +1,1 @@
+"""The training run: schedule, progress, cancellation and the share probe."""

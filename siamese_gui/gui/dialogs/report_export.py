@@ -1,0 +1,71 @@
+"""File › Export report…: the stakeholder report of the current model, as HTML or PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from siamese_gui.gui.common import show_error
+from siamese_gui.gui.workers import error_text
+
+REPORT_FILTERS = ("HTML report (*.html)", "PDF report (*.pdf)")
+
+
+def report_threshold(handle, value: float):
+    """The model's own threshold, or `value` as set in the app when it differs."""
+    from siamese_gui.core.evaluation.threshold import Threshold, ThresholdOrigin
+
+    own = handle.threshold
+    if abs(own.value - value) < 1e-12:
+        return own
+    return Threshold(float(value), ThresholdOrigin.USER, f"set in the app; the model's own is {own.value:.4f}")
+
+
+def _build_and_write(handle, data, threshold, path: Path, should_stop) -> Path:
+    from siamese_gui.core.app.model_comparison import evaluation_set_from
+    from siamese_gui.core.app.report import build_report, write_report
+
+    report = build_report(handle, evaluation_set_from(data), threshold, should_stop=should_stop)
+    return write_report(report, path)
+
+
+def export_report(
+    parent: QWidget,
+    state,
+    runner,
+    path: str | Path | None = None,
+    on_written: Callable[[Path], None] | None = None,
+) -> bool:
+    """Ask where to save (unless `path` is given), then build and write the report in the background.
+
+    The format follows the suffix: .pdf for PDF, else HTML.
+
+    Returns:
+        Whether a task was started.
+    """
+    handle, data = state.model, state.test_data
+    if handle is None or data is None:
+        show_error(parent, "Nothing to report", "Load a model and data first.")
+        return False
+    if path is None:
+        suggestion = f"{Path(handle.name).stem}-report.html"
+        path, chosen = QFileDialog.getSaveFileName(parent, "Export report", suggestion, ";;".join(REPORT_FILTERS))
+        if not path:
+            return False
+        if Path(path).suffix.lower() not in (".html", ".htm", ".pdf"):
+            path = str(path) + (".pdf" if chosen == REPORT_FILTERS[1] else ".html")
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm", ".pdf"):
+        path = path.with_suffix(".html")
+    # The state's threshold keeps its origin (model, preset, hand) where it records one.
+    threshold = getattr(state, "threshold_info", None) or report_threshold(handle, state.threshold)
+    runner.submit(
+        lambda should_stop: _build_and_write(handle, data, threshold, path, should_stop),
+        on_written,
+        lambda exc: show_error(parent, "Cannot export the report", error_text(exc)),
+        f"Writing the report {path.name}…",
+        cancellable=True,
+    )
+    return True

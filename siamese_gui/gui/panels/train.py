@@ -1,0 +1,416 @@
+"""The Train panel: settings, Start/Stop, progress, the live loss plot and the result."""
+
+from __future__ import annotations
+
+from html import escape
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from siamese_gui.core.app.session import DataSource
+from siamese_gui.core.data.datasets import DataKind, Dataset, DataSplits, restrict
+from siamese_gui.core.data.splits import Role, seen_mask
+from siamese_gui.core.errors import ConfigError, SiameseError
+from siamese_gui.core.model.config import TrainingConfig
+from siamese_gui.gui.common import (
+    MUTED_COLOR,
+    NOTICE_COLOR,
+    RIGHT_COLOR,
+    WRONG_COLOR,
+    plural,
+    show_error,
+)
+from siamese_gui.gui.state import AppState
+from siamese_gui.gui.widgets.plots import LossPlot
+from siamese_gui.gui.widgets.scroll_column import ScrollColumn
+from siamese_gui.gui.widgets.settings_form import SettingsForm
+from siamese_gui.gui.workers import TrainingController, TrainingOutcome
+
+# A stopped run still scores its weights on the validation images, which takes a while.
+STOPPING = " · stopping, then scoring the validation images…"
+DATA_SOURCES = ("fashion_mnist", "samples", "folder")
+DATA_SOURCE_LABELS = ("Fashion-MNIST (train split)", "Bundled samples", "Image folder…")
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds as m:ss or h:mm:ss."""
+    seconds = max(int(round(seconds)), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+_KIND_SOURCES = {DataKind.FASHION_MNIST: "fashion_mnist", DataKind.IMAGE_FOLDER: "folder",
+                 DataKind.SAMPLES: "samples", DataKind.SYNTHETIC: "folder"}
+
+
+def _training_pool(source) -> Dataset:
+    """The images a run draws its training and validation images from."""
+    return source.fashion_mnist.train if source.fashion_mnist is not None else source.dataset
+
+
+class TrainPanel(QWidget):
+    """Trains a new model on a worker thread while the window stays responsive.
+
+    Signals:
+        dataSourceRequested(str): the user picked a data source ("fashion_mnist",
+            "samples" or "folder").
+        useModelRequested(object): "Use this model" with the `TrainingOutcome`.
+        saveModelRequested(object): "Save model…" with the outcome's `LoadedModel`.
+    """
+
+    dataSourceRequested = Signal(str)
+    useModelRequested = Signal(object)
+    saveModelRequested = Signal(object)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.outcome: TrainingOutcome | None = None
+        self.controller = TrainingController(self)
+        self.controller.batchDone.connect(self._on_batch)
+        self.controller.epochDone.connect(self._on_epoch)
+        self.controller.finished.connect(self._on_finished)
+        self.controller.failed.connect(self._on_failed)
+        self.controller.runningChanged.connect(self._update_enabled)
+
+        self.source_combo = QComboBox()
+        self.source_combo.addItems(DATA_SOURCE_LABELS)
+        self.source_combo.activated.connect(self._source_chosen)
+        self.data_label = QLabel("Loading…")
+        self.data_label.setWordWrap(True)
+        self.data_label.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 11px;")
+        self.limit_spin = QSpinBox()
+        self.limit_spin.setRange(0, 10_000_000)
+        self.limit_spin.setSingleStep(1000)
+        self.limit_spin.setSpecialValueText("all")
+        self.limit_spin.setToolTip("Train on a random sample of this many images (all: every image)")
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("&Data:", self.source_combo)
+        form.addRow("", self.data_label)
+        self.classes_edit = QLineEdit()
+        self.classes_edit.setPlaceholderText("all classes")
+        self.classes_edit.setToolTip("Train on these classes only: names or numbers, separated by commas")
+        self.per_class_spin = QSpinBox()
+        self.per_class_spin.setRange(0, 10_000_000)
+        self.per_class_spin.setSpecialValueText("all")
+        self.per_class_spin.setToolTip("At most this many images of each class (a seeded sample)")
+        form.addRow("&Images to use:", self.limit_spin)
+        self.held_out_edit = QLineEdit()
+        self.held_out_edit.setPlaceholderText("none (names, or 30%)")
+        self.held_out_edit.setToolTip(
+            "Classes kept out of training entirely (open set): names or numbers, separated by "
+            "commas, or a share of the classes picked at random with the seed (\"30%\" or "
+            "\"0.3\"). The test figures are then measured on these unseen classes only.")
+        form.addRow("&Classes:", self.classes_edit)
+        form.addRow("Images &per class:", self.per_class_spin)
+        form.addRow("&Hold out classes:", self.held_out_edit)
+        self.settings = SettingsForm(form, self)
+        self.form_box = QGroupBox("Settings")
+        self.form_box.setLayout(form)
+
+        self.start_button = QPushButton("▶  Start training")
+        self.start_button.setToolTip("Start training (Ctrl+Enter)")
+        self.start_button.clicked.connect(self.start_training)
+        self.stop_button = QPushButton("■  Stop")
+        self.stop_button.setToolTip("Stop after the current batch and keep the weights so far (Ctrl+.)")
+        self.stop_button.clicked.connect(self.stop_training)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button, 1)
+        buttons.addWidget(self.stop_button)
+
+        self.result_label = QLabel("No run yet.")
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextFormat(Qt.TextFormat.RichText)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.use_button = QPushButton("Use this model")
+        self.use_button.setToolTip("Use the new model in Compare, Gallery and Threshold")
+        self.use_button.clicked.connect(self._use_model)
+        self.save_button = QPushButton("Save model…")
+        self.save_button.clicked.connect(self._save_model)
+        result_buttons = QHBoxLayout()
+        result_buttons.addWidget(self.use_button)
+        result_buttons.addWidget(self.save_button)
+        result_buttons.addStretch(1)
+        self.result_box = QGroupBox("Result")
+        result_layout = QVBoxLayout(self.result_box)
+        result_layout.addWidget(self.result_label)
+        result_layout.addLayout(result_buttons)
+
+        left = QVBoxLayout()
+        left.addWidget(self.form_box)
+        left.addLayout(buttons)
+        left.addWidget(self.result_box)
+        left.addStretch(1)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        # A short window scrolls the settings and the result instead of growing past the screen.
+        self.settings_column = ScrollColumn(left_widget, 370)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Not training")
+        self.plot = LossPlot()
+        right = QVBoxLayout()
+        right.addWidget(self.progress)
+        right.addWidget(self.plot, 1)
+
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.settings_column)
+        layout.addLayout(right, 1)
+
+        state.dataChanged.connect(self.sync_data_source)
+        self.sync_data_source()
+        self._update_enabled()
+
+    # Settings ------------------------------------------------------------------------
+
+    def config(self) -> TrainingConfig:
+        """The settings in the form.
+
+        Raises:
+            ConfigError: if the core rejects a value.
+        """
+        return self.settings.config()
+
+    def set_config(self, config: TrainingConfig) -> None:
+        """Fill the form from a config."""
+        self.settings.set_config(config)
+
+    def sync_data_source(self) -> None:
+        """Show the state's current data, and how it is split, in the data source row."""
+        source, splits = self.state.source, self.state.splits
+        if source is None or splits is None:
+            self.data_label.setText("Loading data…")
+            return
+        self.source_combo.setCurrentIndex(DATA_SOURCES.index(_KIND_SOURCES[source.kind]))
+        pool = _training_pool(source)
+        skipped = f", {plural(len(pool.skipped), 'file')} skipped" if pool.skipped else ""
+        parts = " / ".join(f"{len(splits.dataset(role)):,} {role.value}" for role in Role)
+        self.data_label.setText(
+            f"{plural(len(pool), 'image')}, {plural(len(pool.class_names), 'class', 'classes')}{skipped} "
+            f"({parts})"  # the source's path is in the tooltip: three lines of text get clipped here
+        )
+        self.data_label.setToolTip(
+            f"{pool.source}\nTrain: {splits.describe(Role.TRAIN)}\nValidation: "
+            f"{splits.describe(Role.VALIDATION)}\nTest: {splits.describe(Role.TEST)}"
+        )
+
+    def _source_chosen(self, index: int) -> None:
+        self.dataSourceRequested.emit(DATA_SOURCES[index])
+
+    def training_data(self):
+        """The data to train on (split by the training run): the state's data, narrowed
+        to the chosen classes and images per class, its training pool sampled down to
+        the image limit.
+
+        Raises:
+            DatasetError: on an unknown class, or fewer than 2 classes left.
+        """
+        source = self.state.source
+        limit = self.limit_spin.value()
+        classes = [c.strip() for c in self.classes_edit.text().split(",") if c.strip()] or None
+        per_class = self.per_class_spin.value() or None
+        seed = self.settings.widgets["seed"].value()
+        if source is None or (limit == 0 and classes is None and per_class is None):
+            return source
+
+        def sample(data):
+            data = restrict(data, classes, per_class, seed)
+            if limit == 0 or limit >= len(data):
+                return data
+            rng = np.random.default_rng(seed)
+            return data.subset(np.sort(rng.choice(len(data), limit, replace=False)))
+
+        if source.fashion_mnist is not None:
+            pool = source.fashion_mnist
+            return DataSource(fashion_mnist=DataSplits(sample(pool.train), restrict(pool.test, classes)))
+        return DataSource(dataset=sample(source.dataset), test_dataset=source.test_dataset)
+
+    # Running -------------------------------------------------------------------------
+
+    @Slot()
+    def start_training(self) -> bool:
+        """Start a run with the form's settings on the state's training data.
+
+        Takes no arguments on purpose: it is connected straight to the Start button,
+        whose `clicked(bool)` would otherwise land in a parameter.
+
+        Returns:
+            Whether a run started (not while one runs, nor without data).
+        """
+        if self.controller.is_running():
+            return False
+        try:
+            config = self.config()
+        except ConfigError as exc:
+            show_error(self, "Invalid settings", str(exc))
+            return False
+        try:
+            dataset = self.training_data()
+            unseen = self.held_out_classes(dataset, config.seed)
+        except SiameseError as exc:
+            show_error(self, "Invalid class selection", str(exc))
+            return False
+        if dataset is None:
+            show_error(self, "No data", "The training data is still loading; try again in a moment.")
+            return False
+        self.outcome = None
+        self.plot.reset()
+        self._batches_total = 0
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("Preparing (loading TensorFlow and building the network)…")
+        count = int(np.count_nonzero(seen_mask(_training_pool(dataset), unseen)))
+        self.result_label.setText(f"Training on {count:,} images (less the held-out validation share)…")
+        return self.controller.start(config, dataset, unseen)
+
+    def held_out_classes(self, source, seed: int) -> tuple[str, ...]:
+        """The classes "Hold out classes" names, or a share of them picked with `seed`
+        (never trained on).
+
+        Raises:
+            ConfigError: on an unknown class, or when fewer than 2 classes would be left.
+        """
+        from siamese_gui.core.data.splits import held_out_from_text
+
+        if source is None:
+            return ()
+        return held_out_from_text(_training_pool(source).class_names, self.held_out_edit.text(), seed)
+
+    @Slot()
+    def stop_training(self) -> None:
+        """Stop the run after the current batch; the weights so far are kept."""
+        if self.controller.is_running():
+            self.controller.stop()
+            self.stop_button.setEnabled(False)
+            self.progress.setFormat(self.progress.format().split(" · ")[0] + STOPPING)
+
+    def shutdown(self) -> None:
+        """Stop a run in progress and wait for its thread (used when the window closes)."""
+        self.controller.shutdown()
+
+    @property
+    def is_training(self) -> bool:
+        return self.controller.is_running()
+
+    def _update_enabled(self, *_args) -> None:
+        running = self.controller.is_running()
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running and not self.controller.stop_requested())
+        self.form_box.setEnabled(not running)
+        usable = self.outcome is not None and self.outcome.loaded is not None
+        self.use_button.setEnabled(usable and not running)
+        self.save_button.setEnabled(usable and not running)
+        if not running and self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+
+    def _on_batch(self, progress) -> None:
+        total, done = progress.steps, progress.done
+        if self.progress.maximum() != total:
+            self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        suffix = STOPPING if self.controller.stop_requested() else f" · {format_duration(progress.eta_s)} left"
+        self.progress.setFormat(
+            f"{progress.position().capitalize()} · loss {progress.loss:.4f}{suffix}"
+        )
+        # A run set in steps plots against steps; one set in epochs, against epochs.
+        if not self.plot.batch_x:
+            self.plot.set_unit("optimiser step" if progress.by_steps else "epoch")
+        if progress.by_steps:
+            x = progress.done
+        else:
+            x = progress.epoch + (progress.batch + 1) / max(progress.batches_per_epoch, 1)
+        self.plot.add_batch(x, progress.loss)
+
+    def _on_epoch(self, progress) -> None:
+        self.plot.add_epoch(progress.steps_done if progress.by_steps else progress.epoch + 1, progress.loss,
+                            progress.val_loss)
+
+    def _on_finished(self, outcome: TrainingOutcome) -> None:
+        self.outcome = outcome
+        result = outcome.result
+        self.plot.flush()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if result.status == "completed" else 0)
+        self.progress.setFormat(f"{result.status.capitalize()} in {format_duration(result.seconds)}")
+        split = (outcome.loaded.metadata.get("split") or {}) if outcome.loaded is not None else {}
+        self.result_label.setText(self._result_html(result, tuple(split.get("unseen_classes") or ())))
+        if result.probe_steps and result.probe_steps < len(self.plot.batch_x):
+            # The loss steps up where the classes the share was chosen on join training.
+            self.plot.mark(self.plot.batch_x[result.probe_steps - 1], "held-out classes join (share chosen)")
+        self._update_enabled()
+        if result.status == "failed":
+            show_error(self, "Training failed", result.message)
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Failed")
+        self.result_label.setText(f"<span style='color:{WRONG_COLOR}'>Training failed.</span>")
+        self._update_enabled()
+        show_error(self, "Training failed", message)
+
+    @staticmethod
+    def _result_html(result, unseen: tuple[str, ...] = ()) -> str:
+        color = {"completed": RIGHT_COLOR, "stopped": NOTICE_COLOR}.get(result.status, WRONG_COLOR)
+        note = f" — {result.message}" if result.message and result.message != result.status else ""
+        lines = [f"<b style='color:{color}'>{result.status.capitalize()}</b> in "
+                 f"{format_duration(result.seconds)}{note}"]
+        if result.schedule:
+            lines.append(f"<br><span style='color:{MUTED_COLOR}'>Schedule: {escape(result.schedule)}</span>")
+        if result.histograms:
+            lines.append(f"<br><span style='color:{MUTED_COLOR}'>Embedding: {escape(result.histograms)}</span>")
+        v, m = result.validation, result.at_threshold
+        if v is None:
+            return "".join(lines)
+        rows = [("Validation pairs", f"{v.pairs:,} ({v.same_pairs:,} same, {v.different_pairs:,} different)")]
+        if v.defined and m is not None:
+            rows += [
+                ("Recommended threshold", f"<b>{result.threshold:.3f}</b>"),
+                ("Accuracy", m.accuracy_rate.describe()),
+                ("FAR", m.far_rate.describe()),
+                ("FRR", m.frr_rate.describe()),
+                ("ROC AUC", f"{v.auc:.3f}"),
+                ("Equal error rate", f"{v.eer:.1%}"),
+            ]
+        else:
+            rows.append(("ROC AUC, EER", "undefined: the validation pairs hold one kind only"))
+        table = "".join(f"<tr><td>{k}</td><td align='right'>{val}</td></tr>" for k, val in rows)
+        lines.append(
+            "<table cellspacing='0' cellpadding='2'>" + table + "</table>"
+            f"<span style='color:{MUTED_COLOR}'>Measured on held-out images of the <b>seen</b> "
+            "classes, the ones it trained on (95 % intervals); see the Threshold panel for the "
+            "test images.</span>"
+        )
+        if unseen:
+            lines.append(
+                f"<br><span style='color:{MUTED_COLOR}'>Held out of training (<b>unseen</b> "
+                f"classes): {', '.join(unseen)}. With this model in use, the Threshold panel and "
+                "the Gallery score pairs of these classes only.</span>"
+            )
+        return "".join(lines)
+
+    def _use_model(self) -> None:
+        if self.outcome is not None and self.outcome.loaded is not None:
+            self.useModelRequested.emit(self.outcome)
+
+    def _save_model(self) -> None:
+        if self.outcome is not None and self.outcome.loaded is not None:
+            self.saveModelRequested.emit(self.outcome.loaded)

@@ -1,0 +1,1 @@
+"""Reusable widgets: image panes, plots, the threshold control, forms."""
