@@ -76,6 +76,19 @@ def runtime_cache(tmp_path_factory):
         os.environ[CACHE_ENV] = saved
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_config(tmp_path_factory):
+    """The app's per-user files (the cache's seal key) go to a temp folder, never the user's."""
+    folder = tmp_path_factory.mktemp("config")
+    saved = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = saved
+
+
 @pytest.fixture(scope="session")
 def trained():
     """One tiny training run shared by the tests: (result, dataset, batches, epochs).

@@ -1,10 +1,14 @@
 """Answers without TensorFlow: run a model's exported embedding network in LiteRT.
 
 A model `NAME.keras` may have a runtime copy of its embedding network beside it
-(`NAME.tflite` with its card `NAME.tflite.json`), or one in the user cache keyed by
-the SHA-256 of the `.keras` file. The card records that hash, so a copy is used only
-for the exact file it was made from; anything missing, stale or unreadable makes
-`load_runtime_handle` return None and the caller falls back to TensorFlow.
+(`NAME.tflite` with its card `NAME.tflite.json`), or one in the user cache. A copy is
+used only when it provably comes from the vetted model:
+- beside the model, its SHA-256 must be the one the `.keras` records
+  (`runtime_copy_sha256`, written in the same atomic save as the network itself);
+- in the cache, its card must carry a seal: an HMAC of the network's key and the copy's
+  SHA-256 under a secret only this user's app holds (`seal_key`).
+A card's other fields can be computed by anyone from the public `.keras`, so they prove
+nothing. Anything else makes `load_runtime_handle` fall back to TensorFlow.
 
 Nothing here imports TensorFlow (importing it costs seconds; LiteRT costs a fraction
 of one), so the metadata is read here too rather than through `store`.
@@ -13,9 +17,11 @@ of one), so the metadata is read here too rather than through `store`.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib.util
 import json
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +65,80 @@ def cache_dir() -> Path:
     return Path(base) / "siamese-gui"
 
 
+# A tflite file holds the network's float32 weights once plus a small graph; a copy much
+# larger than the model's weights member is not one of ours, and is refused unhashed.
+COPY_SIZE_FACTOR = 2
+COPY_SIZE_SLACK = 4 * 1024 * 1024
+SEAL_FIELD = "cache_seal"
+RECORD_FIELD = "runtime_copy_sha256"
+_SEAL_KEY_BYTES = 32
+
+
+def config_dir() -> Path:
+    """The user's configuration folder for the app: `$XDG_CONFIG_HOME/siamese-gui`."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "siamese-gui"
+
+
+def seal_key(create: bool = False) -> bytes | None:
+    """The secret that seals this user's cache entries, or None where there is none to trust.
+
+    Kept in `config_dir()/cache-seal.key`, created once with mode 0600. A key file that
+    is not a regular file owned by this user, or that others can read or write, is not
+    trusted (then nothing in the cache is used).
+    """
+    path = config_dir() / "cache-seal.key"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        if not create:
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:
+            return seal_key(create=False)
+        except OSError:
+            return None
+        try:
+            os.write(fd, os.urandom(_SEAL_KEY_BYTES))
+        finally:
+            os.close(fd)
+        return seal_key(create=False)
+    except OSError:
+        return None
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_mode & 0o077:
+            return None
+        if hasattr(os, "geteuid") and status.st_uid != os.geteuid():
+            return None
+        key = os.read(fd, _SEAL_KEY_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return key if len(key) == _SEAL_KEY_BYTES else None
+
+
+def seal(key: bytes, network_key: str, file_sha256_hex: str) -> str:
+    """The seal of a cache entry: HMAC-SHA256 of the network's key and the copy's hash."""
+    return hmac.new(key, f"{network_key}:{file_sha256_hex}".encode(), hashlib.sha256).hexdigest()
+
+
+def network_key(metadata: dict, archive_sha256: str = "") -> str:
+    """What a runtime copy belongs to, from the metadata of the `.keras` as it was read:
+    the SHA-256 of the network's config and weights (a new threshold keeps it valid).
+
+    `archive_sha256` (the whole file's hash) stands in for a model saved before its
+    metadata recorded those hashes.
+    """
+    if metadata.get("config_sha256") and metadata.get("weights_sha256"):
+        text = f"{metadata['config_sha256']}:{metadata['weights_sha256']}"
+        return hashlib.sha256(text.encode()).hexdigest()
+    return archive_sha256
+
+
 def cached_copy_path(model_sha256: str) -> Path:
     """The cache entry for the model whose network has this key (see `model_key`)."""
     return cache_dir() / f"{model_sha256}.{RUNTIME_FORMAT}"
@@ -81,10 +161,7 @@ def model_key(model_path: str | os.PathLike) -> str:
         ModelFileError: if the archive is refused.
     """
     archive = open_model_file(model_path)
-    info = model_metadata(archive)
-    if info.get("config_sha256") and info.get("weights_sha256"):
-        return hashlib.sha256(f"{info['config_sha256']}:{info['weights_sha256']}".encode()).hexdigest()
-    return archive.file_sha256  # a model saved before its metadata moved inside
+    return network_key(model_metadata(archive), archive.file_sha256)
 
 
 def _holds_code(config) -> bool:
@@ -163,27 +240,81 @@ class RuntimeCopy:
         return str(self.card["format"])
 
 
-def find_runtime_copy(model_path: str | os.PathLike, model_sha256: str) -> RuntimeCopy | None:
-    """The runtime copy made from exactly this model file, beside it or in the cache.
+def max_copy_bytes(model_path: str | os.PathLike) -> int:
+    """The largest runtime copy the model at `model_path` could have (see `COPY_SIZE_FACTOR`)."""
+    try:
+        weights = os.stat(model_path).st_size
+    except OSError:
+        weights = 0
+    return COPY_SIZE_FACTOR * weights + COPY_SIZE_SLACK
+
+
+def _intact_copy(candidate: Path, limit: int) -> tuple[dict, str] | None:
+    """The card and SHA-256 of a regular, bounded copy whose card describes it, or None."""
+    try:
+        status = os.stat(candidate, follow_symlinks=False)
+    except OSError:
+        return None
+    if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
+        return None
+    try:
+        card = read_card(candidate)
+    except ModelFileError:
+        return None
+    return card, str(card["file_sha256"])
+
+
+@dataclass(frozen=True)
+class CopySearch:
+    """What `find_runtime_copy` found.
+
+    Attributes:
+        copy: the proven copy, or None.
+        refused: in words, the copies that were there but not proven (for one warning).
+    """
+
+    copy: RuntimeCopy | None
+    refused: tuple[str, ...] = ()
+
+
+def find_runtime_copy(model_path: str | os.PathLike, metadata: dict, key: str) -> CopySearch:
+    """The runtime copy that provably comes from this model, beside it or in the cache.
 
     Args:
         model_path: the `.keras` file.
-        model_sha256: its SHA-256 (computed by the caller, which needs it anyway).
+        metadata: its vetted metadata (as read, so the proof is about this very file).
+        key: its `network_key`.
 
     Returns:
-        The copy, or None where there is none whose card names this hash and whose
-        file is intact.
+        The proven copy, if any, and the copies that were refused.
     """
-    for candidate in (runtime_copy_path(model_path), cached_copy_path(model_sha256)):
-        if not candidate.is_file():
-            continue
-        try:
-            card = read_card(candidate)
-        except ModelFileError:
-            continue
-        if card.get("model_sha256") == model_sha256:
-            return RuntimeCopy(candidate, card)
-    return None
+    model_path = Path(model_path)
+    limit = max_copy_bytes(model_path)
+    refused = []
+    beside = runtime_copy_path(model_path)
+    recorded = metadata.get(RECORD_FIELD)
+    found = _intact_copy(beside, limit)
+    if found is not None:
+        card, digest = found
+        if isinstance(recorded, str) and hmac.compare_digest(digest, recorded) and card.get("model_sha256") == key:
+            return CopySearch(RuntimeCopy(beside, card))
+        refused.append(
+            f"{beside.name} is not the runtime copy {model_path.name} records"
+            if recorded else f"{model_path.name} records no runtime copy, so {beside.name} is not used"
+        )
+    elif beside.exists() or beside.is_symlink():
+        refused.append(f"{beside.name} is not an intact runtime copy")
+    cached = cached_copy_path(key)
+    found = _intact_copy(cached, limit)
+    if found is not None:
+        card, digest = found
+        secret = seal_key()
+        sealed = card.get(SEAL_FIELD)
+        if (secret is not None and isinstance(sealed, str) and card.get("model_sha256") == key
+                and hmac.compare_digest(seal(secret, key, digest), sealed)):
+            return CopySearch(RuntimeCopy(cached, card), tuple(refused))
+        refused.append(f"the cached copy {cached.name} carries no valid seal of this app")
+    return CopySearch(None, tuple(refused))
 
 
 def default_threads() -> int:

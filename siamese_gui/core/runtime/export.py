@@ -11,12 +11,14 @@ Converting needs TensorFlow (and `tf2onnx` for ONNX); running the result does no
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +30,18 @@ from siamese_gui.core.runtime.copies import (
     CARD_VERSION,
     FORMATS,
     RUNTIME_FORMAT,
+    SEAL_FIELD,
     cached_copy_path,
     card_path,
     file_sha256,
     find_runtime_copy,
     model_key,
-    read_metadata,
+    network_key,
     runtime_copy_path,
     runtime_embedder,
     runtime_installed,
-    safe_mode_would_load,
+    seal,
+    seal_key,
 )
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden, start_tensorflow
 
@@ -122,8 +126,11 @@ def check_parity(embedding, export_path: str | os.PathLike) -> float:
     return worst
 
 
-def card_for(export_path: Path, fmt: str, embedding, metadata: dict, model_path: Path | None) -> dict:
-    """The card written beside an export (see the module docstring)."""
+def card_for(
+    export_path: Path, fmt: str, embedding, metadata: dict, model_path: Path | None, key: str | None
+) -> dict:
+    """The card written beside an export (see the module docstring); `key` is the model's
+    `network_key`. It describes the file; it proves nothing (see `copies`)."""
     import keras
 
     card = {
@@ -133,7 +140,7 @@ def card_for(export_path: Path, fmt: str, embedding, metadata: dict, model_path:
         "file": export_path.name,
         "file_sha256": file_sha256(export_path),
         "model_file": model_path.name if model_path else None,
-        "model_sha256": model_key(model_path) if model_path else None,
+        "model_sha256": key,
         "input": {
             "shape": [None, 28, 28, 1],
             "dtype": "float32",
@@ -163,6 +170,56 @@ def _check_target(out: Path, fmt: str) -> Path:
     return folder
 
 
+def _converted(embedding, out: Path, fmt: str, model_path: Path | None) -> str:
+    """Convert `embedding` into a new temp file beside `out` and check it against Keras.
+
+    Returns:
+        The temp file's path; the caller moves it into place or removes it.
+    """
+    folder = _check_target(out, fmt)
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{out.stem}.", suffix=f".tmp.{fmt}")
+    os.close(fd)
+    try:
+        try:
+            _convert(embedding, temp, fmt)
+        except ImportError as exc:
+            raise SiameseError(
+                f"{out}: exporting to {fmt} needs the {exc.name or 'tf2onnx'} package "
+                "(pip install 'siamese-gui[onnx]')"
+            ) from None
+        except (ValueError, TypeError, RuntimeError, AttributeError, KeyError) as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(f"{model_path or out}: cannot convert the network to {fmt} ({text})") from None
+        if runtime_installed(fmt):
+            check_parity(embedding, temp)
+        os.chmod(temp, 0o644)
+    except BaseException:
+        if os.path.exists(temp):
+            os.remove(temp)
+        raise
+    return temp
+
+
+def _install(temp_export: str, out: Path, card: dict) -> None:
+    """Move a converted temp file to `out` with its card beside it; the temp is gone after."""
+    temp_card = None
+    try:
+        fd, temp_card = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".tmp.json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        os.chmod(temp_card, 0o644)
+        os.replace(temp_export, out)
+        temp_export = None
+        os.replace(temp_card, card_path(out))
+        temp_card = None
+    except OSError as exc:
+        raise ModelFileError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
+    finally:
+        for leftover in (temp_export, temp_card):
+            if leftover is not None and os.path.exists(leftover):
+                os.remove(leftover)
+
+
 def export_embedding(
     embedding,
     out: str | os.PathLike,
@@ -180,8 +237,7 @@ def export_embedding(
         out: the file to write (`.tflite` or `.onnx`, matching `fmt`).
         fmt: "tflite" or "onnx".
         metadata: the model's metadata (threshold, class names) for the card.
-        model_path: the `.keras` file the network comes from (its SHA-256 goes on
-            the card; a runtime copy is used only for that exact file).
+        model_path: the `.keras` file the network comes from (its key goes on the card).
 
     Returns:
         The path written.
@@ -193,81 +249,105 @@ def export_embedding(
             folder cannot be written.
     """
     out = Path(out)
-    folder = _check_target(out, fmt)
     model_path = Path(model_path) if model_path is not None else None
-    temp_export = temp_card = None
+    metadata = metadata or {}
+    temp = _converted(embedding, out, fmt, model_path)
+    key = network_key(metadata) if metadata.get("config_sha256") else (model_key(model_path) if model_path else None)
     try:
-        fd, temp_export = tempfile.mkstemp(dir=folder, prefix=f".{out.stem}.", suffix=f".tmp.{fmt}")
-        os.close(fd)
-        try:
-            _convert(embedding, temp_export, fmt)
-        except ImportError as exc:
-            raise SiameseError(
-                f"{out}: exporting to {fmt} needs the {exc.name or 'tf2onnx'} package "
-                "(pip install 'siamese-gui[onnx]')"
-            ) from None
-        except (ValueError, TypeError, RuntimeError, AttributeError, KeyError) as exc:
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(f"{model_path or out}: cannot convert the network to {fmt} ({text})") from None
-        if runtime_installed(fmt):
-            check_parity(embedding, temp_export)
-        card = card_for(Path(temp_export), fmt, embedding, metadata or {}, model_path)
-        card["file"] = out.name
-        fd, temp_card = tempfile.mkstemp(dir=folder, prefix=f".{out.stem}.", suffix=".tmp.json")
-        os.close(fd)
-        Path(temp_card).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        for name in (temp_export, temp_card):
-            os.chmod(name, 0o644)
-        os.replace(temp_export, out)
-        temp_export = None
-        os.replace(temp_card, card_path(out))
-        temp_card = None
-    except OSError as exc:
-        raise ModelFileError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
-    finally:
-        for leftover in (temp_export, temp_card):
-            if leftover is not None and os.path.exists(leftover):
-                os.remove(leftover)
+        card = card_for(Path(temp), fmt, embedding, metadata, model_path, key)
+    except BaseException:
+        os.remove(temp)
+        raise
+    card["file"] = out.name
+    _install(temp, out, card)
     return out
 
 
+@dataclass
+class PreparedCopy:
+    """A runtime copy converted before its model is written (see `prepare_runtime_copy`).
+
+    Attributes:
+        temp: the converted file, in the model's folder under a temp name.
+        sha256: its SHA-256, recorded inside the model as `runtime_copy_sha256`.
+    """
+
+    temp: str
+    sha256: str
+
+    def discard(self) -> None:
+        """Remove the temp file (the model was not written, or the copy is not wanted)."""
+        with contextlib.suppress(OSError):
+            os.remove(self.temp)
 
 
-def write_runtime_copy(embedding, model_path: str | os.PathLike) -> Path | None:
-    """Write the runtime copy of a just-saved model beside it (`NAME.tflite` + card).
+def prepare_runtime_copy(embedding, model_path: str | os.PathLike) -> PreparedCopy | None:
+    """Convert a model's embedding network for LiteRT before the model itself is saved.
 
-    Best effort: the model file is what matters, and a model without a runtime copy
-    still loads (through TensorFlow, then cached). Returns None where LiteRT is not
-    installed or the copy could not be made.
+    The copy's digest then goes into the `.keras` in the same atomic save as the
+    network, so no later save can pair this copy with another network. Best effort:
+    None where LiteRT is not installed or conversion fails (the model still loads,
+    through TensorFlow).
+    """
+    if not runtime_installed(RUNTIME_FORMAT):
+        return None
+    target = runtime_copy_path(model_path)
+    try:
+        temp = _converted(embedding, target, RUNTIME_FORMAT, Path(model_path))
+    except Exception:  # noqa: BLE001 - a failed copy must not fail the save it precedes
+        return None
+    return PreparedCopy(temp, file_sha256(temp))
+
+
+def install_runtime_copy(prepared: PreparedCopy, embedding, model_path: str | os.PathLike, metadata: dict) -> Path | None:
+    """Move a prepared copy beside its just-saved model (`NAME.tflite` + card).
+
+    Call with the model's folder lock held, right after the model file is in place.
     """
     model_path = Path(model_path)
-    if not runtime_installed(RUNTIME_FORMAT) or not safe_mode_would_load(model_path):
-        return None
+    target = runtime_copy_path(model_path)
     try:
-        return export_embedding(
-            embedding, runtime_copy_path(model_path), RUNTIME_FORMAT, read_metadata(model_path), model_path
-        )
-    except Exception:  # noqa: BLE001 - a failed copy must not fail the save it follows
+        card = card_for(Path(prepared.temp), RUNTIME_FORMAT, embedding, metadata, model_path, network_key(metadata))
+        card["file"] = target.name
+        _install(prepared.temp, target, card)
+    except Exception:  # noqa: BLE001 - the model is saved; without its copy it loads through TensorFlow
+        prepared.discard()
         return None
+    return target
 
 
-def cache_runtime_copy(embedding, model_path: str | os.PathLike) -> Path | None:
-    """Make a runtime copy of a model that lacks one, in the user cache (keyed by its SHA-256).
+def cache_runtime_copy(embedding, model_path: str | os.PathLike, metadata: dict) -> Path | None:
+    """Make a sealed runtime copy of a model that lacks one, in the user cache.
 
-    Best effort, like `write_runtime_copy`: returns the copy, or None where LiteRT is
-    not installed or the cache cannot be written.
+    Keyed by `network_key(metadata)`, the metadata of the very file Keras loaded the
+    `embedding` from, so a save landing at `model_path` meanwhile cannot be paired with
+    this network. Best effort: returns the copy, or None where LiteRT is not installed
+    or the cache cannot be written.
     """
     if not runtime_installed(RUNTIME_FORMAT):
         return None
     model_path = Path(model_path)
     try:
-        sha = model_key(model_path)
-        existing = find_runtime_copy(model_path, sha)
+        key = network_key(metadata)
+        if not key:
+            return None
+        existing = find_runtime_copy(model_path, metadata, key).copy
         if existing is not None:
             return existing.path
-        target = cached_copy_path(sha)
+        secret = seal_key(create=True)
+        if secret is None:
+            return None
+        target = cached_copy_path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        metadata = read_metadata(model_path)
-        return export_embedding(embedding, target, RUNTIME_FORMAT, metadata, model_path)
+        temp = _converted(embedding, target, RUNTIME_FORMAT, model_path)
+        try:
+            card = card_for(Path(temp), RUNTIME_FORMAT, embedding, metadata, model_path, key)
+        except BaseException:
+            os.remove(temp)
+            raise
+        card["file"] = target.name
+        card[SEAL_FIELD] = seal(secret, key, card["file_sha256"])
+        _install(temp, target, card)
+        return target
     except Exception:  # noqa: BLE001 - without a cache entry the model still runs in TensorFlow
         return None

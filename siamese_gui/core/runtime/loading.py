@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.runtime.archive import model_metadata, open_model_file
 from siamese_gui.core.runtime.copies import (
     RUNTIME_FORMAT,
     find_runtime_copy,
-    model_key,
-    read_metadata,
+    network_key,
     runtime_embedder,
     runtime_installed,
     safe_mode_would_load,
@@ -27,9 +27,14 @@ RUNTIME_ENV = "SIAMESE_GUI_RUNTIME"
 def load_runtime_model_handle(path: str | os.PathLike) -> ModelHandle | None:
     """The model running in LiteRT from its intact runtime copy, or None (no copy, no
     LiteRT, or `SIAMESE_GUI_RUNTIME=tensorflow`). Never imports TensorFlow."""
+    return _runtime_attempt(path)[0]
+
+
+def _runtime_attempt(path: str | os.PathLike) -> tuple[ModelHandle | None, tuple[str, ...]]:
+    """The LiteRT handle, if a proven copy runs, and the copies refused on the way."""
     if os.environ.get(RUNTIME_ENV, "").strip().lower() == "tensorflow":
-        return None
-    return load_runtime_handle(path)
+        return None, ()
+    return load_runtime_handle(path, with_refusals=True)
 
 
 def load_model_handle(path: str | os.PathLike, runtime: str = "auto", cache: bool = True) -> ModelHandle:
@@ -49,12 +54,11 @@ def load_model_handle(path: str | os.PathLike, runtime: str = "auto", cache: boo
     """
     if runtime not in ("auto", "tensorflow"):
         raise ValueError(f"runtime must be 'auto' or 'tensorflow', not {runtime!r}")
+    refused: tuple[str, ...] = ()
     if runtime == "auto":
-        handle = load_runtime_model_handle(path)
+        handle, refused = _runtime_attempt(path)
         if handle is not None:
             return handle
-    from siamese_gui.core.runtime.tensorflow import start_tensorflow
-
     start_tensorflow()
     from siamese_gui.core.model.graph import keras_embedder
     from siamese_gui.core.runtime.store import load_model
@@ -63,50 +67,57 @@ def load_model_handle(path: str | os.PathLike, runtime: str = "auto", cache: boo
     if cache:
         from siamese_gui.core.runtime.export import cache_runtime_copy
 
-        cache_runtime_copy(loaded.embedding, Path(path))
+        cache_runtime_copy(loaded.embedding, Path(path), loaded.info)
+    notes = [f"{note}; TensorFlow computes the distances instead" for note in refused]
     return ModelHandle(
         embedder=keras_embedder(loaded.embedding),
         metadata=loaded.info,
         path=Path(path),
         keras_model=loaded.model,
         keras_embedding=loaded.embedding,
-        warnings=list(loaded.warnings),
+        warnings=list(loaded.warnings) + notes,
         read_only=is_inside_package(Path(path)),
     )
 
 
-def load_runtime_handle(model_path: str | os.PathLike):
+def load_runtime_handle(model_path: str | os.PathLike, with_refusals: bool = False):
     """A `ModelHandle` for a `.keras` model whose embeddings LiteRT computes, or None.
 
-    None means "use TensorFlow": LiteRT is not installed, the sidecar is unreadable,
-    or there is no intact runtime copy made from this exact file. Keras loads the
-    model itself only when something asks for `keras_model` (saving, training).
-    """
-    from siamese_gui.core.runtime.handle import ModelHandle, is_inside_package
+    None means "use TensorFlow": LiteRT is not installed, the metadata is unreadable,
+    or there is no copy that provably comes from this file (see `copies`). Keras loads
+    the model itself only when something asks for `keras_model` (saving, training).
 
+    Args:
+        model_path: the `.keras` file.
+        with_refusals: also return, in words, the copies that were found but not proven.
+    """
     model_path = Path(model_path)
+    none = (None, ()) if with_refusals else None
     if model_path.suffix != ".keras" or not model_path.is_file() or not runtime_installed(RUNTIME_FORMAT):
-        return None
+        return none
     try:
-        metadata = read_metadata(model_path)
-        key = model_key(model_path)
+        archive = open_model_file(model_path)
+        metadata = model_metadata(archive)
     except (ModelFileError, OSError):
-        return None  # TensorFlow's path reports the problem in its own words
-    copy = find_runtime_copy(model_path, key)
-    if copy is None or not safe_mode_would_load(model_path):
-        return None
+        return none  # TensorFlow's path reports the problem in its own words
+    search = find_runtime_copy(model_path, metadata, network_key(metadata, archive.file_sha256))
+    refused = search.refused
+    if search.copy is None or not safe_mode_would_load(model_path):
+        return (None, refused) if with_refusals else None
     try:
-        embedder = runtime_embedder(copy.path)
+        embedder = runtime_embedder(search.copy.path)
     except (ModelFileError, ImportError):
-        return None
-    return ModelHandle(
+        refused = (*refused, f"LiteRT cannot run {search.copy.path.name}")
+        return (None, refused) if with_refusals else None
+    handle = ModelHandle(
         embedder=embedder,
         metadata=metadata,
         path=model_path,
         warnings=[],
         read_only=is_inside_package(model_path),
-        engine=f"LiteRT ({copy.path.name})",
+        engine=f"LiteRT ({search.copy.path.name})",
     )
+    return (handle, refused) if with_refusals else handle
 
 
 def export_model(model_path: str | os.PathLike, out: str | os.PathLike, fmt: str) -> Path:

@@ -48,6 +48,8 @@ from siamese_gui.core.runtime.archive import (
 from siamese_gui.core.runtime.archive import (
     check_metadata_values as _check_metadata_values,
 )
+from siamese_gui.core.runtime.copies import RECORD_FIELD, safe_mode_would_load
+from siamese_gui.core.runtime.export import install_runtime_copy, prepare_runtime_copy
 from siamese_gui.core.training.train import TrainingResult
 
 try:
@@ -268,9 +270,15 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
     if not folder.is_dir():
         raise ModelFileError(f"{path}: cannot save the model (folder {folder} does not exist)")
     temp = None
+    prepared = None
     try:
         with _folder_lock(folder):
             _remove_stale_temps(folder, path.stem)
+            embedding = _loadable_embedding(model, path)
+            if embedding is not None:
+                # Converted first, so that its digest goes into the model in the same
+                # atomic save as the network (see core.runtime.copies).
+                prepared = prepare_runtime_copy(embedding, path)
             temp = _temp_file(folder, path.stem, ".tmp.keras")
             model.save(temp)
             try:
@@ -279,14 +287,23 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
                 reason = str(exc).split(": ", 1)[-1]
                 raise ModelFileError(f"{path}: cannot save the model ({reason})") from None
             info = _stamped(metadata, written, path)
+            info.pop(RECORD_FIELD, None)
+            if prepared is not None:
+                info[RECORD_FIELD] = prepared.sha256
             members = dict(written.members)
             members.pop(METADATA_MEMBER, None)
             members[METADATA_MEMBER] = _metadata_member(info)
             write_archive(temp, members, written.compression)
+            if prepared is not None and not safe_mode_would_load(temp):
+                prepared.discard()
+                prepared = None
             os.replace(temp, path)
             temp = None
             _fsync_folder(folder)
             _remove_legacy_sidecar(path)
+            if prepared is not None:
+                install_runtime_copy(prepared, embedding, path, json.loads(members[METADATA_MEMBER]))
+                prepared = None
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot save the model ({exc.strerror or exc})") from None
     except (ValueError, TypeError, RuntimeError) as exc:  # Keras' own serialisation errors
@@ -294,20 +311,21 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
     finally:
         if temp is not None and os.path.exists(temp):
             os.remove(temp)
-    # The embedding network also goes beside the model as NAME.tflite, so that loading
-    # it later needs no TensorFlow (best effort; see core.export).
-    from siamese_gui.core.runtime.export import write_runtime_copy
+        if prepared is not None:
+            prepared.discard()
+    return path
 
+
+def _loadable_embedding(model, path: Path):
+    """The model's embedding network if `load_model` would accept the model, else None:
+    the fast path must refuse what the safe path refuses."""
     try:
-        # Only a model that `load_model` accepts gets a copy: the fast path must refuse
-        # what the safe path refuses.
         embedding = _check_shape(model, path)
         _check_size(json.loads(model.to_json()), path)
         _check_weights(model, embedding, path)
     except (ModelFileError, ValueError, TypeError):
-        return path
-    write_runtime_copy(embedding, path)
-    return path
+        return None
+    return embedding
 
 
 # --- metadata -----------------------------------------------------------------------------
@@ -506,3 +524,28 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     embedding = _check_shape(model, path)
     _check_weights(model, embedding, path)
     return LoadedModel(model, embedding, info, path, [])
+
+
+def record_runtime_copy(path: str | os.PathLike) -> str:
+    """Vouch for the runtime copy beside a saved model: check it against Keras, record its digest.
+
+    For a model saved before models recorded their copy (its `NAME.tflite` would
+    otherwise be refused). The copy must reproduce the Keras network on the probe
+    images (`export.check_parity`).
+
+    Returns:
+        The SHA-256 recorded.
+
+    Raises:
+        ModelFileError: if the model cannot be loaded, the copy is missing or differs.
+    """
+    from siamese_gui.core.runtime.copies import runtime_copy_path
+    from siamese_gui.core.runtime.export import check_parity
+
+    path = Path(path)
+    copy = runtime_copy_path(path)
+    loaded = load_model(path)
+    check_parity(loaded.embedding, copy)
+    digest = file_sha256(copy)
+    update_metadata(path, **{RECORD_FIELD: digest})
+    return digest
