@@ -106,9 +106,26 @@ def test_sidecar_threshold_must_be_usable(model_members, tmp_path, value):
     _refused(path)
 
 
-@pytest.mark.parametrize("value", [0, 0.0, 0.25, 3, 10_000])
+@pytest.mark.parametrize("value", [0, 0.0, 0.25, 2])
 def test_usable_thresholds_are_kept(model_members, tmp_path, value):
     text = metadata_json(model_members, threshold=value)
+    path = write_zip(tmp_path / "t.keras", {**model_members, "siamese_gui.json": text})
+    assert _metadata_of(path)["threshold"] == value
+
+
+@pytest.mark.parametrize("value", [2.5, 9999])
+def test_a_threshold_beyond_any_distance_of_unit_length_embeddings_is_refused(model_members, tmp_path, value):
+    text = metadata_json(model_members, threshold=value)
+    path = write_zip(tmp_path / "t.keras", {**model_members, "siamese_gui.json": text})
+    message = _refused(path, "threshold", "the largest distance")
+    assert f"{value:g}" in message
+
+
+@pytest.mark.parametrize("value", [3, 10_000])
+def test_the_tutorials_network_may_keep_a_large_threshold(model_members, tmp_path, value):
+    """Its embeddings are not unit-length, so distances have no bound below THRESHOLD_MAX."""
+    config = {**json.loads(model_members["siamese_gui.json"])["config"], "preset": "seed"}
+    text = metadata_json(model_members, threshold=value, config=config)
     path = write_zip(tmp_path / "t.keras", {**model_members, "siamese_gui.json": text})
     assert _metadata_of(path)["threshold"] == value
 

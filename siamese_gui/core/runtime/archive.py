@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from siamese_gui.core.errors import ModelFileError
-from siamese_gui.core.evaluation.metrics import validate_threshold
 from siamese_gui.core.io.safe_files import parse_json_object, read_regular_file
+from siamese_gui.core.runtime.metadata_schema import check_metadata
 
 CONFIG_MEMBER = "config.json"
 KERAS_METADATA_MEMBER = "metadata.json"
@@ -173,13 +173,12 @@ def sidecar_path(path: str | os.PathLike) -> Path:
 
 
 def check_metadata_values(metadata: dict, source: str) -> None:
-    """Refuse metadata values that would mislead: a threshold that is not a usable number.
+    """Refuse metadata values that would mislead (see `metadata_schema.check_metadata`).
 
     Raises:
         ModelFileError: naming `source`.
     """
-    if metadata.get("threshold") is not None:
-        validate_threshold(metadata["threshold"], source, ModelFileError)
+    check_metadata(metadata, source)
 
 
 def model_metadata(archive: ModelArchive) -> dict:
