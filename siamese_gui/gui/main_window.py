@@ -33,7 +33,7 @@ from siamese_gui.gui.gui_thread_gc import gui_thread_collector
 from siamese_gui.gui.panels.compare import ComparePanel
 from siamese_gui.gui.panels.gallery import GalleryPanel
 from siamese_gui.gui.state import AppState
-from siamese_gui.gui.workers import TrainingOutcome, error_text
+from siamese_gui.gui.workers import error_text
 
 # Tabs after Compare and Gallery, whose panels `build_panels` makes.
 LATER_TABS = ("Threshold", "Train", "Search", "Map", "Verify", "Models")
@@ -349,9 +349,9 @@ class MainWindow(QMainWindow):
     def _model_failed(self, exc: BaseException) -> None:
         show_error(self, "Cannot open the model", error_text(exc))
 
-    def use_trained_model(self, outcome: TrainingOutcome) -> None:
-        """Use a freshly trained model in every panel."""
-        handle = outcome.loaded
+    def use_trained_model(self, outcome) -> None:
+        """Use a freshly trained model (a `core.app.training_run.TrainingRun`) in every panel."""
+        handle = outcome.handle
         self.state.set_model(handle)
         if outcome.class_names != getattr(self.state.test_data, "class_names", outcome.class_names):
             self.show_status("The new model was trained on other classes than the current data")

@@ -42,7 +42,7 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
         assert not panel.start_button.isEnabled()
     outcome = finished.args[0]
     assert outcome.result.status == "completed"
-    assert outcome.loaded is not None
+    assert outcome.handle is not None
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     assert len(panel.plot.epoch_x) == 2
     assert panel.plot.ax.get_xlabel() == "epoch"  # TINY sets epochs
@@ -51,7 +51,7 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
     assert "Recommended threshold" in panel.result_label.text()
 
     click(qtbot, panel.use_button)
-    assert window.state.model is outcome.loaded
+    assert window.state.model is outcome.handle
     assert window.state.threshold == pytest.approx(outcome.result.threshold)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
     assert window.model_label.text() == "Model: trained (unsaved)"
@@ -67,7 +67,7 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
     window.state.set_threshold(0.1)
     choose_file(monkeypatch, tmp_path / "tiny.keras")
     press(qtbot, window, "Ctrl+O")
-    qtbot.waitUntil(lambda: window.state.model is not outcome.loaded, timeout=60_000)
+    qtbot.waitUntil(lambda: window.state.model is not outcome.handle, timeout=60_000)
     assert window.state.threshold == pytest.approx(0.42)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
     assert dialogs == []
@@ -95,7 +95,7 @@ def test_class_selection_and_images_per_class_narrow_the_training_data(train_win
         press(qtbot, train_window, "Ctrl+Return")
     outcome = finished.args[0]
     assert outcome.class_names == (names[2], names[0])
-    split = outcome.loaded.metadata["split"]
+    split = outcome.handle.metadata["split"]
     counts = split["counts"]
     assert counts["train"] + counts["validation"] == 20 and split["seen_classes"] == [names[2], names[0]]
     assert panel.controller.runs_started == 1
@@ -124,7 +124,7 @@ def test_stop_button_stops_after_the_current_batch(train_window, qtbot):
         stopped_at = len(batches)
     result = finished.args[0].result
     assert result.status == "stopped"
-    assert finished.args[0].loaded is not None
+    assert finished.args[0].handle is not None
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     # Stop is polled after every batch; a couple may already be queued.
     assert len(batches) <= stopped_at + 3
@@ -252,7 +252,7 @@ def test_held_out_classes_are_never_trained_on_and_become_the_test_data(train_wi
     _type_into(qtbot, panel.held_out_edit, f"{names[0]}, {names[1]}")
     with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
         click(qtbot, panel.start_button)
-    split = finished.args[0].loaded.metadata["split"]
+    split = finished.args[0].handle.metadata["split"]
     assert split["unseen_classes"] == [names[0], names[1]]
     assert names[0] not in split["seen_classes"] and names[1] not in split["seen_classes"]
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
@@ -272,7 +272,7 @@ def test_a_share_of_the_classes_can_be_held_out_picked_with_the_seed(train_windo
     _type_into(qtbot, panel.held_out_edit, "40%")
     with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
         click(qtbot, panel.start_button)
-    unseen = finished.args[0].loaded.metadata["split"]["unseen_classes"]
+    unseen = finished.args[0].handle.metadata["split"]["unseen_classes"]
     assert len(unseen) == round(0.4 * len(names)) >= 2
     assert tuple(unseen) == held_out_from_text(names, "0.4", TINY.seed)
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
