@@ -195,8 +195,8 @@ class MainWindow(QMainWindow):
             file_menu, "&Open model…", self.open_model, QKeySequence.StandardKey.Open,
             "Open a .keras model saved by Siamese GUI")
         self.save_model_action = self._action(
-            file_menu, "&Save model as…", self.save_model_as, "Ctrl+Shift+S",
-            "Save the current model and its threshold")
+            file_menu, "&Save model as…", self.save_shown_model, "Ctrl+Shift+S",
+            "Save the model in use and its threshold (on the Train tab: the model its Result shows)")
         file_menu.addSeparator()
         self._action(file_menu, "Open image-&folder dataset…", self.open_folder_dataset, "Ctrl+Shift+O",
                      "A folder with one sub-folder of images per class")
@@ -357,6 +357,14 @@ class MainWindow(QMainWindow):
             self.show_status("The new model was trained on other classes than the current data")
         else:
             self.show_status("Using the newly trained model")
+
+    def save_shown_model(self) -> None:
+        """File › Save model as…: on the Train tab, the model its Result shows (a run not
+        in use yet, stopped or completed); elsewhere the model in use."""
+        shown = None
+        if self.panels_built and self.tabs.currentWidget() is self.train_panel:
+            shown = self.train_panel.result_model()
+        self.save_model_as(shown)
 
     def save_model_as(
         self,

@@ -3,6 +3,7 @@ Quit mid-run asks and stops within a batch; failures reach a dialog."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -129,6 +130,43 @@ def test_stop_button_stops_after_the_current_batch(train_window, qtbot):
     # Stop is polled after every batch; a couple may already be queued.
     assert len(batches) <= stopped_at + 3
     assert panel.start_button.isEnabled()
+
+
+def test_save_model_as_after_a_stopped_run_saves_the_model_the_result_shows(train_window, qtbot, tmp_path,
+                                                                           monkeypatch, dialogs):
+    """File › Save model as… on the Train tab saves the stopped run's model (the one its
+    Result shows), not the earlier model still in use; elsewhere, the model in use."""
+    from gui_helpers import numpy_model
+
+    from siamese_gui.core.runtime.store import read_metadata
+
+    window = train_window
+    earlier = numpy_model(0.3)
+    window.state.set_model(earlier)
+    panel = window.train_panel
+    panel.set_config(LONG)
+    with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
+        click(qtbot, panel.start_button)
+        qtbot.waitUntil(lambda: panel.progress.maximum() > 0, timeout=TIMEOUT_MS)
+        click(qtbot, panel.stop_button)
+    run = finished.args[0]
+    qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
+    assert "Stopped" in panel.result_label.text()
+    choose_file(monkeypatch, tmp_path / "stopped.keras")
+    press(qtbot, window, "Ctrl+Shift+S")
+    qtbot.waitUntil(lambda: run.handle.path is not None, timeout=60_000)
+    saved = read_metadata(tmp_path / "stopped.keras")
+    assert saved["training"]["status"] == "stopped"
+    assert saved["threshold"] == json.loads(json.dumps(run.metadata["threshold"]))
+    assert window.state.model is earlier and earlier.path is None
+    # On another tab the menu saves the model in use: here one without Keras weights,
+    # which says so rather than saving the Train result.
+    show_tab(qtbot, window, window.compare_panel)
+    choose_file(monkeypatch, tmp_path / "in_use.keras")
+    press(qtbot, window, "Ctrl+Shift+S")
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=30_000)
+    assert dialogs[-1][0] == "Cannot save the model"
+    assert not (tmp_path / "in_use.keras").exists()
 
 
 def test_start_twice_runs_one_training(train_window, qtbot):

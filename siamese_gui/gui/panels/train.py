@@ -396,6 +396,11 @@ class TrainPanel(QWidget):
             )
         return "".join(lines)
 
+    def result_model(self):
+        """The model of the run the Result shows (a `ModelHandle`), or None when there is
+        none or the run failed."""
+        return self.outcome.handle if self.outcome is not None else None
+
     def _use_model(self) -> None:
         if self.outcome is not None and self.outcome.handle is not None:
             self.useModelRequested.emit(self.outcome)
