@@ -151,3 +151,18 @@ def test_the_cli_trains_on_the_images_the_app_would_pick(tmp_path, image_folder_
     recorded = read_metadata(out)["split"]
     assert recorded["files"] == json.loads(json.dumps(expected.splits.metadata()["files"]))
     assert recorded["seen_classes"] == ["ring", "bar"]
+
+
+def test_a_run_set_to_another_polarity_reads_the_folder_again_and_still_samples_it(tmp_path,
+                                                                                  image_folder_factory):
+    """The sample applies to the folder as read for the run (reading it again never
+    brings back the classes or images the form left out)."""
+    folder = image_folder_factory(tmp_path / "data", per_class=6, num_classes=3)
+    source = load_source(image_folder=str(folder), invert=False)
+    sample = TrainingSample(classes=("ring", "bar"), per_class=4)
+    as_read = prepare_training(source, _config(polarity="off"), sample)
+    inverted = prepare_training(source, _config(polarity="on"), sample)
+    assert inverted.source.invert is True and inverted.class_names == ("ring", "bar")
+    assert len(inverted.source.dataset) == 8
+    assert inverted.source.dataset.files == as_read.source.dataset.files
+    np.testing.assert_array_equal(inverted.source.dataset.images, 255 - as_read.source.dataset.images)
