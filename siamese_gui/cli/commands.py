@@ -229,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from siamese_gui.core.app.session import split_data
+    from siamese_gui.core.app.training_run import prepare_training, run_training, training_source
+    from siamese_gui.core.data.sampling import TrainingSample
     from siamese_gui.core.data.splits import Role, choose_held_out_classes
     from siamese_gui.core.model.config import TrainingConfig, settings
 
@@ -241,17 +242,20 @@ def cmd_train(args) -> int:
         raise SiameseError(f"{out.parent}: folder does not exist")
     if args.test_folder and not args.image_folder:
         raise SiameseError("--test-folder needs --image-folder")
-    source = _load_source(args, config.polarity)
+    # Narrowed by the run (as in the app), not when loading: the same sample either way.
+    source = _load_source(args, config.polarity, narrow=False)
     for data in (source.dataset, source.test_dataset):
         for path, reason in (data.skipped if data is not None else ()):
             _warn(f"skipped {reason}")
+    sample = TrainingSample(classes=tuple(args.classes) if args.classes else None, per_class=args.per_class)
     unseen = ()
     if args.split == "classes":
-        names = (source.fashion_mnist.train if source.fashion_mnist else source.dataset).class_names
+        names = training_source(source, sample, config.seed).training_pool.class_names
         unseen = choose_held_out_classes(
             names, args.held_out, None if args.held_out else args.held_out_fraction, config.seed
         )
-    splits = split_data(source, config.seed, unseen, config.validation_fraction)
+    prepared = prepare_training(source, config, sample, unseen)
+    splits = prepared.splits
     _say(args, f"training on {splits.describe(Role.TRAIN)}")
     _say(args, f"validation: {splits.describe(Role.VALIDATION)}")
     _say(args, f"test: {splits.describe(Role.TEST)}")
@@ -260,9 +264,7 @@ def cmd_train(args) -> int:
 
     start_tensorflow()
     from siamese_gui.cli.progress import ProgressReporter
-    from siamese_gui.core.runtime.handle import handle_from_training
-    from siamese_gui.core.runtime.store import result_metadata, save_model
-    from siamese_gui.core.training.train import train
+    from siamese_gui.core.runtime.store import save_model
 
     progress = ProgressReporter("training", "steps", json_output=args.json)
 
@@ -275,12 +277,12 @@ def cmd_train(args) -> int:
         progress.clear()
         _say(args, f"{p.position()}  loss {p.loss:.4f}{val}  {p.elapsed_s:.0f}s")
 
-    result = train(config, splits.train, on_batch=on_batch, on_epoch=on_epoch, validation=splits.validation)
+    run = run_training(config, prepared, on_batch=on_batch, on_epoch=on_epoch)
     progress.close()
-    if not result.usable:
+    result = run.result
+    if run.handle is None:
         raise SiameseError(f"{result.message}; nothing was saved")
-    metadata = result_metadata(result, splits.train.class_names, splits.metadata())
-    handle = handle_from_training(result, metadata)
+    metadata, handle = run.metadata, run.handle
     summary = {"model": str(out), "status": result.status, "message": result.message,
                "seconds": round(result.seconds, 1), "schedule": result.schedule,
                "histograms": result.histograms, "share_choice": result.share_choice,

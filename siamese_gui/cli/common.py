@@ -9,7 +9,9 @@ from siamese_gui.core.errors import printable
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden
 
 
-def _load_source(args, polarity: str | None):
+def _load_source(args, polarity: str | None, narrow: bool = True):
+    """The data the options name, read with `polarity`; narrowed by `--classes` and
+    `--per-class` unless `narrow` is False (training narrows it itself)."""
     from siamese_gui.core.app.session import load_source
 
     with native_stderr_hidden():
@@ -17,8 +19,8 @@ def _load_source(args, polarity: str | None):
             data=args.data,
             image_folder=args.image_folder,
             test_folder=getattr(args, "test_folder", None),
-            classes=args.classes,
-            per_class=args.per_class,
+            classes=args.classes if narrow else None,
+            per_class=args.per_class if narrow else None,
             invert={"auto": None, "on": True, "off": False}[polarity or "auto"],
             download=args.download,
         )

@@ -82,7 +82,8 @@ def cmd_index(args) -> int:
 
 def cmd_search(args) -> int:
     """Print the K nearest images to a query."""
-    from siamese_gui.core.app.search import SearchIndex, build_index, search_index
+    from siamese_gui.core.app.search import SearchIndex
+    from siamese_gui.core.app.search_sources import SearchSource, open_gallery, search_gallery
     from siamese_gui.core.evaluation.threshold import check_threshold
     from siamese_gui.core.io.images import load_image
 
@@ -90,17 +91,17 @@ def cmd_search(args) -> int:
         raise SiameseError(f"--top must be at least 1, got {args.top}")
     with native_stderr_hidden():
         query = load_image(args.query)
-    index = SearchIndex.load(args.index) if args.index else None
+    if args.index:
+        SearchIndex.load(args.index)  # a broken file fails before the model loads
+    source = SearchSource.index_file(args.index) if args.index else SearchSource.folder(args.gallery)
     handle = _load_handle(args.model)
-    if index is not None:
-        index.check_model(handle, args.index)
-    else:
-        with native_stderr_hidden():
-            index, update = build_index(args.gallery, handle)
-        for path, reason in update.skipped:
-            print(f"skipped {reason}", file=sys.stderr)
+    with native_stderr_hidden():
+        gallery = open_gallery(source, handle, backend=args.backend)
+    for path, reason in gallery.skipped:
+        print(f"skipped {reason}", file=sys.stderr)
+    index = gallery.index
     threshold = handle.threshold.value if args.threshold is None else check_threshold(args.threshold, "--threshold")
-    hits = search_index(index, handle, query, args.top, threshold, backend=args.backend)
+    hits = [result.hit for result in search_gallery(gallery, handle, query, args.top, threshold, images=False)]
     if args.json:
         print(json.dumps({
             "query": args.query, "model": str(args.model), "gallery": str(index.root),

@@ -33,7 +33,7 @@ from siamese_gui.gui.gui_thread_gc import gui_thread_collector
 from siamese_gui.gui.panels.compare import ComparePanel
 from siamese_gui.gui.panels.gallery import GalleryPanel
 from siamese_gui.gui.state import AppState
-from siamese_gui.gui.workers import TrainingOutcome, error_text
+from siamese_gui.gui.workers import error_text
 
 # Tabs after Compare and Gallery, whose panels `build_panels` makes.
 LATER_TABS = ("Threshold", "Train", "Search", "Map", "Verify", "Models")
@@ -195,8 +195,8 @@ class MainWindow(QMainWindow):
             file_menu, "&Open model…", self.open_model, QKeySequence.StandardKey.Open,
             "Open a .keras model saved by Siamese GUI")
         self.save_model_action = self._action(
-            file_menu, "&Save model as…", self.save_model_as, "Ctrl+Shift+S",
-            "Save the current model and its threshold")
+            file_menu, "&Save model as…", self.save_shown_model, "Ctrl+Shift+S",
+            "Save the model in use and its threshold (on the Train tab: the model its Result shows)")
         file_menu.addSeparator()
         self._action(file_menu, "Open image-&folder dataset…", self.open_folder_dataset, "Ctrl+Shift+O",
                      "A folder with one sub-folder of images per class")
@@ -349,14 +349,22 @@ class MainWindow(QMainWindow):
     def _model_failed(self, exc: BaseException) -> None:
         show_error(self, "Cannot open the model", error_text(exc))
 
-    def use_trained_model(self, outcome: TrainingOutcome) -> None:
-        """Use a freshly trained model in every panel."""
-        handle = outcome.loaded
+    def use_trained_model(self, outcome) -> None:
+        """Use a freshly trained model (a `core.app.training_run.TrainingRun`) in every panel."""
+        handle = outcome.handle
         self.state.set_model(handle)
         if outcome.class_names != getattr(self.state.test_data, "class_names", outcome.class_names):
             self.show_status("The new model was trained on other classes than the current data")
         else:
             self.show_status("Using the newly trained model")
+
+    def save_shown_model(self) -> None:
+        """File › Save model as…: on the Train tab, the model its Result shows (a run not
+        in use yet, stopped or completed); elsewhere the model in use."""
+        shown = None
+        if self.panels_built and self.tabs.currentWidget() is self.train_panel:
+            shown = self.train_panel.result_model()
+        self.save_model_as(shown)
 
     def save_model_as(
         self,

@@ -1,5 +1,5 @@
 """Background threads: the session's worker for model and data work, one thread per
-training run.
+training run (the run itself is `core.app.training_run`'s).
 
 Every use of a loaded model (embedding the evaluation images, comparing two images,
 saving) runs on the session's single worker, one task at a time, so a model is never
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import traceback
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
@@ -135,23 +134,8 @@ class TaskRunner(QObject):
         _sessions.discard(self.session)
 
 
-@dataclass
-class TrainingOutcome:
-    """What the training thread hands back.
-
-    Attributes:
-        result: the core's `TrainingResult`.
-        loaded: the trained model as a `core.inference.ModelHandle` (None when it failed).
-        class_names: class names of the training data.
-    """
-
-    result: Any
-    loaded: Any
-    class_names: tuple[str, ...]
-
-
 class TrainingWorker(QObject):
-    """Runs one `core.training.train` call; lives on its own thread."""
+    """Runs one `core.app.training_run` run; lives on its own thread."""
 
     batchDone = Signal(object)
     epochDone = Signal(object)
@@ -165,12 +149,14 @@ class TrainingWorker(QObject):
         stop_event: threading.Event,
         unseen: tuple[str, ...] = (),
         cancel_event: threading.Event | None = None,
+        sample=None,
     ):
         super().__init__()
         from siamese_gui.core.app.session import DataSource
 
         self.config = config
         self.source = source if isinstance(source, DataSource) else DataSource(dataset=source)
+        self.sample = sample
         self.unseen = unseen
         self.stop_event = stop_event
         self.cancel_event = cancel_event or threading.Event()
@@ -178,33 +164,18 @@ class TrainingWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            from siamese_gui.core.app.session import split_data
-            from siamese_gui.core.runtime.handle import handle_from_training
-            from siamese_gui.core.runtime.store import result_metadata
-            from siamese_gui.core.training.train import train
+            from siamese_gui.core.app.training_run import prepare_training, run_training
 
-            source = self.source
-            if source.dataset is not None and source.dataset.root and self.config.invert is not None:
-                # The polarity setting decides how the files are read: read them again.
-                from siamese_gui.core.app.session import load_source
-
-                source = load_source(image_folder=source.dataset.root, invert=self.config.invert)
-            splits = split_data(source, self.config.seed, self.unseen, self.config.validation_fraction)
-            result = train(
+            data = prepare_training(self.source, self.config, self.sample, self.unseen)
+            run = run_training(
                 self.config,
-                splits.train,
+                data,
                 on_batch=self.batchDone.emit,
                 on_epoch=self.epochDone.emit,
                 should_stop=self.stop_event.is_set,
-                validation=splits.validation,
                 should_cancel=self.cancel_event.is_set,
             )
-            loaded = None
-            names = splits.train.class_names
-            if result.usable:
-                info = result_metadata(result, names, splits.metadata())
-                loaded = handle_from_training(result, info)
-            self.finished.emit(TrainingOutcome(result, loaded, names))
+            self.finished.emit(run)
         except Cancelled:
             # The app is closing and nobody waits for a result: just end the thread.
             QThread.currentThread().quit()
@@ -241,8 +212,9 @@ class TrainingController(QObject):
         """Whether a training thread exists that has not been joined."""
         return self._thread is not None
 
-    def start(self, config, dataset, unseen: tuple[str, ...] = ()) -> bool:
-        """Start training on a new thread; `unseen` classes are held out of training.
+    def start(self, config, dataset, unseen: tuple[str, ...] = (), sample=None) -> bool:
+        """Start training on a new thread (see `core.app.training_run`): `dataset` (a
+        `DataSource`) narrowed by `sample`, `unseen` classes held out of training.
 
         Returns:
             False (and does nothing) when a run is already in progress.
@@ -253,7 +225,8 @@ class TrainingController(QObject):
         self._cancel = threading.Event()
         thread = PythonThread()
         thread.setObjectName("siamese-gui training")
-        worker = TrainingWorker(config, dataset, self._stop, cancel_event=self._cancel, unseen=unseen)
+        worker = TrainingWorker(config, dataset, self._stop, cancel_event=self._cancel, unseen=unseen,
+                                sample=sample)
         worker.moveToThread(thread)
         # Queued, so the run happens inside the thread's event loop (see PythonThread).
         thread.started.connect(worker.run, Qt.ConnectionType.QueuedConnection)
@@ -281,8 +254,8 @@ class TrainingController(QObject):
         return self._stop.is_set()
 
     @Slot(object)
-    def _on_finished(self, outcome: TrainingOutcome) -> None:
-        self.finished.emit(outcome)
+    def _on_finished(self, run) -> None:
+        self.finished.emit(run)
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:

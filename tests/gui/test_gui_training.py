@@ -3,6 +3,7 @@ Quit mid-run asks and stops within a batch; failures reach a dialog."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -42,7 +43,7 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
         assert not panel.start_button.isEnabled()
     outcome = finished.args[0]
     assert outcome.result.status == "completed"
-    assert outcome.loaded is not None
+    assert outcome.handle is not None
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     assert len(panel.plot.epoch_x) == 2
     assert panel.plot.ax.get_xlabel() == "epoch"  # TINY sets epochs
@@ -51,7 +52,7 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
     assert "Recommended threshold" in panel.result_label.text()
 
     click(qtbot, panel.use_button)
-    assert window.state.model is outcome.loaded
+    assert window.state.model is outcome.handle
     assert window.state.threshold == pytest.approx(outcome.result.threshold)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
     assert window.model_label.text() == "Model: trained (unsaved)"
@@ -67,7 +68,7 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
     window.state.set_threshold(0.1)
     choose_file(monkeypatch, tmp_path / "tiny.keras")
     press(qtbot, window, "Ctrl+O")
-    qtbot.waitUntil(lambda: window.state.model is not outcome.loaded, timeout=60_000)
+    qtbot.waitUntil(lambda: window.state.model is not outcome.handle, timeout=60_000)
     assert window.state.threshold == pytest.approx(0.42)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
     assert dialogs == []
@@ -95,7 +96,7 @@ def test_class_selection_and_images_per_class_narrow_the_training_data(train_win
         press(qtbot, train_window, "Ctrl+Return")
     outcome = finished.args[0]
     assert outcome.class_names == (names[2], names[0])
-    split = outcome.loaded.metadata["split"]
+    split = outcome.handle.metadata["split"]
     counts = split["counts"]
     assert counts["train"] + counts["validation"] == 20 and split["seen_classes"] == [names[2], names[0]]
     assert panel.controller.runs_started == 1
@@ -124,11 +125,48 @@ def test_stop_button_stops_after_the_current_batch(train_window, qtbot):
         stopped_at = len(batches)
     result = finished.args[0].result
     assert result.status == "stopped"
-    assert finished.args[0].loaded is not None
+    assert finished.args[0].handle is not None
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     # Stop is polled after every batch; a couple may already be queued.
     assert len(batches) <= stopped_at + 3
     assert panel.start_button.isEnabled()
+
+
+def test_save_model_as_after_a_stopped_run_saves_the_model_the_result_shows(train_window, qtbot, tmp_path,
+                                                                           monkeypatch, dialogs):
+    """File › Save model as… on the Train tab saves the stopped run's model (the one its
+    Result shows), not the earlier model still in use; elsewhere, the model in use."""
+    from gui_helpers import numpy_model
+
+    from siamese_gui.core.runtime.store import read_metadata
+
+    window = train_window
+    earlier = numpy_model(0.3)
+    window.state.set_model(earlier)
+    panel = window.train_panel
+    panel.set_config(LONG)
+    with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
+        click(qtbot, panel.start_button)
+        qtbot.waitUntil(lambda: panel.progress.maximum() > 0, timeout=TIMEOUT_MS)
+        click(qtbot, panel.stop_button)
+    run = finished.args[0]
+    qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
+    assert "Stopped" in panel.result_label.text()
+    choose_file(monkeypatch, tmp_path / "stopped.keras")
+    press(qtbot, window, "Ctrl+Shift+S")
+    qtbot.waitUntil(lambda: run.handle.path is not None, timeout=60_000)
+    saved = read_metadata(tmp_path / "stopped.keras")
+    assert saved["training"]["status"] == "stopped"
+    assert saved["threshold"] == json.loads(json.dumps(run.metadata["threshold"]))
+    assert window.state.model is earlier and earlier.path is None
+    # On another tab the menu saves the model in use: here one without Keras weights,
+    # which says so rather than saving the Train result.
+    show_tab(qtbot, window, window.compare_panel)
+    choose_file(monkeypatch, tmp_path / "in_use.keras")
+    press(qtbot, window, "Ctrl+Shift+S")
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=30_000)
+    assert dialogs[-1][0] == "Cannot save the model"
+    assert not (tmp_path / "in_use.keras").exists()
 
 
 def test_start_twice_runs_one_training(train_window, qtbot):
@@ -252,7 +290,7 @@ def test_held_out_classes_are_never_trained_on_and_become_the_test_data(train_wi
     _type_into(qtbot, panel.held_out_edit, f"{names[0]}, {names[1]}")
     with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
         click(qtbot, panel.start_button)
-    split = finished.args[0].loaded.metadata["split"]
+    split = finished.args[0].handle.metadata["split"]
     assert split["unseen_classes"] == [names[0], names[1]]
     assert names[0] not in split["seen_classes"] and names[1] not in split["seen_classes"]
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
@@ -272,7 +310,7 @@ def test_a_share_of_the_classes_can_be_held_out_picked_with_the_seed(train_windo
     _type_into(qtbot, panel.held_out_edit, "40%")
     with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
         click(qtbot, panel.start_button)
-    unseen = finished.args[0].loaded.metadata["split"]["unseen_classes"]
+    unseen = finished.args[0].handle.metadata["split"]["unseen_classes"]
     assert len(unseen) == round(0.4 * len(names)) >= 2
     assert tuple(unseen) == held_out_from_text(names, "0.4", TINY.seed)
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)

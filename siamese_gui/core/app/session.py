@@ -53,15 +53,26 @@ class ThresholdPreset(enum.Enum):
 
 @dataclass(frozen=True)
 class DataSource:
-    """Loaded data before it is split: Fashion-MNIST's two splits, or one dataset."""
+    """Loaded data before it is split: Fashion-MNIST's two splits, or one dataset.
+
+    Attributes:
+        invert: the polarity the image files were read with (None: decided per image);
+            a run set to another polarity reads them again.
+    """
 
     fashion_mnist: DataSplits | None = None
     dataset: Dataset | None = None
     test_dataset: Dataset | None = None
+    invert: bool | None = None
 
     @property
     def kind(self) -> DataKind:
         return self.fashion_mnist.train.kind if self.fashion_mnist is not None else self.dataset.kind
+
+    @property
+    def training_pool(self) -> Dataset:
+        """The images a run draws its training and validation images from."""
+        return self.fashion_mnist.train if self.fashion_mnist is not None else self.dataset
 
 
 def load_source(
@@ -97,7 +108,7 @@ def load_source(
     if image_folder:
         test = datasets.load_image_folder(test_folder, invert=invert) if test_folder else None
         return DataSource(dataset=narrow(datasets.load_image_folder(image_folder, invert=invert)),
-                          test_dataset=narrow(test) if test is not None else None)
+                          test_dataset=narrow(test) if test is not None else None, invert=invert)
     if download:
         loaded = datasets.load_fashion_mnist(data, download=True)
     else:
@@ -140,8 +151,7 @@ def splits_for_model(source: DataSource, model: ModelHandle | None) -> Splits:
 
 
 def _has_class(source: DataSource, name: str) -> bool:
-    data = source.fashion_mnist.train if source.fashion_mnist is not None else source.dataset
-    return name in data.class_names
+    return name in source.training_pool.class_names
 
 
 def _evaluate(

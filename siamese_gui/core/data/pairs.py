@@ -108,6 +108,29 @@ def random_pairs(labels: np.ndarray, count: int, seed: int) -> Pairs:
     return pairs.take(order)
 
 
+def random_pair(labels: np.ndarray, same: bool, rng: np.random.Generator) -> tuple[int, int] | None:
+    """One random pair of images of the same class (`same`) or of two different classes.
+
+    The first image is drawn uniformly among those that have such a partner, the second
+    uniformly among its partners (never the first image itself).
+
+    Returns:
+        (index_a, index_b), or None when the labels hold no such pair.
+    """
+    labels = np.asarray(labels)
+    counts = np.bincount(labels) if len(labels) else np.zeros(0, np.int64)
+    if same:
+        eligible = np.flatnonzero(counts[labels] >= 2)
+    else:
+        eligible = np.arange(len(labels)) if np.count_nonzero(counts) >= 2 else np.zeros(0, np.int64)
+    if not len(eligible):
+        return None
+    a = int(eligible[rng.integers(len(eligible))])
+    partners = np.flatnonzero((labels == labels[a]) if same else (labels != labels[a]))
+    partners = partners[partners != a]
+    return a, int(partners[rng.integers(len(partners))])
+
+
 def class_holdout_split(
     labels: np.ndarray,
     held_out=None,

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from siamese_gui.core.data.pairs import balanced_pairs
+from siamese_gui.core.data.pairs import random_pair
 from siamese_gui.core.evaluation.metrics import Verdict, verdict_of
 from siamese_gui.gui.common import (
     MUTED_COLOR,
@@ -154,17 +154,10 @@ class ComparePanel(QWidget):
             if not quiet:
                 show_error(self, "No data", "No dataset is loaded yet.")
             return False
-        counts = np.bincount(data.labels)
-        possible = (counts >= 2).any() if same else (counts > 0).sum() >= 2
-        if possible:
-            for _ in range(20):
-                anchor = int(self._rng.integers(len(data)))
-                pairs = balanced_pairs(data.labels, anchors=np.array([anchor]),
-                                       seed=int(self._rng.integers(2**31)))
-                match = np.flatnonzero(pairs.same == same)
-                if len(match):
-                    self.open_pair(int(pairs.a[match[0]]), int(pairs.b[match[0]]))
-                    return True
+        pair = random_pair(data.labels, same, self._rng)
+        if pair is not None:
+            self.open_pair(*pair)
+            return True
         if not quiet:
             show_error(self, "No such pair",
                        f"The held-out images hold no {'same' if same else 'different'}-class pair.")

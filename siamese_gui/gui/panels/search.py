@@ -1,14 +1,12 @@
 """The Search panel: one query image against a gallery; the K nearest as thumbnails.
 
-The gallery is the test images, a folder (embedded once when first searched) or an
-index file made by `siamese-gui index`. Embedding, searching and reading thumbnails run
-on the task thread; the panel keeps the gallery's embeddings until the model or the
-gallery changes, so later queries cost one embedding and one exact search.
+Where the images come from and how they are searched is `core.app.search_sources`'s;
+the search runs on the task thread, and the panel keeps the gallery it returns until
+the model or the source changes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.search_sources import Gallery, SearchResult, SearchSource, search
 from siamese_gui.core.evaluation.metrics import verdict_of
 from siamese_gui.gui.common import (
     MUTED_COLOR,
@@ -43,77 +42,6 @@ THUMB = 96
 COLUMNS = 5
 DEFAULT_K = 10
 INDEX_FILTER = "Search index (*.npz);;All files (*)"
-
-
-@dataclass(frozen=True)
-class Gallery:
-    """Embeddings to search and how to show their entries (built on the task thread).
-
-    Attributes:
-        key: what it was built from (kind, source object or path, model).
-        description: for the status line.
-        searcher: a `core.search.ExactSearch`.
-        classes: class name of each entry ("" when unknown).
-        images: uint8 (N, 28, 28) for an in-memory gallery, else None.
-        index: the `core.search.SearchIndex` of a folder or index file, else None.
-    """
-
-    key: tuple
-    description: str
-    searcher: object
-    classes: tuple[str, ...]
-    images: np.ndarray | None = None
-    index: object | None = None
-
-
-@dataclass(frozen=True)
-class Result:
-    """One hit ready to show: the core's `Hit` plus its 28x28 image and a caption."""
-
-    hit: object
-    image: np.ndarray
-    caption: str
-
-
-def _build_gallery(key: tuple, handle, source, should_stop) -> Gallery:
-    """Runs on the task thread."""
-    from siamese_gui.core.app.search import ExactSearch, SearchIndex, build_index
-
-    kind = key[0]
-    if kind == "test":
-        embeddings = handle.embed(source.images, should_stop=should_stop)
-        classes = tuple(source.class_names[int(label)] for label in source.labels)
-        return Gallery(key, f"{len(source):,} test images ({source.source})", ExactSearch(embeddings),
-                       classes, images=source.images)
-    if kind == "folder":
-        index, _ = build_index(source, handle, should_stop=should_stop, fingerprint="")
-    else:
-        index = SearchIndex.load(source)
-        index.check_model(handle, source)
-    return Gallery(key, f"{len(index):,} images in {index.root}", ExactSearch(index.embeddings),
-                   index.classes, index=index)
-
-
-def _search(gallery: Gallery, handle, query: np.ndarray, k: int, threshold: float) -> list[Result]:
-    """Runs on the task thread."""
-    from siamese_gui.core.app.search import nearest, with_entry
-    from siamese_gui.core.io.images import load_image
-
-    embedding = handle.embed(query[None])[0]
-    results = []
-    for hit in nearest(gallery.searcher, embedding, k, threshold, classes=gallery.classes):
-        if gallery.images is not None:
-            image = gallery.images[hit.index].astype(np.float32) / 255.0
-            caption = f"test #{hit.index}"
-        else:
-            hit = with_entry(hit, gallery.index)
-            try:
-                image = load_image(hit.path)
-            except Exception:  # noqa: BLE001 - a file changed since indexing shows as blank
-                image = np.zeros((28, 28), np.float32)
-            caption = Path(hit.path).name
-        results.append(Result(hit, image, caption))
-    return results
 
 
 _SEARCH_TASK = "search"
@@ -135,7 +63,7 @@ class SearchPanel(QWidget):
         self.state = state
         self.runner = runner
         self.gallery: Gallery | None = None
-        self.results: list[Result] = []
+        self.results: list[SearchResult] = []
         self.result_buttons: list[QToolButton] = []
         self._folder: str | None = None
         self._index_file: str | None = None
@@ -224,13 +152,13 @@ class SearchPanel(QWidget):
         self.source_combo.setItemText(2, f"Index: {Path(path).name}")
         self.status.setText(f"Gallery: index {path}")
 
-    def _gallery_key(self) -> tuple:
-        model = id(self.state.model)
+    def source(self) -> SearchSource:
+        """Where the next search looks: the chosen folder or index, else the test images."""
         if self._folder:
-            return ("folder", self._folder, model)
+            return SearchSource.folder(self._folder)
         if self._index_file:
-            return ("index", self._index_file, model)
-        return ("test", id(self.state.test_data), model)
+            return SearchSource.index_file(self._index_file)
+        return SearchSource.test_images(self.state.test_data)
 
     def _model_changed(self) -> None:
         self.gallery = None
@@ -251,18 +179,16 @@ class SearchPanel(QWidget):
         if self.query.image is None:
             show_error(self, "No query", "Drop, paste or open a query image first.")
             return False
-        key = self._gallery_key()
-        source = self._folder or self._index_file or self.state.test_data
-        if source is None:
+        source = self.source()
+        if source.data is None and not source.path:
             show_error(self, "No gallery", "No test images are loaded; choose a folder or an index.")
             return False
-        gallery = self.gallery if self.gallery is not None and self.gallery.key == key else None
+        gallery = self.gallery if self.gallery is not None and self.gallery.serves(source, handle) else None
         query = self.query.image.array.copy()
         k, threshold = self.top_spin.value(), self.state.threshold
 
         def work(should_stop):
-            built = gallery or _build_gallery(key, handle, source, should_stop)
-            return built, _search(built, handle, query, k, threshold)
+            return search(source, handle, query, k, threshold, gallery, should_stop)
 
         self.search_button.setEnabled(False)
         self.status.setText("Embedding the gallery…" if gallery is None else "Searching…")

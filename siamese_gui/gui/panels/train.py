@@ -21,7 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from siamese_gui.core.app.session import DataSource
-from siamese_gui.core.data.datasets import DataKind, Dataset, DataSplits, restrict
+from siamese_gui.core.app.training_run import TrainingRun, training_source
+from siamese_gui.core.data.datasets import DataKind
+from siamese_gui.core.data.sampling import TrainingSample, names_from_text
 from siamese_gui.core.data.splits import Role, seen_mask
 from siamese_gui.core.errors import ConfigError, SiameseError
 from siamese_gui.core.model.config import TrainingConfig
@@ -37,7 +39,7 @@ from siamese_gui.gui.state import AppState
 from siamese_gui.gui.widgets.plots import LossPlot
 from siamese_gui.gui.widgets.scroll_column import ScrollColumn
 from siamese_gui.gui.widgets.settings_form import SettingsForm
-from siamese_gui.gui.workers import TrainingController, TrainingOutcome
+from siamese_gui.gui.workers import TrainingController
 
 # A stopped run still scores its weights on the validation images, which takes a while.
 STOPPING = " · stopping, then scoring the validation images…"
@@ -57,19 +59,14 @@ _KIND_SOURCES = {DataKind.FASHION_MNIST: "fashion_mnist", DataKind.IMAGE_FOLDER:
                  DataKind.SAMPLES: "samples", DataKind.SYNTHETIC: "folder"}
 
 
-def _training_pool(source) -> Dataset:
-    """The images a run draws its training and validation images from."""
-    return source.fashion_mnist.train if source.fashion_mnist is not None else source.dataset
-
-
 class TrainPanel(QWidget):
     """Trains a new model on a worker thread while the window stays responsive.
 
     Signals:
         dataSourceRequested(str): the user picked a data source ("fashion_mnist",
             "samples" or "folder").
-        useModelRequested(object): "Use this model" with the `TrainingOutcome`.
-        saveModelRequested(object): "Save model…" with the outcome's `LoadedModel`.
+        useModelRequested(object): "Use this model" with the `TrainingRun`.
+        saveModelRequested(object): "Save model…" with the run's `ModelHandle`.
     """
 
     dataSourceRequested = Signal(str)
@@ -79,7 +76,7 @@ class TrainPanel(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.outcome: TrainingOutcome | None = None
+        self.outcome: TrainingRun | None = None
         self.controller = TrainingController(self)
         self.controller.batchDone.connect(self._on_batch)
         self.controller.epochDone.connect(self._on_epoch)
@@ -200,7 +197,7 @@ class TrainPanel(QWidget):
             self.data_label.setText("Loading data…")
             return
         self.source_combo.setCurrentIndex(DATA_SOURCES.index(_KIND_SOURCES[source.kind]))
-        pool = _training_pool(source)
+        pool = source.training_pool
         skipped = f", {plural(len(pool.skipped), 'file')} skipped" if pool.skipped else ""
         parts = " / ".join(f"{len(splits.dataset(role)):,} {role.value}" for role in Role)
         self.data_label.setText(
@@ -215,33 +212,25 @@ class TrainPanel(QWidget):
     def _source_chosen(self, index: int) -> None:
         self.dataSourceRequested.emit(DATA_SOURCES[index])
 
-    def training_data(self):
-        """The data to train on (split by the training run): the state's data, narrowed
-        to the chosen classes and images per class, its training pool sampled down to
-        the image limit.
+    def sample(self) -> TrainingSample:
+        """How the form narrows the data: classes, images per class, images in all."""
+        return TrainingSample(
+            classes=names_from_text(self.classes_edit.text()),
+            per_class=self.per_class_spin.value() or None,
+            limit=self.limit_spin.value() or None,
+        )
+
+    def training_data(self) -> DataSource | None:
+        """The data to train on (split by the training run): the state's data narrowed
+        by the form (see `core.app.training_run.training_source`).
 
         Raises:
             DatasetError: on an unknown class, or fewer than 2 classes left.
         """
         source = self.state.source
-        limit = self.limit_spin.value()
-        classes = [c.strip() for c in self.classes_edit.text().split(",") if c.strip()] or None
-        per_class = self.per_class_spin.value() or None
-        seed = self.settings.widgets["seed"].value()
-        if source is None or (limit == 0 and classes is None and per_class is None):
-            return source
-
-        def sample(data):
-            data = restrict(data, classes, per_class, seed)
-            if limit == 0 or limit >= len(data):
-                return data
-            rng = np.random.default_rng(seed)
-            return data.subset(np.sort(rng.choice(len(data), limit, replace=False)))
-
-        if source.fashion_mnist is not None:
-            pool = source.fashion_mnist
-            return DataSource(fashion_mnist=DataSplits(sample(pool.train), restrict(pool.test, classes)))
-        return DataSource(dataset=sample(source.dataset), test_dataset=source.test_dataset)
+        if source is None:
+            return None
+        return training_source(source, self.sample(), self.settings.widgets["seed"].value())
 
     # Running -------------------------------------------------------------------------
 
@@ -276,9 +265,10 @@ class TrainPanel(QWidget):
         self._batches_total = 0
         self.progress.setRange(0, 0)
         self.progress.setFormat("Preparing (loading TensorFlow and building the network)…")
-        count = int(np.count_nonzero(seen_mask(_training_pool(dataset), unseen)))
+        count = int(np.count_nonzero(seen_mask(dataset.training_pool, unseen)))
         self.result_label.setText(f"Training on {count:,} images (less the held-out validation share)…")
-        return self.controller.start(config, dataset, unseen)
+        # The run narrows the data itself, after reading it with the run's polarity.
+        return self.controller.start(config, self.state.source, unseen, self.sample())
 
     def held_out_classes(self, source, seed: int) -> tuple[str, ...]:
         """The classes "Hold out classes" names, or a share of them picked with `seed`
@@ -291,7 +281,7 @@ class TrainPanel(QWidget):
 
         if source is None:
             return ()
-        return held_out_from_text(_training_pool(source).class_names, self.held_out_edit.text(), seed)
+        return held_out_from_text(source.training_pool.class_names, self.held_out_edit.text(), seed)
 
     @Slot()
     def stop_training(self) -> None:
@@ -314,7 +304,7 @@ class TrainPanel(QWidget):
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running and not self.controller.stop_requested())
         self.form_box.setEnabled(not running)
-        usable = self.outcome is not None and self.outcome.loaded is not None
+        usable = self.outcome is not None and self.outcome.handle is not None
         self.use_button.setEnabled(usable and not running)
         self.save_button.setEnabled(usable and not running)
         if not running and self.progress.maximum() == 0:
@@ -343,15 +333,14 @@ class TrainPanel(QWidget):
         self.plot.add_epoch(progress.steps_done if progress.by_steps else progress.epoch + 1, progress.loss,
                             progress.val_loss)
 
-    def _on_finished(self, outcome: TrainingOutcome) -> None:
+    def _on_finished(self, outcome: TrainingRun) -> None:
         self.outcome = outcome
         result = outcome.result
         self.plot.flush()
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if result.status == "completed" else 0)
         self.progress.setFormat(f"{result.status.capitalize()} in {format_duration(result.seconds)}")
-        split = (outcome.loaded.metadata.get("split") or {}) if outcome.loaded is not None else {}
-        self.result_label.setText(self._result_html(result, tuple(split.get("unseen_classes") or ())))
+        self.result_label.setText(self._result_html(result, outcome.data.unseen))
         if result.probe_steps and result.probe_steps < len(self.plot.batch_x):
             # The loss steps up where the classes the share was chosen on join training.
             self.plot.mark(self.plot.batch_x[result.probe_steps - 1], "held-out classes join (share chosen)")
@@ -407,10 +396,15 @@ class TrainPanel(QWidget):
             )
         return "".join(lines)
 
+    def result_model(self):
+        """The model of the run the Result shows (a `ModelHandle`), or None when there is
+        none or the run failed."""
+        return self.outcome.handle if self.outcome is not None else None
+
     def _use_model(self) -> None:
-        if self.outcome is not None and self.outcome.loaded is not None:
+        if self.outcome is not None and self.outcome.handle is not None:
             self.useModelRequested.emit(self.outcome)
 
     def _save_model(self) -> None:
-        if self.outcome is not None and self.outcome.loaded is not None:
-            self.saveModelRequested.emit(self.outcome.loaded)
+        if self.outcome is not None and self.outcome.handle is not None:
+            self.saveModelRequested.emit(self.outcome.handle)
