@@ -10,9 +10,10 @@ from pathlib import Path
 
 import siamese_gui
 from siamese_gui.cli import reports as cli_reports
-from siamese_gui.cli.common import _dumps, _load_source, _say, _vet_model, _warn
+from siamese_gui.cli.common import _dumps, _load_source, _say, _vet_model, _warn, warn_skipped
 from siamese_gui.cli.search import add_search_commands, cmd_index, cmd_search
 from siamese_gui.core.errors import ConfigError, SiameseError, printable
+from siamese_gui.core.io.untrusted import SanitisedStream
 from siamese_gui.core.runtime.memory import cap_malloc_arenas
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden, start_tensorflow
 
@@ -245,8 +246,7 @@ def cmd_train(args) -> int:
     # Narrowed by the run (as in the app), not when loading: the same sample either way.
     source = _load_source(args, config.polarity, narrow=False)
     for data in (source.dataset, source.test_dataset):
-        for path, reason in (data.skipped if data is not None else ()):
-            _warn(f"skipped {reason}")
+        warn_skipped(data.skipped if data is not None else ())
     sample = TrainingSample(classes=tuple(args.classes) if args.classes else None, per_class=args.per_class)
     unseen = ()
     if args.split == "classes":
@@ -604,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     cap_malloc_arenas()  # before any TensorFlow thread allocates
     _Parser.argv = sys.argv[1:] if argv is None else list(argv)
     args = argparse.Namespace(json="--json" in _Parser.argv)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SanitisedStream(sys.stdout), SanitisedStream(sys.stderr)
     try:
         args = build_parser().parse_args(argv)
         if not hasattr(args, "json"):
@@ -622,6 +624,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _report(args, f"internal error: {type(exc).__name__}: {text}"[:1000], "InternalError")
+    finally:
+        sys.stdout, sys.stderr = streams
     return EXIT_ERROR
 
 

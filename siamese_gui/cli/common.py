@@ -46,3 +46,21 @@ def _vet_model(path) -> None:
 
     model_metadata(open_model_file(path))
 
+
+
+# Skipped files named one by one before the rest are counted (a folder of 100,000 empty
+# files would otherwise print 100,000 lines).
+SHOWN_SKIPS = 10
+
+
+def warn_skipped(skipped) -> None:
+    """Warn about files that were skipped: the first `SHOWN_SKIPS` by name, then a count.
+
+    Args:
+        skipped: (path, reason) pairs, as datasets and indexes record them.
+    """
+    skipped = list(skipped)
+    for _, reason in skipped[:SHOWN_SKIPS]:
+        _warn(f"skipped {reason}")
+    if len(skipped) > SHOWN_SKIPS:
+        _warn(f"... and {len(skipped) - SHOWN_SKIPS:,} more files skipped ({len(skipped):,} in all)")

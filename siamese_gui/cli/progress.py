@@ -15,6 +15,8 @@ import sys
 import time
 from typing import Callable, TextIO
 
+from siamese_gui.core.io.untrusted import shown
+
 BAR_WIDTH = 28
 # A terminal redraw costs a write; 10 a second is smooth enough.
 BAR_INTERVAL_S = 0.1
@@ -74,7 +76,9 @@ class ProgressReporter:
     ):
         self.label = label
         self.unit = unit
-        self.stream = stream if stream is not None else sys.stderr
+        stream = stream if stream is not None else sys.stderr
+        # The bar writes its own carriage return and erase sequence: past the sanitiser.
+        self.stream = getattr(stream, "raw", stream)
         self.mode = mode or choose_mode(self.stream, json_output)
         self.clock = clock
         self.line_interval_s = line_interval_s
@@ -107,7 +111,7 @@ class ProgressReporter:
     def describe(self, done: int, total: int, elapsed: float) -> str:
         """The progress text: label, bar (terminal only), counts, rate, time left."""
         fraction = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
-        parts = [self.label + (f" {self.note}" if self.note else "")]
+        parts = [shown(self.label) + (f" {shown(self.note)}" if self.note else "")]
         if self.mode is ProgressMode.BAR:
             filled = int(round(fraction * BAR_WIDTH))
             parts.append("[" + "#" * filled + "." * (BAR_WIDTH - filled) + "]")

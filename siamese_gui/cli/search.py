@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from siamese_gui.cli.common import warn_skipped
 from siamese_gui.core.errors import SiameseError
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden
 
@@ -62,8 +63,7 @@ def cmd_index(args) -> int:
     handle = _load_handle(args.model)
     with native_stderr_hidden():
         index, update = update_index_file(args.folder, handle, out)
-    for path, reason in update.skipped:
-        print(f"skipped {reason}", file=sys.stderr)
+    warn_skipped(update.skipped)
     summary = {
         "index": str(out), "folder": str(index.root), "model": str(args.model), "images": len(index),
         "embedded": update.embedded, "reused": update.reused, "removed": update.removed,
@@ -97,8 +97,7 @@ def cmd_search(args) -> int:
     handle = _load_handle(args.model)
     with native_stderr_hidden():
         gallery = open_gallery(source, handle, backend=args.backend)
-    for path, reason in gallery.skipped:
-        print(f"skipped {reason}", file=sys.stderr)
+    warn_skipped(gallery.skipped)
     index = gallery.index
     threshold = handle.threshold.value if args.threshold is None else check_threshold(args.threshold, "--threshold")
     hits = [result.hit for result in search_gallery(gallery, handle, query, args.top, threshold, images=False)]

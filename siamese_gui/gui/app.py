@@ -61,6 +61,11 @@ def run(model_path: str | Path | None = None) -> int:
     from siamese_gui.core.runtime.memory import cap_malloc_arenas
 
     cap_malloc_arenas()  # before any TensorFlow thread allocates
+    import matplotlib
+
+    from siamese_gui.core.io.untrusted import LITERAL_TEXT
+
+    matplotlib.rcParams.update(LITERAL_TEXT)  # class names in plots are drawn as written
 
     default = default_model_path()
     # Data and model load while the window's modules import and the window is built.

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -40,6 +41,7 @@ from siamese_gui.core.evaluation.metrics import (
     wilson_rate,
 )
 from siamese_gui.core.io.safe_files import write_atomically
+from siamese_gui.core.io.untrusted import LITERAL_TEXT, shown
 from siamese_gui.core.model.embedding import embed_with_progress
 
 SAME_COLOR = "#1f77b4"
@@ -464,7 +466,7 @@ _GROUPS = (
 
 
 def _e(text) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(shown(text), quote=True)
 
 
 def _facts_table(facts) -> str:
@@ -563,7 +565,7 @@ def _text_page(report: Report) -> Figure:
 
     def line(text, size=9, weight="normal", color="#222222", indent=0.07, wrap=110):
         nonlocal y
-        for chunk in textwrap.wrap(text, wrap) or [""]:
+        for chunk in textwrap.wrap(shown(text), wrap) or [""]:
             figure.text(indent, y, chunk, fontsize=size, weight=weight, color=color, va="top")
             y -= 0.0165 * size / 9
         return y
@@ -627,7 +629,8 @@ def _gallery_page(report: Report) -> Figure:
             for spine in ax.spines.values():
                 spine.set_color(color)
                 spine.set_linewidth(2)
-            ax.set_title(f"{g.class_a} / {g.class_b}\nd={g.distance:.3f}, {g.outcome}", fontsize=6.5, color=color)
+            ax.set_title(f"{shown(g.class_a)} / {shown(g.class_b)}\nd={g.distance:.3f}, {g.outcome}",
+                         fontsize=6.5, color=color)
     return figure
 
 
@@ -636,7 +639,10 @@ def write_pdf(report: Report, path: str | os.PathLike) -> Path:
     from matplotlib.backends.backend_pdf import PdfPages
 
     def write(temp: Path) -> None:
-        with PdfPages(temp, metadata={"Title": report.title, "Creator": "siamese-gui"}) as pdf:
+        # Class names and file names are drawn as written, never parsed as mathtext.
+        with matplotlib.rc_context(LITERAL_TEXT), PdfPages(
+            temp, metadata={"Title": shown(report.title), "Creator": "siamese-gui"}
+        ) as pdf:
             for page in (_text_page(report), _plots_page(report), _gallery_page(report)):
                 pdf.savefig(page)
 

@@ -22,6 +22,7 @@ from siamese_gui.core.errors import Cancelled, DatasetError, ImageError
 from siamese_gui.core.evaluation.metrics import Verdict, verdict_of
 from siamese_gui.core.io.images import load_image
 from siamese_gui.core.io.safe_files import read_regular_file, write_atomically
+from siamese_gui.core.io.untrusted import csv_cell
 from siamese_gui.core.model.embedding import CHUNK
 
 MAX_CSV_BYTES = 32 * 2**20
@@ -240,7 +241,7 @@ def write_results_csv(results: Sequence[VerifyResult], path: str | os.PathLike) 
         with open(temp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(RESULT_COLUMNS)
-            writer.writerows(result_cells(r) for r in results)
+            writer.writerows([csv_cell(cell) for cell in result_cells(r)] for r in results)
 
     return write_atomically(Path(path), write, DatasetError, "the results")
 

@@ -16,6 +16,7 @@ import numpy as np
 from siamese_gui.core.errors import DatasetError, ImageError
 from siamese_gui.core.io.images import IMAGE_SIZE, load_image
 from siamese_gui.core.io.safe_files import file_sha256
+from siamese_gui.core.io.untrusted import shown
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -334,7 +335,7 @@ def load_image_folder(
             continue
         if class_files:
             files += [(len(names), f) for f in class_files]
-            names.append(class_dir.name)
+            names.append(shown(class_dir.name))  # a folder name can hold escape sequences
     if len(names) < 2:
         raise DatasetError(
             f"{root}: needs at least 2 class sub-folders with images, found {len(names)}"
