@@ -385,8 +385,9 @@ def cmd_evaluate(args) -> int:
     images = images_to_score(source, handle)
     own = own_splits(source, handle)
     if own is not None:
-        notes.append(f"{own.train.root} is the folder this model trained on: scored on the images its "
-                     f"record does not put in training or validation ({own.describe(Role.TEST)})")
+        notes.append(f"{own.train.root} is the folder this model trained on: the {images.left_out:,} "
+                     "images its record puts in training or validation are left out, the other "
+                     f"{sum(len(d) for _, d in images.parts()):,} are scored")
     else:
         note_left_out(images, source, notes)
     figures = score_images(handle.embed, images, threshold, args.pairs, args.seed)

@@ -171,7 +171,10 @@ def images_to_score(source: DataSource, model: ModelHandle | None) -> ScoredImag
     validation, exactly the session's test images. Other data (a new folder, the
     bundled samples): every image, less any the model trained on.
     """
-    if source.fashion_mnist is not None or own_splits(source, model) is not None:
+    own = own_splits(source, model)
+    if own is not None:
+        return scored_from_splits(own, len(own.train) + len(own.validation))
+    if source.fashion_mnist is not None:
         return scored_from_splits(splits_for_model(source, model))
     data = source.test_dataset if source.test_dataset is not None else source.dataset
     record = model.metadata.get("split") if model is not None else None
