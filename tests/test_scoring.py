@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import write_image_folder
 
 from siamese_gui.cli import commands as cli
 from siamese_gui.core.data.splits import Role, recorded_hashes
@@ -30,7 +29,7 @@ def _train(capsys, folder: Path, out: Path, *extra: str) -> Path:
     return out
 
 
-def _grow(folder: Path, scratch: Path, new_class: str | None = None) -> list[str]:
+def _grow(write_image_folder, folder: Path, scratch: Path, new_class: str | None = None) -> list[str]:
     """Add 4 new images to each class of `folder` (and a new class, if named); return
     their paths relative to `folder`."""
     more = write_image_folder(scratch, per_class=4, num_classes=4, seed=9)
@@ -62,8 +61,8 @@ def _session(model: Path, folder: Path):
     return session
 
 
-def test_evaluate_with_no_data_options_scores_the_folder_the_model_records(capsys, tmp_path):
-    folder = write_image_folder(tmp_path / "drawings", per_class=12, num_classes=3)
+def test_evaluate_with_no_data_options_scores_the_folder_the_model_records(capsys, tmp_path, image_folder_factory):
+    folder = image_folder_factory(tmp_path / "drawings", per_class=12, num_classes=3)
     model = _train(capsys, folder, tmp_path / "m.keras")
     code, out, err = _run(capsys, "evaluate", str(model), "--json")
     assert code == 0, err
@@ -80,8 +79,8 @@ def test_evaluate_with_no_data_options_scores_the_folder_the_model_records(capsy
     assert report["accuracy"] == pytest.approx(result["test"]["accuracy"])
 
 
-def test_a_moved_folder_is_named_with_the_option_to_pass(capsys, tmp_path):
-    folder = write_image_folder(tmp_path / "drawings", per_class=12, num_classes=3)
+def test_a_moved_folder_is_named_with_the_option_to_pass(capsys, tmp_path, image_folder_factory):
+    folder = image_folder_factory(tmp_path / "drawings", per_class=12, num_classes=3)
     model = _train(capsys, folder, tmp_path / "m.keras")
     folder.rename(tmp_path / "moved")
     for argv in (["evaluate", str(model)], ["report", str(model), "--out", str(tmp_path / "r.html")]):
@@ -97,12 +96,12 @@ def test_a_moved_folder_is_named_with_the_option_to_pass(capsys, tmp_path):
     assert json.loads(out)["test"]["pairs"] == 2 * _record(model)["counts"]["test"]
 
 
-def test_a_grown_folder_is_scored_the_same_everywhere_never_on_training_images(capsys, tmp_path):
-    folder = write_image_folder(tmp_path / "drawings", per_class=12, num_classes=4)
+def test_a_grown_folder_is_scored_the_same_everywhere_never_on_training_images(capsys, tmp_path, image_folder_factory):
+    folder = image_folder_factory(tmp_path / "drawings", per_class=12, num_classes=4)
     model = _train(capsys, folder, tmp_path / "open.keras", "--split", "classes", "--held-out", "0,3")
     record = _record(model)
     trained = set(recorded_hashes(record, Role.TRAIN)) | set(recorded_hashes(record, Role.VALIDATION))
-    added = _grow(folder, tmp_path / "more", new_class="zigzag")
+    added = _grow(image_folder_factory, folder, tmp_path / "more", new_class="zigzag")
 
     session = _session(model, folder)
     try:
