@@ -305,17 +305,6 @@ def recorded_hashes(split_record: dict | None, role: Role) -> list[str]:
     return [h for _, h in files.get(role.value, [])]
 
 
-def matches_record(splits: Splits, split_record: dict | None) -> bool:
-    """Whether `splits` puts the very images (by SHA-256) a model's record names in
-    training and in validation: the folder is the model's own, split as when it trained."""
-    if not recorded_hashes(split_record, Role.TRAIN) or not splits.train.hashes:
-        return False
-    return all(
-        sorted(recorded_hashes(split_record, role)) == sorted(splits.dataset(role).hashes)
-        for role in (Role.TRAIN, Role.VALIDATION)
-    )
-
-
 def held_out_images(data: Dataset, split_record: dict | None) -> HeldOut:
     """Leave out of `data` every image the model trained on or chose its threshold on.
 
