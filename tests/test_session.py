@@ -84,6 +84,70 @@ def test_scoring_a_training_folder_leaves_the_training_images_out():
     assert not unknown.known and unknown.overlap == 0 and len(unknown.data) == len(data)
 
 
+def _grown(data: Dataset, extra: Dataset) -> Dataset:
+    """`data` with the images of `extra` added (new files, new hashes)."""
+    offset = len(data)
+    return Dataset(
+        np.concatenate([data.images, extra.images]), np.concatenate([data.labels, extra.labels]),
+        data.class_names, data.source, kind=data.kind,
+        files=data.files + tuple(f"new/{i:03d}.png" for i in range(len(extra))),
+        hashes=data.hashes + tuple(f"{offset + i:064x}" for i in range(len(extra))), root=data.root)
+
+
+def test_a_session_on_a_grown_folder_never_tests_on_images_the_model_trained_on(session):
+    data = _folder(per_class=20, classes=4)
+    record = folder_splits(data, seed=0, unseen=("ring", "diagonal")).metadata()
+    grown = _grown(data, make_dataset(per_class=6, num_classes=4, seed=5))
+    session.set_model(_handle(split=record, class_names=list(data.class_names)))
+    session.set_data(DataSource(dataset=grown))
+    splits = session.splits
+    trained = {h for role in ("train", "validation") for _, h in record["files"][role]}
+    tested = set(splits.test.hashes) | set(splits.closed_test.hashes)
+    assert not tested & trained
+    # Every image it did not train or validate on is a test image, new ones too.
+    assert tested == set(grown.hashes) - trained
+    assert sorted(splits.train.hashes) == sorted(h for _, h in record["files"]["train"])
+    # The held-out class apart from the classes it trained on.
+    assert splits.unseen_classes == ("ring", "diagonal")
+    assert set(np.array(grown.class_names)[splits.test.labels]) == {"ring", "diagonal"}
+    assert set(np.array(grown.class_names)[splits.closed_test.labels]) == {"bar", "column"}
+    scored = session.scored_images()
+    assert scored.unseen is splits.test and scored.seen is splits.closed_test
+    figures = session.figures()
+    assert [part.classes for part in figures.parts] == ["unseen", "seen"]
+    # The same figures as the panels' evaluation of the test images.
+    panel = session.evaluate(Role.TEST)
+    assert len(figures.main.evaluation.pairs) == len(panel.pairs) == 2 * len(splits.test)
+    assert figures.main.evaluation.at(0.5).accuracy == panel.at(0.5).accuracy
+    # A folder it never saw is split as any folder, by the model's seed.
+    other = _folder(per_class=20, classes=4)
+    other = Dataset(other.images, other.labels, other.class_names, "other", kind=DataKind.IMAGE_FOLDER,
+                    files=other.files, hashes=tuple(f"{i + 10**6:064x}" for i in range(len(other))), root="/o")
+    session.set_data(DataSource(dataset=other))
+    assert len(session.splits.train) + len(session.splits.validation) + len(session.splits.test) \
+        + len(session.splits.closed_test or ()) == len(other)
+
+
+def test_the_images_a_model_may_be_scored_on_by_content_seen_and_unseen_apart():
+    from siamese_gui.core.app.session import images_to_score
+
+    data = _folder(per_class=20, classes=4)
+    record = folder_splits(data, seed=0).metadata()
+    model = _handle(split=record, class_names=list(data.class_names))
+    # Its own folder: exactly the recorded test images, the rest counted as left out.
+    own = images_to_score(DataSource(dataset=data), model)
+    assert set(own.seen.hashes) == {h for _, h in record["files"]["test"]} and own.unseen is None
+    assert own.left_out == len(data) - len(own.seen)
+    # Another folder, with classes the model never saw: every image, those classes apart.
+    other = make_dataset(per_class=5, num_classes=4, seed=3)
+    other = Dataset(other.images, other.labels, ("bar", "column", "star", "moon"), "other", kind=DataKind.IMAGE_FOLDER,
+                    files=tuple(f"{i}.png" for i in range(len(other))),
+                    hashes=tuple(f"{i + 10**6:064x}" for i in range(len(other))), root="/o")
+    new = images_to_score(DataSource(dataset=other), model)
+    assert len(new.seen) + len(new.unseen) == len(other) and new.left_out == 0
+    assert set(np.array(other.class_names)[new.unseen.labels]) == set(other.class_names) - set(data.class_names)
+
+
 def test_held_out_classes_never_reach_training():
     data = _folder(classes=4)
     splits = split_data(DataSource(dataset=data), unseen=("ring", "diagonal"))

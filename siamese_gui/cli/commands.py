@@ -10,7 +10,16 @@ from pathlib import Path
 
 import siamese_gui
 from siamese_gui.cli import reports as cli_reports
-from siamese_gui.cli.common import _dumps, _load_source, _say, _vet_model, _warn, warn_skipped
+from siamese_gui.cli.common import (
+    _dumps,
+    _load_source,
+    _say,
+    _vet_model,
+    _warn,
+    data_notes,
+    note_left_out,
+    warn_skipped,
+)
 from siamese_gui.cli.search import add_search_commands, cmd_index, cmd_search
 from siamese_gui.core.errors import ConfigError, SiameseError, printable
 from siamese_gui.core.io.untrusted import SanitisedStream
@@ -320,26 +329,10 @@ def cmd_train(args) -> int:
 
 
 def _evaluation_summary(evaluation, threshold: float) -> dict:
-    """The numbers of one evaluation at `threshold`, with intervals, as plain data."""
-    from siamese_gui.core.evaluation.retrieval import retrieval_summary
+    """The numbers of one evaluation at `threshold` (`core.app.scoring.evaluation_summary`)."""
+    from siamese_gui.core.app.scoring import evaluation_summary
 
-    at = evaluation.at(threshold)
-    report = evaluation.report
-    return {
-        "data": evaluation.description,
-        "pairs": len(evaluation.pairs),
-        "same_pairs": report.same_pairs,
-        "different_pairs": report.different_pairs,
-        "seed": evaluation.seed,
-        "threshold": threshold,
-        **at.as_dict(),
-        "auc": report.auc,
-        "eer": report.eer,
-        "eer_threshold": report.eer_threshold,
-        "best_threshold_on_these_pairs": report.best_threshold,
-        "breakdown": evaluation.breakdown(threshold).as_dict(),
-        "retrieval": retrieval_summary(evaluation.embeddings, evaluation.data.labels),
-    }
+    return evaluation_summary(evaluation, threshold)
 
 
 def _print_evaluation(summary: dict, title: str) -> None:
@@ -384,8 +377,9 @@ def cmd_evaluate(args) -> int:
     if len(args.model) > 1:
         return cli_reports.cmd_evaluate_models(args)
     args.model = args.model[0] if args.model else str(default_model_path())
-    from siamese_gui.core.app.session import Session
-    from siamese_gui.core.data.splits import Role, held_out_images
+    from siamese_gui.core.app.scoring import score_images
+    from siamese_gui.core.app.session import Session, images_to_score, own_splits
+    from siamese_gui.core.data.splits import Role
     from siamese_gui.core.evaluation.threshold import Threshold, ThresholdOrigin
     from siamese_gui.core.runtime.loading import load_model_handle
 
@@ -395,78 +389,54 @@ def cmd_evaluate(args) -> int:
         _warn(warning)
     handle.embed = cli_reports.embedding_progress(handle.embed, args.json)
     polarity = args.polarity or (handle.metadata.get("config") or {}).get("polarity", "auto")
-    source = _load_source(args, polarity)
-    notes = []
-    if source.kind.name == "SAMPLES":
-        notes.append("Fashion-MNIST is not installed; scoring the bundled samples (install "
-                     "dataset-fashion-mnist or pass --data for the standard 20,000 pairs)")
-    session = Session()
-    own_folder = False
-    try:
-        session.set_model(handle)
-        if args.image_folder:
-            own_folder = _split_as_trained(session, handle, source)
-            if own_folder:
-                notes.append(f"{args.image_folder} is the folder this model trained on: scored as it "
-                             "was split then, on its test images only")
-        if args.image_folder and not own_folder:
-            held = held_out_images(source.dataset, handle.metadata.get("split"))
-            if held.overlap:
-                _warn(f"{args.image_folder}: {held.overlap} of {len(source.dataset)} images are images "
-                      "this model trained on or chose its threshold on; they are LEFT OUT, only the "
-                      f"other {len(held.data)} are scored")
-            elif not held.known:
-                notes.append("the model does not record which files it trained on; if this folder "
-                             "holds its training images, these figures are optimistic")
-            if len(held.data) == 0:
-                raise SiameseError(f"{args.image_folder}: every image was used in training; nothing "
-                                   "is left to score")
-            from siamese_gui.core.evaluation.protocol import evaluate
-
-            evaluations = {"test": evaluate(handle.embed, held.data,
-                                            f"{len(held.data):,} images of {held.data.source}",
-                                            args.pairs, args.seed)}
-        else:
-            if not args.image_folder:
-                session.set_data(source)
-            splits = session.splits
-            evaluations = {"test": session.evaluate(Role.TEST, args.pairs, args.seed)}
-            if args.baselines:
-                baselines = _baseline_summary(splits, session.evaluate(Role.VALIDATION, seed=args.seed),
-                                              evaluations["test"])
-            if splits.open_set:
-                evaluations = {"test_unseen_classes": evaluations["test"]}
-                if splits.closed_test is not None and len(splits.closed_test):
-                    from siamese_gui.core.evaluation.protocol import evaluate
-
-                    evaluations["test_seen_classes"] = evaluate(
-                        handle.embed, splits.closed_test,
-                        f"{len(splits.closed_test):,} test images of the classes it trained on",
-                        args.pairs, args.seed)
-    finally:
-        session.close()
+    source = _load_source(args, polarity, [handle])
+    notes = data_notes(args, source)
     threshold = handle.threshold if args.threshold is None else Threshold(
         args.threshold, ThresholdOrigin.USER, "--threshold")
+    images = images_to_score(source, handle)
+    own = own_splits(source, handle)
+    if own is not None:
+        notes.append(f"{own.train.root} is the folder this model trained on: the {images.left_out:,} "
+                     "images its record puts in training or validation are left out, the other "
+                     f"{sum(len(d) for _, d in images.parts()):,} are scored")
+    else:
+        note_left_out(images, source, notes)
+    figures = score_images(handle.embed, images, threshold, args.pairs, args.seed)
+    main = figures.main.evaluation
     summary = {"model": str(args.model), "threshold": threshold.as_dict(), "notes": notes,
-               **{k: _evaluation_summary(e, threshold.value) for k, e in evaluations.items()}}
+               **figures.as_dict()}
     if args.baselines:
-        if args.image_folder and not own_folder:
-            summary["baselines"] = _ranked_baselines_summary(evaluations["test"])
-            notes.append(f"baselines: AUC and EER only. {args.image_folder} is not the folder the "
-                         "model trained on, so it holds none of its validation images to choose "
-                         "their thresholds on, and no training images to fit PCA on")
+        splits = own if own is not None else None
+        if source.fashion_mnist is not None:
+            session = Session()
+            try:
+                session.set_model(handle)
+                session.set_data(source)
+                splits = session.splits
+            finally:
+                session.close()
+        if splits is not None and len(splits.validation):
+            from siamese_gui.core.evaluation.protocol import evaluate
+
+            validation = evaluate(handle.embed, splits.validation, splits.describe(Role.VALIDATION),
+                                  seed=args.seed)
+            summary["baselines"] = _baseline_summary(splits, validation, main)
         else:
-            summary["baselines"] = baselines
+            summary["baselines"] = _ranked_baselines_summary(main)
+            what = args.image_folder or main.data.source
+            notes.append(f"baselines: AUC and EER only. {what} is not the folder the model trained on, "
+                         "so it holds none of its validation images to choose their thresholds on, "
+                         "and no training images to fit PCA on")
     if args.json:
         print(_dumps(summary))
         return EXIT_OK
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {printable(note)}", file=sys.stderr)
     print(f"model {args.model}; threshold {threshold.describe()}")
-    for key in evaluations:
+    for key in figures.keys():
         _print_evaluation(summary[key], key.replace("_", " "))
     if "baselines" in summary:
-        which = "unseen classes' " if "test_unseen_classes" in evaluations else ""
+        which = "unseen classes' " if figures.main.classes == "unseen" else ""
         how = ("threshold from the same validation pairs" if "threshold" in next(iter(summary["baselines"].values()))
                else "AUC and EER only, see the note")
         print(f"training-free baselines on the same {which}test pairs ({how}):")
@@ -479,22 +449,6 @@ def cmd_evaluate(args) -> int:
             else:
                 print(f"  {name:7s} AUC {row['auc']:.4f}  EER {100 * row['eer']:.2f} %")
     return EXIT_OK
-
-
-def _split_as_trained(session, handle, source) -> bool:
-    """Give `session` the folder split as when `handle` trained on it, if it is that very
-    folder (its record's training and validation images, by SHA-256); else leave it."""
-    from siamese_gui.core.data.splits import Role, matches_record, recorded_hashes
-
-    record = handle.metadata.get("split")
-    trained_on = set(recorded_hashes(record, Role.TRAIN))
-    if not trained_on or not trained_on <= set(source.dataset.hashes):
-        return False
-    try:
-        session.set_data(source)
-    except SiameseError:  # a folder this model's split does not fit: not its own
-        return False
-    return matches_record(session.splits, record)
 
 
 def _ranked_baselines_summary(test) -> dict:

@@ -84,18 +84,18 @@ def _threshold(handle, value):
 
 
 def evaluation_set_for(args, handles):
-    """The held-out images and pairs every model is measured on (the one place that chooses).
+    """The held-out images and pairs several models are measured on side by side.
 
-    Fashion-MNIST's test split (or the bundled samples where it is not installed), or the
-    user's image folder less every image any of the models trained on or chose its
-    threshold on; then the standard pairs.
+    Fashion-MNIST's test split (or the bundled samples where it is not installed), or an
+    image folder (by default the one the models record) less every image any of the
+    models trained on or chose its threshold on; then the standard pairs.
     """
     from siamese_gui.cli.common import _load_source
     from siamese_gui.core.app.model_comparison import evaluation_set_from
     from siamese_gui.core.data.splits import held_out_images
 
     polarity = (handles[0].metadata.get("config") or {}).get("polarity", "auto") if handles else "auto"
-    source = _load_source(args, polarity)
+    source = _load_source(args, polarity, handles)
     if source.fashion_mnist is not None:
         data = source.fashion_mnist.test
     else:
@@ -162,7 +162,10 @@ def cmd_verify(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from siamese_gui.core.app.report import build_report, write_report
+    from siamese_gui.cli.common import _load_source, data_notes, note_left_out
+    from siamese_gui.core.app.report import report_from_figures, write_report
+    from siamese_gui.core.app.scoring import score_images
+    from siamese_gui.core.app.session import images_to_score, own_splits
 
     out = Path(args.out)
     if out.suffix.lower() not in (".html", ".htm", ".pdf"):
@@ -170,23 +173,42 @@ def cmd_report(args) -> int:
     if not out.parent.resolve().is_dir():
         raise SiameseError(f"{out}: folder {out.parent} does not exist")
     handle = _load_handle(args.model)
-    evaluation = evaluation_set_for(args, [handle])
+    polarity = (handle.metadata.get("config") or {}).get("polarity", "auto")
+    source = _load_source(args, polarity, [handle])
+    notes = data_notes(args, source)
+    images = images_to_score(source, handle)
+    if own_splits(source, handle) is None:
+        note_left_out(images, source, notes)
     threshold = _threshold(handle, args.threshold)
-    progress = _reporter(args, "embedding", "images")
-    report = build_report(handle, evaluation, threshold, progress=progress)
-    progress.close()
+    embed = handle.embed
+    handle.embed = embedding_progress(embed, args.json)
+    try:
+        figures = score_images(handle.embed, images, threshold)
+    finally:
+        handle.embed = embed
+    report = report_from_figures(handle, figures, notes)
     write_report(report, out)
     acc = report.at_threshold.accuracy_rate
+    main = figures.main.evaluation
     if args.json:
         print(json.dumps({
-            "report": str(out), "model": str(args.model), "evaluation": evaluation.description,
+            "report": str(out), "model": str(args.model), "evaluation": main.description,
+            "classes": figures.main.classes, "pairs": len(main.pairs),
             "threshold": report.threshold, "threshold_origin": report.threshold_text,
             "accuracy": acc.value, "accuracy_ci95": None if acc.value is None else [acc.low, acc.high],
             "auc": report.evaluation.auc, "auc_ci95": report.auc_interval, "eer": report.evaluation.eer,
+            "figures": {key: {"classes": part.classes, "pairs": len(part.evaluation.pairs),
+                              "accuracy": part.evaluation.at(threshold.value).accuracy}
+                        for key, part in zip(figures.keys(), figures.parts)},
+            "notes": list(notes),
         }, indent=2))
     else:
-        print(f"evaluated on {evaluation.description}")
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"evaluated on {main.description}")
         print(report.headline())
+        if len(figures.parts) > 1:
+            print(figures.headline())
         print(f"wrote {out}")
     return EXIT_OK
 

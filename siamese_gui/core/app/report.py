@@ -10,6 +10,7 @@ nothing else to display.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as _dt
 import html
 import io
@@ -344,6 +345,31 @@ def build_report(
         images=dataset.images,
         notes=_notes(handle, dataset),
     )
+
+
+def report_from_figures(handle, figures, notes=(), per_group: int = GALLERY_PER_GROUP) -> Report:
+    """The report of a model's figures (`core.app.scoring.ModelFigures`): its headline part
+    (the unseen classes where there are any) in full, every part's accuracy in words, so
+    the report says what `evaluate` says, seen and unseen classes apart.
+
+    Args:
+        handle: the model.
+        figures: its figures on the images it may be scored on.
+        notes: more notes to show (where the data came from).
+        per_group: gallery pairs per group.
+    """
+    from siamese_gui.core.app.model_comparison import EvaluationSet, describe_pairs
+
+    main = figures.main.evaluation
+    evaluation = EvaluationSet(main.data, main.pairs, describe_pairs(main.data, main.pairs))
+    report = build_report(handle, evaluation, figures.threshold, distances=main.distances, per_group=per_group)
+    scored = [("Scored", figures.main.evaluation.description)]
+    scored += [("Figures by class", part.headline(figures.threshold.value)) for part in figures.parts]
+    if figures.left_out:
+        scored.append(("Left out", f"{figures.left_out:,} images this model trained on or chose its "
+                                   "threshold on"))
+    return dataclasses.replace(report, data_facts=tuple(scored) + report.data_facts,
+                               notes=tuple(notes) + report.notes)
 
 
 # Figures ------------------------------------------------------------------------------

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
+from siamese_gui.core.app.scoring import ModelFigures, score_images
 from siamese_gui.core.app.tasks import Deliver, Task, TaskExecutor
 from siamese_gui.core.data.datasets import DataKind, Dataset, DataSplits
-from siamese_gui.core.data.splits import Role, Splits, fashion_mnist_splits, folder_splits
-from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.data.splits import (
+    Role,
+    ScoredImages,
+    Splits,
+    fashion_mnist_splits,
+    folder_splits,
+    recorded_splits,
+    scored_from_splits,
+    scored_images,
+)
+from siamese_gui.core.errors import DatasetError, SiameseError
 from siamese_gui.core.evaluation.metrics import (
     equal_error_rate,
     max_accuracy_threshold,
@@ -118,6 +129,77 @@ def load_source(
     return DataSource(fashion_mnist=DataSplits(narrow(loaded.train), narrow(loaded.test)))
 
 
+def recorded_folders(metadata: dict | None) -> tuple[str, str | None] | None:
+    """The image folder (and separate test folder) a model's record says it trained on,
+    or None for a model trained on Fashion-MNIST or one that records no folder."""
+    record = (metadata or {}).get("split") or {}
+    if record.get("kind") != "image_folder" or not record.get("root"):
+        return None
+    return str(record["root"]), (str(record["test_root"]) if record.get("test_root") else None)
+
+
+def load_model_data(
+    models, classes=None, per_class: int | None = None, invert: bool | None = None,
+    option: str = "--image-folder DIR",
+) -> DataSource | None:
+    """The data models are evaluated on by default: the folder they record.
+
+    Args:
+        models: the models' metadata dicts.
+        classes, per_class, invert: as `load_source`.
+        option: how the user names another folder, for the message.
+
+    Returns:
+        The recorded folder, loaded; None when no model records one (Fashion-MNIST's
+        test split is then the default).
+
+    Raises:
+        DatasetError: when the recorded folder is gone (moved or deleted), or the models
+            record different folders.
+    """
+    recorded = [recorded_folders(m) for m in models]
+    folders = set(recorded) - {None}
+    if not folders:
+        return None
+    if len(folders) > 1 or None in recorded:
+        named = ", ".join(sorted(root for root, _ in folders))
+        raise DatasetError(f"these models were trained on different data ({named}); pass the data to "
+                           f"score them on with {option}")
+    root, test_root = folders.pop()
+    for folder in (root, test_root):
+        if folder and not Path(folder).is_dir():
+            raise DatasetError(f"{folder}: the image folder this model was trained on is missing "
+                               f"(moved or deleted); pass its new place with {option}")
+    return load_source(image_folder=root, test_folder=test_root, classes=classes, per_class=per_class,
+                       invert=invert)
+
+
+def images_to_score(source: DataSource, model: ModelHandle | None) -> ScoredImages:
+    """The images a model may be scored on, seen and unseen classes apart (the one rule).
+
+    Fashion-MNIST: its test split. The folder the model trained on (by SHA-256, also
+    after it grew, shrank or moved): every image its record does not put in training or
+    validation, exactly the session's test images. Other data (a new folder, the
+    bundled samples): every image, less any the model trained on.
+    """
+    own = own_splits(source, model)
+    if own is not None:
+        return scored_from_splits(own, len(own.train) + len(own.validation))
+    if source.fashion_mnist is not None:
+        return scored_from_splits(splits_for_model(source, model))
+    data = source.test_dataset if source.test_dataset is not None else source.dataset
+    record = model.metadata.get("split") if model is not None else None
+    return scored_images(data, record, model.training_classes if model is not None else ())
+
+
+def own_splits(source: DataSource, model: ModelHandle | None) -> Splits | None:
+    """The splits of the folder `model` trained on, rebuilt from its record, when `source`
+    is that folder (it holds some of its training or validation images); else None."""
+    if source.fashion_mnist is not None or model is None:
+        return None
+    return recorded_splits(source.dataset, model.metadata.get("split"), source.test_dataset)
+
+
 def split_data(
     source: DataSource,
     seed: int = 0,
@@ -133,9 +215,14 @@ def split_data(
 def splits_for_model(source: DataSource, model: ModelHandle | None) -> Splits:
     """The splits a model was trained with, re-derived from its record where it has one.
 
-    A model trained with held-out classes is evaluated on them; one trained on this
-    folder keeps the test files its record names out of training.
+    On the folder a model trained on (found by SHA-256, also after it grew) the record
+    decides: its training and validation images, and every other image as a test image
+    (`core.data.splits.recorded_splits`). Elsewhere a model trained with held-out
+    classes is evaluated on them, and the data is split by the model's seed.
     """
+    recorded = own_splits(source, model)
+    if recorded is not None:
+        return recorded
     record = (model.metadata.get("split") if model is not None else None) or {}
     unseen = tuple(c for c in record.get("unseen_classes") or () if _has_class(source, c))
     if unseen and source.fashion_mnist is None and len(source.dataset.class_names) - len(unseen) < 2:
@@ -169,6 +256,8 @@ def _evaluate(
         raise SiameseError("no data is loaded")
     if role is Role.TRAIN:
         raise SiameseError("the model is never scored on its training images")
+    if len(splits.dataset(role)) == 0:
+        raise SiameseError(f"no {role.value} images: {splits.describe(role)}")
     return evaluate(
         model.embed,
         splits.dataset(role),
@@ -274,6 +363,23 @@ class Session:
         """
         return _evaluate(self.model, self.splits, role, pairs, seed, max_images, should_stop)
 
+    def scored_images(self) -> ScoredImages:
+        """The images the model may be scored on: the test images, seen and unseen classes
+        apart (see `images_to_score`)."""
+        if self.splits is None:
+            raise SiameseError("no data is loaded")
+        return scored_from_splits(self.splits)
+
+    def figures(
+        self, threshold: Threshold | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> ModelFigures:
+        """The model's figures on the test images at `threshold` (the session's when None),
+        the same numbers `evaluate` and `report` print for this model and data."""
+        if self.model is None:
+            raise SiameseError("no model is loaded")
+        return score_images(self.model.embed, self.scored_images(), threshold or self.threshold,
+                            should_stop=should_stop)
+
     def evaluation(self, role: Role) -> Evaluation | None:
         """The panels' cached evaluation of `role`, once computed."""
         return self._evaluations.get(role)
@@ -306,8 +412,8 @@ class Session:
 
             return store
 
-        steps = [(_TEST_KEY, Role.TEST, PANEL_IMAGES, "test"),
-                 (_VALIDATION_KEY, Role.VALIDATION, PANEL_IMAGES, "validation")]
+        steps = [(key, role, PANEL_IMAGES, role.value) for key, role in
+                 ((_TEST_KEY, Role.TEST), (_VALIDATION_KEY, Role.VALIDATION)) if len(splits.dataset(role))]
         if len(splits.test) >= 2 * PREVIEW_IMAGES:
             steps.insert(0, (_PREVIEW_KEY, Role.TEST, PREVIEW_IMAGES, f"a first {PREVIEW_IMAGES:,} test"))
         task = None

@@ -87,6 +87,8 @@ class Splits:
         }
         if self.train.files:
             record["root"] = self.train.root
+            if self.test.root and self.test.root != self.train.root:
+                record["test_root"] = self.test.root  # a separate test folder
             record["files"] = {
                 r.value: [[f, h] for f, h in zip(self.dataset(r).files, self.dataset(r).hashes)]
                 for r in Role
@@ -303,17 +305,6 @@ def recorded_hashes(split_record: dict | None, role: Role) -> list[str]:
     return [h for _, h in files.get(role.value, [])]
 
 
-def matches_record(splits: Splits, split_record: dict | None) -> bool:
-    """Whether `splits` puts the very images (by SHA-256) a model's record names in
-    training and in validation: the folder is the model's own, split as when it trained."""
-    if not recorded_hashes(split_record, Role.TRAIN) or not splits.train.hashes:
-        return False
-    return all(
-        sorted(recorded_hashes(split_record, role)) == sorted(splits.dataset(role).hashes)
-        for role in (Role.TRAIN, Role.VALIDATION)
-    )
-
-
 def held_out_images(data: Dataset, split_record: dict | None) -> HeldOut:
     """Leave out of `data` every image the model trained on or chose its threshold on.
 
@@ -327,3 +318,105 @@ def held_out_images(data: Dataset, split_record: dict | None) -> HeldOut:
     if overlap == 0:
         return HeldOut(data, 0, True)
     return HeldOut(data.subset(np.flatnonzero(keep), f"{data.source}, images not trained on"), overlap, True)
+
+
+def recorded_splits(data: Dataset, split_record: dict | None, test_data: Dataset | None = None) -> Splits | None:
+    """The splits of a folder a model trained on, rebuilt from its record by SHA-256.
+
+    Training and validation are the images the record puts there; every other image
+    (new ones too, in a folder that grew since training) is a test image, of the
+    classes it trained on (`closed_test` when it has unseen ones) or of classes it never
+    trained on (`test`, with `unseen_classes`). So no test image is one the model
+    trained on or chose its threshold on.
+
+    Args:
+        data: the folder's images.
+        split_record: the model's record (`Splits.metadata`).
+        test_data: a separate test folder; its images not trained on are the test images.
+
+    Returns:
+        None when `data` holds none of the record's training or validation images
+        (another folder, or a model that records no files): split it as any folder.
+    """
+    trained = set(recorded_hashes(split_record, Role.TRAIN))
+    validated = set(recorded_hashes(split_record, Role.VALIDATION)) - trained
+    if not data.hashes or not (trained | validated) & set(data.hashes):
+        return None
+    roles = np.array([Role.TRAIN if h in trained else Role.VALIDATION if h in validated else Role.TEST
+                      for h in data.hashes])
+    pool = data.subset(np.flatnonzero(roles == Role.TEST)) if test_data is None \
+        else held_out_images(test_data, split_record).data
+    record = split_record or {}
+    seen_names = set(record.get("seen_classes") or ()) or (
+        set(data.class_names) - set(record.get("unseen_classes") or ()))
+    present = [pool.class_names[i] for i in np.unique(pool.labels)]
+    unseen = tuple(c for c in pool.class_names if c in present and c not in seen_names)
+    seen_test = seen_mask(pool, unseen)
+    test, closed = _subset(pool, np.flatnonzero(seen_test), Role.TEST), None
+    if unseen:
+        test = _subset(pool, np.flatnonzero(~seen_test), Role.TEST)
+        closed = _subset(pool, np.flatnonzero(seen_test), Role.TEST) if seen_test.any() else None
+    return Splits(
+        DataKind.IMAGE_FOLDER if data.kind is DataKind.SYNTHETIC else data.kind,
+        _subset(data, np.flatnonzero(roles == Role.TRAIN), Role.TRAIN),
+        _subset(data, np.flatnonzero(roles == Role.VALIDATION), Role.VALIDATION),
+        test,
+        int(record.get("seed", 0) or 0),
+        unseen,
+        closed,
+    )
+
+
+@dataclass(frozen=True)
+class ScoredImages:
+    """The images a model may be scored on, the classes it trained on and the others apart.
+
+    Attributes:
+        seen: test images of classes the model trained on (None if there are none).
+        unseen: test images of classes it never trained on (None if there are none).
+        left_out: images of the data left out because the model trained on them or
+            chose its threshold on them.
+        known: whether the model records which files it trained on.
+        classes_known: whether it records which classes it trained on (if not, every
+            image counts as `seen`).
+    """
+
+    seen: Dataset | None
+    unseen: Dataset | None
+    left_out: int = 0
+    known: bool = True
+    classes_known: bool = True
+
+    def parts(self) -> list[tuple[str, Dataset]]:
+        """("unseen", images) and ("seen", images), unseen first, each only if present."""
+        return [(k, d) for k, d in (("unseen", self.unseen), ("seen", self.seen)) if d is not None and len(d)]
+
+
+def scored_from_splits(splits: Splits, left_out: int = 0, known: bool = True) -> ScoredImages:
+    """The test images of `splits`, seen and unseen classes apart."""
+    if splits.open_set:
+        return ScoredImages(splits.closed_test, splits.test, left_out, known)
+    return ScoredImages(splits.test, None, left_out, known)
+
+
+def scored_images(data: Dataset, split_record: dict | None, training_classes: tuple[str, ...]) -> ScoredImages:
+    """Every image of `data` a model may be scored on: all but the ones its record puts in
+    training or validation (by SHA-256), the classes it trained on and the others apart.
+
+    Args:
+        data: held-out images (a test split, or a folder the model did not train on).
+        split_record: the model's record (`Splits.metadata`), or None.
+        training_classes: the classes the model trained on; empty when unknown.
+    """
+    held = held_out_images(data, split_record)
+    pool = held.data
+    unseen = tuple(c for c in pool.class_names if training_classes and c not in training_classes)
+    seen = seen_mask(pool, unseen)
+
+    def part(mask: np.ndarray, words: str) -> Dataset | None:
+        if not mask.any():
+            return None
+        return pool if mask.all() else pool.subset(np.flatnonzero(mask), f"{pool.source}, {words}")
+
+    return ScoredImages(part(seen, "classes it trained on"), part(~seen, "classes it never trained on"),
+                        held.overlap, held.known, bool(training_classes))

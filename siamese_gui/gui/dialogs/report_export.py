@@ -23,12 +23,12 @@ def report_threshold(handle, value: float):
     return Threshold(float(value), ThresholdOrigin.USER, f"set in the app; the model's own is {own.value:.4f}")
 
 
-def _build_and_write(handle, data, threshold, path: Path, should_stop) -> Path:
-    from siamese_gui.core.app.model_comparison import evaluation_set_from
-    from siamese_gui.core.app.report import build_report, write_report
+def _build_and_write(handle, images, threshold, path: Path, should_stop) -> Path:
+    from siamese_gui.core.app.report import report_from_figures, write_report
+    from siamese_gui.core.app.scoring import score_images
 
-    report = build_report(handle, evaluation_set_from(data), threshold, should_stop=should_stop)
-    return write_report(report, path)
+    figures = score_images(handle.embed, images, threshold, should_stop=should_stop)
+    return write_report(report_from_figures(handle, figures), path)
 
 
 def export_report(
@@ -46,7 +46,7 @@ def export_report(
         Whether a task was started.
     """
     handle, data = state.model, state.test_data
-    if handle is None or data is None:
+    if handle is None or data is None or state.splits is None:
         show_error(parent, "Nothing to report", "Load a model and data first.")
         return False
     if path is None:
@@ -61,8 +61,11 @@ def export_report(
         path = path.with_suffix(".html")
     # The state's threshold keeps its origin (model, preset, hand) where it records one.
     threshold = getattr(state, "threshold_info", None) or report_threshold(handle, state.threshold)
+    # The images `evaluate` and `report` score for this model and data (seen and unseen
+    # classes apart), never the training images.
+    images = state.session.scored_images()
     runner.submit(
-        lambda should_stop: _build_and_write(handle, data, threshold, path, should_stop),
+        lambda should_stop: _build_and_write(handle, images, threshold, path, should_stop),
         on_written,
         lambda exc: show_error(parent, "Cannot export the report", error_text(exc)),
         f"Writing the report {path.name}…",

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.scoring import part_headline
 from siamese_gui.core.app.session import ThresholdPreset
 from siamese_gui.core.data.splits import test_classes_in_words
 from siamese_gui.core.errors import SiameseError
@@ -70,6 +71,7 @@ class ThresholdPanel(QWidget):
         super().__init__(parent)
         self.state = state
         self._preset_pick: tuple[float, str] | None = None  # (threshold, how it was chosen)
+        self._summary = ("", "")  # (which classes, the pairs in words) of the current evaluation
         self.plots = ThresholdPlots()
         self.control = ThresholdControl(state)
 
@@ -193,10 +195,8 @@ class ThresholdPanel(QWidget):
         validation = self.state.validation_evaluation
         where = (f" Presets are chosen on {len(validation.pairs):,} validation pairs, never on these."
                  if validation is not None else "")
-        self.summary_label.setText(
-            f"Expected on new images ({seen}): {report.pairs:,} test pairs of "
-            f"{evaluation.description}. {figures}.{where}"
-        )
+        # The accuracy line is the one `evaluate` and `report` print for these images.
+        self._summary = (seen, f"{report.pairs:,} test pairs of {evaluation.description}. {figures}.{where}")
         self._threshold_changed(self.state.threshold)
 
     def _threshold_changed(self, threshold: float) -> None:
@@ -205,6 +205,9 @@ class ThresholdPanel(QWidget):
             return
         metrics = evaluation.at(threshold)
         self._show_metrics(metrics)
+        seen, rest = self._summary
+        self.summary_label.setText(
+            f"Expected on new images ({seen}): {part_headline(evaluation, threshold, '')}; {rest}")
         self.plots.set_threshold(threshold, metrics.far, metrics.recall)
 
     def _show_metrics(self, metrics) -> None:
