@@ -463,10 +463,16 @@ def _ranked_baselines_summary(test) -> dict:
 
 def _baseline_summary(splits, validation, test) -> dict:
     """Raw pixels, PCA (fitted on the training images) and HOG on the model's own pairs."""
+    import numpy as np
+
+    from siamese_gui.core.data.pairs import threshold_pairs
     from siamese_gui.core.evaluation.baselines import score_baselines
 
-    scores = score_baselines(splits.train.images, validation.data.images, validation.pairs,
-                             test.data.images, test.pairs)
+    pairs, partners = threshold_pairs(validation.data.labels, splits.train.labels, seed=1)
+    if not len(partners):  # the validation images pair among themselves: the model's own pairs
+        pairs = validation.pairs
+    images = np.concatenate([validation.data.images, splits.train.images[partners]])
+    scores = score_baselines(splits.train.images, images, pairs, test.data.images, test.pairs)
     return {
         name: {"auc": score.test.auc, "eer": score.test.eer, "threshold": score.threshold,
                "accuracy": score.at_threshold.accuracy}

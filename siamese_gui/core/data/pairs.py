@@ -78,6 +78,47 @@ def standard_pairs(labels: np.ndarray) -> Pairs:
     return balanced_pairs(labels, seed=STANDARD_SEED)
 
 
+def probe_pairs(probe_labels: np.ndarray, gallery_labels: np.ndarray, seed: int) -> Pairs:
+    """Pair each probe image with one same-class and one different-class gallery image.
+
+    For held-out images too few to pair among themselves (a class with one held-out
+    image has no same-class partner there): each is checked against the images the model
+    knows, as a verifier checks a new image against an enrolled one. Indices refer to
+    the probes followed by the gallery (`np.concatenate([probes, gallery])`).
+    """
+    probe_labels, gallery_labels = np.asarray(probe_labels), np.asarray(gallery_labels)
+    rng = np.random.default_rng(seed)
+    offset = len(probe_labels)
+    a, b, same = [], [], []
+    for i, label in enumerate(probe_labels):
+        for wanted in (True, False):
+            partners = np.flatnonzero((gallery_labels == label) == wanted)
+            if len(partners):
+                a.append(i)
+                b.append(offset + int(partners[rng.integers(len(partners))]))
+                same.append(wanted)
+    return Pairs(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(same, bool))
+
+
+def threshold_pairs(validation_labels: np.ndarray, training_labels: np.ndarray, seed: int) -> tuple[Pairs, np.ndarray]:
+    """The pairs a threshold is chosen on: the validation images' own balanced pairs where
+    they hold both kinds, else each validation image paired with training images
+    (`probe_pairs`).
+
+    Returns:
+        The pairs, indexing `np.concatenate([validation, training[partners]])`, and
+        `partners` (indices into the training images; empty when the validation images
+        pair among themselves).
+    """
+    pairs = balanced_pairs(validation_labels, seed=seed)
+    if pairs.same.any() and (~pairs.same).any():
+        return pairs, np.zeros(0, np.int64)
+    probes = probe_pairs(validation_labels, training_labels, seed)
+    offset = len(validation_labels)
+    partners, compact = np.unique(probes.b - offset, return_inverse=True)
+    return Pairs(probes.a, offset + compact.astype(np.int64), probes.same), partners
+
+
 def stratified_split(
     labels: np.ndarray, fraction: float, seed: int = STANDARD_SEED
 ) -> tuple[np.ndarray, np.ndarray]:

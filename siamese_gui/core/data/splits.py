@@ -48,6 +48,9 @@ class Splits:
             test set then holds only these, and `closed_test` the seen classes' test
             images.
         closed_test: with held-out classes, test images of the seen classes.
+        validation_classes: classes kept out of training to validate on, whole (see
+            `folder_splits`: a folder whose classes are too small to lend each a few
+            validation images); empty when validation holds images of the training classes.
     """
 
     kind: DataKind
@@ -57,6 +60,7 @@ class Splits:
     seed: int = 0
     unseen_classes: tuple[str, ...] = ()
     closed_test: Dataset | None = None
+    validation_classes: tuple[str, ...] = ()
 
     @property
     def open_set(self) -> bool:
@@ -74,6 +78,8 @@ class Splits:
             Role.TEST: "test images the model did not train on",
         }[role]
         classes = " of unseen classes" if role is Role.TEST and self.open_set else ""
+        if role is Role.VALIDATION and self.validation_classes:
+            classes = f" of {len(self.validation_classes)} classes kept out of training"
         return f"{len(data):,} {what}{classes} ({data.source})"
 
     def metadata(self) -> dict:
@@ -82,8 +88,10 @@ class Splits:
             "kind": self.kind.name.lower(),
             "seed": self.seed,
             "counts": {r.value: len(self.dataset(r)) for r in Role},
-            "seen_classes": [c for c in self.train.class_names if c not in self.unseen_classes],
+            "seen_classes": [c for c in self.train.class_names
+                             if c not in self.unseen_classes and c not in self.validation_classes],
             "unseen_classes": list(self.unseen_classes),
+            "validation_classes": list(self.validation_classes),
         }
         if self.train.files:
             record["root"] = self.train.root
@@ -201,6 +209,49 @@ def fashion_mnist_splits(
     )
 
 
+# A class lends a stratified share of its images to validation and test; below this many
+# validation images in a typical class, that share holds hardly any same-class pair.
+MIN_PAIRED = 2
+# Images a class needs to lend MIN_PAIRED to a held-out part and keep MIN_PAIRED to train on.
+PAIRED_CLASS = 2 * MIN_PAIRED
+
+
+def small_classes(counts: np.ndarray, share: float) -> bool:
+    """Whether a typical class is too small for a stratified `share` to give it
+    `MIN_PAIRED` held-out images (so held-out pairs would be nearly all different-class)."""
+    return float(np.median(counts)) * share < MIN_PAIRED
+
+
+def _paired_split(
+    labels: np.ndarray, share: float, seed: int, spare_only: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """`stratified_split`, except that every class of at least `PAIRED_CLASS` images
+    holds out at least `MIN_PAIRED` (a same-class pair) and keeps as many; with
+    `spare_only`, smaller classes hold out nothing."""
+    kept, held = stratified_split(labels, share, seed)
+    rng = np.random.default_rng(seed)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) < PAIRED_CLASS:
+            if spare_only:
+                kept, held = np.union1d(kept, members), np.setdiff1d(held, members)
+        elif np.isin(members, held).sum() < MIN_PAIRED:
+            chosen = rng.permutation(members)[:MIN_PAIRED]
+            held = np.union1d(held, chosen)
+            kept = np.setdiff1d(kept, chosen)
+    return kept, held
+
+
+def _pick_classes(labels: np.ndarray, share: float, seed: int, keep_at_least: int) -> np.ndarray:
+    """A seeded `share` of the classes present in `labels` (at least 2), leaving at least
+    `keep_at_least`; empty when there are not enough classes for that."""
+    present = np.unique(labels)
+    count = max(2, int(round(len(present) * share)))
+    if len(present) - count < keep_at_least:
+        return np.array([], dtype=present.dtype)
+    return np.sort(np.random.default_rng(seed).choice(present, count, replace=False))
+
+
 def folder_splits(
     data: Dataset,
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
@@ -208,7 +259,16 @@ def folder_splits(
     unseen: tuple[str, ...] = (),
     test_data: Dataset | None = None,
 ) -> Splits:
-    """A seeded, stratified train/validation/test split of one folder's images.
+    """A seeded train/validation/test split of one folder's images.
+
+    Classes of many images are split stratified (each class lends `fractions` of its
+    images). Where a typical class is too small for that to hold same-class pairs
+    (`small_classes`: with 4 images a class, 15 % is one image), whole classes are held
+    out instead, so validation and test pairs come in both kinds: with at least 4
+    classes to train on, validation takes whole classes kept out of training; with at
+    least 6 and no held-out classes asked for, so does test (its classes are then new to
+    the model, as the split says). Fewer classes keep the stratified split, with a
+    same-class pair held out of every class that can spare one (`_paired_split`).
 
     Args:
         data: the folder's images.
@@ -228,20 +288,39 @@ def folder_splits(
     if len(np.unique(data.labels[seen])) < 2:
         raise ConfigError(f"{data.source}: holding out {', '.join(unseen)} leaves fewer than 2 "
                           "classes to train and validate on")
+    small = small_classes(np.bincount(data.labels[seen])[np.unique(data.labels[seen])], val_share)
+    if small and not unseen and test_data is None and test_share > 0:
+        # Test classes first: they need 2 for validation and 2 to train on left over.
+        test_labels = _pick_classes(data.labels[seen], test_share, seed + 2, keep_at_least=4)
+        if len(test_labels):
+            unseen = tuple(data.class_names[i] for i in test_labels)
+            seen = np.flatnonzero(seen_mask(data, unseen))
     closed = None
     if test_data is not None:
         rest, test_idx = seen, None
         test = test_data
     elif test_share > 0:
-        rest_local, test_local = stratified_split(data.labels[seen], test_share, seed)
+        if small:  # with test classes, the seen classes' own test images are a bonus
+            rest_local, test_local = _paired_split(data.labels[seen], test_share, seed, spare_only=bool(unseen))
+        else:
+            rest_local, test_local = stratified_split(data.labels[seen], test_share, seed)
         rest, test_idx = seen[rest_local], seen[test_local]
         test = None
     else:
         raise ConfigError("a folder split needs a test share or a separate test folder")
-    keep, held = stratified_split(data.labels[rest], val_share / (train_share + val_share), seed + 1)
+    validation_classes: tuple[str, ...] = ()
+    val_labels = _pick_classes(data.labels[rest], val_share / (train_share + val_share), seed + 1,
+                               keep_at_least=2) if small else np.array([], dtype=np.int64)
+    if len(val_labels):
+        held_mask = np.isin(data.labels[rest], val_labels)
+        keep, held = np.flatnonzero(~held_mask), np.flatnonzero(held_mask)
+        validation_classes = tuple(data.class_names[i] for i in val_labels)
+    else:
+        split = _paired_split if small else stratified_split
+        keep, held = split(data.labels[rest], val_share / (train_share + val_share), seed + 1)
     if unseen:
         unseen_idx = np.flatnonzero(~seen_mask(data, unseen))
-        if test_idx is not None:
+        if test_idx is not None and len(test_idx):
             closed = _subset(data, test_idx, Role.TEST)
         test = _subset(data, unseen_idx, Role.TEST)
     elif test is None:
@@ -254,6 +333,7 @@ def folder_splits(
         seed,
         unseen,
         closed,
+        validation_classes,
     )
     for role in Role:
         if len(splits.dataset(role)) == 0:

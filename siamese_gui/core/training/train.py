@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from siamese_gui.core.data.datasets import Dataset
-from siamese_gui.core.data.pairs import Pairs, balanced_pairs, stratified_split
+from siamese_gui.core.data.pairs import Pairs, balanced_pairs, stratified_split, threshold_pairs
 from siamese_gui.core.errors import Cancelled, ConfigError, ModelFileError
 from siamese_gui.core.evaluation.metrics import (
     EvaluationReport,
@@ -445,6 +445,25 @@ def validation_pairs(labels: np.ndarray, seed: int) -> Pairs:
     return balanced_pairs(labels, seed=seed + 1)
 
 
+def _validation_distances(trained, validation: Dataset, dataset: Dataset, train_idx, seed: int, should_cancel):
+    """Distances of the pairs the threshold is chosen on (`threshold_pairs`), the pairs,
+    and them in words."""
+    known = np.asarray(train_idx)
+    pairs, partners = threshold_pairs(validation.labels, dataset.labels[known], seed + 1)
+    vectors = embed(trained, validation.images, should_cancel)
+    if not len(partners):
+        return pair_distances(vectors, pairs), pairs, (
+            f"{len(pairs):,} pairs of {len(validation):,} held-out images ({validation.source})"
+        )
+    vectors = np.concatenate([vectors, embed(trained, dataset.images[known[partners]], should_cancel)])
+    same = int(pairs.same.sum())
+    return pair_distances(vectors, pairs), pairs, (
+        f"{len(pairs):,} pairs of each of {len(validation):,} held-out images with a training image "
+        f"({same:,} same-class, {len(pairs) - same:,} different; too few held-out images of a class "
+        f"to pair them among themselves) ({validation.source})"
+    )
+
+
 def train(
     config: TrainingConfig,
     dataset: Dataset,
@@ -579,18 +598,17 @@ def train(
             result.message = "stopped by the user; the weights so far are kept"
         else:
             result.message = "completed"
-        pairs = validation_pairs(validation.labels, config.seed)
         try:
             # The validation pass of a big dataset takes seconds; closing must not wait for it.
-            distances = pair_distances(embed(trained, validation.images, should_cancel), pairs)
+            distances, pairs, described_pairs = _validation_distances(
+                trained, validation, dataset, train_idx, config.seed, should_cancel
+            )
         except ModelFileError:
             result.status = "failed"
             result.message = "training failed: the network produces non-finite distances"
         else:
             result.validation = evaluate_distances(distances, pairs.same)
-            result.validation_pairs_description = (
-                f"{len(pairs):,} pairs of {len(validation):,} held-out images ({validation.source})"
-            )
+            result.validation_pairs_description = described_pairs
             if result.validation.defined:
                 result.threshold = result.validation.best_threshold
                 result.at_threshold = metrics_at(distances, pairs.same, result.threshold)

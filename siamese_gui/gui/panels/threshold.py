@@ -84,6 +84,7 @@ class ThresholdPanel(QWidget):
         self.eer_button.setToolTip("The threshold where FAR equals FRR")
         self.far_button = QPushButton(THRESHOLD_PRESETS["far_1"])
         self.far_button.setToolTip("The largest threshold that accepts at most 1 % of different pairs")
+        self._preset_tips = {b: b.toolTip() for b in (self.max_accuracy_button, self.eer_button, self.far_button)}
         self.max_accuracy_button.clicked.connect(lambda: self.apply_preset("max_accuracy"))
         self.eer_button.clicked.connect(lambda: self.apply_preset("eer"))
         self.far_button.clicked.connect(lambda: self.apply_preset("far_1"))
@@ -156,9 +157,17 @@ class ThresholdPanel(QWidget):
 
     def _update_buttons(self) -> None:
         # Presets are chosen on the validation pairs, which may arrive after the test pairs.
-        has_validation = self.state.validation_evaluation is not None
+        validation = self.state.validation_evaluation
+        usable = validation is not None and validation.report.defined
+        if validation is None:
+            why = "Waiting for the validation pairs to be scored."
+        elif not usable:
+            why = ("Not available: the validation images hold only one kind of pair (no two images of "
+                   "one class, or only one class), so no threshold can be chosen on them. The model's "
+                   "own threshold still applies; add images to use the presets.")
         for button in (self.max_accuracy_button, self.eer_button, self.far_button):
-            button.setEnabled(has_validation)
+            button.setEnabled(usable)
+            button.setToolTip(self._preset_tips[button] if usable else why)
         model = self.state.model
         self.recommended_button.setEnabled(model is not None)
         self.save_button.setEnabled(model is not None)
