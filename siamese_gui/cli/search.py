@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from siamese_gui.core.errors import SiameseError
@@ -52,16 +53,15 @@ def cmd_index(args) -> int:
     """Build or update a search index file."""
     from pathlib import Path
 
-    from siamese_gui.core.app.search import SearchIndex, update_index_file
+    from siamese_gui.core.app.search import SearchIndex, check_index_target, update_index_file
 
-    out = Path(args.out)
-    if out.suffix != ".npz":
-        raise SiameseError(f"{out}: the index file must end in .npz")
-    if out.exists():
-        SearchIndex.load(out)  # a broken or foreign file fails before the model loads
+    # A refused --out, or a broken or foreign index there, fails before the model loads.
+    out = check_index_target(Path(args.out), (args.model,))
+    if os.path.lexists(out):
+        SearchIndex.load(out)
     handle = _load_handle(args.model)
     with native_stderr_hidden():
-        index, update = update_index_file(args.folder, handle, out)
+        index, update = update_index_file(args.folder, handle, out, inputs=(args.model,))
     for path, reason in update.skipped:
         print(f"skipped {reason}", file=sys.stderr)
     summary = {

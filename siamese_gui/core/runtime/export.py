@@ -15,7 +15,6 @@ import datetime as _dt
 import json
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -23,6 +22,13 @@ import numpy as np
 
 import siamese_gui
 from siamese_gui.core.errors import ModelFileError, SiameseError
+from siamese_gui.core.io.safe_files import (
+    OutputKind,
+    check_output,
+    check_replaceable,
+    create_temp_beside,
+    looks_like_text,
+)
 from siamese_gui.core.runtime.copies import (
     CARD_KIND,
     CARD_VERSION,
@@ -45,6 +51,12 @@ from siamese_gui.core.runtime.tensorflow import native_stderr_hidden, start_tens
 # rounding in a different operation order stays near 1e-6.
 PARITY_TOLERANCE = 1e-4
 _PROBE_COUNT = 32
+# What an existing file at an export's path must be for the export to replace it.
+EXPORT_KINDS = {
+    "tflite": OutputKind("LiteRT model (.tflite)", lambda head: head[4:8] == b"TFL3"),
+    "onnx": OutputKind("ONNX model (.onnx)", lambda head: head[:1] == b"\x08"),  # ModelProto's ir_version
+}
+CARD_OUTPUT = OutputKind("export card (JSON)", lambda head: looks_like_text(head) and head.lstrip()[:1] == b"{")
 
 
 def _tflite_bytes(embedding) -> bytes:
@@ -151,16 +163,16 @@ def card_for(export_path: Path, fmt: str, embedding, metadata: dict, model_path:
     return card
 
 
-def _check_target(out: Path, fmt: str) -> Path:
-    """Return the folder of `out` after checking the format, the suffix and the folder."""
+def _check_target(out: Path, fmt: str, inputs=()) -> Path:
+    """Return the folder of `out` after checking the format, the suffix, the folder and
+    what stands at `out` and at its card's path (`safe_files.check_output`)."""
     if fmt not in FORMATS:
         raise SiameseError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
     if out.suffix != f".{fmt}":
         raise SiameseError(f"{out}: a {fmt} export must end in .{fmt}")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise SiameseError(f"{out}: folder {folder} does not exist")
-    return folder
+    check_output(out, EXPORT_KINDS[fmt], SiameseError, inputs)
+    check_output(card_path(out), CARD_OUTPUT, SiameseError, inputs)
+    return out.parent if str(out.parent) else Path(".")
 
 
 def export_embedding(
@@ -193,12 +205,14 @@ def export_embedding(
             folder cannot be written.
     """
     out = Path(out)
-    folder = _check_target(out, fmt)
+    inputs = (model_path,)
+    folder = _check_target(out, fmt, inputs)
     model_path = Path(model_path) if model_path is not None else None
     temp_export = temp_card = None
     try:
-        fd, temp_export = tempfile.mkstemp(dir=folder, prefix=f".{out.stem}.", suffix=f".tmp.{fmt}")
+        fd, temp_export = create_temp_beside(out, folder)
         os.close(fd)
+        temp_export = str(temp_export)
         try:
             _convert(embedding, temp_export, fmt)
         except ImportError as exc:
@@ -213,11 +227,14 @@ def export_embedding(
             check_parity(embedding, temp_export)
         card = card_for(Path(temp_export), fmt, embedding, metadata or {}, model_path)
         card["file"] = out.name
-        fd, temp_card = tempfile.mkstemp(dir=folder, prefix=f".{out.stem}.", suffix=".tmp.json")
-        os.close(fd)
-        Path(temp_card).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        fd, temp_card = create_temp_beside(out, folder, ".json")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write((json.dumps(card, indent=2, sort_keys=True) + "\n").encode("utf-8"))
         for name in (temp_export, temp_card):
             os.chmod(name, 0o644)
+        # What stands at either name may have changed during the seconds of conversion.
+        check_replaceable(out, EXPORT_KINDS[fmt], SiameseError, inputs)
+        check_replaceable(card_path(out), CARD_OUTPUT, SiameseError, inputs)
         os.replace(temp_export, out)
         temp_export = None
         os.replace(temp_card, card_path(out))
