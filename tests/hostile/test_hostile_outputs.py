@@ -395,6 +395,24 @@ def test_an_object_array_member_is_refused(tmp_path):
         SearchIndex.load(path)
 
 
+def test_a_forged_npy_header_is_refused_before_allocating(tmp_path, built):
+    """A member whose header claims 10^12 floats but holds a few bytes."""
+    arrays = _arrays_of(built)
+    path = tmp_path / "forged.npz"
+    header = np.lib.format.header_data_from_array_1_0(arrays["embeddings"])
+    header["shape"] = (10**6, 10**6)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w") as handle:
+                if name == "embeddings":
+                    np.lib.format.write_array_header_1_0(handle, header)
+                    handle.write(b"\0" * 64)
+                else:
+                    np.lib.format.write_array(handle, np.asanyarray(value))
+    outcome = returns_within(lambda: SearchIndex.load(path))
+    assert isinstance(outcome.get("error"), ModelFileError) and "header claims" in str(outcome["error"])
+
+
 def _savez_object(path: Path, arrays: dict) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         for name, value in arrays.items():

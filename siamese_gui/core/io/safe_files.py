@@ -42,6 +42,28 @@ def read_regular_file(
         error: naming the file, if it is missing, not a regular file (folder, device,
             FIFO, socket), larger than `limit`, or unreadable.
     """
+    fd = _open_regular(path, limit, error, what, name)
+    path = Path(path) if name is None else name
+    try:
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise error(f"{path}: grew past the {_size(limit)} limit while being read")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
+def _open_regular(path, limit: int, error=SiameseError, what: str = "file", name: str | None = None) -> int:
+    """Open a file without blocking and return its descriptor, once it is known to be a
+    regular file of at most `limit` bytes (see `read_regular_file` for the errors)."""
     opened = Path(path)
     path = opened if name is None else name
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -63,20 +85,10 @@ def read_regular_file(
             raise error(f"{path}: not a regular file (a device, pipe or socket is never read)")
         if info.st_size > limit:
             raise error(f"{path}: {_size(info.st_size)} is over the {_size(limit)} limit")
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise error(f"{path}: grew past the {_size(limit)} limit while being read")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
 
 
 def parse_json_object(data: bytes, name: str, error=SiameseError, what: str = "JSON file") -> dict:
@@ -188,43 +200,67 @@ def read_npz_arrays(
     Raises:
         error: naming the file and the problem.
     """
+    allowed = {f"{name}.npy": name for name in names}
+    fd = _open_regular(path, file_limit, error, what)
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, struct.error) as exc:
+            raise error(f"{path}: not a readable {what} (not a .npz archive: {_first_line(exc)})") from None
+        with archive:
+            infos = archive.infolist()
+            seen = set()
+            total = 0
+            for info in infos:
+                if info.filename not in allowed:
+                    raise error(f"{path}: holds {info.filename!r}, which no {what} of ours has (refused unread)")
+                if info.filename in seen:
+                    raise error(f"{path}: not a readable {what} (holds {info.filename!r} twice)")
+                seen.add(info.filename)
+                total += info.file_size
+                if total > total_limit:
+                    raise error(f"{path}: its members would inflate past the {_size(total_limit)} limit "
+                                "(refused unread)")
+                ratio = info.file_size // max(info.compress_size, 1)
+                if info.file_size > _NPZ_RATIO_FLOOR and ratio > MAX_NPZ_RATIO:
+                    raise error(f"{path}: {info.filename} would inflate {ratio} times "
+                                f"(more than {MAX_NPZ_RATIO}; refused unread)")
+            arrays = {}
+            for info in infos:
+                try:
+                    with archive.open(info) as member:
+                        raw = member.read(info.file_size + 1)
+                    if len(raw) != info.file_size:
+                        raise ValueError("its size differs from the zip directory's")
+                    arrays[allowed[info.filename]] = _npy_array(raw)
+                except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error, zlib.error,
+                        NotImplementedError, SyntaxError, TypeError, MemoryError) as exc:
+                    raise error(f"{path}: not a readable {what} ({info.filename}: {_first_line(exc)})") from None
+    return arrays
+
+
+def _npy_array(raw: bytes):
+    """Parse one `.npy` member from its bytes: the header must describe exactly the data
+    that follows (numpy's own reader would allocate what a forged header claims first)."""
+    import math
+
     import numpy as np
 
-    allowed = {f"{name}.npy": name for name in names}
-    data = read_regular_file(path, file_limit, error, what)
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, struct.error) as exc:
-        raise error(f"{path}: not a readable {what} (not a .npz archive: {_first_line(exc)})") from None
-    arrays = {}
-    with archive:
-        infos = archive.infolist()
-        seen = set()
-        total = 0
-        for info in infos:
-            if info.filename not in allowed:
-                raise error(f"{path}: holds {info.filename!r}, which no {what} of ours has (refused unread)")
-            if info.filename in seen:
-                raise error(f"{path}: not a readable {what} (holds {info.filename!r} twice)")
-            seen.add(info.filename)
-            total += info.file_size
-            if total > total_limit:
-                raise error(f"{path}: its members would inflate past the {_size(total_limit)} limit "
-                            "(refused unread)")
-            if info.file_size > _NPZ_RATIO_FLOOR and info.file_size > MAX_NPZ_RATIO * max(info.compress_size, 1):
-                raise error(f"{path}: {info.filename} would inflate {info.file_size // max(info.compress_size, 1)} "
-                            f"times (more than {MAX_NPZ_RATIO}; refused unread)")
-        for info in infos:
-            try:
-                with archive.open(info) as member:
-                    raw = member.read(info.file_size + 1)
-                if len(raw) != info.file_size:
-                    raise ValueError("member size differs from the directory's")
-                arrays[allowed[info.filename]] = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
-            except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error, zlib.error,
-                    NotImplementedError, SyntaxError, TypeError) as exc:
-                raise error(f"{path}: not a readable {what} ({info.filename}: {_first_line(exc)})") from None
-    return arrays
+    buffer = io.BytesIO(raw)
+    version = np.lib.format.read_magic(buffer)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(buffer)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buffer)
+    else:
+        raise ValueError(f"npy format version {version} is not read")
+    if dtype.hasobject:
+        raise ValueError("an object array (pickled data) is never loaded")
+    count = math.prod(shape)
+    if dtype.itemsize == 0 or count * dtype.itemsize != len(raw) - buffer.tell():
+        raise ValueError(f"its header claims {shape} of {dtype}, which is not the data that follows")
+    array = np.frombuffer(raw, dtype=dtype, count=count, offset=buffer.tell())
+    return array.reshape(shape, order="F" if fortran else "C").copy()
 
 
 # --- output files ---------------------------------------------------------------------------
