@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.errors import SiameseError, printable
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden
 
 DEFAULT_TOP = 5
@@ -73,10 +73,10 @@ def cmd_index(args) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print(
-            f"indexed {len(index)} images of {index.root}: {update.embedded} embedded, "
+            f"indexed {len(index)} images of {printable(str(index.root))}: {update.embedded} embedded, "
             f"{update.reused} unchanged, {update.removed} removed, {len(update.skipped)} skipped"
         )
-        print(f"wrote {out}")
+        print(f"wrote {printable(str(out))}")
     return 0
 
 
@@ -108,9 +108,11 @@ def cmd_search(args) -> int:
             "results": [hit.as_dict() for hit in hits],
         }, indent=2))
     else:
-        print(f"{len(hits)} nearest of {len(index)} images in {index.root} (threshold {threshold:.4f})")
+        # Paths and classes come from the index file or the folder: escaped, never raw.
+        print(f"{len(hits)} nearest of {len(index)} images in {printable(str(index.root))} "
+              f"(threshold {threshold:.4f})")
         for hit in hits:
             verdict = "same" if hit.same else "different"
-            label = f"  [{hit.class_name}]" if hit.class_name else ""
-            print(f"{hit.rank:>3}  {hit.distance:.4f}  {verdict:<9} {hit.path}{label}")
+            label = f"  [{printable(hit.class_name)}]" if hit.class_name else ""
+            print(f"{hit.rank:>3}  {hit.distance:.4f}  {verdict:<9} {printable(hit.path)}{label}")
     return 0

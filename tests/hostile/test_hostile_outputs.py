@@ -490,3 +490,20 @@ def test_search_json_is_strict_json(tmp_path, saved_model, sample_images, cli):
 
     result = json.loads(done.stdout, parse_constant=refuse)
     assert all(np.isfinite(hit["distance"]) for hit in result["results"])
+
+
+def test_search_prints_index_text_escaped(tmp_path, saved_model, sample_images, cli):
+    """Class names and file names reach the terminal escaped, from a folder or an index."""
+    folder = tmp_path / "gallery"
+    write_image_folder(folder)
+    first = sorted(p for p in folder.iterdir() if p.is_dir())[0]
+    hostile = first.rename(folder / "red\x1b[31m")
+    for image in hostile.iterdir():
+        image.rename(hostile / ("\u202e" + image.name))
+    out = tmp_path / "g.npz"
+    assert cli("index", str(folder), "--model", str(saved_model), "--out", str(out)).returncode == 0
+    for source in (["--gallery", str(folder)], ["--index", str(out)]):
+        done = cli("search", str(sample_images[0]), *source, "--model", str(saved_model), "--top", "6")
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
+        assert "red\\x1b[31m" in done.stdout and "\\u202e" in done.stdout

@@ -215,6 +215,7 @@ def _replace_with(path: Path, members: dict, compression: dict) -> None:
     temp = _temp_file(folder, path.stem, ".tmp.keras")
     try:
         write_archive(temp, members, compression)
+        check_replaceable(path, MODEL_OUTPUT, ModelFileError)  # never onto a link or device
         os.replace(temp, path)
         temp = None
         _fsync_folder(folder)
