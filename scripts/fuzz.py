@@ -4,8 +4,9 @@ metadata than the test suite does.
 The test suite runs a few hundred examples per target in seconds; this script keeps going
 for as long as asked, with random bytes and with mutations of valid files (PNG, JPEG with
 EXIF, BMP, palette PNG, PGM, PFM, gzipped IDX, `.keras` archives with embedded metadata,
-legacy sidecars). Each input must give a 28x28 float32 array in [0, 1] (images), a uint8
-array (IDX), checked metadata with a usable threshold (archives, sidecars), or the typed
+legacy sidecars, search indexes). Each input must give a 28x28 float32 array in [0, 1] (images), a uint8
+array (IDX), checked metadata with a usable threshold (archives, sidecars), an index whose
+embeddings are finite and bounded and whose paths stay inside its folder, or the typed
 error (`ImageError`, `DatasetError`, `ModelFileError`); anything else is a bug, printed
 with the input that caused it. The archive targets never import TensorFlow: they test
 what is refused before Keras sees a file.
@@ -14,6 +15,7 @@ Usage:
     python scripts/fuzz.py --seconds 600            # every target, ten minutes in all
     python scripts/fuzz.py --target idx --examples 20000
     python scripts/fuzz.py --target archives --seconds 120
+    python scripts/fuzz.py --target indexes --seconds 120
     python scripts/fuzz.py --seconds 60 --seed 7    # reproducible run
 
 Exit status 0 when no bug was found, 1 otherwise.
@@ -43,6 +45,7 @@ from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st  # noqa: E402
 
+from siamese_gui.core.app.search import MAX_EMBEDDING_ABS, SearchIndex, stored_path_problem  # noqa: E402
 from siamese_gui.core.data.datasets import parse_idx, read_idx_images, read_idx_labels  # noqa: E402
 from siamese_gui.core.errors import DatasetError, ImageError, ModelFileError  # noqa: E402
 from siamese_gui.core.io.images import IMAGE_SIZE, decode_image  # noqa: E402  (sets OpenCV limits first)
@@ -120,6 +123,28 @@ def archive_seeds() -> list[bytes]:
         _zip(members + [("assets/extra.bin", bytes(64))]),
         _zip([(n, bytes(4096) if n == "model.weights.h5" else c) for n, c in members], zipfile.ZIP_DEFLATED),
     ]
+
+
+def _npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def index_seeds() -> list[bytes]:
+    """Valid indexes (as `SearchIndex.save` writes them), one compressed, one empty."""
+    rng = np.random.default_rng(0)
+    fields = {
+        "format": np.int64(1), "embeddings": rng.normal(size=(3, 4)).astype(np.float32),
+        "paths": np.asarray(["a/1.png", "a/2.png", "b/1.png"]), "hashes": np.asarray(["ab" * 32] * 3),
+        "classes": np.asarray(["a", "a", "b"]), "fingerprint": np.asarray("f" * 64),
+        "root": np.asarray("/data/gallery"), "model_name": np.asarray("m.keras"),
+    }
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **fields)
+    empty = {**fields, "embeddings": np.zeros((0, 4), np.float32), "paths": np.asarray([], str),
+             "hashes": np.asarray([], str), "classes": np.asarray([], str)}
+    return [_npz(**fields), buffer.getvalue(), _npz(**empty)]
 
 
 def sidecar_seeds() -> list[bytes]:
@@ -208,6 +233,23 @@ def check_sidecar(data: bytes, folder: Path) -> None:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc), str(exc)
 
 
+def check_index(data: bytes, folder: Path) -> None:
+    path = folder / "fuzz.npz"
+    path.write_bytes(data)
+    try:
+        index = SearchIndex.load(path)
+    except ModelFileError as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc), str(exc)
+        return
+    assert index.embeddings.dtype == np.float32 and index.embeddings.ndim == 2
+    assert len(index.embeddings) == len(index.paths) == len(index.hashes) == len(index.classes)
+    assert np.all(np.isfinite(index.embeddings)) and np.all(np.abs(index.embeddings) <= MAX_EMBEDDING_ABS)
+    assert index.root.is_absolute()
+    for stored in index.paths:
+        assert not stored_path_problem(stored)
+        assert ".." not in Path(stored).parts and not Path(stored).is_absolute()
+
+
 def run(target: str, examples: int, deadline: float, folder: Path, seed: int | None) -> int:
     """Run one target's property in rounds until `examples` inputs or the deadline.
 
@@ -220,6 +262,9 @@ def run(target: str, examples: int, deadline: float, folder: Path, seed: int | N
     elif target == "archives":
         strategy = st.tuples(st.one_of(mutated(archive_seeds()), st.binary(max_size=512)))
         check = lambda data: check_archive(data, folder)  # noqa: E731
+    elif target == "indexes":
+        strategy = st.tuples(st.one_of(mutated(index_seeds()), st.binary(max_size=512)))
+        check = lambda data: check_index(data, folder)  # noqa: E731
     elif target == "sidecars":
         strategy = st.tuples(st.one_of(mutated(sidecar_seeds()), st.binary(max_size=256)))
         check = lambda data: check_sidecar(data, folder)  # noqa: E731
@@ -244,7 +289,7 @@ def run(target: str, examples: int, deadline: float, folder: Path, seed: int | N
     return done
 
 
-TARGETS = ("images", "idx", "archives", "sidecars")
+TARGETS = ("images", "idx", "archives", "sidecars", "indexes")
 
 
 def main(argv=None) -> int:

@@ -112,7 +112,8 @@ def test_reindex_embeds_only_new_or_changed_files(tmp_path, image_folder_factory
 
     embedder.images = 0
     _, update = update_index_file(folder, handle, out)
-    assert embedder.images == 0 and update.reused == 6 and update.embedded == 0
+    # No file embedded again; one blank image told the model's width (checked against the index).
+    assert embedder.images == 1 and update.reused == 6 and update.embedded == 0
 
     files = sorted(folder.rglob("*.png"))
     files[0].write_bytes(files[0].read_bytes() + b"\0")  # changed bytes (PNG ignores the tail)
@@ -168,7 +169,7 @@ def test_bad_index_files_are_user_errors(tmp_path):
     assert_user_error(ModelFileError, lambda: SearchIndex.load(junk), junk, "not a readable index")
     other = tmp_path / "other.npz"
     np.savez(other, x=np.zeros(3))
-    assert_user_error(ModelFileError, lambda: SearchIndex.load(other), other, "not a search index")
+    assert_user_error(ModelFileError, lambda: SearchIndex.load(other), other, "'x.npy', which no index file of ours has")
     missing = tmp_path / "missing.npz"
     assert_user_error(ModelFileError, lambda: SearchIndex.load(missing), missing, "not found")
 

@@ -245,11 +245,11 @@ def cmd_train(args) -> int:
     from siamese_gui.core.model.config import TrainingConfig, settings
 
     config = TrainingConfig(**{spec.name: getattr(args, spec.name) for spec in settings()})
-    out = Path(args.out)
-    if out.suffix != ".keras":
-        raise SiameseError(f"{out}: the output file must end in .keras")
-    if not out.parent.resolve().is_dir():
-        raise SiameseError(f"{out.parent}: folder does not exist")
+    from siamese_gui.core.runtime.archive import check_model_target
+
+    # A name too long, a missing or read-only folder, a symlink or device there: refused
+    # now, not after the training.
+    out = check_model_target(Path(args.out))
     if args.test_folder and not args.image_folder:
         raise SiameseError("--test-folder needs --image-folder")
     # Narrowed by the run (as in the app), not when loading: the same sample either way.

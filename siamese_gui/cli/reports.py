@@ -119,23 +119,23 @@ def evaluation_set_for(args, handles):
 
 def cmd_verify(args) -> int:
     from siamese_gui.core.app.verify import (
+        check_results_target,
         read_pairs_csv,
         summarize,
         verify_pairs,
         write_results_csv,
     )
 
+    inputs = (args.pairs, args.model)
+    out = check_results_target(Path(args.out), inputs)
     rows = read_pairs_csv(args.pairs)
-    out = Path(args.out)
-    if not out.parent.resolve().is_dir():
-        raise SiameseError(f"{out}: folder {out.parent} does not exist")
     handle = _load_handle(args.model)
     threshold = _threshold(handle, args.threshold)
     progress = _reporter(args, "verifying", "images")
     with native_stderr_hidden():
         results = verify_pairs(handle, rows, threshold.value, progress=progress)
     progress.close()
-    write_results_csv(results, out)
+    write_results_csv(results, out, inputs)
     summary = summarize(results)
     failed = [r for r in results if not r.ok]
     if args.json:
@@ -163,15 +163,11 @@ def cmd_verify(args) -> int:
 
 def cmd_report(args) -> int:
     from siamese_gui.cli.common import _load_source, data_notes, note_left_out
-    from siamese_gui.core.app.report import report_from_figures, write_report
+    from siamese_gui.core.app.report import check_report_target, report_from_figures, write_report
     from siamese_gui.core.app.scoring import score_images
     from siamese_gui.core.app.session import images_to_score, own_splits
 
-    out = Path(args.out)
-    if out.suffix.lower() not in (".html", ".htm", ".pdf"):
-        raise SiameseError(f"{out}: the report must end in .html or .pdf")
-    if not out.parent.resolve().is_dir():
-        raise SiameseError(f"{out}: folder {out.parent} does not exist")
+    out = check_report_target(Path(args.out), (args.model,))
     handle = _load_handle(args.model)
     polarity = (handle.metadata.get("config") or {}).get("polarity", "auto")
     source = _load_source(args, polarity, [handle])

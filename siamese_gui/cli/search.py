@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from siamese_gui.cli.common import warn_skipped
-from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.errors import SiameseError, printable
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden
 
 DEFAULT_TOP = 5
@@ -53,16 +54,15 @@ def cmd_index(args) -> int:
     """Build or update a search index file."""
     from pathlib import Path
 
-    from siamese_gui.core.app.search import SearchIndex, update_index_file
+    from siamese_gui.core.app.search import SearchIndex, check_index_target, update_index_file
 
-    out = Path(args.out)
-    if out.suffix != ".npz":
-        raise SiameseError(f"{out}: the index file must end in .npz")
-    if out.exists():
-        SearchIndex.load(out)  # a broken or foreign file fails before the model loads
+    # A refused --out, or a broken or foreign index there, fails before the model loads.
+    out = check_index_target(Path(args.out), (args.model,))
+    if os.path.lexists(out):
+        SearchIndex.load(out)
     handle = _load_handle(args.model)
     with native_stderr_hidden():
-        index, update = update_index_file(args.folder, handle, out)
+        index, update = update_index_file(args.folder, handle, out, inputs=(args.model,))
     warn_skipped(update.skipped)
     summary = {
         "index": str(out), "folder": str(index.root), "model": str(args.model), "images": len(index),
@@ -73,10 +73,10 @@ def cmd_index(args) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print(
-            f"indexed {len(index)} images of {index.root}: {update.embedded} embedded, "
+            f"indexed {len(index)} images of {printable(str(index.root))}: {update.embedded} embedded, "
             f"{update.reused} unchanged, {update.removed} removed, {len(update.skipped)} skipped"
         )
-        print(f"wrote {out}")
+        print(f"wrote {printable(str(out))}")
     return 0
 
 
@@ -108,9 +108,11 @@ def cmd_search(args) -> int:
             "results": [hit.as_dict() for hit in hits],
         }, indent=2))
     else:
-        print(f"{len(hits)} nearest of {len(index)} images in {index.root} (threshold {threshold:.4f})")
+        # Paths and classes come from the index file or the folder: escaped, never raw.
+        print(f"{len(hits)} nearest of {len(index)} images in {printable(str(index.root))} "
+              f"(threshold {threshold:.4f})")
         for hit in hits:
             verdict = "same" if hit.same else "different"
-            label = f"  [{hit.class_name}]" if hit.class_name else ""
-            print(f"{hit.rank:>3}  {hit.distance:.4f}  {verdict:<9} {hit.path}{label}")
+            label = f"  [{printable(hit.class_name)}]" if hit.class_name else ""
+            print(f"{hit.rank:>3}  {hit.distance:.4f}  {verdict:<9} {printable(hit.path)}{label}")
     return 0

@@ -102,6 +102,14 @@ def test_verify_panel_import_sort_filter_export(ready, qtbot, tmp_path, data, mo
     assert {r["verdict"] for r in table if not r["error"]} == {"same"}
     assert all(float(r["threshold"]) == 100.0 for r in table)
 
+    # Exporting over the pairs file it came from is refused; the pairs file stays.
+    before = pairs.read_bytes()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(pairs), "")))
+    qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=10_000)
+    assert dialogs[-1][0] == "Cannot export the results" and "is the input file" in dialogs[-1][1]
+    assert pairs.read_bytes() == before
+
 
 def test_models_panel_add_and_remove(ready, qtbot, tmp_path, data, monkeypatch, dialogs):
     window = ready

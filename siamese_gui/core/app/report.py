@@ -41,7 +41,13 @@ from siamese_gui.core.evaluation.metrics import (
     roc_curve,
     wilson_rate,
 )
-from siamese_gui.core.io.safe_files import write_atomically
+from siamese_gui.core.io.safe_files import (
+    OutputKind,
+    check_output,
+    looks_like_pdf,
+    looks_like_text,
+    write_atomically,
+)
 from siamese_gui.core.io.untrusted import LITERAL_TEXT, shown
 from siamese_gui.core.model.embedding import embed_with_progress
 
@@ -575,14 +581,42 @@ def render_html(report: Report) -> str:
 # Files --------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    return write_atomically(path, write, ReportError, "the report")
+HTML_KIND = OutputKind("HTML report (text)", looks_like_text)
+PDF_KIND = OutputKind("PDF file", looks_like_pdf)
+
+
+def report_kind(path: str | os.PathLike) -> OutputKind:
+    """What a report file is, by its suffix (.html, .htm or .pdf).
+
+    Raises:
+        ReportError: for another suffix.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        return HTML_KIND
+    if suffix == ".pdf":
+        return PDF_KIND
+    raise ReportError(f"{path}: the report must end in .html or .pdf")
+
+
+def check_report_target(path: str | os.PathLike, inputs=()) -> Path:
+    """Refuse a report path before the model is evaluated (see `safe_files.check_output`).
+
+    Raises:
+        ReportError: on a wrong suffix or a refused path.
+    """
+    return check_output(path, report_kind(path), ReportError, inputs)
+
+
+def _atomic_write(path: Path, write: Callable, kind: OutputKind) -> Path:
+    return write_atomically(path, write, ReportError, "the report", kind)
 
 
 def write_html(report: Report, path: str | os.PathLike) -> Path:
     """Write the HTML report atomically."""
-    text = render_html(report)
-    return _atomic_write(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+    data = render_html(report).encode("utf-8")
+    return _atomic_write(Path(path), lambda handle: handle.write(data), HTML_KIND)
 
 
 def _text_page(report: Report) -> Figure:
@@ -664,15 +698,15 @@ def write_pdf(report: Report, path: str | os.PathLike) -> Path:
     """Write the report as a three-page PDF (summary, plots, gallery), atomically."""
     from matplotlib.backends.backend_pdf import PdfPages
 
-    def write(temp: Path) -> None:
+    def write(handle) -> None:
         # Class names and file names are drawn as written, never parsed as mathtext.
         with matplotlib.rc_context(LITERAL_TEXT), PdfPages(
-            temp, metadata={"Title": shown(report.title), "Creator": "siamese-gui"}
+            handle, metadata={"Title": shown(report.title), "Creator": "siamese-gui"}
         ) as pdf:
             for page in (_text_page(report), _plots_page(report), _gallery_page(report)):
                 pdf.savefig(page)
 
-    return _atomic_write(Path(path), write)
+    return _atomic_write(Path(path), write, PDF_KIND)
 
 
 def write_report(report: Report, path: str | os.PathLike) -> Path:

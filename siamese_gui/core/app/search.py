@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
+import re
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,7 +29,14 @@ import numpy as np
 from siamese_gui.core.data.datasets import list_image_files
 from siamese_gui.core.errors import Cancelled, ImageError, ModelFileError, SiameseError
 from siamese_gui.core.io.images import decode_image, read_image_bytes
-from siamese_gui.core.io.safe_files import file_sha256
+from siamese_gui.core.io.safe_files import (
+    OutputKind,
+    check_output,
+    file_sha256,
+    looks_like_zip,
+    read_npz_arrays,
+    write_atomically,
+)
 from siamese_gui.core.runtime.handle import ModelHandle
 
 INDEX_FORMAT = 1
@@ -38,6 +46,57 @@ INDEX_CHUNK = 4096
 BLOCK_FLOATS = 1 << 24
 BACKENDS = ("numpy", "faiss")
 SMALL_BATCH = 4
+# Bounds on an index file read back: 2 million 128-wide embeddings and their paths fit.
+MAX_INDEX_BYTES = 2 * 2**30
+INDEX_FIELDS = ("format", "embeddings", "paths", "hashes", "classes", "fingerprint", "root", "model_name")
+# No embedding of ours comes near this; far larger values overflow float32 distances.
+MAX_EMBEDDING_ABS = 1e6
+INDEX_KIND = OutputKind("search index (.npz)", looks_like_zip)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_index_target(path: str | os.PathLike, inputs=()) -> Path:
+    """Refuse an index path before anything is embedded (see `safe_files.check_output`).
+
+    Raises:
+        SiameseError: on another suffix than .npz or a refused path.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise SiameseError(f"{path}: the index file must end in .npz")
+    return check_output(path, INDEX_KIND, SiameseError, inputs)
+
+
+_WIDTHS: "weakref.WeakKeyDictionary[ModelHandle, int]" = weakref.WeakKeyDictionary()
+
+
+def embedding_width(handle: ModelHandle) -> int:
+    """How many values the model's embeddings have, found by embedding one blank image
+    (once per handle: a network's width never changes)."""
+    if handle not in _WIDTHS:
+        _WIDTHS[handle] = int(np.asarray(handle.embed(np.zeros((1, 28, 28), np.float32))).shape[-1])
+    return _WIDTHS[handle]
+
+
+def _check_width(vectors: np.ndarray, width: int, source: str, handle: ModelHandle) -> None:
+    if vectors.ndim != 2 or vectors.shape[1] != width:
+        got = vectors.shape[1] if vectors.ndim == 2 else "?"
+        raise ModelFileError(
+            f"{source}: index embeddings have {width} values, {handle.name}'s have {got}; "
+            "the index is damaged or made by another network (rebuild it)"
+        )
+
+
+def stored_path_problem(path: str) -> str:
+    """Why a path stored in an index is unusable ("" when it is a relative path inside the
+    indexed folder: no absolute path, drive, `..` or `.` part, empty part or NUL)."""
+    if not path or "\x00" in path:
+        return "an empty path or one with a NUL"
+    if path.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", path):
+        return f"an absolute path {path!r}"
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return f"a path outside the indexed folder {path!r}"
+    return ""
 
 
 def model_fingerprint(handle: ModelHandle) -> str:
@@ -97,21 +156,26 @@ class SearchIndex:
                 f"fingerprint {self.fingerprint[:12]}) than {handle.name} ({current[:12]}); "
                 "rebuild it with this model or search with the model that made it"
             )
+        if len(self):
+            _check_width(np.zeros((1, embedding_width(handle))), self.embeddings.shape[1], source, handle)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the index atomically as `.npz` (no pickles)."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            raise SiameseError(f"{path}: the index file must end in .npz")
-        if not path.parent.resolve().is_dir():
-            raise SiameseError(f"{path.parent}: folder does not exist")
-        temp = path.with_name(f".{path.name}.tmp.npz")
+    def save(self, path: str | os.PathLike, inputs=()) -> Path:
+        """Write the index atomically as `.npz` (no pickles), through the one output writer.
+
+        Raises:
+            SiameseError: on another suffix than .npz, a refused path, or a failed write.
+        """
+        path = check_index_target(path, inputs)
         dim = self.embeddings.shape[1] if self.embeddings.ndim == 2 else 0
-        try:
+        embeddings = np.asarray(self.embeddings, np.float32).reshape(len(self), dim)
+        if not np.all(np.isfinite(embeddings)):
+            raise SiameseError(f"{path}: the embeddings are not finite; the index is not written")
+
+        def write(handle) -> None:
             np.savez(
-                temp,
+                handle,
                 format=np.int64(INDEX_FORMAT),
-                embeddings=np.asarray(self.embeddings, np.float32).reshape(len(self), dim),
+                embeddings=embeddings,
                 paths=np.asarray(self.paths, dtype=str),
                 hashes=np.asarray(self.hashes, dtype=str),
                 classes=np.asarray(self.classes, dtype=str),
@@ -119,11 +183,8 @@ class SearchIndex:
                 root=np.asarray(str(self.root)),
                 model_name=np.asarray(self.model_name),
             )
-            os.replace(temp, path)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)
-            raise SiameseError(f"{path}: cannot write the index ({exc.strerror or exc})") from None
-        return path
+
+        return write_atomically(path, write, SiameseError, "the index", INDEX_KIND, inputs)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SearchIndex":
@@ -133,34 +194,50 @@ class SearchIndex:
             ModelFileError: if the file is missing, not an index, or inconsistent.
         """
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                fields = {name: data[name] for name in data.files}
-        except FileNotFoundError:
-            raise ModelFileError(f"{path}: index file not found") from None
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ModelFileError(f"{path}: not a readable index file ({exc})") from None
-        needed = {"format", "embeddings", "paths", "hashes", "classes", "fingerprint", "root"}
-        missing = sorted(needed - set(fields))
+        fields = read_npz_arrays(path, INDEX_FIELDS, MAX_INDEX_BYTES, MAX_INDEX_BYTES, ModelFileError, "index file")
+        missing = [name for name in INDEX_FIELDS[:-1] if name not in fields]
         if missing:
             raise ModelFileError(f"{path}: not a search index (missing {', '.join(missing)})")
-        if int(fields["format"]) != INDEX_FORMAT:
-            raise ModelFileError(f"{path}: index format {int(fields['format'])} is not {INDEX_FORMAT}")
+        for name in ("paths", "hashes", "classes", "fingerprint", "root", "model_name"):
+            if name in fields and fields[name].dtype.kind != "U":
+                raise ModelFileError(f"{path}: not a search index ({name} is not text)")
+        for name in ("format", "fingerprint", "root", "model_name"):
+            if name in fields and fields[name].shape != ():
+                raise ModelFileError(f"{path}: not a search index ({name} is not one value)")
+        if fields["format"].dtype.kind not in "iu" or int(fields["format"]) != INDEX_FORMAT:
+            raise ModelFileError(f"{path}: index format {fields['format']} is not {INDEX_FORMAT}")
         embeddings = fields["embeddings"]
+        for name in ("paths", "hashes", "classes"):
+            if fields[name].ndim != 1:
+                raise ModelFileError(f"{path}: not a search index ({name} is not a list)")
         count = len(fields["paths"])
         if embeddings.ndim != 2 or len(embeddings) != count or len(fields["hashes"]) != count \
                 or len(fields["classes"]) != count:
             raise ModelFileError(f"{path}: index arrays disagree in length")
         if embeddings.dtype != np.float32 or not np.all(np.isfinite(embeddings)):
             raise ModelFileError(f"{path}: index embeddings are not finite float32 values")
+        if count and float(np.abs(embeddings).max()) > MAX_EMBEDDING_ABS:
+            raise ModelFileError(f"{path}: index embeddings hold values beyond {MAX_EMBEDDING_ABS:g}, "
+                                 "which no model of ours makes")
+        paths = tuple(str(p) for p in fields["paths"])
+        for stored in paths:
+            problem = stored_path_problem(stored)
+            if problem:
+                raise ModelFileError(f"{path}: the index holds {problem}; refused")
+        hashes = tuple(str(h) for h in fields["hashes"])
+        if not all(_SHA256.fullmatch(h) for h in hashes):
+            raise ModelFileError(f"{path}: the index holds a file hash that is not a SHA-256")
+        root = str(fields["root"])
+        if not os.path.isabs(root):
+            raise ModelFileError(f"{path}: the indexed folder {root!r} is not an absolute path")
         return cls(
             embeddings=embeddings,
-            paths=tuple(str(p) for p in fields["paths"]),
-            hashes=tuple(str(h) for h in fields["hashes"]),
+            paths=paths,
+            hashes=hashes,
             classes=tuple(str(c) for c in fields["classes"]),
             fingerprint=str(fields["fingerprint"]),
-            root=Path(str(fields["root"])),
-            model_name=str(fields.get("model_name", "")),
+            root=Path(root),
+            model_name=str(fields["model_name"]) if "model_name" in fields else "",
         )
 
 
@@ -209,6 +286,10 @@ def build_index(
     fingerprint = model_fingerprint(handle) if fingerprint is None else fingerprint
     if previous is not None and previous.fingerprint != fingerprint:
         previous.check_model(handle, "the previous index")
+    if previous is not None and len(previous):
+        # Vectors of another width would be written back as if this model made them.
+        _check_width(np.zeros((1, embedding_width(handle))), previous.embeddings.shape[1],
+                     "the previous index", handle)
     known: dict[str, np.ndarray] = {}
     if previous is not None:
         known = {h: previous.embeddings[i] for i, h in enumerate(previous.hashes)}
@@ -269,6 +350,10 @@ def build_index(
         collect()
     finally:
         embedder.shutdown(wait=True, cancel_futures=True)
+    if reused and reused < len(vectors):
+        # What the model made now is the truth the reused vectors must match.
+        fresh = next(vectors[i] for i, digest in enumerate(hashes) if digest not in known)
+        _check_width(np.atleast_2d(fresh), previous.embeddings.shape[1], "the previous index", handle)
     if not paths:
         from siamese_gui.core.errors import DatasetError
 
@@ -288,19 +373,25 @@ def update_index_file(
     handle: ModelHandle,
     out: str | os.PathLike,
     progress: Callable[[int, int], None] | None = None,
+    inputs=(),
 ) -> tuple[SearchIndex, IndexUpdate]:
     """Build `out` from `folder`, reusing what an existing `out` of the same model holds.
 
+    Args:
+        inputs: files `out` must not be (the model), besides `handle.path`.
+
     Raises:
+        SiameseError: if `out` is refused as an output (see `check_index_target`).
         ModelFileError: if `out` exists but was made with another model or is no index.
     """
-    out = Path(out)
+    inputs = (*inputs, handle.path)
+    out = check_index_target(out, inputs)
     previous = None
-    if out.exists():
+    if os.path.lexists(out):
         previous = SearchIndex.load(out)
         previous.check_model(handle, out)
     index, update = build_index(folder, handle, previous, progress=progress)
-    index.save(out)
+    index.save(out, inputs)
     return index, update
 
 
@@ -451,7 +542,12 @@ def nearest(
     """The `k` nearest gallery entries to one query embedding, with their verdicts."""
     if k < 1:
         raise SiameseError(f"top K must be at least 1, got {k}")
-    distances, indices = searcher.search(np.asarray(query_embedding).reshape(1, -1), k)
+    query_embedding = np.asarray(query_embedding)
+    if not np.all(np.isfinite(query_embedding)):
+        raise SiameseError("the query's embedding is not finite; the model's weights are unusable")
+    distances, indices = searcher.search(query_embedding.reshape(1, -1), k)
+    if not np.all(np.isfinite(distances)):
+        raise SiameseError("the distances are not finite (the gallery holds values out of range)")
     hits = []
     for rank, (distance, i) in enumerate(zip(distances[0], indices[0]), 1):
         hits.append(Hit(
@@ -472,6 +568,8 @@ def search_index(
     """Embed one 28x28 query image and return its `k` nearest entries of `index`."""
     threshold = handle.threshold.value if threshold is None else float(threshold)
     embedding = handle.embed(np.asarray(query)[None])[0]
+    if len(index):
+        _check_width(np.atleast_2d(embedding), index.embeddings.shape[1], "the index", handle)
     hits = nearest(make_search(index.embeddings, backend), embedding, k, threshold)
     return [with_entry(hit, index) for hit in hits]
 

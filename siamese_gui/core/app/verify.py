@@ -21,12 +21,21 @@ from siamese_gui.core.data.datasets import IMAGE_SUFFIXES
 from siamese_gui.core.errors import Cancelled, DatasetError, ImageError
 from siamese_gui.core.evaluation.metrics import Verdict, verdict_of
 from siamese_gui.core.io.images import load_image
-from siamese_gui.core.io.safe_files import read_regular_file, write_atomically
+from siamese_gui.core.io.safe_files import (
+    OutputKind,
+    check_output,
+    looks_like_text,
+    read_regular_file,
+    write_atomically,
+)
 from siamese_gui.core.io.untrusted import csv_cell
 from siamese_gui.core.model.embedding import CHUNK
 
 MAX_CSV_BYTES = 32 * 2**20
 MAX_ROWS = 200_000
+# An existing file at the output is replaced only if it is text (a CSV); never a model,
+# an index or a PDF someone named by mistake.
+RESULTS_KIND = OutputKind("results CSV (text)", looks_like_text)
 RESULT_COLUMNS = ("image_a", "image_b", "distance", "verdict", "threshold", "error")
 _HEADER_WORDS = {"image_a", "image_b", "a", "b", "path_a", "path_b", "image1", "image2",
                  "left", "right", "first", "second", "image", "path", "file_a", "file_b"}
@@ -231,19 +240,35 @@ def result_cells(result: VerifyResult) -> list[str]:
     ]
 
 
-def write_results_csv(results: Sequence[VerifyResult], path: str | os.PathLike) -> Path:
-    """Write the results as CSV (`RESULT_COLUMNS`), atomically: all of it or nothing.
+def check_results_target(path: str | os.PathLike, inputs=()) -> Path:
+    """Refuse a results path before any pair is scored (see `safe_files.check_output`).
 
     Raises:
-        DatasetError: if the folder does not exist or the file cannot be written.
+        DatasetError: if the path is refused (a symlink, device, an input, not a CSV...).
     """
-    def write(temp: Path) -> None:
-        with open(temp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(RESULT_COLUMNS)
-            writer.writerows([csv_cell(cell) for cell in result_cells(r)] for r in results)
+    return check_output(path, RESULTS_KIND, DatasetError, inputs)
 
-    return write_atomically(Path(path), write, DatasetError, "the results")
+
+def write_results_csv(results: Sequence[VerifyResult], path: str | os.PathLike, inputs=()) -> Path:
+    """Write the results as CSV (`RESULT_COLUMNS`), atomically: all of it or nothing.
+
+    Args:
+        results: the rows.
+        path: the CSV to write; an existing file there is replaced only if it is text.
+        inputs: files the output must not be (the pairs CSV, the model).
+
+    Raises:
+        DatasetError: if the path is refused or the file cannot be written.
+    """
+    def write(handle) -> None:
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(RESULT_COLUMNS)
+        writer.writerows([csv_cell(cell) for cell in result_cells(r)] for r in results)
+        text.flush()
+        text.detach()
+
+    return write_atomically(Path(path), write, DatasetError, "the results", RESULTS_KIND, inputs)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from siamese_gui.core.errors import ModelFileError
-from siamese_gui.core.io.safe_files import parse_json_object, read_regular_file
+from siamese_gui.core.io.safe_files import (
+    OutputKind,
+    check_output,
+    looks_like_zip,
+    parse_json_object,
+    read_regular_file,
+)
 from siamese_gui.core.runtime.metadata_schema import check_metadata
 
 CONFIG_MEMBER = "config.json"
@@ -165,6 +171,23 @@ def open_model_file(path: str | os.PathLike) -> ModelArchive:
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: not a .keras model file")
     return read_model_archive(path)
+
+
+# An existing file is replaced by a save only if it is a zip archive like a model file.
+MODEL_OUTPUT = OutputKind("model file (.keras)", looks_like_zip)
+
+
+def check_model_target(path: str | os.PathLike, inputs=()) -> Path:
+    """Refuse a path to save a model to, before any training (see `safe_files.check_output`).
+
+    Raises:
+        ModelFileError: on another suffix than .keras, a name too long for the folder, a
+            missing or unwritable folder, or something there other than a model file.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: model files must end in .keras")
+    return check_output(path, MODEL_OUTPUT, ModelFileError, inputs)
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from siamese_gui.core.errors import ModelFileError
-from siamese_gui.core.io.safe_files import file_sha256
+from siamese_gui.core.io.safe_files import file_sha256, parse_json_object, read_regular_file
 from siamese_gui.core.runtime.archive import model_metadata, open_model_file
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden
 
@@ -39,6 +39,8 @@ CARD_VERSION = 1
 FORMATS = {"tflite": "ai_edge_litert", "onnx": "onnxruntime"}
 RUNTIME_FORMAT = "tflite"  # the one the app itself runs (see benchmarks/results-startup.md)
 CACHE_ENV = "SIAMESE_GUI_CACHE"
+# A card holds a few fields and the class names; far below this.
+MAX_CARD_BYTES = 1 * 2**20
 
 
 def card_path(export_path: str | os.PathLike) -> Path:
@@ -204,13 +206,12 @@ def read_card(export_path: str | os.PathLike) -> dict:
     """
     export_path = Path(export_path)
     card_file = card_path(export_path)
-    try:
-        card = json.loads(card_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFileError(f"{export_path}: its card {card_file.name} is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{card_file}: not a valid export card ({exc})") from None
-    if not isinstance(card, dict) or card.get("kind") != CARD_KIND:
+    if not os.path.lexists(card_file):
+        raise ModelFileError(f"{export_path}: its card {card_file.name} is missing")
+    # Bounded like every reader: a FIFO, /dev/zero or a deep card is refused in one line.
+    data = read_regular_file(card_file, MAX_CARD_BYTES, ModelFileError, "export card")
+    card = parse_json_object(data, str(card_file), ModelFileError, "export card")
+    if card.get("kind") != CARD_KIND:
         raise ModelFileError(f"{card_file}: not a siamese-gui export card")
     if card.get("format") not in FORMATS:
         raise ModelFileError(f"{card_file}: unknown export format {card.get('format')!r}")

@@ -16,7 +16,6 @@ import datetime as _dt
 import json
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,13 @@ import numpy as np
 
 import siamese_gui
 from siamese_gui.core.errors import ModelFileError, SiameseError
+from siamese_gui.core.io.safe_files import (
+    OutputKind,
+    check_output,
+    check_replaceable,
+    create_temp_beside,
+    looks_like_text,
+)
 from siamese_gui.core.runtime.copies import (
     CARD_KIND,
     CARD_VERSION,
@@ -49,6 +55,12 @@ from siamese_gui.core.runtime.tensorflow import native_stderr_hidden, start_tens
 # rounding in a different operation order stays near 1e-6.
 PARITY_TOLERANCE = 1e-4
 _PROBE_COUNT = 32
+# What an existing file at an export's path must be for the export to replace it.
+EXPORT_KINDS = {
+    "tflite": OutputKind("LiteRT model (.tflite)", lambda head: head[4:8] == b"TFL3"),
+    "onnx": OutputKind("ONNX model (.onnx)", lambda head: head[:1] == b"\x08"),  # ModelProto's ir_version
+}
+CARD_OUTPUT = OutputKind("export card (JSON)", lambda head: looks_like_text(head) and head.lstrip()[:1] == b"{")
 
 
 def _tflite_bytes(embedding) -> bytes:
@@ -158,16 +170,16 @@ def card_for(
     return card
 
 
-def _check_target(out: Path, fmt: str) -> Path:
-    """Return the folder of `out` after checking the format, the suffix and the folder."""
+def _check_target(out: Path, fmt: str, inputs=()) -> Path:
+    """Return the folder of `out` after checking the format, the suffix, the folder and
+    what stands at `out` and at its card's path (`safe_files.check_output`)."""
     if fmt not in FORMATS:
         raise SiameseError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
     if out.suffix != f".{fmt}":
         raise SiameseError(f"{out}: a {fmt} export must end in .{fmt}")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise SiameseError(f"{out}: folder {folder} does not exist")
-    return folder
+    check_output(out, EXPORT_KINDS[fmt], SiameseError, inputs)
+    check_output(card_path(out), CARD_OUTPUT, SiameseError, inputs)
+    return out.parent if str(out.parent) else Path(".")
 
 
 def _converted(embedding, out: Path, fmt: str, model_path: Path | None) -> str:
@@ -176,9 +188,10 @@ def _converted(embedding, out: Path, fmt: str, model_path: Path | None) -> str:
     Returns:
         The temp file's path; the caller moves it into place or removes it.
     """
-    folder = _check_target(out, fmt)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{out.stem}.", suffix=f".tmp.{fmt}")
+    folder = _check_target(out, fmt, (model_path,))
+    fd, temp = create_temp_beside(out, folder)
     os.close(fd)
+    temp = str(temp)
     try:
         try:
             _convert(embedding, temp, fmt)
@@ -200,14 +213,17 @@ def _converted(embedding, out: Path, fmt: str, model_path: Path | None) -> str:
     return temp
 
 
-def _install(temp_export: str, out: Path, card: dict) -> None:
+def _install(temp_export: str, out: Path, card: dict, fmt: str, inputs=()) -> None:
     """Move a converted temp file to `out` with its card beside it; the temp is gone after."""
     temp_card = None
     try:
-        fd, temp_card = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".tmp.json")
+        fd, temp_card = create_temp_beside(out, None, ".json")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(card, indent=2, sort_keys=True) + "\n")
         os.chmod(temp_card, 0o644)
+        # What stands at either name may have changed during the seconds of conversion.
+        check_replaceable(out, EXPORT_KINDS[fmt], SiameseError, inputs)
+        check_replaceable(card_path(out), CARD_OUTPUT, SiameseError, inputs)
         os.replace(temp_export, out)
         temp_export = None
         os.replace(temp_card, card_path(out))
@@ -259,7 +275,7 @@ def export_embedding(
         os.remove(temp)
         raise
     card["file"] = out.name
-    _install(temp, out, card)
+    _install(temp, out, card, fmt, (model_path,))
     return out
 
 
@@ -309,7 +325,7 @@ def install_runtime_copy(prepared: PreparedCopy, embedding, model_path: str | os
     try:
         card = card_for(Path(prepared.temp), RUNTIME_FORMAT, embedding, metadata, model_path, network_key(metadata))
         card["file"] = target.name
-        _install(prepared.temp, target, card)
+        _install(prepared.temp, target, card, RUNTIME_FORMAT, (model_path,))
     except Exception:  # noqa: BLE001 - the model is saved; without its copy it loads through TensorFlow
         prepared.discard()
         return None
@@ -347,7 +363,7 @@ def cache_runtime_copy(embedding, model_path: str | os.PathLike, metadata: dict)
             raise
         card["file"] = target.name
         card[SEAL_FIELD] = seal(secret, key, card["file_sha256"])
-        _install(temp, target, card)
+        _install(temp, target, card, RUNTIME_FORMAT, (model_path,))
         return target
     except Exception:  # noqa: BLE001 - without a cache entry the model still runs in TensorFlow
         return None

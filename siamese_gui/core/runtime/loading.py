@@ -127,7 +127,7 @@ def export_model(model_path: str | os.PathLike, out: str | os.PathLike, fmt: str
         ModelFileError: if the model cannot be loaded or converted.
         SiameseError: on a bad format or output path.
     """
-    _check_target(Path(out), fmt)
+    _check_target(Path(out), fmt, (model_path,))
     start_tensorflow()
     from siamese_gui.core.runtime.store import load_model
 

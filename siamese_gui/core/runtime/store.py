@@ -27,6 +27,7 @@ import tensorflow as tf
 import siamese_gui
 from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.io.safe_files import (
+    check_replaceable,
     file_sha256,  # noqa: F401 - part of this module's API
     parse_json_object,
     read_regular_file,
@@ -37,8 +38,10 @@ from siamese_gui.core.runtime.archive import (
     MAX_SIDECAR_BYTES,
     METADATA_FORMAT,
     METADATA_MEMBER,
+    MODEL_OUTPUT,
     WEIGHTS_MEMBER,
     ModelArchive,
+    check_model_target,
     model_metadata,
     open_model_file,
     read_model_archive,
@@ -214,6 +217,7 @@ def _replace_with(path: Path, members: dict, compression: dict) -> None:
     temp = _temp_file(folder, path.stem, ".tmp.keras")
     try:
         write_archive(temp, members, compression)
+        check_replaceable(path, MODEL_OUTPUT, ModelFileError)  # never onto a link or device
         os.replace(temp, path)
         temp = None
         _fsync_folder(folder)
@@ -262,13 +266,9 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
             too large for a model file, or when the folder cannot be written (read-only,
             disk full, ...).
     """
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ModelFileError(f"{path}: model files must end in .keras")
+    path = check_model_target(path)
     _check_metadata_values(metadata, str(path))
     folder = _folder_of(path)
-    if not folder.is_dir():
-        raise ModelFileError(f"{path}: cannot save the model (folder {folder} does not exist)")
     temp = None
     prepared = None
     try:
@@ -297,6 +297,7 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
             if prepared is not None and not safe_mode_would_load(temp):
                 prepared.discard()
                 prepared = None
+            check_replaceable(path, MODEL_OUTPUT, ModelFileError)  # nothing planted meanwhile
             os.replace(temp, path)
             temp = None
             _fsync_folder(folder)

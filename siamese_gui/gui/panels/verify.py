@@ -296,7 +296,10 @@ class VerifyPanel(QWidget):
         if path.suffix == "":
             path = path.with_suffix(".csv")
         results = list(self.results)
-        self.runner.submit(lambda: write_results_csv(results, path), self._exported,
+        # Never over the pairs file the results came from, nor the model.
+        model = self.state.model.path if self.state.model is not None else None
+        inputs = (self.csv_path, model)
+        self.runner.submit(lambda: write_results_csv(results, path, inputs), self._exported,
                            lambda exc: show_error(self, "Cannot export the results", error_text(exc)),
                            f"Writing {path.name}…")
 
