@@ -15,14 +15,20 @@ def native_stderr_hidden():
     `TF_CPP_MIN_LOG_LEVEL` says, and libpng/libjpeg print their own complaints about
     corrupt files; either would bury the one-line error the CLI promises.
     """
-    sys.stderr.flush()
-    saved = os.dup(2)
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (a GUI process on Windows): nothing to hide
+        yield
+        return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
         yield
     finally:
-        sys.stderr.flush()
+        if sys.stderr is not None:
+            sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
