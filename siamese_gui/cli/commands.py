@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import siamese_gui
+from siamese_gui.cli import desktop as cli_desktop
 from siamese_gui.cli import reports as cli_reports
 from siamese_gui.cli.common import (
     _dumps,
@@ -235,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, metavar="FILE", help="the file to write (.tflite or .onnx)")
     export.add_argument("--json", action="store_true", help="print JSON")
     add_search_commands(commands, str(default_model_path()))
+    cli_desktop.add_desktop_command(commands)
     return parser
 
 
@@ -556,6 +558,7 @@ def cmd_gui(args) -> int:
 COMMANDS = {
     "train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "export": cmd_export,
     "index": cmd_index, "search": cmd_search, "gui": cmd_gui, **cli_reports.COMMANDS,
+    **cli_desktop.COMMANDS,
 }
 
 

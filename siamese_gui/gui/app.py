@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import logging
+import os
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -10,24 +13,26 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 import siamese_gui
-from siamese_gui.core.io.locations import default_model_path, resource_path
+from siamese_gui.core.app.desktop import DESKTOP_ID
+from siamese_gui.core.io.locations import default_model_path
 from siamese_gui.gui import APP_NAME
 
 # Milliseconds: a verdict is painted before the other panels are built; without one,
 # they are built this long after the window appears.
 PAINT_MS = 50
 BUILD_PANELS_MS = 2500
-ICON_NAMES = ("siamese-gui.svg", "siamese-gui-256.png", "siamese-gui-64.png", "siamese-gui-32.png")
 
 
 def app_icon() -> QIcon:
-    """The application icon from `resources/icons` (empty when the files are missing)."""
+    """The application icon at every shipped size (empty when the files are missing)."""
+    from siamese_gui.core.app.desktop import desktop_files
+
     icon = QIcon()
-    for name in ICON_NAMES:
-        try:
-            path = resource_path("icons", name)
-        except FileNotFoundError:
-            return icon
+    try:
+        files = [item.source for item in desktop_files() if item.target.parts[0] == "icons"]
+    except FileNotFoundError:
+        return icon
+    for path in files:
         if path.is_file():
             icon.addFile(str(path))
     return icon
@@ -42,10 +47,16 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(siamese_gui.__version__)
-    app.setDesktopFileName("siamese-gui")
+    app.setDesktopFileName(DESKTOP_ID)
     app.setStyle("Fusion")
     app.setWindowIcon(app_icon())
     return app
+
+
+def _without_font_cache_note(record: logging.LogRecord) -> bool:
+    """matplotlib logs "building the font cache" to the terminal when its first start
+    takes over 5 s; a desktop app's user watches the window, where it says nothing."""
+    return "building the font cache" not in record.getMessage()
 
 
 def run(model_path: str | Path | None = None) -> int:
@@ -66,6 +77,7 @@ def run(model_path: str | Path | None = None) -> int:
     from siamese_gui.core.io.untrusted import LITERAL_TEXT
 
     matplotlib.rcParams.update(LITERAL_TEXT)  # class names in plots are drawn as written
+    logging.getLogger("matplotlib.font_manager").addFilter(_without_font_cache_note)
 
     default = default_model_path()
     # Data and model load while the window's modules import and the window is built.
@@ -86,3 +98,25 @@ def run(model_path: str | Path | None = None) -> int:
     # machine) of a process with no window after the user quit, against 1 s with it.
     gc.freeze()
     return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`siamese-gui-app`: the desktop app alone, a gui-script (Windows opens no console).
+
+    Args:
+        argv: the arguments after the program's name; `sys.argv[1:]` when None.
+
+    Returns:
+        The exit status.
+    """
+    import argparse
+
+    # Started without a console (pythonw on Windows) there is no stdout or stderr; a
+    # print or a warning would then raise.
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+    parser = argparse.ArgumentParser(prog="siamese-gui-app", description="Start the Siamese GUI desktop app.")
+    parser.add_argument("--model", metavar="FILE", help="model to open instead of the shipped one")
+    args = parser.parse_args(argv)
+    return run(model_path=args.model)

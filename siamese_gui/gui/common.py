@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from siamese_gui.core.evaluation.metrics import Verdict
@@ -42,13 +43,34 @@ def array_to_qimage(image: np.ndarray) -> QImage:
     return QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
 
 
-def array_to_pixmap(image: np.ndarray, size: int) -> QPixmap:
-    """Return an image scaled to `size` x `size` pixels with sharp, unsmoothed pixels."""
-    return QPixmap.fromImage(
-        array_to_qimage(image).scaled(
-            size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
-        )
-    )
+def device_pixel_ratio(widget: QWidget | None = None) -> float:
+    """How many device pixels a logical pixel covers: the widget's screen's, or else the
+    highest of the application's screens (2 on a high-DPI screen or under QT_SCALE_FACTOR=2)."""
+    if widget is not None:
+        return widget.devicePixelRatioF()
+    app = QGuiApplication.instance()
+    return app.devicePixelRatio() if app is not None else 1.0
+
+
+def scaled_pixmap(image: QImage, side: int, ratio: float, smooth: bool = True) -> QPixmap:
+    """`image` fitted into `side` x `side` logical pixels, drawn with every device pixel.
+
+    Built at the logical size, a pixmap is stretched by the screen's pixel ratio when
+    painted: blurry (or blocky) at 2x. Built at `side * ratio` device pixels and marked
+    with that ratio, it takes the same room and is sharp.
+    """
+    device = max(1, math.ceil(side * ratio))
+    mode = Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation
+    pixmap = QPixmap.fromImage(image.scaled(device, device, Qt.AspectRatioMode.KeepAspectRatio, mode))
+    pixmap.setDevicePixelRatio(ratio)
+    return pixmap
+
+
+def array_to_pixmap(image: np.ndarray, size: int, ratio: float | None = None) -> QPixmap:
+    """Return an image scaled to `size` x `size` logical pixels with sharp, unsmoothed
+    pixels, at `ratio` device pixels per logical pixel (see `device_pixel_ratio`)."""
+    ratio = device_pixel_ratio() if ratio is None else ratio
+    return scaled_pixmap(array_to_qimage(image), size, ratio, smooth=False)
 
 
 def show_error(parent: QWidget | None, title: str, message: str) -> None:

@@ -234,7 +234,7 @@ def find_fashion_mnist(path: str | os.PathLike | None = None) -> Path | None:
 def download_fashion_mnist() -> Path:
     """Download Fashion-MNIST into the Keras cache with Keras' progress bar."""
     try:
-        import keras
+        from siamese_gui.core.backend import keras
 
         keras.datasets.fashion_mnist.load_data()
     except Exception as exc:  # noqa: BLE001 - network and archive errors vary by platform

@@ -8,10 +8,9 @@ from __future__ import annotations
 import weakref
 from typing import Callable
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from siamese_gui.core.backend import keras, tf
 from siamese_gui.core.model.embedding import Embedder, embed_in_batches
 
 _GRAPH_EMBEDDERS: "weakref.WeakKeyDictionary[keras.Model, Callable]" = weakref.WeakKeyDictionary()
@@ -23,6 +22,22 @@ def keras_embedder(embedding) -> Embedder:
     return lambda batch: function(batch).numpy()
 
 
+class InferenceCall:
+    """Calls one network in inference mode; what `tf.function` compiles for it.
+
+    An object, not a lambda: TensorFlow counts traces per Python function's code, so
+    one lambda compiled for each new network (every training run, every model opened
+    or saved) read as one function retracing, and from the fifth network on it logged
+    "triggered tf.function retracing" warnings. Each object is its own count.
+    """
+
+    def __init__(self, network: keras.Model):
+        self._network = weakref.ref(network)  # a cached graph must not keep the model alive
+
+    def __call__(self, images):
+        return self._network()(images, training=False)
+
+
 def graph_embedder(embedding: keras.Model) -> Callable:
     """A compiled graph of the network in inference mode, built once per network.
 
@@ -31,9 +46,8 @@ def graph_embedder(embedding: keras.Model) -> Callable:
     """
     function = _GRAPH_EMBEDDERS.get(embedding)
     if function is None:
-        network = weakref.ref(embedding)  # the cache must not keep the model alive
         function = tf.function(
-            lambda x: network()(x, training=False),
+            InferenceCall(embedding),
             input_signature=[tf.TensorSpec((None, *embedding.input_shape[1:]), tf.float32)],
         )
         _GRAPH_EMBEDDERS[embedding] = function

@@ -5,23 +5,20 @@ Label convention everywhere: 1 (True) = same class, 0 (False) = different classe
 
 from __future__ import annotations
 
-import os
+import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers, ops  # noqa: E402
-
-from siamese_gui.core.errors import ConfigError  # noqa: E402
+from siamese_gui.core.backend import keras
+from siamese_gui.core.errors import ConfigError
 from siamese_gui.core.evaluation.baselines import (
     HOG_BLOCK,
     HOG_BLOCKS_PER_SIDE,
     HOG_CELL,
     _hog_axis_weights,
-)  # noqa: E402
-from siamese_gui.core.io.images import IMAGE_SIZE  # noqa: E402
-from siamese_gui.core.model.config import ARCHITECTURES  # noqa: E402
+)
+from siamese_gui.core.io.images import IMAGE_SIZE
+from siamese_gui.core.model.config import ARCHITECTURES
+
+layers, ops = keras.layers, keras.ops
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 EMBEDDING_NAME = "embedding"

@@ -65,10 +65,12 @@ CARD_OUTPUT = OutputKind("export card (JSON)", lambda head: looks_like_text(head
 
 def _tflite_bytes(embedding) -> bytes:
     """Convert through a frozen graph: seconds, where Keras' SavedModel route takes ~4x longer."""
-    import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    function = tf.function(lambda x: embedding(x, training=False))
+    from siamese_gui.core.backend import tf
+    from siamese_gui.core.model.graph import InferenceCall
+
+    function = tf.function(InferenceCall(embedding))
     concrete = function.get_concrete_function(tf.TensorSpec((None, 28, 28, 1), tf.float32, name="image"))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(concrete)])
     # Built-in operators only: a file that needs TensorFlow's own kernels
@@ -80,7 +82,7 @@ def _tflite_bytes(embedding) -> bytes:
 def _convert(embedding, target: str, fmt: str) -> None:
     """Write `embedding` in format `fmt` to the file `target` (TensorFlow's converters)."""
     start_tensorflow()
-    import tensorflow as tf
+    from siamese_gui.core.backend import tf
 
     with native_stderr_hidden(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -143,7 +145,7 @@ def card_for(
 ) -> dict:
     """The card written beside an export (see the module docstring); `key` is the model's
     `network_key`. It describes the file; it proves nothing (see `copies`)."""
-    import keras
+    from siamese_gui.core.backend import keras
 
     card = {
         "kind": CARD_KIND,

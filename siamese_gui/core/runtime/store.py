@@ -20,11 +20,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 import siamese_gui
+from siamese_gui.core.backend import keras, tf
 from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.io.safe_files import (
     check_replaceable,

@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import keras
 import numpy as np
 
+from siamese_gui.core.backend import keras
 from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.evaluation.metrics import auc_standard_error, roc_auc
 

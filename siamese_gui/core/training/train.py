@@ -11,10 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from siamese_gui.core.backend import keras, tf
 from siamese_gui.core.data.datasets import Dataset
 from siamese_gui.core.data.pairs import Pairs, balanced_pairs, stratified_split, threshold_pairs
 from siamese_gui.core.errors import Cancelled, ConfigError, ModelFileError

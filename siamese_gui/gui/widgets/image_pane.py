@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -29,8 +29,10 @@ from siamese_gui.gui.common import (
     MUTED_COLOR,
     array_to_pixmap,
     array_to_qimage,
+    device_pixel_ratio,
     last_folder,
     remember_folder,
+    scaled_pixmap,
     show_error,
 )
 from siamese_gui.gui.state import AppState
@@ -160,6 +162,12 @@ class _ImageView(QLabel):
         super().resizeEvent(event)
         self._render()
 
+    def event(self, event) -> bool:
+        # Moved to a screen of another pixel ratio: drawn again with that many pixels.
+        if event.type() == getattr(QEvent.Type, "DevicePixelRatioChange", None):
+            self._render()
+        return super().event(event)
+
     def _render(self) -> None:
         if self._image is None:
             # setPixmap would clear the placeholder text, so only text is set here.
@@ -167,9 +175,7 @@ class _ImageView(QLabel):
                 self.setText(self.placeholder)
             return
         side = max(min(self.width(), self.height()) - 12, 16)
-        mode = Qt.TransformationMode.SmoothTransformation if self._smooth else Qt.TransformationMode.FastTransformation
-        scaled = self._image.scaled(QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio, mode)
-        self.setPixmap(QPixmap.fromImage(scaled))
+        self.setPixmap(scaled_pixmap(self._image, side, device_pixel_ratio(self), self._smooth))
 
 
 class ImagePane(QFrame):
@@ -377,7 +383,7 @@ class ImagePane(QFrame):
         if array is None:
             self.model_view.setPixmap(QPixmap())
         else:
-            self.model_view.setPixmap(array_to_pixmap(array, MODEL_VIEW_SIZE))
+            self.model_view.setPixmap(array_to_pixmap(array, MODEL_VIEW_SIZE, device_pixel_ratio(self)))
 
     def _fill_dataset_menu(self) -> None:
         self.dataset_menu.clear()
