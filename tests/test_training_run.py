@@ -86,7 +86,7 @@ def test_prepare_holds_classes_out_of_the_sampled_data():
 
 
 def _config(**changes):
-    from conftest import tiny_config
+    from tests.conftest import tiny_config
 
     return tiny_config(**changes)
 
