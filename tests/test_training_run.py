@@ -105,6 +105,13 @@ def test_a_run_returns_the_metadata_to_save_and_a_handle_that_uses_it():
     assert run.class_names == data.splits.train.class_names
     embeddings = run.handle.embed(data.splits.test.images)
     assert len(embeddings) == len(data.splits.test) and np.isfinite(embeddings).all()
+    # The test figures, as `evaluate` computes them, go with the run and into the metadata.
+    from siamese_gui.core.app.scoring import score_images
+    from siamese_gui.core.data.splits import scored_from_splits
+
+    again = score_images(run.handle.embed, scored_from_splits(data.splits), run.handle.threshold)
+    assert run.figures.as_dict() == again.as_dict()
+    assert run.metadata["metrics"]["test"] == again.as_dict()["test"]
 
 
 def test_a_stopped_run_keeps_its_weights_and_says_it_stopped():

@@ -23,6 +23,7 @@ from siamese_gui.cli.common import (
 )
 from siamese_gui.cli.search import add_search_commands, cmd_index, cmd_search
 from siamese_gui.core.errors import ConfigError, SiameseError, printable
+from siamese_gui.core.io.native import library_warnings_hidden
 from siamese_gui.core.io.untrusted import SanitisedStream
 from siamese_gui.core.runtime.memory import cap_malloc_arenas
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden, start_tensorflow
@@ -293,24 +294,14 @@ def cmd_train(args) -> int:
     result = run.result
     if run.handle is None:
         raise SiameseError(f"{result.message}; nothing was saved")
-    metadata, handle = run.metadata, run.handle
+    metadata = run.metadata
     summary = {"model": str(out), "status": result.status, "message": result.message,
                "seconds": round(result.seconds, 1), "schedule": result.schedule,
                "histograms": result.histograms, "share_choice": result.share_choice,
                "threshold": result.threshold,
                "threshold_detail": metadata["threshold_detail"],
                "validation": result.validation.as_dict()}
-    tests = {"test": (splits.test, splits.describe(Role.TEST))}
-    if splits.closed_test is not None:
-        tests = {"test_unseen_classes": tests["test"],
-                 "test_seen_classes": (splits.closed_test, f"{len(splits.closed_test):,} test images of "
-                                       "the seen classes")}
-    from siamese_gui.core.evaluation.protocol import evaluate
-
-    for key, (data, description) in tests.items():
-        evaluation = evaluate(handle.embed, data, description)
-        summary[key] = _evaluation_summary(evaluation, handle.threshold.value)
-    metadata["metrics"].update({k: summary[k] for k in tests})
+    summary.update(run.figures.as_dict())  # the test figures, as `evaluate` gives them
     save_model(result.model, out, metadata)
     if args.json:
         print(_dumps(summary))
@@ -324,7 +315,7 @@ def cmd_train(args) -> int:
     print(f"schedule: {result.schedule}")
     if result.histograms:
         print(f"embedding: {result.histograms}")
-    for key in tests:
+    for key in run.figures.keys():
         _print_evaluation(summary[key], key.replace("_", " "))
     print(f"saved {printable(str(out))}")
     return EXIT_OK
@@ -573,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if not hasattr(args, "json"):
             args.json = False
-        return COMMANDS[args.command or "gui"](args)
+        with library_warnings_hidden():
+            return COMMANDS[args.command or "gui"](args)
     except SiameseError as exc:
         _report(args, str(exc), type(exc).__name__)
     except FileNotFoundError as exc:

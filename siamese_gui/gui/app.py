@@ -77,6 +77,9 @@ def run(model_path: str | Path | None = None) -> int:
     from siamese_gui.core.io.untrusted import LITERAL_TEXT
 
     matplotlib.rcParams.update(LITERAL_TEXT)  # class names in plots are drawn as written
+    from siamese_gui.core.io.native import hide_library_warnings
+
+    hide_library_warnings()
     logging.getLogger("matplotlib.font_manager").addFilter(_without_font_cache_note)
 
     default = default_model_path()

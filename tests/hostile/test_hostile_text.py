@@ -113,3 +113,21 @@ def test_many_skipped_files_are_summarised(tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == SHOWN_SKIPS + 1
     assert "99,990 more files skipped" in lines[-1]
+
+
+def test_library_warnings_stay_off_the_terminal(sample_images, capsys, monkeypatch):
+    import warnings
+
+    from siamese_gui.cli import commands as cli
+
+    def noisy(args):
+        warnings.warn_explicit("constrained_layout not applied", UserWarning, "layout_engine.py", 1,
+                               module="matplotlib.layout_engine")
+        print("the command's own output")
+        return 0
+
+    monkeypatch.setitem(cli.COMMANDS, "compare", noisy)
+    assert cli.main(["compare", *map(str, sample_images)]) == 0
+    printed = capsys.readouterr()
+    assert printed.out == "the command's own output\n"
+    assert "constrained_layout" not in printed.err

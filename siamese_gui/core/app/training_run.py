@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from siamese_gui.core.app.scoring import score_images
 from siamese_gui.core.app.session import DataSource, split_data
 from siamese_gui.core.data.datasets import DataKind, DataSplits, load_image_folder
 from siamese_gui.core.data.sampling import TrainingSample
-from siamese_gui.core.data.splits import Splits
+from siamese_gui.core.data.splits import Splits, scored_from_splits
 from siamese_gui.core.model.config import TrainingConfig
 from siamese_gui.core.runtime.handle import ModelHandle
 
@@ -113,12 +114,16 @@ class TrainingRun:
         metadata: the fields to save with the model (None when the run failed); a front
             end may add to them (the CLI adds its test figures) before saving.
         handle: the trained model, usable before it is saved (None when the run failed).
+        figures: its figures on the run's test images at its threshold, seen and unseen
+            classes apart (`core.app.scoring`, as `evaluate` prints them); None when the
+            run failed. They are in `metadata["metrics"]` too.
     """
 
     result: Any
     data: TrainingData
     metadata: dict | None = None
     handle: ModelHandle | None = field(default=None)
+    figures: Any = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -163,4 +168,7 @@ def run_training(
     if not result.usable:
         return TrainingRun(result, data)
     metadata = result_metadata(result, data.class_names, splits.metadata())
-    return TrainingRun(result, data, metadata, handle_from_training(result, metadata))
+    handle = handle_from_training(result, metadata)
+    figures = score_images(handle.embed, scored_from_splits(splits), handle.threshold, should_stop=should_cancel)
+    metadata["metrics"].update(figures.as_dict())
+    return TrainingRun(result, data, metadata, handle, figures)

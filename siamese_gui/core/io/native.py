@@ -32,3 +32,28 @@ def native_stderr_hidden():
             sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
+
+
+# Libraries whose Python warnings (deprecations, "constrained_layout not applied", NumPy's
+# overflow notes) speak to their own callers, not to the person at the terminal.
+LIBRARY_MODULES = r"(matplotlib|keras|tensorflow|tf2onnx|onnx|onnxruntime|numpy|openTSNE|sklearn|PIL|absl)(\.|$)"
+
+
+@contextlib.contextmanager
+def library_warnings_hidden():
+    """Keep the libraries' Python warnings off the terminal while a command runs.
+
+    The app's own messages are printed, not warned, so nothing of ours is lost.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=LIBRARY_MODULES)
+        yield
+
+
+def hide_library_warnings() -> None:
+    """`library_warnings_hidden` for the rest of the process (the desktop app's entry)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", module=LIBRARY_MODULES)

@@ -340,7 +340,7 @@ class TrainPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if result.status == "completed" else 0)
         self.progress.setFormat(f"{result.status.capitalize()} in {format_duration(result.seconds)}")
-        self.result_label.setText(self._result_html(result, outcome.data.unseen))
+        self.result_label.setText(self._result_html(result, outcome.data.unseen, outcome))
         if result.probe_steps and result.probe_steps < len(self.plot.batch_x):
             # The loss steps up where the classes the share was chosen on join training.
             self.plot.mark(self.plot.batch_x[result.probe_steps - 1], "held-out classes join (share chosen)")
@@ -357,7 +357,7 @@ class TrainPanel(QWidget):
         show_error(self, "Training failed", message)
 
     @staticmethod
-    def _result_html(result, unseen: tuple[str, ...] = ()) -> str:
+    def _result_html(result, unseen: tuple[str, ...] = (), outcome: TrainingRun | None = None) -> str:
         color = {"completed": RIGHT_COLOR, "stopped": NOTICE_COLOR}.get(result.status, WRONG_COLOR)
         note = f" — {result.message}" if result.message and result.message != result.status else ""
         lines = [f"<b style='color:{color}'>{result.status.capitalize()}</b> in "
@@ -369,6 +369,10 @@ class TrainPanel(QWidget):
         v, m = result.validation, result.at_threshold
         if v is None:
             return "".join(lines)
+        kept_out = outcome is not None and outcome.data.splits.validation_classes
+        validation_words = (
+            "held-out images of classes kept out of training, to choose the threshold on" if kept_out
+            else "held-out images of the <b>seen</b> classes, the ones it trained on")
         rows = [("Validation pairs", f"{v.pairs:,} ({v.same_pairs:,} same, {v.different_pairs:,} different)")]
         if v.defined and m is not None:
             rows += [
@@ -384,10 +388,11 @@ class TrainPanel(QWidget):
         table = "".join(f"<tr><td>{k}</td><td align='right'>{val}</td></tr>" for k, val in rows)
         lines.append(
             "<table cellspacing='0' cellpadding='2'>" + table + "</table>"
-            f"<span style='color:{MUTED_COLOR}'>Measured on held-out images of the <b>seen</b> "
-            "classes, the ones it trained on (95 % intervals); see the Threshold panel for the "
-            "test images.</span>"
+            f"<span style='color:{MUTED_COLOR}'>Measured on {validation_words} (95 % intervals).</span>"
         )
+        figures = outcome.figures if outcome is not None else None
+        if figures is not None:
+            lines.append(f"<br><b>Test images</b> (never trained on): {escape(figures.headline())}")
         if unseen:
             lines.append(
                 f"<br><span style='color:{MUTED_COLOR}'>Held out of training (<b>unseen</b> "
