@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args) -> int:
     from siamese_gui.core.app.session import split_data
     from siamese_gui.core.data.splits import Role, choose_held_out_classes
-    from siamese_gui.core.model.config import TrainingConfig, settings
+    from siamese_gui.core.model.config import TrainingConfig, describe_settings, settings
 
     config = TrainingConfig(**{spec.name: getattr(args, spec.name) for spec in settings()})
     out = Path(args.out)
@@ -262,6 +262,7 @@ def cmd_train(args) -> int:
     from siamese_gui.cli.progress import ProgressReporter
     from siamese_gui.core.runtime.handle import handle_from_training
     from siamese_gui.core.runtime.store import result_metadata, save_model
+    from siamese_gui.core.text import format_duration
     from siamese_gui.core.training.train import train
 
     progress = ProgressReporter("training", "steps", json_output=args.json)
@@ -273,7 +274,7 @@ def cmd_train(args) -> int:
     def on_epoch(p):
         val = "" if p.val_loss is None else f"  val_loss {p.val_loss:.4f}"
         progress.clear()
-        _say(args, f"{p.position()}  loss {p.loss:.4f}{val}  {p.elapsed_s:.0f}s")
+        _say(args, f"{p.position()}  loss {p.loss:.4f}{val}  {format_duration(p.elapsed_s)}")
 
     result = train(config, splits.train, on_batch=on_batch, on_epoch=on_epoch, validation=splits.validation)
     progress.close()
@@ -283,6 +284,7 @@ def cmd_train(args) -> int:
     handle = handle_from_training(result, metadata)
     summary = {"model": str(out), "status": result.status, "message": result.message,
                "seconds": round(result.seconds, 1), "schedule": result.schedule,
+               "steps_done": result.steps_done, "trained": result.trained,
                "histograms": result.histograms, "share_choice": result.share_choice,
                "threshold": result.threshold,
                "threshold_detail": metadata["threshold_detail"],
@@ -302,13 +304,13 @@ def cmd_train(args) -> int:
     if args.json:
         print(_dumps(summary))
         return EXIT_OK
+    print(result.summary())
     v = result.validation
     if v.defined:
-        print(f"{result.status} in {result.seconds:.0f}s; validation AUC {v.auc:.4f}, EER {v.eer:.4f}; "
+        print(f"validation AUC {v.auc:.4f}, EER {v.eer:.4f}; "
               f"threshold {result.threshold:.4f} ({metadata['threshold_detail']})")
-    else:
-        print(f"{result.status} in {result.seconds:.0f}s; {result.message}")
     print(f"schedule: {result.schedule}")
+    print(f"settings: {describe_settings(config.as_dict())}")
     if result.histograms:
         print(f"embedding: {result.histograms}")
     for key in tests:
@@ -356,9 +358,13 @@ def _print_evaluation(summary: dict, title: str) -> None:
         print(f"  ROC AUC {summary['auc']:.4f}; EER {100 * summary['eer']:.2f} % "
               f"at {summary['eer_threshold']:.4f}")
     r = summary["retrieval"]
-    shown = {k: "n/a" if v is None else f"{v:.4f}" for k, v in r.items() if k != "queries"}
-    print(f"  retrieval, each of the {r['queries']:,} images against the rest: precision@1 "
-          f"{shown['precision_at_1']}, R-precision {shown['r_precision']}, MAP@R {shown['map_at_r']}")
+    if r["queries"]:
+        shown = {k: "n/a" if v is None else f"{v:.4f}" for k, v in r.items() if k != "queries"}
+        print(f"  retrieval, each of the {r['queries']:,} images with another of its class against the "
+              f"rest: precision@1 {shown['precision_at_1']}, R-precision {shown['r_precision']}, "
+              f"MAP@R {shown['map_at_r']}")
+    else:
+        print("  retrieval: not measured (no class has two images to find each other)")
     breakdown = summary["breakdown"]
     rows = [(name, rate) for name, rate in breakdown["frr_per_class"].items()]
     if rows:
