@@ -41,7 +41,8 @@ def test_verify_scores_good_rows_and_reports_bad_ones(cli, saved_model, folder, 
     run = cli("verify", str(pairs), "--out", str(out), "--model", str(saved_model), "--json", "--threshold", "0.2")
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
-    assert summary["errors"] == 2 and summary["threshold"] == 0.2 and "set by hand" in summary["threshold_origin"]
+    assert summary["errors"] == 2 and summary["threshold"] == 0.2
+    assert summary["threshold_origin"] == {"value": 0.2, "origin": "user", "detail": "--threshold on the command line"}
     assert "verifying" not in run.stderr
 
 

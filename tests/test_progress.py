@@ -39,11 +39,11 @@ def test_terminal_bar_redraws_in_place_with_rate_and_time_left():
     partial = stream.getvalue()
     assert partial.startswith("\r\033[K") and "\n" not in partial
     assert "[" in partial and "#" in partial and "200/1,000 images (20 %)" in partial
-    assert "100.0 images/s" in partial and "8s left" in partial
+    assert "100.0 images/s" in partial and "8 s left" in partial
     clock.now = 10.0
     reporter(1000, 1000)
     final = stream.getvalue()
-    assert final.endswith("\n") and "took 10s" in final
+    assert final.endswith("\n") and "took 10 s" in final
     assert final.count("\n") == 1  # one line, redrawn in place
 
 
@@ -75,6 +75,6 @@ def test_clear_erases_the_bar_before_other_output():
 
 
 def test_durations():
-    assert format_duration(42) == "42s"
-    assert format_duration(185) == "3m05s"
-    assert format_duration(3720) == "1h02m"
+    assert format_duration(42) == "42 s"
+    assert format_duration(185) == "3 min 05 s"
+    assert format_duration(3720) == "1 h 02 min"

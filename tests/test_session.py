@@ -298,28 +298,101 @@ def test_prefetch_loads_data_and_a_litert_model_but_never_starts_tensorflow(monk
     assert Prefetch(None).model is None
 
 
-def test_work_asked_for_during_an_evaluation_does_not_wait_for_it():
-    release = threading.Event()
+def test_model_work_is_serialised_on_the_one_executor_thread():
+    """The rule of core.app.tasks: a model is never used by two threads at once. A
+    comparison asked for during an evaluation waits for the batch being embedded, not
+    for the evaluation, and runs on the same thread, between two of its batches."""
+    guard = threading.Lock()
+    calls, active, overlapping = [], [0], []
+    first_batch, release = threading.Event(), threading.Event()
 
-    def slow_embedder(batch):
-        if len(batch) > 2:  # the evaluation's batches wait; a pair goes through
-            release.wait(10)
-        return _quadrants(batch)
+    def embedder(batch):
+        with guard:
+            active[0] += 1
+            if active[0] > 1:
+                overlapping.append(len(batch))
+            calls.append((threading.get_ident(), len(batch)))
+        try:
+            if len(batch) > 2 and not first_batch.is_set():
+                first_batch.set()
+                release.wait(10)  # the evaluation's first batch is slow
+            return _quadrants(batch)
+        finally:
+            with guard:
+                active[0] -= 1
 
+    train, test = make_dataset(per_class=20, num_classes=4, seed=1), make_dataset(per_class=300, num_classes=4)
     session = Session()
     try:
-        session.set_data(DataSource(dataset=_folder(per_class=30)))
-        session.set_model(ModelHandle(slow_embedder, {"threshold": 0.5, "class_names": []}))
+        session.set_data(DataSource(fashion_mnist=DataSplits(train, test)))
+        session.set_model(ModelHandle(embedder, {"threshold": 0.5, "class_names": []}))
         last = session.refresh_evaluations()
-        assert session.busy()
-        pair = session.splits.test.images[:2]
+        assert first_batch.wait(10)
+        pair = test.images[:2]
         quick = session.submit(lambda stop: session.model.distance(*pair), "compare")
-        assert quick.finished.wait(5) and session.evaluation(Role.TEST) is None
+        # Submitted while a batch is inside the model: it waits for that batch ...
+        assert not quick.finished.wait(0.3)
         release.set()
-        assert last.finished.wait(10) and session.evaluation(Role.TEST) is not None
+        # ... and no longer: it runs before the evaluation's next batch.
+        assert quick.finished.wait(10) and session.evaluation(Role.TEST) is None
+        assert last.finished.wait(30) and session.evaluation(Role.VALIDATION) is not None
+        assert len(session.evaluation(Role.TEST).data) == len(test)
     finally:
         release.set()
         session.close()
+    assert overlapping == []  # never two calls into the model at once
+    assert {ident for ident, _ in calls} == {session.executor.thread.ident}
+    assert session.threads == (session.executor.thread,)
+    sizes = [n for _, n in calls]
+    compare = sizes.index(2)
+    assert 0 < compare < len(sizes) - 1 and len(test) > 2 * max(sizes)  # between evaluation batches
+
+
+def test_background_work_yields_to_other_tasks_only_at_its_polls():
+    order, threads = [], set()
+    executor = TaskExecutor()
+    started, release = threading.Event(), threading.Event()
+    try:
+        def long(should_stop):
+            for step in range(3):
+                threads.add(threading.get_ident())
+                order.append(f"long {step}")
+                if step == 0:
+                    started.set()
+                    release.wait(5)
+                if should_stop():
+                    return "stopped"
+            return "done"
+
+        def short(name):
+            def run(should_stop):
+                threads.add(threading.get_ident())
+                order.append(name)
+            return run
+
+        background = executor.submit(long, "long", background=True)
+        assert started.wait(5)
+        executor.submit(short("a"), "a")
+        executor.submit(short("b"), "b")
+        release.set()
+        assert executor.wait_idle(10) and background.finished.is_set()
+        # "a" and "b" ran at the first poll, in order, and the long task went on after.
+        assert order == ["long 0", "a", "b", "long 1", "long 2"]
+        assert threads == {executor.thread.ident}
+        # Queued together, the others go first.
+        order.clear()
+        release.clear()
+        started.clear()
+        gate = executor.submit(lambda stop: release.wait(5), "gate")
+        executor.submit(long, "long", background=True)
+        executor.submit(short("c"), "c")
+        release.set()
+        assert gate.finished.wait(5) and executor.wait_idle(10)
+        assert order[:2] == ["c", "long 0"]
+    finally:
+        release.set()
+        executor.shutdown(5)
+    assert not executor.thread.is_alive()
 
 
 def test_a_large_test_set_is_previewed_on_a_sample_then_evaluated_whole():

@@ -245,7 +245,7 @@ def cmd_train(args) -> int:
     from siamese_gui.core.app.training_run import prepare_training, run_training, training_source
     from siamese_gui.core.data.sampling import TrainingSample
     from siamese_gui.core.data.splits import Role, choose_held_out_classes
-    from siamese_gui.core.model.config import TrainingConfig, settings
+    from siamese_gui.core.model.config import TrainingConfig, describe_settings, settings
 
     config = TrainingConfig(**{spec.name: getattr(args, spec.name) for spec in settings()})
     from siamese_gui.core.runtime.archive import check_model_target
@@ -277,6 +277,7 @@ def cmd_train(args) -> int:
     start_tensorflow()
     from siamese_gui.cli.progress import ProgressReporter
     from siamese_gui.core.runtime.store import save_model
+    from siamese_gui.core.text import format_duration
 
     progress = ProgressReporter("training", "steps", json_output=args.json)
 
@@ -287,7 +288,7 @@ def cmd_train(args) -> int:
     def on_epoch(p):
         val = "" if p.val_loss is None else f"  val_loss {p.val_loss:.4f}"
         progress.clear()
-        _say(args, f"{p.position()}  loss {p.loss:.4f}{val}  {p.elapsed_s:.0f}s")
+        _say(args, f"{p.position()}  loss {p.loss:.4f}{val}  {format_duration(p.elapsed_s)}")
 
     run = run_training(config, prepared, on_batch=on_batch, on_epoch=on_epoch)
     progress.close()
@@ -297,6 +298,7 @@ def cmd_train(args) -> int:
     metadata = run.metadata
     summary = {"model": str(out), "status": result.status, "message": result.message,
                "seconds": round(result.seconds, 1), "schedule": result.schedule,
+               "steps_done": result.steps_done, "trained": result.trained,
                "histograms": result.histograms, "share_choice": result.share_choice,
                "threshold": result.threshold,
                "threshold_detail": metadata["threshold_detail"],
@@ -306,13 +308,13 @@ def cmd_train(args) -> int:
     if args.json:
         print(_dumps(summary))
         return EXIT_OK
+    print(result.summary())
     v = result.validation
     if v.defined:
-        print(f"{result.status} in {result.seconds:.0f}s; validation AUC {v.auc:.4f}, EER {v.eer:.4f}; "
+        print(f"validation AUC {v.auc:.4f}, EER {v.eer:.4f}; "
               f"threshold {result.threshold:.4f} ({metadata['threshold_detail']})")
-    else:
-        print(f"{result.status} in {result.seconds:.0f}s; {result.message}")
     print(f"schedule: {result.schedule}")
+    print(f"settings: {describe_settings(config.as_dict())}")
     if result.histograms:
         print(f"embedding: {result.histograms}")
     for key in run.figures.keys():
@@ -344,9 +346,13 @@ def _print_evaluation(summary: dict, title: str) -> None:
         print(f"  ROC AUC {summary['auc']:.4f}; EER {100 * summary['eer']:.2f} % "
               f"at {summary['eer_threshold']:.4f}")
     r = summary["retrieval"]
-    shown = {k: "n/a" if v is None else f"{v:.4f}" for k, v in r.items() if k != "queries"}
-    print(f"  retrieval, each of the {r['queries']:,} images against the rest: precision@1 "
-          f"{shown['precision_at_1']}, R-precision {shown['r_precision']}, MAP@R {shown['map_at_r']}")
+    if r["queries"]:
+        shown = {k: "n/a" if v is None else f"{v:.4f}" for k, v in r.items() if k != "queries"}
+        print(f"  retrieval, each of the {r['queries']:,} images with another of its class against the "
+              f"rest: precision@1 {shown['precision_at_1']}, R-precision {shown['r_precision']}, "
+              f"MAP@R {shown['map_at_r']}")
+    else:
+        print("  retrieval: not measured (no class has two images to find each other)")
     breakdown = summary["breakdown"]
     rows = [(name, rate) for name, rate in breakdown["frr_per_class"].items()]
     if rows:

@@ -16,6 +16,7 @@ import time
 from typing import Callable, TextIO
 
 from siamese_gui.core.io.untrusted import shown
+from siamese_gui.core.text import format_duration
 
 BAR_WIDTH = 28
 # A terminal redraw costs a write; 10 a second is smooth enough.
@@ -39,16 +40,6 @@ def choose_mode(stream: TextIO, json_output: bool) -> ProgressMode:
         return ProgressMode.BAR if stream.isatty() else ProgressMode.LINES
     except (AttributeError, ValueError):  # a closed or unusual stream
         return ProgressMode.LINES
-
-
-def format_duration(seconds: float) -> str:
-    """"42s", "3m05s", "1h02m"."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class ProgressReporter:

@@ -30,7 +30,7 @@ def add_commands(commands, add_data_args, default_model: str) -> None:
 
     report = commands.add_parser(
         "report", help="write a self-contained HTML (or PDF) report about a model",
-        description="Metrics with 95 %% intervals, histograms, ROC, the most-confused classes and a gallery, "
+        description="Metrics with 95 % intervals, histograms, ROC, the most-confused classes and a gallery, "
         "on the standard test pairs (or --image-folder).",
     )
     report.add_argument("model", nargs="?", default=default_model, metavar="MODEL")
@@ -141,7 +141,7 @@ def cmd_verify(args) -> int:
     if args.json:
         print(json.dumps({
             "pairs_file": str(args.pairs), "out": str(out), "model": str(args.model),
-            "threshold": threshold.value, "threshold_origin": threshold.describe(),
+            "threshold": threshold.value, "threshold_origin": threshold.as_dict(),
             "pairs": summary.pairs, "scored": summary.scored, "same": summary.same,
             "different": summary.different, "errors": summary.errors,
             "failed_rows": [{"line": r.line, "error": r.error} for r in failed[:100]],
@@ -190,7 +190,7 @@ def cmd_report(args) -> int:
         print(json.dumps({
             "report": str(out), "model": str(args.model), "evaluation": main.description,
             "classes": figures.main.classes, "pairs": len(main.pairs),
-            "threshold": report.threshold, "threshold_origin": report.threshold_text,
+            "threshold": report.threshold, "threshold_origin": threshold.as_dict(),
             "accuracy": acc.value, "accuracy_ci95": None if acc.value is None else [acc.low, acc.high],
             "auc": report.evaluation.auc, "auc_ci95": report.auc_interval, "eer": report.evaluation.eer,
             "figures": {key: {"classes": part.classes, "pairs": len(part.evaluation.pairs),

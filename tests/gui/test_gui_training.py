@@ -130,6 +130,11 @@ def test_stop_button_stops_after_the_current_batch(train_window, qtbot):
     # Stop is polled after every batch; a couple may already be queued.
     assert len(batches) <= stopped_at + 3
     assert panel.start_button.isEnabled()
+    # The result says how far the stopped run got, not the 500 epochs it was set to.
+    assert result.steps_done == batches[-1].done < batches[-1].steps
+    text = panel.result_label.text()
+    assert f"Stopped</b> by the user after {result.steps_done:,} of {batches[-1].steps:,} optimiser steps" in text
+    assert "500 epochs in" not in text
 
 
 def test_save_model_as_after_a_stopped_run_saves_the_model_the_result_shows(train_window, qtbot, tmp_path,
@@ -176,8 +181,8 @@ def test_start_twice_runs_one_training(train_window, qtbot):
         click(qtbot, panel.start_button)
         press(qtbot, train_window, "Ctrl+Return")
         assert panel.controller.runs_started == 1
-        # the two session workers (tasks, evaluations) and one training thread
-        assert len(workers.active_threads()) == 3
+        # the session's one worker (the one thread that uses the model) and one training thread
+        assert len(workers.active_threads()) == 2
     qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)
     assert panel.controller.runs_started == 1
 

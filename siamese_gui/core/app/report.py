@@ -49,7 +49,9 @@ from siamese_gui.core.io.safe_files import (
     write_atomically,
 )
 from siamese_gui.core.io.untrusted import LITERAL_TEXT, shown
+from siamese_gui.core.model.config import describe_settings
 from siamese_gui.core.model.embedding import embed_with_progress
+from siamese_gui.core.training.schedule import run_record_summary
 
 SAME_COLOR = "#1f77b4"
 DIFFERENT_COLOR = "#ff7f0e"
@@ -247,15 +249,12 @@ def _split_text(split: dict) -> str:
 def model_facts(handle) -> tuple[tuple[str, str], ...]:
     """Provenance of the model from its file and metadata."""
     meta = handle.metadata or {}
-    config = meta.get("config") or {}
-    training = meta.get("training") or {}
-    versions = meta.get("versions") or {}
-    split = meta.get("split") or {}
-    settings = ", ".join(f"{k} {v}" for k, v in sorted(config.items()))
-    run = ""
-    if training:
-        epochs = len((training.get("history") or {}).get("loss") or [])
-        run = f"{training.get('status', '?')}, {epochs} epochs in {float(training.get('seconds', 0)):.0f} s"
+
+    def record(key: str) -> dict:
+        value = meta.get(key)
+        return value if isinstance(value, dict) else {}
+
+    training, versions, split = record("training"), record("versions"), record("split")
     return _facts([
         ("File", handle.path or "not saved"),
         ("Weights SHA-256", handle.fingerprint),
@@ -264,8 +263,8 @@ def model_facts(handle) -> tuple[tuple[str, str], ...]:
         ("Split", _split_text(split)),
         ("Classes never trained on", ", ".join(split.get("unseen_classes") or [])),
         ("Classes", ", ".join(handle.class_names)),
-        ("Settings", settings),
-        ("Training run", run),
+        ("Settings", describe_settings(record("config"))),
+        ("Training run", run_record_summary(training) if training else ""),
         ("Software", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
     ])
 

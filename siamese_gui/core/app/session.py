@@ -279,12 +279,10 @@ class Session:
     """
 
     def __init__(self, deliver: Deliver | None = None, on_busy: Callable[[str], None] | None = None):
-        self._on_busy = on_busy
-        self._busy_text = {"tasks": "", "evaluations": ""}
-        self.executor = TaskExecutor(deliver, lambda text: self._report_busy("tasks", text))
-        # The panels' evaluations run on their own thread, so a comparison asked for
-        # meanwhile is not queued behind thousands of images being embedded.
-        self.evaluation_executor = TaskExecutor(deliver, lambda text: self._report_busy("evaluations", text))
+        # The one thread that uses the model. The panels' evaluations run on it in the
+        # background, so a comparison asked for meanwhile runs between two of their
+        # batches instead of queueing behind thousands of images (`core.app.tasks`).
+        self.executor = TaskExecutor(deliver, on_busy)
         self.model: ModelHandle | None = None
         self.source: DataSource | None = None
         self.splits: Splits | None = None
@@ -418,13 +416,13 @@ class Session:
             steps.insert(0, (_PREVIEW_KEY, Role.TEST, PREVIEW_IMAGES, f"a first {PREVIEW_IMAGES:,} test"))
         task = None
         for key, role, images, words in steps:
-            task = self.evaluation_executor.submit(work(role, images), key, done(role), on_error,
-                                                   f"Evaluating on held-out {words} images…")
+            task = self.executor.submit(work(role, images), key, done(role), on_error,
+                                        f"Evaluating on held-out {words} images…", background=True)
         return task
 
     def _cancel_evaluations(self) -> None:
         for key in (_PREVIEW_KEY, _TEST_KEY, _VALIDATION_KEY):
-            self.evaluation_executor.cancel(key)
+            self.executor.cancel(key)
 
     def preset_threshold(self, preset: ThresholdPreset) -> Threshold:
         """A threshold chosen by `preset` on the validation pairs (never the test pairs).
@@ -463,25 +461,18 @@ class Session:
         return self.executor.submit(function, key, on_done, on_error, description)
 
     def cancel(self, key: str) -> None:
-        """Cancel the unfinished task with `key` (on either worker), if any."""
+        """Cancel the unfinished task with `key`, if any."""
         self.executor.cancel(key)
-        self.evaluation_executor.cancel(key)
 
     def busy(self) -> bool:
-        """Whether any task waits or runs (on either worker)."""
-        return self.executor.busy() or self.evaluation_executor.busy()
+        """Whether any task waits or runs."""
+        return self.executor.busy()
 
     @property
     def threads(self) -> tuple:
-        """The worker threads."""
-        return self.executor.thread, self.evaluation_executor.thread
-
-    def _report_busy(self, worker: str, text: str) -> None:
-        self._busy_text[worker] = text
-        if self._on_busy is not None:
-            self._on_busy(self._busy_text["tasks"] or self._busy_text["evaluations"])
+        """The worker thread (the one thread that uses the model), as a tuple."""
+        return (self.executor.thread,)
 
     def close(self, timeout: float | None = None) -> None:
-        """Cancel the work in progress and wait for the workers to end."""
+        """Cancel the work in progress and wait for the worker to end."""
         self.executor.shutdown(timeout)
-        self.evaluation_executor.shutdown(timeout)

@@ -101,8 +101,15 @@ HOG_BLOCKS_PER_SIDE = (IMAGE_SIZE - HOG_BLOCK) // HOG_CELL + 1  # blocks every c
 
 def _hog_axis_weights() -> np.ndarray:
     """(2, 14): how much each pixel row (or column) of a block counts towards its first
-    and second cell: a Gaussian window over the block (sigma 3.5, as OpenCV's default)
-    times linear interpolation between the two cell centres."""
+    and second cell: a Gaussian window over the block times linear interpolation
+    between the two cell centres.
+
+    Each axis takes the square root of a Gaussian of sigma 3.5 (OpenCV's default), so
+    the window over the block, their product, is a Gaussian of sigma 3.5 * sqrt(2)
+    (about 4.95): wider than OpenCV's. The models' `GradientHistograms` layer is built
+    from these weights (they are not saved with a model), so they stay as they are:
+    changing them would move the distances of every saved model away from its threshold.
+    """
     pos = np.arange(HOG_BLOCK) + 0.5
     sigma = (HOG_BLOCK + HOG_BLOCK) / 8
     gauss = np.exp(-((np.arange(HOG_BLOCK) - HOG_BLOCK / 2) ** 2) / (2 * sigma**2))
@@ -114,10 +121,11 @@ def _hog_axis_weights() -> np.ndarray:
 def numpy_hog(images: np.ndarray, bins: int = HOG_BINS, signed: bool = False) -> np.ndarray:
     """HOG vectors (N, 324) computed with numpy, in the layout of `HOGEmbedder`.
 
-    The same recipe as OpenCV's `HOGDescriptor` with that layout: centred [-1, 0, 1]
-    gradients (borders reflected), 9 unsigned orientation bins with linear
-    interpolation between bin centres, a Gaussian window over each block, linear
-    interpolation between cells, and L2-Hys block normalisation (clipped at 0.2).
+    OpenCV's `HOGDescriptor` recipe with that layout: centred [-1, 0, 1] gradients
+    (borders reflected), 9 unsigned orientation bins with linear interpolation between
+    bin centres, a Gaussian window over each block, linear interpolation between
+    cells, and L2-Hys block normalisation (clipped at 0.2); only the window is wider
+    than OpenCV's (sigma about 4.95, not 3.5; see `_hog_axis_weights`).
     """
     n_bins = bins
     x = np.asarray(images, np.float32)
@@ -159,7 +167,7 @@ class HOGEmbedder:
     unsigned orientation bins, blocks of 2x2 cells moved one cell at a time (3x3
     blocks, each L2-Hys normalised): 324 values per image. OpenCV 5 moved
     `HOGDescriptor` out of its main modules; where it is missing, `numpy_hog` computes
-    the same recipe.
+    the same recipe with a wider block window (vectors within about 2 % in cosine).
     """
 
     name = "hog"

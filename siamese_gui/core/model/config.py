@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Mapping
 
 from siamese_gui.core.errors import ConfigError
 
@@ -28,6 +28,7 @@ def setting(
     step: float | None = None,
     decimals: int = 0,
     zero_text: str = "",
+    percent: bool = False,
 ) -> Any:
     """Declare one setting: a dataclass field whose metadata the CLI and the form read.
 
@@ -42,6 +43,7 @@ def setting(
         step: the form's step for numbers.
         decimals: digits the form shows for floats.
         zero_text: what the form shows instead of 0 where 0 means something special.
+        percent: a share, written as a percentage in words (`describe_settings`).
     """
     if not widget:
         widget = (
@@ -51,7 +53,7 @@ def setting(
             else "float"
         )
     meta = dict(label=label, help=help, low=low, high=high, choices=choices, widget=widget,
-                step=step, decimals=decimals, zero_text=zero_text)
+                step=step, decimals=decimals, zero_text=zero_text, percent=percent)
     return field(default=default, metadata=meta)
 
 
@@ -92,13 +94,13 @@ class TrainingConfig:
         "classes kept out of the first 4/5 of the steps (with fewer than 4 classes: from the "
         "number of training images, 0.7 from 20,000 up, at most 0.95, plain histograms); "
         "for comparing only the classes trained on, 0.1-0.2 scores higher",
-        0.0, 0.95, step=0.05, decimals=2, zero_text="automatic",
+        0.0, 0.95, step=0.05, decimals=2, zero_text="automatic", percent=True,
     )
     seed: int = setting(0, "&Seed:", "seeds the weights, the shuffling and the data split", 0, 2**31 - 1)
     validation_fraction: float = setting(
         0.1, "&Validation share:",
         "share of each class held out of training to validate and choose the threshold",
-        0.01, 0.5, step=0.05, decimals=2,
+        0.01, 0.5, step=0.05, decimals=2, percent=True,
     )
     augment: bool = setting(
         False, "&Mirror images", "train on images mirrored left-right (and shifted by up to 2 px); "
@@ -169,3 +171,52 @@ def check_setting(spec, value) -> None:
     low, high = meta["low"], meta["high"]
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
+
+
+def setting_name(spec) -> str:
+    """A setting's name as the form labels it, without its shortcut mark ("Batch size")."""
+    return spec.metadata["label"].replace("&", "").rstrip(":")
+
+
+def setting_text(spec, value) -> str:
+    """One setting's value in words, as the form shows it: "automatic" for a 0 that
+    means so, "on"/"off", "10 %" for a share, "256", "0.002"."""
+    meta = spec.metadata
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        if value == 0 and meta["zero_text"]:
+            return meta["zero_text"]
+        if meta["percent"]:
+            return f"{100 * value:.4g} %"
+        return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+    return str(value)
+
+
+# Settings that mean nothing under some others, left out of the description there.
+_APPLIES = {
+    "steps": lambda values: not values.get("epochs"),
+    "histogram_share": lambda values: values.get("preset", "default") == "default",
+}
+
+
+def describe_settings(values: Mapping) -> str:
+    """A model's training settings in words, in the form's order and with its names:
+    "Epochs: by steps; Steps: automatic; Batch size: 256; ...; Mirror images: off".
+
+    The one description of settings: the report, the command line and the app print
+    this. Settings `values` lacks are left out, and so are those that do not apply
+    (Steps when Epochs is set, Histogram share for the 'seed' architecture); keys no
+    setting declares (a newer version's) follow under their own names.
+
+    Args:
+        values: a `TrainingConfig.as_dict()`, or the "config" a model file records.
+    """
+    if not isinstance(values, Mapping):
+        return ""
+    declared = {spec.name: spec for spec in fields(TrainingConfig)}
+    parts = [f"{setting_name(spec)}: {setting_text(spec, values[name])}"
+             for name, spec in declared.items()
+             if name in values and _APPLIES.get(name, lambda _: True)(values)]
+    parts += [f"{str(name).replace('_', ' ')}: {value}" for name, value in values.items() if name not in declared]
+    return "; ".join(parts)

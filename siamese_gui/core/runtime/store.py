@@ -89,6 +89,8 @@ def result_metadata(
             "status": result.status,
             "seconds": round(result.seconds, 1),
             "schedule": result.schedule,
+            "steps_done": result.steps_done,
+            "trained": result.trained,
             "histograms": result.histograms,
             "share_choice": result.share_choice,
             "history": result.history,

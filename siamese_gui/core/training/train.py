@@ -40,6 +40,16 @@ from siamese_gui.core.model.networks import (
     mirror_averaged_fused,
 )
 from siamese_gui.core.model.whitening import Whitening, learn_whitening
+from siamese_gui.core.training.schedule import (  # noqa: F401 - AUTOMATIC_PASSES ... are this module's API too
+    AUTOMATIC_PASSES,
+    MAX_STEPS,
+    MIN_STEPS,
+    Schedule,
+    automatic_steps,
+    plan_schedule,
+    run_summary,
+    trained_text,
+)
 from siamese_gui.core.training.share_choice import ShareProbe, ShareProbeCallback, plan_probe
 from siamese_gui.core.training.share_choice import describe as describe_share
 from siamese_gui.core.training.share_choice import record as record_share
@@ -112,8 +122,14 @@ class TrainingResult:
         validation: AUC, EER and best accuracy on the validation pairs.
         at_threshold: accuracy, FAR, FRR ... on the validation pairs at `threshold`.
         seconds: wall time of the run.
-        message: why it stopped, for display.
-        schedule: how long it trained, in words (epochs or optimiser steps, and why).
+        message: how it ended and why, for display ("stopped by the user; the weights
+            so far are kept").
+        note: the part of `message` after how it ended ("the weights so far are kept"),
+            "" when there is nothing to add.
+        schedule: how long it was set to train, in words (epochs or optimiser steps,
+            and why).
+        steps_done: optimiser steps it really trained (fewer than planned when stopped).
+        trained: what it really trained, in words (`schedule.trained_text`).
         histograms: the gradient histograms' share of the distance, in words ("" for
             presets without them).
         probe_steps: optimiser steps trained without the classes the share was chosen
@@ -131,9 +147,12 @@ class TrainingResult:
     at_threshold: ThresholdMetrics | None = None
     seconds: float = 0.0
     message: str = ""
+    note: str = ""
     data_source: str = ""
     validation_pairs_description: str = ""
     schedule: str = ""
+    steps_done: int = 0
+    trained: str = ""
     histograms: str = ""
     probe_steps: int = 0
     share_choice: dict | None = None
@@ -143,12 +162,10 @@ class TrainingResult:
         """Whether the model can be used and saved (it did not fail)."""
         return self.status != "failed"
 
-
-
-
-
-
-
+    def summary(self) -> str:
+        """The run in one line: how it ended, what it trained, how long it took
+        (`schedule.run_summary`)."""
+        return run_summary(self.status, self.trained, self.seconds, self.note)
 
 
 AUGMENT_SHIFT = 2
@@ -228,26 +245,6 @@ def training_batches(dataset: Dataset, train_idx: np.ndarray, config: TrainingCo
     )
 
 
-# Optimiser steps of the automatic schedule: about AUTOMATIC_PASSES passes over the
-# training images, at least MIN_STEPS and at most MAX_STEPS steps.
-AUTOMATIC_PASSES = 8
-MIN_STEPS = 50
-MAX_STEPS = 200
-
-
-def automatic_steps(train_images: int, batch_size: int) -> int:
-    """Optimiser steps when neither epochs nor steps are set.
-
-    About `AUTOMATIC_PASSES` passes over the images, within [`MIN_STEPS`, `MAX_STEPS`]:
-    a folder of a few hundred images gets enough steps to learn from, and a large
-    dataset stops at the step count where the embedding still holds for classes it
-    never saw (longer runs fit the training classes better and unseen ones worse).
-    """
-    batch = max(min(batch_size, train_images), 1)
-    passes = math.ceil(AUTOMATIC_PASSES * train_images / batch)
-    return int(min(max(passes, MIN_STEPS), MAX_STEPS))
-
-
 # The share when a run cannot choose it on held-out classes (`core.share_choice`: too
 # few classes, or stopped before the probe step). The learned part earns its share of
 # the distance with data: with FULL_SHARE_IMAGES training images or more it carries
@@ -280,52 +277,6 @@ def _histograms_description(config: TrainingConfig, share: float, train_images: 
     return f"{share:.0%} of each squared distance from the gradient histograms ({why})"
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """How long a run trains.
-
-    Attributes:
-        steps_per_epoch: optimiser steps between two progress points (one pass over the
-            training images, or all steps when a run is shorter than a pass).
-        epochs: how many such rounds (the last one ends at `steps`).
-        steps: optimiser steps in all.
-        batch_size: images per step.
-        description: the schedule in words, for the result and the model's metadata.
-        by_steps: whether it counts optimiser steps (Epochs 0) rather than epochs.
-    """
-
-    steps_per_epoch: int
-    epochs: int
-    steps: int
-    batch_size: int
-    description: str
-    by_steps: bool = False
-
-
-def plan_schedule(config: TrainingConfig, train_images: int) -> Schedule:
-    """The schedule `train` follows: `config.epochs` passes, or a number of optimiser
-    steps (`config.steps`, or `automatic_steps` when that is 0)."""
-    batch = max(min(config.batch_size, train_images), 1)
-    per_pass = max(train_images // batch, 1)
-    if config.epochs:
-        return Schedule(
-            per_pass, config.epochs, config.epochs * per_pass, batch,
-            f"{config.epochs} epochs, as set ({config.epochs * per_pass:,} optimiser steps of {batch} images)",
-        )
-    total = config.steps or automatic_steps(train_images, batch)
-    per_epoch = min(per_pass, total)
-    epochs = math.ceil(total / per_epoch)
-    how = "as set" if config.steps else (
-        f"automatic: about {AUTOMATIC_PASSES} passes, kept within {MIN_STEPS}-{MAX_STEPS} steps"
-    )
-    return Schedule(
-        per_epoch, epochs, total, batch,
-        f"{total:,} optimiser steps of {batch} images ({how}); "
-        f"{total * batch / max(train_images, 1):.1f} passes over {train_images:,} training images",
-        by_steps=True,
-    )
-
-
 class _ProgressCallback(keras.callbacks.Callback):
     """Adapts Keras' callback hooks to the plain callables of `train`."""
 
@@ -341,6 +292,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.previous_mean = 0.0
         self.stopped = False
         self.failed_loss = None
+        self.steps_done = 0  # optimiser steps finished so far
 
     def _check_stop(self, test: bool):
         if self.should_stop():
@@ -359,11 +311,12 @@ class _ProgressCallback(keras.callbacks.Callback):
         # batch's own loss be recovered exactly from two consecutive means.
         loss = (batch + 1) * mean - batch * self.previous_mean
         self.previous_mean = mean
+        self.steps_done = _steps_done(self.epoch, self.steps, batch)
         if not math.isfinite(mean):
             self.failed_loss = mean
             self.model.stop_training = True
             return
-        done, total = _steps_done(self.epoch, self.steps, batch), self.schedule.steps
+        done, total = self.steps_done, self.schedule.steps
         if done >= total:  # the last round may end before a full pass
             self.model.stop_training = True
         if self.on_batch is not None:
@@ -585,16 +538,20 @@ def train(
         probe_steps=probe.steps if probe is not None else 0,
         share_choice=share_record,
     )
+    result.steps_done = progress.steps_done
+    result.trained = trained_text(schedule, progress.steps_done, len(train_idx))
     if progress.failed_loss is not None:
         result.status = "failed"
-        result.message = (
-            f"training failed: the loss became {progress.failed_loss} "
+        result.note = (
+            f"the loss became {progress.failed_loss} "
             f"(try a smaller learning rate than {config.learning_rate:g})"
         )
+        result.message = f"training failed: {result.note}"
     else:
         if progress.stopped:
             result.status = "stopped"
-            result.message = "stopped by the user; the weights so far are kept"
+            result.note = "the weights so far are kept"
+            result.message = f"stopped by the user; {result.note}"
         else:
             result.message = "completed"
         try:
@@ -604,7 +561,8 @@ def train(
             )
         except ModelFileError:
             result.status = "failed"
-            result.message = "training failed: the network produces non-finite distances"
+            result.note = "the network produces non-finite distances"
+            result.message = f"training failed: {result.note}"
         else:
             result.validation = evaluate_distances(distances, pairs.same)
             result.validation_pairs_description = described_pairs
@@ -612,9 +570,9 @@ def train(
                 result.threshold = result.validation.best_threshold
                 result.at_threshold = metrics_at(distances, pairs.same, result.threshold)
             else:
-                result.message += (
-                    "; the validation images hold only one kind of pair, so no threshold "
-                    "could be chosen (add images)"
-                )
+                remark = ("the validation images hold only one kind of pair, so no threshold "
+                          "could be chosen (add images)")
+                result.note = f"{result.note}; {remark}" if result.note else remark
+                result.message += f"; {remark}"
     result.seconds = time.perf_counter() - start
     return result

@@ -27,6 +27,7 @@ from siamese_gui.core.data.sampling import TrainingSample, names_from_text
 from siamese_gui.core.data.splits import Role, seen_mask
 from siamese_gui.core.errors import ConfigError, SiameseError
 from siamese_gui.core.model.config import TrainingConfig
+from siamese_gui.core.text import format_duration
 from siamese_gui.gui.common import (
     MUTED_COLOR,
     NOTICE_COLOR,
@@ -45,14 +46,6 @@ from siamese_gui.gui.workers import TrainingController
 STOPPING = " · stopping, then scoring the validation images…"
 DATA_SOURCES = ("fashion_mnist", "samples", "folder")
 DATA_SOURCE_LABELS = ("Fashion-MNIST (train split)", "Bundled samples", "Image folder…")
-
-
-def format_duration(seconds: float) -> str:
-    """Format seconds as m:ss or h:mm:ss."""
-    seconds = max(int(round(seconds)), 0)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 _KIND_SOURCES = {DataKind.FASHION_MNIST: "fashion_mnist", DataKind.IMAGE_FOLDER: "folder",
@@ -359,9 +352,11 @@ class TrainPanel(QWidget):
     @staticmethod
     def _result_html(result, unseen: tuple[str, ...] = (), outcome: TrainingRun | None = None) -> str:
         color = {"completed": RIGHT_COLOR, "stopped": NOTICE_COLOR}.get(result.status, WRONG_COLOR)
-        note = f" — {result.message}" if result.message and result.message != result.status else ""
-        lines = [f"<b style='color:{color}'>{result.status.capitalize()}</b> in "
-                 f"{format_duration(result.seconds)}{note}"]
+        # The summary begins with the status word ("stopped by the user after 86 of 200 ...").
+        summary = result.summary()
+        lead, rest = (summary[:len(result.status)], summary[len(result.status):]) \
+            if summary.startswith(result.status) else ("", " " + summary)
+        lines = [f"<b style='color:{color}'>{escape(lead.capitalize())}</b>{escape(rest)}"]
         if result.schedule:
             lines.append(f"<br><span style='color:{MUTED_COLOR}'>Schedule: {escape(result.schedule)}</span>")
         if result.histograms:
