@@ -54,13 +54,13 @@ def test_preset_buttons_choose_on_validation_pairs_never_test_pairs(panel, loade
     assert not set(validation.data.images.reshape(len(validation.data), -1).sum(1)) & set(
         state.evaluation.data.images.reshape(len(state.evaluation.data), -1).sum(1))
     click(qtbot, panel.max_accuracy_button)
-    assert state.threshold == pytest.approx(max_accuracy_threshold(d, same)[1])
+    assert state.threshold.value == pytest.approx(max_accuracy_threshold(d, same)[1])
     assert panel.threshold_detail().startswith("Max accuracy on ")
     assert "validation pairs" in panel.threshold_detail()
     click(qtbot, panel.eer_button)
-    assert state.threshold == pytest.approx(equal_error_rate(d, same)[1])
+    assert state.threshold.value == pytest.approx(equal_error_rate(d, same)[1])
     click(qtbot, panel.far_button)
-    assert state.threshold == pytest.approx(threshold_for_far(d, same, 0.01))
+    assert state.threshold.value == pytest.approx(threshold_for_far(d, same, 0.01))
     assert panel.threshold_detail().startswith(f"FAR ≤ 1 % on {len(validation.pairs):,} validation pairs")
     panel.control.slider.setFocus()
     qtbot.keyClick(panel.control.slider, Qt.Key.Key_PageUp)
@@ -71,7 +71,7 @@ def test_models_recommended_button_restores_the_stored_threshold(panel, loaded_w
     state = loaded_window.state
     state.set_threshold(0.123)
     click(qtbot, panel.recommended_button)
-    assert state.threshold == state.model.threshold.value == 0.5
+    assert state.threshold.value == state.model.threshold.value == 0.5
     assert "0.5000" in panel.model_threshold_label.text()
 
 
@@ -94,7 +94,7 @@ def test_saving_into_the_users_own_model_asks_first(panel, loaded_window, qtbot,
     before = _metadata(model_file)
     _use_model(loaded_window, qtbot, numpy_model(path=model_file))
     click(qtbot, panel.far_button)
-    value, detail = loaded_window.state.threshold, panel.threshold_detail()
+    value, detail = loaded_window.state.threshold.value, panel.threshold_detail()
 
     dialogs.answer = dialogs.answer.No
     click(qtbot, panel.save_button)
@@ -167,7 +167,7 @@ def test_shipped_model_threshold_is_saved_in_a_copy(window, data, qtbot, monkeyp
     # The presets wait for the validation pairs, which a busy machine may evaluate last.
     qtbot.waitUntil(lambda: panel.far_button.isEnabled(), timeout=120_000)
     click(qtbot, panel.far_button)
-    value, detail = window.state.threshold, panel.threshold_detail()
+    value, detail = window.state.threshold.value, panel.threshold_detail()
     copy = tmp_path / "mine.keras"
     choose_file(monkeypatch, copy)
     click(qtbot, panel.save_button)
@@ -180,7 +180,7 @@ def test_shipped_model_threshold_is_saved_in_a_copy(window, data, qtbot, monkeyp
     click(qtbot, panel.eer_button)
     click(qtbot, panel.save_button)
     assert dialogs[-1][0] == "Save the threshold?"
-    assert _metadata(copy)["threshold"] == window.state.threshold
+    assert _metadata(copy)["threshold"] == window.state.threshold.value
     assert _hashes(shipped) == before
     assert [d for d in dialogs if d[0] != "Save the threshold?"] == []
     shutil.rmtree(tmp_path, ignore_errors=True)

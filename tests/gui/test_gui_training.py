@@ -52,7 +52,7 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
 
     click(qtbot, panel.use_button)
     assert window.state.model is outcome.loaded
-    assert window.state.threshold == pytest.approx(outcome.result.threshold)
+    assert window.state.threshold.value == pytest.approx(outcome.result.threshold)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
     assert window.model_label.text() == "Model: trained (unsaved)"
 
@@ -68,7 +68,7 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
     choose_file(monkeypatch, tmp_path / "tiny.keras")
     press(qtbot, window, "Ctrl+O")
     qtbot.waitUntil(lambda: window.state.model is not outcome.loaded, timeout=60_000)
-    assert window.state.threshold == pytest.approx(0.42)
+    assert window.state.threshold.value == pytest.approx(0.42)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
     assert dialogs == []
 

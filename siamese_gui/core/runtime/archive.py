@@ -20,6 +20,7 @@ from pathlib import Path
 
 from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.evaluation.metrics import validate_threshold
+from siamese_gui.core.evaluation.threshold import ORIGIN_FIELD, ThresholdOrigin
 from siamese_gui.core.io.safe_files import parse_json_object, read_regular_file
 
 CONFIG_MEMBER = "config.json"
@@ -173,13 +174,16 @@ def sidecar_path(path: str | os.PathLike) -> Path:
 
 
 def check_metadata_values(metadata: dict, source: str) -> None:
-    """Refuse metadata values that would mislead: a threshold that is not a usable number.
+    """Refuse metadata values that would mislead: a threshold that is not a usable number,
+    or an origin of it that is not one of `ThresholdOrigin`.
 
     Raises:
         ModelFileError: naming `source`.
     """
     if metadata.get("threshold") is not None:
         validate_threshold(metadata["threshold"], source, ModelFileError)
+    if metadata.get(ORIGIN_FIELD) is not None:
+        ThresholdOrigin.from_key(metadata[ORIGIN_FIELD], source)
 
 
 def model_metadata(archive: ModelArchive) -> dict:

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from siamese_gui.core.data.datasets import Dataset
-from siamese_gui.core.data.pairs import Pairs, balanced_pairs, stratified_split
+from siamese_gui.core.data.pairs import stratified_split
 from siamese_gui.core.errors import Cancelled, ConfigError, ModelFileError
 from siamese_gui.core.evaluation.metrics import (
     EvaluationReport,
@@ -25,6 +25,7 @@ from siamese_gui.core.evaluation.metrics import (
     metrics_at,
     pair_distances,
 )
+from siamese_gui.core.evaluation.validation import validation_pairs, validation_record
 from siamese_gui.core.io.images import IMAGE_SIZE
 from siamese_gui.core.model.config import TrainingConfig
 from siamese_gui.core.model.graph import embed
@@ -120,6 +121,8 @@ class TrainingResult:
         probe_steps: optimiser steps trained without the classes the share was chosen
             on, which then joined training (0 when the share was not chosen that way).
         share_choice: the chosen share with its evidence (`share_choice.record`), or None.
+        validation_record: the validation pairs the threshold was chosen on
+            (`core.evaluation.validation.validation_record`), or None.
     """
 
     embedding: keras.Model
@@ -138,6 +141,7 @@ class TrainingResult:
     histograms: str = ""
     probe_steps: int = 0
     share_choice: dict | None = None
+    validation_record: dict | None = None
 
     @property
     def usable(self) -> bool:
@@ -440,11 +444,6 @@ def _whitening(histograms: keras.Model, dataset: Dataset, indices: np.ndarray) -
         return None
 
 
-def validation_pairs(labels: np.ndarray, seed: int) -> Pairs:
-    """Balanced pairs among held-out images, used to choose the threshold."""
-    return balanced_pairs(labels, seed=seed + 1)
-
-
 def train(
     config: TrainingConfig,
     dataset: Dataset,
@@ -591,6 +590,8 @@ def train(
             result.validation_pairs_description = (
                 f"{len(pairs):,} pairs of {len(validation):,} held-out images ({validation.source})"
             )
+            result.validation_record = validation_record(
+                validation, config.seed, pairs, result.validation_pairs_description)
             if result.validation.defined:
                 result.threshold = result.validation.best_threshold
                 result.at_threshold = metrics_at(distances, pairs.same, result.threshold)
