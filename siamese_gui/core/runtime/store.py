@@ -356,7 +356,12 @@ def update_metadata(path: str | os.PathLike, **fields) -> dict:
             or the file cannot be written.
     """
     _check_metadata_values(fields, str(path))
-    return _rewrite_metadata(Path(path), lambda info: _merged(info, fields))
+    info = _rewrite_metadata(Path(path), lambda old: _merged(old, fields))
+    if {VALUE_FIELD, ORIGIN_FIELD, DETAIL_FIELD} & set(fields):
+        from siamese_gui.core.runtime.export import update_card_threshold
+
+        update_card_threshold(path, info)
+    return info
 
 
 def _merged(info: dict, fields: dict) -> dict:
