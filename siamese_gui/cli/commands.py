@@ -285,6 +285,7 @@ def cmd_train(args) -> int:
                "seconds": round(result.seconds, 1), "schedule": result.schedule,
                "histograms": result.histograms, "share_choice": result.share_choice,
                "threshold": result.threshold,
+               "threshold_origin": metadata["threshold_origin"],
                "threshold_detail": metadata["threshold_detail"],
                "validation": result.validation.as_dict()}
     tests = {"test": (splits.test, splits.describe(Role.TEST))}

@@ -152,16 +152,15 @@ def test_shipped_model_is_never_written(panel, loaded_window, qtbot, monkeypatch
     assert _hashes(shipped) == before
 
 
-def test_shipped_model_threshold_is_saved_in_a_copy(window, data, qtbot, monkeypatch, tmp_path, dialogs):
+def test_shipped_model_threshold_is_saved_in_a_copy(loaded_window, qtbot, monkeypatch, tmp_path, dialogs):
     pytest.importorskip("tensorflow")
-    from siamese_gui.core.data.datasets import DataSplits
-
+    window = loaded_window  # its data's validation part holds same-class pairs
     shipped = default_model_path()
     before = _hashes(shipped)
     window.show()
     qtbot.waitExposed(window)
-    window.state.set_data(DataSplits(data, data))
     window.open_model(shipped)
+    qtbot.waitUntil(lambda: window.state.model_path == shipped, timeout=120_000)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=120_000)
     assert window.state.model.read_only
     panel = window.threshold_panel
@@ -170,6 +169,7 @@ def test_shipped_model_threshold_is_saved_in_a_copy(window, data, qtbot, monkeyp
     qtbot.waitUntil(lambda: panel.far_button.isEnabled(), timeout=120_000)
     click(qtbot, panel.far_button)
     chosen = window.state.threshold
+    assert chosen.origin is ThresholdOrigin.PRESET, chosen
     copy = tmp_path / "mine.keras"
     choose_file(monkeypatch, copy)
     click(qtbot, panel.save_button)
