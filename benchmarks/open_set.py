@@ -200,7 +200,7 @@ def protocol(dataset_name: str, fold: str, data_file: str | None = None):
     import numpy as np
 
     from siamese_gui.core.data.pairs import balanced_pairs, class_holdout_split, stratified_split
-    from siamese_gui.core.training.train import validation_pairs
+    from siamese_gui.core.evaluation.validation import validation_pairs
 
     if dataset_name == "fashion-mnist":
         from siamese_gui.core.data.datasets import load_fashion_mnist

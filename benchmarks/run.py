@@ -65,7 +65,7 @@ def _protocol():
     """Training split, threshold pairs and the standard test pairs."""
     from siamese_gui.core.data.datasets import load_fashion_mnist
     from siamese_gui.core.data.pairs import standard_pairs, stratified_split
-    from siamese_gui.core.training.train import validation_pairs
+    from siamese_gui.core.evaluation.validation import validation_pairs
 
     splits = load_fashion_mnist()
     train_idx, val_idx = stratified_split(splits.train.labels, 0.1, 0)

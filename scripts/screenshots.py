@@ -95,7 +95,7 @@ def main() -> int:
     threshold = window.threshold_panel
     threshold.apply_preset("max_accuracy")
     save(window, threshold, args.out, "threshold")
-    print(f"model {state.model_name}, data {state.test_data.source}, threshold {state.threshold:.3f}")
+    print(f"model {state.model_name}, data {state.test_data.source}, threshold {state.threshold.value:.3f}")
     window.close()
     return 0
 

@@ -81,7 +81,7 @@ def main() -> int:
             break
     wait_until(lambda: compare.occlusion is not None, 60, "the occlusion maps")
     save(window, compare, args.out, "compare-explain")
-    print(f"model {window.state.model_name}, data {data.source}, threshold {window.state.threshold:.3f}")
+    print(f"model {window.state.model_name}, data {data.source}, threshold {window.state.threshold.value:.3f}")
     window.close()
     return 0
 

@@ -83,6 +83,7 @@ def test_shipped_runtime_copy_belongs_to_the_shipped_model_and_matches_keras(shi
     card = read_card(runtime_copy_path(model))
     assert card["model_sha256"] == runtimes.model_key(model)
     assert card["threshold"] == pytest.approx(shipped_keras.threshold.value)
+    assert (card["threshold_origin"], card["threshold_detail"]) == ("model", shipped_keras.threshold.detail)
     assert card["output"]["shape"] == [None, 64]
     embedder = runtimes.runtime_embedder(runtime_copy_path(model))
     _assert_parity(shipped_keras, embedder, parity_images, shipped_keras.threshold.value)
@@ -119,6 +120,30 @@ def test_save_writes_a_runtime_copy_that_loading_uses(saved_model, trained):
     assert fast.threshold == slow.threshold and fast.class_names == slow.class_names
     # Saving needs Keras: the fast handle loads it on first access.
     assert fast.keras_model is not None and fast.keras_embedding.name == "embedding"
+
+
+@needs_litert
+def test_every_card_carries_a_threshold_number_and_its_origin(saved_model, tmp_path):
+    """A model without a threshold exports the fallback, saying so (a card holding
+    `"threshold": null` broke the README's `d < card["threshold"]`); a new threshold
+    saved into a model reaches the card of its runtime copy."""
+    from siamese_gui.core.evaluation.threshold import FALLBACK_THRESHOLD, Threshold, ThresholdOrigin
+    from siamese_gui.core.runtime.export import export_embedding
+    from siamese_gui.core.runtime.store import load_model, read_metadata, store_threshold, update_sidecar
+
+    model = _copy_model(saved_model, tmp_path / "model", runtime_copy=True)
+    update_sidecar(model, threshold=None)
+    out = export_embedding(load_model(model).embedding, tmp_path / "none.tflite", "tflite",
+                           read_metadata(model), model)
+    card = read_card(out)
+    assert card["threshold"] == FALLBACK_THRESHOLD and card["threshold_origin"] == "fallback"
+    assert card["threshold_detail"] == "the model file records no threshold"
+    assert read_card(runtime_copy_path(model))["threshold_origin"] == "fallback"
+
+    store_threshold(model, Threshold(0.7, ThresholdOrigin.USER, "typed in"))
+    beside = read_card(runtime_copy_path(model))
+    assert (beside["threshold"], beside["threshold_origin"], beside["threshold_detail"]) == (0.7, "user", "typed in")
+    assert beside["model_sha256"] == runtimes.model_key(model)
 
 
 def _break_file(path):

@@ -93,6 +93,26 @@ def test_user_threshold_is_reported_as_such(report):
     assert other.at_threshold.threshold == 0.3
 
 
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"threshold": 0.9, "threshold_origin": "user", "threshold_detail": ""}, "0.9000 (set by hand)"),
+        ({"threshold": 0.5, "threshold_origin": "fallback", "threshold_detail": ""},
+         "0.5000 (no threshold stored; fallback)"),
+        ({"threshold": None, "threshold_detail": ""},
+         "0.5000 (no threshold stored; fallback: the model file records no threshold)"),
+    ],
+    ids=["hand", "fallback-saved", "none"],
+)
+def test_the_report_says_where_the_stored_threshold_came_from(fields, words):
+    data = make_dataset(per_class=15, num_classes=4, seed=5)
+    pairs = standard_pairs(data.labels)
+    handle = ModelHandle(embedder=_embed, metadata={**METADATA, **fields})
+    text = render_html(build_report(handle, EvaluationSet(data, pairs, "d")))
+    assert words in text
+    assert "stored with the model" not in text
+
+
 def test_gallery_has_right_and_wrong_pairs(report):
     kinds = {(g.same, g.judged_same) for g in report.gallery}
     assert (True, True) in kinds and (False, False) in kinds

@@ -406,3 +406,117 @@ def test_save_refuses_an_unusable_threshold(tmp_path, threshold):
     with pytest.raises(ModelFileError, match="threshold"):
         save_model(_tiny_pair_model(), tmp_path / "m.keras", {"threshold": threshold})
     assert list(tmp_path.iterdir()) == []
+
+
+# --- the threshold as one object: value, origin, detail, and the figures at it ---------
+
+
+def _validation_of(dataset, config):
+    """The validation images `train` held out of `dataset` (its own stratified split)."""
+    from siamese_gui.core.data.pairs import stratified_split
+
+    _, held = stratified_split(dataset.labels, config.validation_fraction, config.seed)
+    return dataset.subset(held)
+
+
+def test_a_trained_model_records_its_threshold_with_origin_detail_and_pairs(saved_model, trained):
+    result = trained[0]
+    info = read_sidecar(saved_model)
+    threshold = load_model_handle(saved_model).threshold
+    assert info["threshold_origin"] == "model" and threshold.origin is ThresholdOrigin.MODEL
+    assert threshold.detail == info["threshold_detail"] == f"max accuracy on {result.validation_pairs_description}"
+    record = info["metrics"]["validation_pairs"]
+    assert record["pairs"] == result.validation.pairs and record["seed"] == result.config.seed
+    assert info["metrics"]["at_threshold"]["threshold"] == pytest.approx(result.threshold)
+    assert info["metrics"]["at_threshold"]["measured_on"] == record["description"]
+
+
+def test_a_hand_threshold_is_saved_with_its_origin_and_the_figures_at_it(saved_model, trained, tmp_path):
+    from siamese_gui.core.app.model_files import store_threshold_in
+    from siamese_gui.core.evaluation.metrics import metrics_at, pair_distances
+    from siamese_gui.core.evaluation.threshold import Threshold
+    from siamese_gui.core.evaluation.validation import validation_pairs
+
+    result, dataset, _, _ = trained
+    validation = _validation_of(dataset, result.config)
+    path = _copy_model(saved_model, tmp_path)
+    hand = Threshold(0.9, ThresholdOrigin.USER)
+    store_threshold_in(load_model_handle(path), hand, validation)
+
+    reopened = load_model_handle(path)
+    assert reopened.threshold == hand
+    assert reopened.threshold.describe() == "0.9000 (set by hand)"
+    at = reopened.metadata["metrics"]["at_threshold"]
+    # Measured on the very pairs training chose its threshold on, at 0.9.
+    pairs = validation_pairs(validation.labels, result.config.seed)
+    assert len(pairs) == result.validation.pairs
+    expected = metrics_at(pair_distances(reopened.embed(validation.images), pairs), pairs.same, 0.9)
+    assert at["threshold"] == 0.9
+    assert [at[k] for k in ("true_accepts", "false_accepts", "true_rejects", "false_rejects")] == [
+        expected.true_accepts, expected.false_accepts, expected.true_rejects, expected.false_rejects]
+    assert at["measured_on"] == result.validation_pairs_description
+    assert reopened.metadata["metrics"]["validation"] == read_sidecar(saved_model)["metrics"]["validation"]
+
+
+def test_without_the_validation_pairs_the_old_figures_are_dropped_and_say_why(saved_model, tmp_path):
+    from siamese_gui.core.app.model_files import store_threshold_in
+    from siamese_gui.core.evaluation.threshold import Threshold
+
+    path = _copy_model(saved_model, tmp_path)
+    # Other images than the model's validation images are not its validation pairs.
+    store_threshold_in(load_model_handle(path), Threshold(0.9, ThresholdOrigin.USER), None)
+    metrics = load_model_handle(path).metadata["metrics"]
+    assert metrics["at_threshold"] is None
+    assert "dropped when 0.9000 (set by hand) was saved" in metrics["at_threshold_note"]
+
+
+def test_a_fallback_threshold_saved_and_reopened_says_fallback(saved_model, tmp_path):
+    from siamese_gui.core.app.model_files import save_with_threshold
+    from siamese_gui.core.evaluation.threshold import fallback_threshold
+    from siamese_gui.core.runtime.copies import card_path, runtime_copy_path
+
+    source = _copy_model(saved_model, tmp_path / "source")
+    update_sidecar(source, threshold=None)
+    handle = load_model_handle(source)
+    assert handle.threshold == fallback_threshold("the model file records no threshold")
+    written, _ = save_with_threshold(handle, tmp_path / "saved.keras", handle.threshold)
+
+    reopened = load_model_handle(written).threshold
+    assert reopened.origin is ThresholdOrigin.FALLBACK and reopened.value == FALLBACK_THRESHOLD
+    assert "stored with the model" not in reopened.describe()
+    assert load_model_handle(written).metadata["metrics"]["at_threshold"] is None
+    copy_card = card_path(runtime_copy_path(written))
+    if copy_card.exists():
+        card = json.loads(copy_card.read_text())
+        assert card["threshold"] == FALLBACK_THRESHOLD and card["threshold_origin"] == "fallback"
+
+
+@pytest.mark.parametrize(
+    "changes, detail",
+    [
+        ({"threshold": 0.3, "threshold_detail": "max accuracy on 2,000 validation pairs"},
+         "max accuracy on 2,000 validation pairs"),
+        ({"threshold": 0.3, "threshold_detail": ""}, "how it was chosen is not recorded"),
+        ("best", "max accuracy on {pairs:,} validation pairs"),
+    ],
+    ids=["with-detail", "no-detail", "no-detail-best-threshold"],
+)
+def test_old_model_files_with_a_bare_threshold_read_as_stored_with_the_model(saved_model, tmp_path,
+                                                                              changes, detail):
+    info = read_sidecar(saved_model)
+    validation = info["metrics"]["validation"]
+    if changes == "best":
+        changes = {"threshold": validation["best_threshold"], "threshold_detail": ""}
+    path = _legacy_model(saved_model, tmp_path, threshold_origin=None, **changes)
+    threshold = load_model_handle(path).threshold
+    assert threshold.value == pytest.approx(changes["threshold"])
+    assert threshold.origin is ThresholdOrigin.MODEL
+    assert threshold.detail == detail.format(pairs=validation["pairs"])
+
+
+def test_an_unknown_threshold_origin_is_refused(saved_model, tmp_path):
+    path = _copy_model(saved_model, tmp_path)
+    with pytest.raises(ModelFileError, match="unknown threshold origin 'guessed'"):
+        update_sidecar(path, threshold_origin="guessed")
+    bad = _legacy_model(saved_model, tmp_path, name="bad.keras", threshold_origin="guessed")
+    assert_user_error(ModelFileError, lambda: load_model_handle(bad), bad, "unknown threshold origin")

@@ -301,6 +301,7 @@ def cmd_train(args) -> int:
                "steps_done": result.steps_done, "trained": result.trained,
                "histograms": result.histograms, "share_choice": result.share_choice,
                "threshold": result.threshold,
+               "threshold_origin": metadata["threshold_origin"],
                "threshold_detail": metadata["threshold_detail"],
                "validation": result.validation.as_dict()}
     summary.update(run.figures.as_dict())  # the test figures, as `evaluate` gives them

@@ -48,11 +48,10 @@ def _load_model_task(path: Path):
     return load_model_handle(path)
 
 
-def _save_model_task(handle, path: Path, metadata: dict) -> Path:
-    from siamese_gui.core.runtime.store import save_model
+def _save_model_task(handle, path: Path, threshold, validation) -> tuple[Path, dict]:
+    from siamese_gui.core.app.model_files import save_with_threshold
 
-    # A handle running in LiteRT loads its Keras model (and TensorFlow) only now.
-    return save_model(handle.keras_model, path, metadata)
+    return save_with_threshold(handle, path, threshold, validation)
 
 
 class MainWindow(QMainWindow):
@@ -136,7 +135,7 @@ class MainWindow(QMainWindow):
         self.search_panel.pairRequested.connect(self.open_images_in_compare)
         self.map_panel.pairRequested.connect(self.open_images_in_compare)
         self.threshold_panel.saveModelRequested.connect(
-            lambda suggestion, extra: self.save_model_as(suggestion=suggestion, extra_metadata=extra))
+            lambda suggestion: self.save_model_as(suggestion=suggestion))
         self.threshold_panel.statusMessage.connect(self.show_status)
         self.train_panel.useModelRequested.connect(self.use_trained_model)
         self.train_panel.saveModelRequested.connect(self.save_model_as)
@@ -371,15 +370,17 @@ class MainWindow(QMainWindow):
         loaded=None,
         path: str | Path | None = None,
         suggestion: str | None = None,
-        extra_metadata: dict | None = None,
     ) -> None:
         """Save a model (the current one when None) with its threshold, in the background.
+
+        The current model is saved with the threshold in use (value, origin, detail) and
+        the figures at it (`core.app.model_files.save_with_threshold`); another model
+        with its own.
 
         Args:
             loaded: the `ModelHandle` to save; the current model when None.
             path: where to save; asks with a dialog when None.
             suggestion: the file the dialog proposes.
-            extra_metadata: more sidecar fields (for example `threshold_detail`).
         """
         from siamese_gui.core.runtime.handle import is_inside_package
 
@@ -403,13 +404,14 @@ class MainWindow(QMainWindow):
                        f"{path}: this is the shipped model's folder, which the app never writes; "
                        "choose another folder")
             return
-        metadata = dict(loaded.metadata)
-        if loaded is self.state.model:
-            metadata["threshold"] = self.state.threshold
-        metadata.update(extra_metadata or {})
+        current = loaded is self.state.model
+        threshold = self.state.threshold if current else loaded.threshold
+        splits = self.state.splits
+        validation = splits.validation if current and splits is not None else None
 
-        def saved(written: Path) -> None:
-            loaded.metadata.update(metadata)
+        def saved(outcome: tuple[Path, dict]) -> None:
+            written, metadata = outcome
+            loaded.metadata = metadata
             if loaded is self.state.model:
                 self.state.model_saved(written)
             else:
@@ -417,7 +419,8 @@ class MainWindow(QMainWindow):
                 loaded.read_only = False  # a copy outside the package is the user's own file
             self.show_status(f"Model saved to {written}")
 
-        self.runner.submit(lambda: _save_model_task(loaded, path, metadata), saved,
+        self.runner.submit(lambda: _save_model_task(loaded, path, threshold, validation),
+                           saved,
                            lambda exc: show_error(self, "Cannot save the model", error_text(exc)),
                            f"Saving {path.name}…")
 
@@ -516,7 +519,7 @@ class MainWindow(QMainWindow):
             note = " — Fashion-MNIST not installed" if kind is DataKind.SAMPLES else ""
             self.data_label.setText(f"Data: {kind.value}, {len(data):,} held-out test images{note}")
             self.data_label.setToolTip(data.source)
-        self.threshold_label.setText(f"Threshold: {state.threshold:.3f}")
+        self.threshold_label.setText(f"Threshold: {state.threshold.value:.3f}")
         # Qt appends the application display name ("… — Siamese GUI") itself.
         self.setWindowTitle(state.model_name if state.model is not None else "")
 

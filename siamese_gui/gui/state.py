@@ -65,11 +65,8 @@ class AppState(QObject):
         return self.session.model.name if self.session.model is not None else "none"
 
     @property
-    def threshold(self) -> float:
-        return self.session.threshold.value
-
-    @property
-    def threshold_info(self) -> Threshold:
+    def threshold(self) -> Threshold:
+        """The threshold every panel uses: its value, how it was chosen, on which pairs."""
         return self.session.threshold
 
     @property
@@ -142,7 +139,7 @@ class AppState(QObject):
         evaluation = self.evaluation
         if evaluation is not None and len(evaluation.distances):
             upper = float(np.quantile(evaluation.distances, 0.995)) * 1.15
-        upper = max(upper, self.threshold * 1.25, 0.1)
+        upper = max(upper, self.threshold.value * 1.25, 0.1)
         return math.ceil(upper * 10) / 10
 
     def shutdown(self) -> None:

@@ -56,11 +56,11 @@ def test_keyboard_on_the_slider_flips_the_verdict_without_recomputing(loaded_win
     slider = panel.threshold.slider
     slider.setFocus()
     qtbot.keyClick(slider, Qt.Key.Key_Home)
-    assert loaded_window.state.threshold == 0.0
+    assert loaded_window.state.threshold.value == 0.0
     assert panel.verdict is Verdict.DIFFERENT
     assert panel.verdict_label.text() == "Different"
     qtbot.keyClick(slider, Qt.Key.Key_End)
-    assert loaded_window.state.threshold > distance
+    assert loaded_window.state.threshold.value > distance
     assert panel.verdict is Verdict.SAME
     assert panel.verdict_label.text() == "Same"
     assert embedder.calls == calls
@@ -73,7 +73,7 @@ def test_typed_threshold_is_shared_by_every_panel(loaded_window, qtbot):
     spin.selectAll()
     qtbot.keyClicks(spin, "0.321")
     qtbot.keyClick(spin, Qt.Key.Key_Return)
-    assert loaded_window.state.threshold == 0.321
+    assert loaded_window.state.threshold.value == 0.321
     assert loaded_window.threshold_panel.control.spin.value() == 0.321
     assert loaded_window.threshold_label.text() == "Threshold: 0.321"
 
@@ -86,7 +86,7 @@ def test_random_pair_buttons_swap_and_their_shortcuts(loaded_window, qtbot):
         click(qtbot, button)
         assert (panel.pane_a.image.label == panel.pane_b.image.label) == same
         distance = _wait_distance(qtbot, panel)
-        assert panel.verdict is verdict_of(distance, loaded_window.state.threshold)
+        assert panel.verdict is verdict_of(distance, loaded_window.state.threshold.value)
     data = loaded_window.state.test_data
     a, b = panel.pane_a.image.index, panel.pane_b.image.index
     expected = loaded_window.state.model.distance(data.images[a], data.images[b])

@@ -102,7 +102,7 @@ def _bad_model_files(tmp_path):
 def test_bad_model_files_keep_the_previous_model(loaded_window, tmp_path, qtbot, dialogs, monkeypatch):
     loaded_window.show()
     state = loaded_window.state
-    model, evaluation, threshold = state.model, state.evaluation, state.threshold
+    model, evaluation, threshold = state.model, state.evaluation, state.threshold.value
     for path in _bad_model_files(tmp_path):
         dialogs.clear()
         choose_file(monkeypatch, path)
@@ -113,7 +113,7 @@ def test_bad_model_files_keep_the_previous_model(loaded_window, tmp_path, qtbot,
         assert path.name in message
         assert state.model is model
         assert state.evaluation is evaluation
-        assert state.threshold == threshold
+        assert state.threshold.value == threshold
 
 
 def _choose_folder(monkeypatch, folder):

@@ -11,6 +11,7 @@ import pytest
 from gui_helpers import choose_file, click, press, show_tab
 
 from siamese_gui.core.data.datasets import DataSplits
+from siamese_gui.core.evaluation.threshold import ThresholdOrigin
 from siamese_gui.core.model.config import TrainingConfig
 from siamese_gui.gui import workers
 
@@ -53,7 +54,7 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
 
     click(qtbot, panel.use_button)
     assert window.state.model is outcome.handle
-    assert window.state.threshold == pytest.approx(outcome.result.threshold)
+    assert window.state.threshold.value == pytest.approx(outcome.result.threshold)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
     assert window.model_label.text() == "Model: trained (unsaved)"
 
@@ -69,7 +70,11 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
     choose_file(monkeypatch, tmp_path / "tiny.keras")
     press(qtbot, window, "Ctrl+O")
     qtbot.waitUntil(lambda: window.state.model is not outcome.handle, timeout=60_000)
-    assert window.state.threshold == pytest.approx(0.42)
+    assert window.state.threshold.value == pytest.approx(0.42)
+    # Saved as set by hand, with the figures at 0.42 on the validation pairs it trained with.
+    assert window.state.threshold.origin is ThresholdOrigin.USER
+    at = window.state.model.metadata["metrics"]["at_threshold"]
+    assert at["threshold"] == pytest.approx(0.42) and at["measured_on"] == outcome.result.validation_pairs_description
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=30_000)
     assert dialogs == []
 

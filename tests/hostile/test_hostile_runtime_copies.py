@@ -73,7 +73,7 @@ def _forge_card(copy_path, model_path):
 
 def test_a_saved_model_records_its_copy_and_runs_it(tmp_path):
     path = _save(tmp_path / "a.keras", seed=1)
-    recorded = copies.read_metadata(path)[copies.RECORD_FIELD]
+    recorded = copies.read_metadata(path)[copies.COPY_FIELD]
     assert recorded == file_sha256(runtime_copy_path(path))
     handle = _load(path)
     assert handle.engine.startswith("LiteRT") and handle.warnings == []
@@ -113,7 +113,7 @@ def test_a_copy_beside_a_model_that_records_none_is_not_used(tmp_path):
     from siamese_gui.core.runtime.store import update_metadata
 
     path = _save(tmp_path / "m.keras", seed=1)
-    update_metadata(path, **{copies.RECORD_FIELD: None})
+    update_metadata(path, **{copies.COPY_FIELD: None})
     handle = _load(path, cache=False)
     assert handle.engine == "TensorFlow"
     assert "records no runtime copy" in handle.warnings[0]
@@ -127,7 +127,7 @@ def test_an_unsealed_cache_entry_is_refused_and_the_apps_own_is_used(tmp_path, m
     path = _save(tmp_path / "m.keras", seed=1)
     os.remove(runtime_copy_path(path))
     os.remove(card_path(runtime_copy_path(path)))
-    update_metadata(path, **{copies.RECORD_FIELD: None})
+    update_metadata(path, **{copies.COPY_FIELD: None})
     key = copies.model_key(path)
     planted = copies.cached_copy_path(key)
     planted.parent.mkdir(parents=True)

@@ -32,7 +32,12 @@ from siamese_gui.core.evaluation.metrics import (
     threshold_for_far,
 )
 from siamese_gui.core.evaluation.protocol import PANEL_IMAGES, Evaluation, evaluate
-from siamese_gui.core.evaluation.threshold import Threshold, ThresholdOrigin, check_threshold
+from siamese_gui.core.evaluation.threshold import (
+    Threshold,
+    ThresholdOrigin,
+    check_threshold,
+    fallback_threshold,
+)
 from siamese_gui.core.runtime.handle import ModelHandle
 
 VALIDATION_FRACTION = 0.1
@@ -286,7 +291,7 @@ class Session:
         self.model: ModelHandle | None = None
         self.source: DataSource | None = None
         self.splits: Splits | None = None
-        self.threshold = Threshold(0.5, ThresholdOrigin.FALLBACK)
+        self.threshold = fallback_threshold("no model is loaded")
         self._evaluations: dict[Role, Evaluation] = {}
         self._listeners: list[Callable[[Change], None]] = []
 

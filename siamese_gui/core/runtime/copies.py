@@ -72,7 +72,7 @@ def cache_dir() -> Path:
 COPY_SIZE_FACTOR = 2
 COPY_SIZE_SLACK = 4 * 1024 * 1024
 SEAL_FIELD = "cache_seal"
-RECORD_FIELD = "runtime_copy_sha256"
+COPY_FIELD = "runtime_copy_sha256"
 _SEAL_KEY_BYTES = 32
 
 
@@ -293,7 +293,7 @@ def find_runtime_copy(model_path: str | os.PathLike, metadata: dict, key: str) -
     limit = max_copy_bytes(model_path)
     refused = []
     beside = runtime_copy_path(model_path)
-    recorded = metadata.get(RECORD_FIELD)
+    recorded = metadata.get(COPY_FIELD)
     found = _intact_copy(beside, limit)
     if found is not None:
         card, digest = found

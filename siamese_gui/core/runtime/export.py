@@ -24,6 +24,7 @@ import numpy as np
 
 import siamese_gui
 from siamese_gui.core.errors import ModelFileError, SiameseError
+from siamese_gui.core.evaluation.threshold import read_threshold, threshold_fields
 from siamese_gui.core.io.safe_files import (
     OutputKind,
     check_output,
@@ -43,6 +44,7 @@ from siamese_gui.core.runtime.copies import (
     find_runtime_copy,
     model_key,
     network_key,
+    read_card,
     runtime_copy_path,
     runtime_embedder,
     runtime_installed,
@@ -144,7 +146,11 @@ def card_for(
     export_path: Path, fmt: str, embedding, metadata: dict, model_path: Path | None, key: str | None
 ) -> dict:
     """The card written beside an export (see the module docstring); `key` is the model's
-    `network_key`. It describes the file; it proves nothing (see `copies`)."""
+    `network_key`. It describes the file; it proves nothing (see `copies`).
+
+    It always carries a threshold (the fallback where the model has none) with its
+    origin and detail, as `core.evaluation.threshold.threshold_fields` writes them.
+    """
     from siamese_gui.core.backend import keras
 
     card = {
@@ -162,14 +168,44 @@ def card_for(
         },
         "output": {"shape": [None, int(embedding.output.shape[-1])], "dtype": "float32"},
         "distance": "euclidean",
-        "threshold": metadata.get("threshold"),
-        "threshold_detail": metadata.get("threshold_detail") or "max accuracy on validation pairs",
+        **threshold_fields(read_threshold(metadata, str(model_path or export_path))),
         "same_if": "distance < threshold",
         "class_names": list(metadata.get("class_names") or []),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": {"siamese_gui": siamese_gui.__version__, "keras": keras.__version__},
     }
     return card
+
+
+def update_card_threshold(model_path: str | os.PathLike, metadata: dict) -> Path | None:
+    """Give the card of the runtime copy beside a model the threshold its metadata now holds.
+
+    The copy stays valid when only the threshold changes (its key is the network's), so
+    its card must not keep the old one. Best effort, like `write_runtime_copy`: returns
+    the card rewritten, or None where there is no copy of this model or it cannot be
+    written.
+    """
+    model_path = Path(model_path)
+    export_path = runtime_copy_path(model_path)
+    card_file = card_path(export_path)
+    try:
+        card = read_card(export_path)
+        if card.get("model_sha256") != model_key(model_path):
+            return None
+        card.update(threshold_fields(read_threshold(metadata, str(model_path))))
+        fd, temp = create_temp_beside(card_file, None, ".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(card, indent=2, sort_keys=True) + "\n")
+            os.chmod(temp, 0o644)
+            check_replaceable(card_file, CARD_OUTPUT, ModelFileError)
+            os.replace(temp, card_file)
+        finally:
+            if os.path.exists(temp):
+                os.remove(temp)
+    except (OSError, ValueError, ModelFileError):
+        return None
+    return card_file
 
 
 def _check_target(out: Path, fmt: str, inputs=()) -> Path:

@@ -14,12 +14,7 @@ import numpy as np
 
 from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.evaluation.metrics import Verdict, verdict_of
-from siamese_gui.core.evaluation.threshold import (
-    FALLBACK_THRESHOLD,
-    Threshold,
-    ThresholdOrigin,
-    check_threshold,
-)
+from siamese_gui.core.evaluation.threshold import Threshold, read_threshold, write_threshold
 from siamese_gui.core.model.embedding import Embedder, embed_in_batches
 
 
@@ -127,18 +122,17 @@ class ModelHandle:
 
     @property
     def threshold(self) -> Threshold:
-        """The model's recommended threshold and where it came from."""
-        stored = self.metadata.get("threshold")
-        if stored is None:
-            return Threshold(FALLBACK_THRESHOLD, ThresholdOrigin.FALLBACK)
-        where = f"{self.path}" if self.path else "the trained model"
-        value = check_threshold(stored, where)
-        detail = str(self.metadata.get("threshold_detail") or "max accuracy on validation pairs")
-        return Threshold(value, ThresholdOrigin.MODEL, detail)
+        """The model's threshold, how it was chosen and on which pairs (`read_threshold`)."""
+        return read_threshold(self.metadata, f"{self.path}" if self.path else "the trained model")
 
-    def with_threshold(self, threshold: Threshold) -> "ModelHandle":
-        """A copy of this handle whose stored threshold is `threshold` (nothing is written)."""
-        metadata = {**self.metadata, "threshold": threshold.value, "threshold_detail": threshold.detail}
+    def with_threshold(self, threshold: Threshold, at_threshold: dict | None = None) -> "ModelHandle":
+        """A copy of this handle whose stored threshold is `threshold` (nothing is written).
+
+        Args:
+            threshold: the new threshold.
+            at_threshold: the figures at it (see `write_threshold`), or None.
+        """
+        metadata = write_threshold(self.metadata, threshold, at_threshold)
         return ModelHandle(
             self.embedder, metadata, self.path, self._keras_model, self._keras_embedding,
             list(self.warnings), self.read_only, self.engine,

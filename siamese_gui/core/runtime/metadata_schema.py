@@ -14,6 +14,7 @@ import numbers
 
 from siamese_gui.core.errors import ConfigError, ModelFileError
 from siamese_gui.core.evaluation.metrics import THRESHOLD_MAX, validate_threshold
+from siamese_gui.core.evaluation.threshold import ORIGIN_FIELD, ThresholdOrigin
 
 # Embeddings of the default architecture are unit-length (or a mean of unit vectors), so
 # two of them are at most 2 apart; a threshold above that would call every pair "same".
@@ -108,6 +109,8 @@ def check_metadata(metadata: dict, source: str) -> None:
     versions = _object(metadata, "versions", source)
     for field in versions:
         _text(versions, field, source, f"versions.{field}")
+    if metadata.get(ORIGIN_FIELD) is not None:
+        ThresholdOrigin.from_key(metadata[ORIGIN_FIELD], source)
     if metadata.get("threshold") is not None:
         value = validate_threshold(metadata["threshold"], source, ModelFileError)
         limit = threshold_limit(metadata)

@@ -25,6 +25,19 @@ import numpy as np
 import siamese_gui
 from siamese_gui.core.backend import keras, tf
 from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.evaluation.threshold import (
+    AT_THRESHOLD,
+    DETAIL_FIELD,
+    ORIGIN_FIELD,
+    VALUE_FIELD,
+    Threshold,
+    ThresholdOrigin,
+    fallback_threshold,
+    read_threshold,
+    threshold_fields,
+    write_threshold,
+)
+from siamese_gui.core.evaluation.validation import RECORD_FIELD
 from siamese_gui.core.io.safe_files import (
     check_replaceable,
     file_sha256,  # noqa: F401 - part of this module's API
@@ -50,7 +63,7 @@ from siamese_gui.core.runtime.archive import (
 from siamese_gui.core.runtime.archive import (
     check_metadata_values as _check_metadata_values,
 )
-from siamese_gui.core.runtime.copies import RECORD_FIELD, safe_mode_would_load
+from siamese_gui.core.runtime.copies import COPY_FIELD, safe_mode_would_load
 from siamese_gui.core.runtime.export import install_runtime_copy, prepare_runtime_copy
 from siamese_gui.core.training.train import TrainingResult
 
@@ -74,17 +87,16 @@ def result_metadata(
         class_names: class names of the training data.
         split: the data split's record (`core.splits.Splits.metadata`), if known.
     """
-    return {
+    if result.threshold is not None:
+        threshold = Threshold(result.threshold, ThresholdOrigin.MODEL,
+                              f"max accuracy on {result.validation_pairs_description}")
+    else:
+        threshold = fallback_threshold("training chose none (its validation pairs hold only one kind of pair)")
+    metadata = {
         "config": result.config.as_dict(),
         "data_source": result.data_source,
         "class_names": list(class_names),
         "split": split,
-        "threshold": result.threshold,
-        "threshold_detail": (
-            f"max accuracy on {result.validation_pairs_description}"
-            if result.threshold is not None
-            else ""
-        ),
         "training": {
             "status": result.status,
             "seconds": round(result.seconds, 1),
@@ -97,9 +109,13 @@ def result_metadata(
         },
         "metrics": {
             "validation": result.validation.as_dict() if result.validation else None,
-            "at_threshold": result.at_threshold.as_dict() if result.at_threshold else None,
+            AT_THRESHOLD: result.at_threshold.as_dict() if result.at_threshold else None,
+            RECORD_FIELD: result.validation_record,
         },
     }
+    if result.at_threshold is not None and result.validation_record is not None:
+        metadata["metrics"][AT_THRESHOLD]["measured_on"] = result.validation_record["description"]
+    return write_threshold(metadata, threshold)
 
 
 # --- saving -----------------------------------------------------------------------------
@@ -288,9 +304,9 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
                 reason = str(exc).split(": ", 1)[-1]
                 raise ModelFileError(f"{path}: cannot save the model ({reason})") from None
             info = _stamped(metadata, written, path)
-            info.pop(RECORD_FIELD, None)
+            info.pop(COPY_FIELD, None)
             if prepared is not None:
-                info[RECORD_FIELD] = prepared.sha256
+                info[COPY_FIELD] = prepared.sha256
             members = dict(written.members)
             members.pop(METADATA_MEMBER, None)
             members[METADATA_MEMBER] = _metadata_member(info)
@@ -345,10 +361,12 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 
 def update_metadata(path: str | os.PathLike, **fields) -> dict:
-    """Change fields of a model file's metadata (for example its threshold), atomically.
+    """Change fields of a model file's metadata (for example its class names), atomically.
 
     The model file is rewritten with the same Keras members and the new metadata, then
     moved over the old one. A legacy model (sidecar only) gets its metadata inside.
+    A new threshold goes through `store_threshold`, which keeps its provenance and
+    figures together.
 
     Returns:
         The new metadata.
@@ -357,14 +375,58 @@ def update_metadata(path: str | os.PathLike, **fields) -> dict:
         ModelFileError: if the model or its metadata cannot be read, a field is invalid,
             or the file cannot be written.
     """
-    path = Path(path)
     _check_metadata_values(fields, str(path))
+    info = _rewrite_metadata(Path(path), lambda old: _merged(old, fields))
+    if {VALUE_FIELD, ORIGIN_FIELD, DETAIL_FIELD} & set(fields):
+        from siamese_gui.core.runtime.export import update_card_threshold
+
+        update_card_threshold(path, info)
+    return info
+
+
+def _merged(info: dict, fields: dict) -> dict:
+    """`info` updated by `fields`; a bare new threshold loses the old one's provenance
+    and the figures measured at the old one."""
+    if VALUE_FIELD not in fields or ORIGIN_FIELD in fields:
+        return {**info, **fields}
+    kept = {k: v for k, v in info.items() if k not in (ORIGIN_FIELD, DETAIL_FIELD)}
+    merged = {**kept, **fields}
+    if merged[VALUE_FIELD] is None:
+        return {**write_threshold(merged, fallback_threshold()), VALUE_FIELD: None,
+                ORIGIN_FIELD: None, DETAIL_FIELD: ""}
+    return write_threshold(merged, read_threshold(merged, "the new metadata"))
+
+
+def store_threshold(path: str | os.PathLike, threshold: Threshold, at_threshold: dict | None = None) -> dict:
+    """Write a threshold, how it was chosen and the figures at it into a model file, atomically.
+
+    See `core.evaluation.threshold.write_threshold`: figures measured at another
+    threshold are dropped where `at_threshold` is None. The card of the runtime copy
+    beside the model, if any, gets the new threshold too.
+
+    Returns:
+        The new metadata.
+
+    Raises:
+        ModelFileError: as `update_metadata`.
+    """
+    path = Path(path)
+    _check_metadata_values(threshold_fields(threshold), str(path))
+    info = _rewrite_metadata(path, lambda old: write_threshold(old, threshold, at_threshold))
+    from siamese_gui.core.runtime.export import update_card_threshold
+
+    update_card_threshold(path, info)
+    return info
+
+
+def _rewrite_metadata(path: Path, change) -> dict:
+    """Rewrite a model file with `change(metadata)` as its metadata (see `update_metadata`)."""
     folder = _folder_of(path)
     try:
         with _folder_lock(folder):
             _remove_stale_temps(folder, path.stem)
             archive = open_model_file(path)
-            info = {**model_metadata(archive), **fields}
+            info = change(model_metadata(archive))
             info.update(
                 format=METADATA_FORMAT,
                 config_sha256=archive.sha256(CONFIG_MEMBER),
@@ -549,5 +611,5 @@ def record_runtime_copy(path: str | os.PathLike) -> str:
     loaded = load_model(path)
     check_parity(loaded.embedding, copy)
     digest = file_sha256(copy)
-    update_metadata(path, **{RECORD_FIELD: digest})
+    update_metadata(path, **{COPY_FIELD: digest})
     return digest

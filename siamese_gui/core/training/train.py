@@ -15,7 +15,7 @@ import numpy as np
 
 from siamese_gui.core.backend import keras, tf
 from siamese_gui.core.data.datasets import Dataset
-from siamese_gui.core.data.pairs import Pairs, balanced_pairs, stratified_split, threshold_pairs
+from siamese_gui.core.data.pairs import stratified_split, threshold_pairs
 from siamese_gui.core.errors import Cancelled, ConfigError, ModelFileError
 from siamese_gui.core.evaluation.metrics import (
     EvaluationReport,
@@ -24,6 +24,7 @@ from siamese_gui.core.evaluation.metrics import (
     metrics_at,
     pair_distances,
 )
+from siamese_gui.core.evaluation.validation import validation_record
 from siamese_gui.core.io.images import IMAGE_SIZE
 from siamese_gui.core.model.config import TrainingConfig
 from siamese_gui.core.model.graph import embed
@@ -135,6 +136,8 @@ class TrainingResult:
         probe_steps: optimiser steps trained without the classes the share was chosen
             on, which then joined training (0 when the share was not chosen that way).
         share_choice: the chosen share with its evidence (`share_choice.record`), or None.
+        validation_record: the validation pairs the threshold was chosen on
+            (`core.evaluation.validation.validation_record`), or None.
     """
 
     embedding: keras.Model
@@ -156,6 +159,7 @@ class TrainingResult:
     histograms: str = ""
     probe_steps: int = 0
     share_choice: dict | None = None
+    validation_record: dict | None = None
 
     @property
     def usable(self) -> bool:
@@ -392,24 +396,20 @@ def _whitening(histograms: keras.Model, dataset: Dataset, indices: np.ndarray) -
         return None
 
 
-def validation_pairs(labels: np.ndarray, seed: int) -> Pairs:
-    """Balanced pairs among held-out images, used to choose the threshold."""
-    return balanced_pairs(labels, seed=seed + 1)
-
-
 def _validation_distances(trained, validation: Dataset, dataset: Dataset, train_idx, seed: int, should_cancel):
     """Distances of the pairs the threshold is chosen on (`threshold_pairs`), the pairs,
-    and them in words."""
+    the training images they pair with (none where validation pairs among itself), and
+    the pairs in words."""
     known = np.asarray(train_idx)
     pairs, partners = threshold_pairs(validation.labels, dataset.labels[known], seed + 1)
     vectors = embed(trained, validation.images, should_cancel)
     if not len(partners):
-        return pair_distances(vectors, pairs), pairs, (
+        return pair_distances(vectors, pairs), pairs, partners, (
             f"{len(pairs):,} pairs of {len(validation):,} held-out images ({validation.source})"
         )
     vectors = np.concatenate([vectors, embed(trained, dataset.images[known[partners]], should_cancel)])
     same = int(pairs.same.sum())
-    return pair_distances(vectors, pairs), pairs, (
+    return pair_distances(vectors, pairs), pairs, partners, (
         f"{len(pairs):,} pairs of each of {len(validation):,} held-out images with a training image "
         f"({same:,} same-class, {len(pairs) - same:,} different; too few held-out images of a class "
         f"to pair them among themselves) ({validation.source})"
@@ -556,7 +556,7 @@ def train(
             result.message = "completed"
         try:
             # The validation pass of a big dataset takes seconds; closing must not wait for it.
-            distances, pairs, described_pairs = _validation_distances(
+            distances, pairs, partners, described_pairs = _validation_distances(
                 trained, validation, dataset, train_idx, config.seed, should_cancel
             )
         except ModelFileError:
@@ -566,6 +566,9 @@ def train(
         else:
             result.validation = evaluate_distances(distances, pairs.same)
             result.validation_pairs_description = described_pairs
+            if not len(partners):  # pairs among the validation images: measurable again later
+                result.validation_record = validation_record(
+                    validation, config.seed, pairs, result.validation_pairs_description)
             if result.validation.defined:
                 result.threshold = result.validation.best_threshold
                 result.at_threshold = metrics_at(distances, pairs.same, result.threshold)

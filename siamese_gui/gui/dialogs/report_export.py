@@ -13,16 +13,6 @@ from siamese_gui.gui.workers import error_text
 REPORT_FILTERS = ("HTML report (*.html)", "PDF report (*.pdf)")
 
 
-def report_threshold(handle, value: float):
-    """The model's own threshold, or `value` as set in the app when it differs."""
-    from siamese_gui.core.evaluation.threshold import Threshold, ThresholdOrigin
-
-    own = handle.threshold
-    if abs(own.value - value) < 1e-12:
-        return own
-    return Threshold(float(value), ThresholdOrigin.USER, f"set in the app; the model's own is {own.value:.4f}")
-
-
 def _build_and_write(handle, images, threshold, path: Path, should_stop) -> Path:
     from siamese_gui.core.app.report import report_from_figures, write_report
     from siamese_gui.core.app.scoring import score_images
@@ -59,8 +49,8 @@ def export_report(
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm", ".pdf"):
         path = path.with_suffix(".html")
-    # The state's threshold keeps its origin (model, preset, hand) where it records one.
-    threshold = getattr(state, "threshold_info", None) or report_threshold(handle, state.threshold)
+    # The threshold in use, with its origin (model, preset, hand) and detail.
+    threshold = state.threshold
     # The images `evaluate` and `report` score for this model and data (seen and unseen
     # classes apart), never the training images.
     images = state.session.scored_images()

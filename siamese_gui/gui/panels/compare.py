@@ -301,10 +301,10 @@ class ComparePanel(QWidget):
         """The verdict at the shared threshold, or None when there is no distance."""
         if self.distance is None:
             return None
-        return verdict_of(self.distance, self.state.threshold)
+        return verdict_of(self.distance, self.state.threshold.value)
 
     def _show_verdict(self, *_args) -> None:
-        threshold = self.state.threshold
+        threshold = self.state.threshold.value
         neutral = f"font-size: 15px; color: {MUTED_COLOR}; padding: 8px;"
         if self.distance is None:
             self.distance_label.setText("—")

@@ -282,7 +282,7 @@ class GalleryPanel(QWidget):
         chosen = choose_pairs(
             evaluation.distances,
             evaluation.pairs.same,
-            self.state.threshold,
+            self.state.threshold.value,
             self.count_spin.value(),
             self.seed_spin.value(),
             self.mode,
@@ -301,7 +301,7 @@ class GalleryPanel(QWidget):
                 evaluation.pairs.same[k],
             )
             tile.set_width(self._tile_width)
-            tile.set_threshold(self.state.threshold)
+            tile.set_threshold(self.state.threshold.value)
             tile.activated.connect(self.pairActivated)
             self.tiles.append(tile)
         self._columns = 0
@@ -353,14 +353,14 @@ class GalleryPanel(QWidget):
         return f"{len(self.tiles)} pairs · {right} right · {len(self.tiles) - right} wrong"
 
     def _update_summary(self) -> None:
-        self.summary.setText(f"{self._counts()} at threshold {self.state.threshold:.3f}")
+        self.summary.setText(f"{self._counts()} at threshold {self.state.threshold.value:.3f}")
 
     def caption(self) -> str:
         """What the gallery shows: model, data, threshold, filter and seed."""
         evaluation = self.state.evaluation
         data = evaluation.dataset.source if evaluation is not None else "no data"
         return (
-            f"Model: {self.state.model_name} · Data: {data} · Threshold: {self.state.threshold:.3f} · "
+            f"Model: {self.state.model_name} · Data: {data} · Threshold: {self.state.threshold.value:.3f} · "
             f"Filter: {FILTER_LABELS[self.filter_combo.currentIndex()]} · Seed: {self.seed_spin.value()} · "
             f"{self._counts()}"
         )

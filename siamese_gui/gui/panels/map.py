@@ -344,7 +344,7 @@ class MapPanel(QWidget):
         from siamese_gui.core.evaluation.retrieval import nearest_neighbour_mistakes
 
         indices, distances = self.neighbours
-        self.mistakes = nearest_neighbour_mistakes(self.data.labels, indices, distances, self.state.threshold)
+        self.mistakes = nearest_neighbour_mistakes(self.data.labels, indices, distances, self.state.threshold.value)
         self._update_marks()
 
     def _update_marks(self) -> None:

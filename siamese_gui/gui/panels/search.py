@@ -185,7 +185,7 @@ class SearchPanel(QWidget):
             return False
         gallery = self.gallery if self.gallery is not None and self.gallery.serves(source, handle) else None
         query = self.query.image.array.copy()
-        k, threshold = self.top_spin.value(), self.state.threshold
+        k, threshold = self.top_spin.value(), self.state.threshold.value
 
         def work(should_stop):
             return search(source, handle, query, k, threshold, gallery, should_stop)
@@ -235,7 +235,7 @@ class SearchPanel(QWidget):
         self.resultsChanged.emit()
 
     def _recolor(self, *_args) -> None:
-        threshold = self.state.threshold
+        threshold = self.state.threshold.value
         for button, result in zip(self.result_buttons, self.results):
             hit = result.hit
             verdict = verdict_of(hit.distance, threshold)

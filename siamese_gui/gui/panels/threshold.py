@@ -59,12 +59,12 @@ class ThresholdPanel(QWidget):
     then saves a copy of the model in the user's data folder.
 
     Signals:
-        saveModelRequested(str, object): the model must be saved to a new file (it has
-            none yet, or it is read-only): a suggested path and extra sidecar fields.
+        saveModelRequested(str): the model must be saved to a new file (it has none
+            yet, or it is read-only): a suggested path.
         statusMessage(str): a short note for the status bar.
     """
 
-    saveModelRequested = Signal(str, object)
+    saveModelRequested = Signal(str)
     statusMessage = Signal(str)
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
@@ -191,7 +191,7 @@ class ThresholdPanel(QWidget):
         report = evaluation.report
         eer_point = (report.eer, 1 - report.eer) if report.defined else (0.0, 0.0)
         self.plots.set_evaluation(
-            evaluation.distances, evaluation.pairs.same, evaluation.roc, eer_point, self.state.threshold
+            evaluation.distances, evaluation.pairs.same, evaluation.roc, eer_point, self.state.threshold.value
         )
         model = self.state.model
         seen = (test_classes_in_words(self.state.splits, model.training_classes)
@@ -206,7 +206,7 @@ class ThresholdPanel(QWidget):
                  if validation is not None else "")
         # The accuracy line is the one `evaluate` and `report` print for these images.
         self._summary = (seen, f"{report.pairs:,} test pairs of {evaluation.description}. {figures}.{where}")
-        self._threshold_changed(self.state.threshold)
+        self._threshold_changed(self.state.threshold.value)
 
     def _threshold_changed(self, threshold: float) -> None:
         evaluation = self.state.evaluation
@@ -252,49 +252,44 @@ class ThresholdPanel(QWidget):
         if self.state.model is not None:
             self.state.apply_preset(ThresholdPreset.MODEL)
 
-    def threshold_detail(self) -> str:
-        """How the current threshold was chosen and on which pairs, in words."""
-        threshold = self.state.threshold_info
-        if threshold.detail:
-            return threshold.detail
-        evaluation = self.state.validation_evaluation
-        if evaluation is None:
-            return "set by hand"
-        return f"set by hand while viewing {len(evaluation.pairs):,} validation pairs ({evaluation.description})"
-
     def save_threshold(self) -> bool:
-        """Store the current threshold, and how it was chosen, with the model.
+        """Store the current threshold, how it was chosen and the figures at it, with the model.
 
         A model without a file, or a read-only one (the shipped model), is saved as a
         new file through `saveModelRequested`; a model of the user's own is updated
-        in place after asking.
+        in place after asking (`core.app.model_files.store_threshold_in`, in the
+        background).
 
         Returns:
-            Whether the threshold was written now (False when a save was requested).
+            Whether the threshold is being written into the model's own file now.
         """
         model = self.state.model
         if model is None:
             return False
-        detail = self.threshold_detail()
+        threshold = self.state.threshold
         if model.path is None or model.read_only:
-            self.saveModelRequested.emit(self._copy_suggestion(), {"threshold_detail": detail})
+            self.saveModelRequested.emit(self._copy_suggestion())
             return False
         path = Path(model.path)
         if not ask(self, "Save the threshold?",
                    f"Overwrite the threshold stored with {path.name} "
-                   f"({model.threshold.value:.4f}) by {self.state.threshold:.4f}?"):
+                   f"({model.threshold.value:.4f}) by {threshold.value:.4f}?"):
             return False
-        from siamese_gui.core.runtime.store import update_metadata
+        from siamese_gui.core.app.model_files import store_threshold_in
 
-        try:
-            update_metadata(path, threshold=self.state.threshold, threshold_detail=detail)
-        except SiameseError as exc:
-            show_error(self, "Cannot save the threshold", str(exc))
-            return False
-        model.metadata["threshold"] = self.state.threshold
-        model.metadata["threshold_detail"] = detail
-        self._update_buttons()
-        self.statusMessage.emit(f"Threshold {self.state.threshold:.3f} saved with {path.name}")
+        splits = self.state.splits
+        validation = splits.validation if splits is not None else None
+
+        def saved(metadata: dict) -> None:
+            model.metadata = metadata
+            self._update_buttons()
+            self.statusMessage.emit(f"Threshold {threshold.value:.3f} saved with {path.name}")
+
+        self.state.runner.submit(
+            lambda: store_threshold_in(model, threshold, validation), saved,
+            lambda exc: show_error(self, "Cannot save the threshold", str(exc)),
+            f"Saving the threshold into {path.name}…",
+        )
         return True
 
     def _copy_suggestion(self) -> str:
@@ -306,5 +301,5 @@ class ThresholdPanel(QWidget):
             folder = Path.home()
         model = self.state.model
         stem = Path(model.path).stem if model is not None and model.path else "model"
-        name = f"{stem}-threshold-{self.state.threshold:.3f}.keras"
+        name = f"{stem}-threshold-{self.state.threshold.value:.3f}.keras"
         return str(folder / name)

@@ -220,7 +220,7 @@ class VerifyPanel(QWidget):
         self._run()
 
     def _run(self) -> None:
-        handle, threshold, path = self.state.model, self.state.threshold, self.csv_path
+        handle, threshold, path = self.state.model, self.state.threshold.value, self.csv_path
         progress = self._progress.changed.emit
 
         def work(should_stop):
@@ -241,7 +241,7 @@ class VerifyPanel(QWidget):
     def _done(self, results: list[VerifyResult]) -> None:
         self._finish()
         # The threshold may have moved while the task ran.
-        self._set_results(rejudge(results, self.state.threshold))
+        self._set_results(rejudge(results, self.state.threshold.value))
 
     def _failed(self, exc: BaseException) -> None:
         self._finish()
@@ -278,7 +278,7 @@ class VerifyPanel(QWidget):
         self.summary_label.setText(
             f"{self.csv_path.name if self.csv_path else ''}: {s.scored:,} of {s.pairs:,} pairs scored — "
             f"{s.same:,} same, {s.different:,} different, {s.errors:,} with errors — at threshold "
-            f"{self.state.threshold:.3f} ({self.state.model.name if self.state.model is not None else 'no model'}). "
+            f"{self.state.threshold.value:.3f} ({self.state.model.name if self.state.model is not None else 'no model'}). "
             "Click a column header to sort.")
 
     # Export --------------------------------------------------------------------------

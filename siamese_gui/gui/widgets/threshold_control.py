@@ -46,7 +46,7 @@ class ThresholdControl(QWidget):
         self.spin.blockSignals(True)
         self.spin.setRange(0.0, max(self._upper * 4, 10.0))
         self.spin.blockSignals(False)
-        self._show(self.state.threshold)
+        self._show(self.state.threshold.value)
 
     def _slider_moved(self, position: int) -> None:
         self.state.set_threshold(round(position / SLIDER_STEPS * self._upper, 4))
