@@ -24,7 +24,14 @@ import numpy as np
 
 from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.io.safe_files import file_sha256
-from siamese_gui.core.runtime.archive import model_metadata, open_model_file
+from siamese_gui.core.runtime.archive import (
+    CONFIG_MEMBER,
+    METADATA_MEMBER,
+    WEIGHTS_MEMBER,
+    ModelArchive,
+    model_metadata,
+    open_model_file,
+)
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden
 
 CARD_KIND = "siamese-gui runtime export"
@@ -80,10 +87,19 @@ def model_key(model_path: str | os.PathLike) -> str:
     Raises:
         ModelFileError: if the archive is refused.
     """
-    archive = open_model_file(model_path)
-    info = model_metadata(archive)
-    if info.get("config_sha256") and info.get("weights_sha256"):
-        return hashlib.sha256(f"{info['config_sha256']}:{info['weights_sha256']}".encode()).hexdigest()
+    return archive_key(open_model_file(model_path))
+
+
+def archive_key(archive: ModelArchive) -> str:
+    """`model_key` of a vetted archive.
+
+    The metadata of a model that has it inside records these hashes of its members
+    (`archive.model_metadata` refuses one where they differ), so they come from the
+    members, without decoding the metadata.
+    """
+    if METADATA_MEMBER in archive.members:
+        config, weights = archive.sha256(CONFIG_MEMBER), archive.sha256(WEIGHTS_MEMBER)
+        return hashlib.sha256(f"{config}:{weights}".encode()).hexdigest()
     return archive.file_sha256  # a model saved before its metadata moved inside
 
 
@@ -107,8 +123,16 @@ def safe_mode_would_load(model_path: str | os.PathLike) -> bool:
     """
     try:
         archive = open_model_file(model_path)
-        config = json.loads(archive.members["config.json"])
-    except (ModelFileError, KeyError, ValueError, UnicodeDecodeError):
+    except ModelFileError:
+        return False
+    return archive_is_code_free(archive)
+
+
+def archive_is_code_free(archive: ModelArchive) -> bool:
+    """`safe_mode_would_load` of a vetted archive."""
+    try:
+        config = json.loads(archive.members[CONFIG_MEMBER])
+    except (KeyError, ValueError, UnicodeDecodeError):
         return False
     return not _holds_code(config)
 

@@ -251,11 +251,16 @@ def write_runtime_copy(embedding, model_path: str | os.PathLike) -> Path | None:
         return None
 
 
-def cache_runtime_copy(embedding, model_path: str | os.PathLike) -> Path | None:
+def cache_runtime_copy(embedding, model_path: str | os.PathLike, metadata: dict | None = None) -> Path | None:
     """Make a runtime copy of a model that lacks one, in the user cache (keyed by its SHA-256).
 
     Best effort, like `write_runtime_copy`: returns the copy, or None where LiteRT is
     not installed or the cache cannot be written.
+
+    Args:
+        embedding: the model's embedding network.
+        model_path: the `.keras` file.
+        metadata: its metadata where the caller has read it (read from the file if None).
     """
     if not runtime_installed(RUNTIME_FORMAT):
         return None
@@ -267,7 +272,8 @@ def cache_runtime_copy(embedding, model_path: str | os.PathLike) -> Path | None:
             return existing.path
         target = cached_copy_path(sha)
         target.parent.mkdir(parents=True, exist_ok=True)
-        metadata = read_metadata(model_path)
+        if metadata is None:
+            metadata = read_metadata(model_path)
         return export_embedding(embedding, target, RUNTIME_FORMAT, metadata, model_path)
     except Exception:  # noqa: BLE001 - without a cache entry the model still runs in TensorFlow
         return None

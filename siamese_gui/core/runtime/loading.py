@@ -7,14 +7,14 @@ import os
 from pathlib import Path
 
 from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.runtime.archive import model_metadata, open_model_file
 from siamese_gui.core.runtime.copies import (
     RUNTIME_FORMAT,
+    archive_is_code_free,
+    archive_key,
     find_runtime_copy,
-    model_key,
-    read_metadata,
     runtime_embedder,
     runtime_installed,
-    safe_mode_would_load,
 )
 from siamese_gui.core.runtime.export import _check_target, export_embedding
 from siamese_gui.core.runtime.handle import ModelHandle, is_inside_package
@@ -63,7 +63,7 @@ def load_model_handle(path: str | os.PathLike, runtime: str = "auto", cache: boo
     if cache:
         from siamese_gui.core.runtime.export import cache_runtime_copy
 
-        cache_runtime_copy(loaded.embedding, Path(path))
+        cache_runtime_copy(loaded.embedding, Path(path), loaded.info)
     return ModelHandle(
         embedder=keras_embedder(loaded.embedding),
         metadata=loaded.info,
@@ -88,12 +88,13 @@ def load_runtime_handle(model_path: str | os.PathLike):
     if model_path.suffix != ".keras" or not model_path.is_file() or not runtime_installed(RUNTIME_FORMAT):
         return None
     try:
-        metadata = read_metadata(model_path)
-        key = model_key(model_path)
+        # One read of the file for its metadata, its key and its check for code.
+        archive = open_model_file(model_path)
+        metadata = model_metadata(archive)
     except (ModelFileError, OSError):
         return None  # TensorFlow's path reports the problem in its own words
-    copy = find_runtime_copy(model_path, key)
-    if copy is None or not safe_mode_would_load(model_path):
+    copy = find_runtime_copy(model_path, archive_key(archive))
+    if copy is None or not archive_is_code_free(archive):
         return None
     try:
         embedder = runtime_embedder(copy.path)

@@ -2,8 +2,10 @@
 
 A model is one `.keras` file: the Siamese pair model as Keras writes it, plus a member
 `siamese_gui.json` holding its settings, data source, metrics, recommended threshold,
-versions and the SHA-256 of the Keras members. One rename replaces model and metadata
-together, so they cannot disagree. Models saved before this format kept the metadata in a
+versions and the SHA-256 of the Keras members, and a member `siamese_gui_data.bin` holding
+the lists that grow with the training data (class names, the split's files; see
+`core.runtime.data_record`). One rename replaces model and metadata together, so they
+cannot disagree. Models saved before this format kept the metadata in a
 sidecar `.json` of the same name; they still load when the sidecar's SHA-256 matches.
 """
 
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import io
 import json
 import math
 import os
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +52,7 @@ from siamese_gui.core.runtime.archive import (
 from siamese_gui.core.runtime.archive import (
     check_metadata_values as _check_metadata_values,
 )
+from siamese_gui.core.runtime.data_record import DATA_MEMBER, DATA_SHA256_KEY, split_data_record
 from siamese_gui.core.training.train import TrainingResult
 
 try:
@@ -186,6 +191,21 @@ def _metadata_member(metadata: dict) -> bytes:
     return (json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
 
 
+def _with_metadata(archive: ModelArchive, info: dict) -> tuple[dict, dict]:
+    """The members and compression of `archive` with `info` as its metadata: the Keras
+    members as they are, `siamese_gui.json` and the data record (deflated: its paths
+    compress, and its digests are what they are).
+
+    Raises:
+        ValueError: if `info` cannot be recorded (`data_record.split_data_record`).
+    """
+    small, data = split_data_record(info)
+    members = {k: v for k, v in archive.members.items() if k not in (METADATA_MEMBER, DATA_MEMBER)}
+    members[METADATA_MEMBER] = _metadata_member(small)
+    members[DATA_MEMBER] = data
+    return members, {**archive.compression, DATA_MEMBER: zipfile.ZIP_DEFLATED}
+
+
 def _stamped(metadata: dict, archive: ModelArchive, path: Path) -> dict:
     metadata = {k: v for k, v in metadata.items() if k != "sha256"}  # a legacy sidecar's
     return {
@@ -278,11 +298,8 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
             except ModelFileError as exc:
                 reason = str(exc).split(": ", 1)[-1]
                 raise ModelFileError(f"{path}: cannot save the model ({reason})") from None
-            info = _stamped(metadata, written, path)
-            members = dict(written.members)
-            members.pop(METADATA_MEMBER, None)
-            members[METADATA_MEMBER] = _metadata_member(info)
-            write_archive(temp, members, written.compression)
+            members, compression = _with_metadata(written, _stamped(metadata, written, path))
+            write_archive(temp, members, compression)
             os.replace(temp, path)
             temp = None
             _fsync_folder(folder)
@@ -351,12 +368,14 @@ def update_metadata(path: str | os.PathLike, **fields) -> dict:
                 weights_sha256=archive.sha256(WEIGHTS_MEMBER),
             )
             info.pop("sha256", None)
-            members = {k: v for k, v in archive.members.items() if k != METADATA_MEMBER}
-            members[METADATA_MEMBER] = _metadata_member(info)
-            _replace_with(path, members, archive.compression)
+            members, compression = _with_metadata(archive, info)
+            info[DATA_SHA256_KEY] = hashlib.sha256(members[DATA_MEMBER]).hexdigest()
+            _replace_with(path, members, compression)
             _remove_legacy_sidecar(path)
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot write the metadata ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: cannot write the metadata ({exc})") from None
     return info
 
 
