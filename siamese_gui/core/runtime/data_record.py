@@ -47,13 +47,9 @@ MAX_HEADER_BYTES = 4 * 2**10
 MAX_DATA_BYTES = _PREFIX + MAX_HEADER_BYTES + MAX_RECORDED_IMAGES * BYTES_PER_IMAGE
 
 _DIGEST = 32
-_CLASS_SECTIONS = {
-    "class_names": (),
-    "split.seen_classes": ("split",),
-    "split.unseen_classes": ("split",),
-}
+_CLASS_SECTIONS = ("class_names", "split.seen_classes", "split.unseen_classes")
 # Section name -> "strings" or "digests".
-SECTIONS = {name: "strings" for name in _CLASS_SECTIONS}
+SECTIONS = dict.fromkeys(_CLASS_SECTIONS, "strings")
 for _role in Role:
     SECTIONS[f"split.files.{_role.value}.paths"] = "strings"
     SECTIONS[f"split.files.{_role.value}.sha256"] = "digests"
