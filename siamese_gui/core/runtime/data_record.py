@@ -242,8 +242,8 @@ def _decode(data: bytes, source: str) -> dict:
         chunk = data[offset : offset + size]
         offset += size
         if SECTIONS[name] == "digests":
-            text = chunk.hex()
-            values[name] = [text[i : i + 2 * _DIGEST] for i in range(0, len(text), 2 * _DIGEST)]
+            # One hex string per digest, split in C (a space after every 32 bytes).
+            values[name] = chunk.hex(" ", _DIGEST).split(" ") if count else []
         else:
             values[name] = _decode_strings(chunk, count, name, source)
     return values
