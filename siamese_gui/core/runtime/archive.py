@@ -4,8 +4,8 @@ A `.keras` file is a zip archive. Keras inflates what it names, so a few megabyt
 disk can claim gigabytes of JSON or weights, or many members that Keras extracts to
 disk. `read_model_archive` reads the file once, with a size limit, and accepts only the
 members a model of ours has, each under the cap of what that member legitimately holds
-(the largest network our settings build; the data record of `MAX_RECORDED_IMAGES`
-images, see `data_record`), all together under their sum, and with a bounded compression
+(the largest network our settings build; the data record of
+`data_record.MAX_RECORDED_IMAGES` images), all together under their sum, and with a bounded compression
 ratio. Nothing here imports TensorFlow or Keras.
 """
 
@@ -27,7 +27,6 @@ from siamese_gui.core.runtime.data_record import (
     DATA_MEMBER,
     DATA_SHA256_KEY,
     MAX_DATA_BYTES,
-    MAX_RECORDED_IMAGES,  # noqa: F401 - part of this module's API
     inline_split_files,
     merge_data_record,
 )
