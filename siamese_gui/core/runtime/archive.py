@@ -5,8 +5,8 @@ disk can claim gigabytes of JSON or weights, or many members that Keras extracts
 disk. `read_model_archive` reads the file once, with a size limit, and accepts only the
 members a model of ours has, each under the cap of what that member legitimately holds
 (the largest network our settings build; the data record of
-`data_record.MAX_RECORDED_IMAGES` images), all together under their sum, and with a bounded compression
-ratio. Nothing here imports TensorFlow or Keras.
+`data_record.MAX_RECORDED_IMAGES` images), all together under their sum, and with a
+bounded compression ratio. Nothing here imports TensorFlow or Keras.
 """
 
 from __future__ import annotations
