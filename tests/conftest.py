@@ -120,6 +120,35 @@ def saved_model(trained, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def big_record_model(tmp_path_factory):
+    """A tiny untrained pair model saved with the metadata of a folder of 100,000 images
+    and a loss history of the most epochs the settings allow.
+
+    Returns:
+        (the model file, a real folder of 12 images, the SHA-256 of its first 5 images,
+        which the record counts among its training images; the metadata saved).
+    """
+    import keras
+    from helpers import BIG_RECORD_IMAGES, big_folder_metadata
+
+    from siamese_gui.core.io.safe_files import file_sha256
+    from siamese_gui.core.model.networks import build_pair_model
+    from siamese_gui.core.runtime.store import save_model
+
+    root = tmp_path_factory.mktemp("big-record")
+    folder = write_image_folder(root / "data", per_class=4, num_classes=3)
+    trained_on = [file_sha256(p) for p in sorted(folder.rglob("*.png"))[:5]]
+    from siamese_gui.core.model.config import LIMITS
+
+    # As large as the metadata of a run gets: the longest loss history the settings allow.
+    metadata = big_folder_metadata(BIG_RECORD_IMAGES, train_hashes=trained_on, epochs=int(LIMITS["epochs"][1]))
+    inputs = keras.Input((28, 28, 1))
+    embedding = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Flatten()(inputs)), name="embedding")
+    path = save_model(build_pair_model(embedding), root / "big.keras", metadata)
+    return path, folder, trained_on, metadata
+
+
 def write_image_folder(root: Path, per_class: int = 3, num_classes: int = 2, seed: int = 0) -> Path:
     """Write a folder of class sub-folders of PNG files drawn from `make_dataset`."""
     import cv2

@@ -13,6 +13,8 @@ from siamese_gui.core.errors import SiameseError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY_CLASSES = ("bar", "column", "ring", "diagonal")
+# The most images a folder the app trains on may have, for the records of large folders.
+BIG_RECORD_IMAGES = 100_000
 
 
 def cli_env() -> dict:
@@ -64,3 +66,42 @@ def assert_user_error(error_type, call, path, *words) -> str:
     assert "\n" not in message
     assert isinstance(info.value, SiameseError)
     return message
+
+
+def big_folder_metadata(images: int, classes: int = 500, train_hashes=(), epochs: int = 20) -> dict:
+    """A model's metadata as `train` writes it for a folder of `images` images in
+    `classes` classes, split 70/15/15, with made-up paths and SHA-256 (no image exists).
+
+    Args:
+        train_hashes: SHA-256 of real files to count among its training images (the first
+            ones), so that a folder holding them overlaps with what it trained on.
+        epochs: how many epochs its loss history holds (full-precision floats).
+    """
+    import hashlib
+
+    rng = np.random.default_rng(0)
+    history = {key: [float(v) for v in rng.random(epochs) / 3] for key in ("loss", "val_loss")}
+
+    class_names = [f"class {c:05d}" for c in range(classes)]
+    paths = [f"class {i % classes:05d}/image_{i:07d}.png" for i in range(images)]
+    hashes = [hashlib.sha256(f"image {i}".encode()).hexdigest() for i in range(images)]
+    hashes[: len(train_hashes)] = list(train_hashes)
+    cuts = (0, int(images * 0.7), int(images * 0.85), images)
+    files = {role: {"paths": paths[a:b], "sha256": hashes[a:b]}
+             for role, a, b in zip(("train", "validation", "test"), cuts, cuts[1:])}
+    return {
+        "threshold": 0.5,
+        "threshold_detail": "max accuracy on 2,000 validation pairs",
+        "data_source": "image folder /data/big",
+        "class_names": class_names,
+        "training": {"status": "completed", "seconds": 1234.5, "history": history},
+        "split": {
+            "kind": "image_folder",
+            "seed": 0,
+            "counts": {role: len(entry["paths"]) for role, entry in files.items()},
+            "seen_classes": class_names,
+            "unseen_classes": [],
+            "root": "/data/big",
+            "files": files,
+        },
+    }

@@ -427,6 +427,26 @@ def test_process_train_then_evaluate(cli, tmp_path, image_folder_factory):
         assert result["threshold"]["value"] == pytest.approx(summary["threshold"])
 
 
+def test_a_model_with_the_record_of_100k_images_opens_in_the_cli(big_record_model, cli, capsys, tmp_path):
+    path, folder, trained_on, _ = big_record_model
+    # A fresh `siamese-gui`, as a user runs it.
+    done = cli("compare", str(_sample(0)), str(_sample(1)), "--model", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["threshold"] == 0.5
+    # evaluate reads the record: the folder's images the record counts among its training
+    # images (found by SHA-256 among 100,000) are left out, the others scored.
+    code, out, err = _run(capsys, "evaluate", str(path), "--image-folder", str(folder), "--json")
+    assert code == 0, err
+    assert f"{len(trained_on)} of 12 images are images this model trained on" in err and "LEFT OUT" in err
+    result = json.loads(out)
+    assert result["test"]["pairs"] > 0 and result["threshold"]["value"] == 0.5
+    report = tmp_path / "report.html"
+    code, out, err = _run(capsys, "report", str(path), "--image-folder", str(folder), "--out", str(report),
+                          "--json")
+    assert code == 0, err
+    assert "70,000" in report.read_text(encoding="utf-8")  # the split's counts, from its record
+
+
 def test_evaluate_scores_an_open_set_folder_like_train_did(tmp_path, image_folder_factory, capsys):
     folder = image_folder_factory(tmp_path / "data", per_class=12, num_classes=4)
     out = tmp_path / "open.keras"

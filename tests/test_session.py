@@ -69,7 +69,7 @@ def test_folder_split_is_disjoint_stratified_seeded_and_recorded():
     assert again.test.hashes == splits.test.hashes
     assert folder_splits(data, seed=4).test.hashes != splits.test.hashes
     record = splits.metadata()
-    assert [h for _, h in record["files"]["test"]] == list(splits.test.hashes)
+    assert record["files"]["test"] == {"paths": list(splits.test.files), "sha256": list(splits.test.hashes)}
     assert record["counts"] == {"train": len(splits.train), "validation": len(splits.validation),
                                 "test": len(splits.test)}
 

@@ -95,9 +95,13 @@ def test_metadata_records_what_the_model_is(trained, saved_model):
     info = read_sidecar(saved_model)
     with zipfile.ZipFile(saved_model) as archive:
         assert sorted(archive.namelist()) == sorted(
-            ["config.json", "metadata.json", "model.weights.h5", "siamese_gui.json"]
+            ["config.json", "metadata.json", "model.weights.h5", "siamese_gui.json", "siamese_gui_data.bin"]
         )
-        assert info == json.loads(archive.read("siamese_gui.json"))
+        # The lists that grow with the data are in the data record, the rest in the JSON.
+        small = json.loads(archive.read("siamese_gui.json"))
+        assert "class_names" not in small
+        assert info == {**small, "class_names": list(dataset.class_names)}
+        assert info["data_sha256"] == hashlib.sha256(archive.read("siamese_gui_data.bin")).hexdigest()
         assert info["weights_sha256"] == hashlib.sha256(archive.read("model.weights.h5")).hexdigest()
         assert info["config_sha256"] == hashlib.sha256(archive.read("config.json")).hexdigest()
     assert not sidecar_path(saved_model).exists()

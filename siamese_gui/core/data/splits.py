@@ -9,7 +9,9 @@
 
 A split is recorded with the model (`Splits.metadata`): for folders, which files went
 where (relative path and SHA-256), so a later evaluation can leave the training
-images out.
+images out. The record keeps them per role as two lists, `{"paths": [...], "sha256":
+[...]}`, read through `recorded_files` (a model file stores them in its own member,
+see `core.runtime.data_record`).
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class Splits:
             if self.test.root and self.test.root != self.train.root:
                 record["test_root"] = self.test.root  # a separate test folder
             record["files"] = {
-                r.value: [[f, h] for f, h in zip(self.dataset(r).files, self.dataset(r).hashes)]
+                r.value: {"paths": list(self.dataset(r).files), "sha256": list(self.dataset(r).hashes)}
                 for r in Role
             }
         return record
@@ -378,11 +380,22 @@ def test_classes_in_words(splits: Splits, training_classes: tuple[str, ...]) -> 
     return f"{len(new)} of {len(present)} classes it never trained on"
 
 
+def recorded_files(split_record: dict | None, role: Role) -> tuple[list[str], list[str]]:
+    """The relative paths and the SHA-256 (hex) of the images a model's split record puts
+    in `role`; both empty for data without files (Fashion-MNIST) or a record without them.
+
+    Models saved before this form listed `[path, sha256]` pairs; loading converts them
+    (`core.runtime.data_record`), so a record in memory always has this one.
+    """
+    files = (split_record or {}).get("files") or {}
+    entry = files.get(role.value) or {}
+    return list(entry.get("paths") or []), list(entry.get("sha256") or [])
+
+
 def recorded_hashes(split_record: dict | None, role: Role) -> list[str]:
     """The SHA-256 of each image a model's split record puts in `role` (none for data
     without files, such as Fashion-MNIST)."""
-    files = (split_record or {}).get("files") or {}
-    return [h for _, h in files.get(role.value, [])]
+    return recorded_files(split_record, role)[1]
 
 
 def held_out_images(data: Dataset, split_record: dict | None) -> HeldOut:

@@ -3,8 +3,10 @@
 A `.keras` file is a zip archive. Keras inflates what it names, so a few megabytes on
 disk can claim gigabytes of JSON or weights, or many members that Keras extracts to
 disk. `read_model_archive` reads the file once, with a size limit, and accepts only the
-members a model of ours has, each and all together under small caps and with a bounded
-compression ratio. Nothing here imports TensorFlow or Keras.
+members a model of ours has, each under the cap of what that member legitimately holds
+(the largest network our settings build; the data record of
+`data_record.MAX_RECORDED_IMAGES` images), all together under their sum, and with a
+bounded compression ratio. Nothing here imports TensorFlow or Keras.
 """
 
 from __future__ import annotations
@@ -26,29 +28,41 @@ from siamese_gui.core.io.safe_files import (
     parse_json_object,
     read_regular_file,
 )
+from siamese_gui.core.runtime.data_record import (
+    DATA_MEMBER,
+    DATA_SHA256_KEY,
+    MAX_DATA_BYTES,
+    inline_split_files,
+    merge_data_record,
+)
 from siamese_gui.core.runtime.metadata_schema import check_metadata
 
 CONFIG_MEMBER = "config.json"
 KERAS_METADATA_MEMBER = "metadata.json"
 WEIGHTS_MEMBER = "model.weights.h5"
 # Our settings, threshold and the hashes of the members above, inside the same archive so
-# that one rename replaces model and metadata together.
+# that one rename replaces model and metadata together. The lists that grow with the
+# training data (class names, the split's files) are in DATA_MEMBER (format 3); models
+# of format 2 hold them in this member, up to its cap.
 METADATA_MEMBER = "siamese_gui.json"
-METADATA_FORMAT = 2
+METADATA_FORMAT = 3
 MAX_SIDECAR_BYTES = 1 * 2**20
 
 KiB, MiB = 2**10, 2**20
 # The largest model our settings allow (embedding size 1,024) has about 13.5 MiB of weights;
-# the shipped one 1.1 MiB.
+# the shipped one 1.1 MiB. Without its data lists the metadata is settings, figures and a
+# loss history of at most 10,000 epochs (about 0.6 MiB).
 MEMBER_LIMITS = {
     CONFIG_MEMBER: 1 * MiB,
     KERAS_METADATA_MEMBER: 64 * KiB,
     WEIGHTS_MEMBER: 24 * MiB,
     METADATA_MEMBER: 1 * MiB,
+    DATA_MEMBER: MAX_DATA_BYTES,
 }
 REQUIRED_MEMBERS = (CONFIG_MEMBER, WEIGHTS_MEMBER)
-MAX_TOTAL_BYTES = 26 * MiB
-MAX_FILE_BYTES = 32 * MiB
+MAX_TOTAL_BYTES = 26 * MiB + MAX_DATA_BYTES
+# Stored members take their size plus headers; deflated ones less.
+MAX_FILE_BYTES = MAX_TOTAL_BYTES + 6 * MiB
 # JSON deflates about 10:1; past this a member is a bomb whatever its declared size.
 MAX_RATIO = 100
 _RATIO_FLOOR = 64 * KiB  # tiny members compress arbitrarily well and harm nothing
@@ -207,12 +221,15 @@ def check_metadata_values(metadata: dict, source: str) -> None:
 def model_metadata(archive: ModelArchive) -> dict:
     """Return a vetted archive's metadata, checked against its members.
 
-    The metadata is the archive's `siamese_gui.json`; a model saved before that member
-    existed uses its sidecar `.json`, which must record the SHA-256 of the whole file.
+    The metadata is the archive's `siamese_gui.json` with the lists of its data member
+    put back (`data_record.merge_data_record`); a model saved before that member existed
+    keeps them inside the metadata, one saved before the metadata moved inside uses its
+    sidecar `.json`, which must record the SHA-256 of the whole file.
 
     Raises:
         ModelFileError: if the metadata is missing, not a JSON object, records hashes
-            that do not match the model, or holds an invalid threshold.
+            that do not match the model or its data member, or holds an invalid
+            threshold, or the data member is not a valid data record.
     """
     path = archive.path
     if METADATA_MEMBER not in archive.members:
@@ -227,6 +244,19 @@ def model_metadata(archive: ModelArchive) -> dict:
                     f"{path}: its {member} does not match the SHA-256 its metadata records; "
                     "refused, the file was changed after it was saved"
                 )
+    info = inline_split_files(info, f"{path}: its metadata")
+    if DATA_MEMBER in archive.members:
+        if info.get(DATA_SHA256_KEY) != archive.sha256(DATA_MEMBER):
+            raise ModelFileError(
+                f"{path}: its {DATA_MEMBER} does not match the SHA-256 its metadata records; "
+                "refused, the file was changed after it was saved"
+            )
+        info = merge_data_record(info, archive.members[DATA_MEMBER], f"{path}: its {DATA_MEMBER}")
+    elif info.get(DATA_SHA256_KEY) is not None:
+        raise ModelFileError(
+            f"{path}: its metadata records a {DATA_MEMBER} the file does not hold; refused, "
+            "the file was changed after it was saved"
+        )
     check_metadata_values(info, str(path))
     return info
 

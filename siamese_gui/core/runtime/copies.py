@@ -30,7 +30,14 @@ import numpy as np
 
 from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.io.safe_files import file_sha256, parse_json_object, read_regular_file
-from siamese_gui.core.runtime.archive import model_metadata, open_model_file
+from siamese_gui.core.runtime.archive import (
+    CONFIG_MEMBER,
+    METADATA_MEMBER,
+    WEIGHTS_MEMBER,
+    ModelArchive,
+    model_metadata,
+    open_model_file,
+)
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden
 
 CARD_KIND = "siamese-gui runtime export"
@@ -162,8 +169,20 @@ def model_key(model_path: str | os.PathLike) -> str:
     Raises:
         ModelFileError: if the archive is refused.
     """
-    archive = open_model_file(model_path)
-    return network_key(model_metadata(archive), archive.file_sha256)
+    return archive_key(open_model_file(model_path))
+
+
+def archive_key(archive: ModelArchive) -> str:
+    """`model_key` of a vetted archive.
+
+    The metadata of a model that has it inside records these hashes of its members
+    (`archive.model_metadata` refuses one where they differ), so they come from the
+    members, without decoding the metadata.
+    """
+    if METADATA_MEMBER in archive.members:
+        config, weights = archive.sha256(CONFIG_MEMBER), archive.sha256(WEIGHTS_MEMBER)
+        return hashlib.sha256(f"{config}:{weights}".encode()).hexdigest()
+    return archive.file_sha256  # a model saved before its metadata moved inside
 
 
 def _holds_code(config) -> bool:
@@ -186,8 +205,16 @@ def safe_mode_would_load(model_path: str | os.PathLike) -> bool:
     """
     try:
         archive = open_model_file(model_path)
-        config = json.loads(archive.members["config.json"])
-    except (ModelFileError, KeyError, ValueError, UnicodeDecodeError):
+    except ModelFileError:
+        return False
+    return archive_is_code_free(archive)
+
+
+def archive_is_code_free(archive: ModelArchive) -> bool:
+    """`safe_mode_would_load` of a vetted archive."""
+    try:
+        config = json.loads(archive.members[CONFIG_MEMBER])
+    except (KeyError, ValueError, UnicodeDecodeError):
         return False
     return not _holds_code(config)
 

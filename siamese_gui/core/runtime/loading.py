@@ -10,11 +10,11 @@ from siamese_gui.core.errors import ModelFileError
 from siamese_gui.core.runtime.archive import model_metadata, open_model_file
 from siamese_gui.core.runtime.copies import (
     RUNTIME_FORMAT,
+    archive_is_code_free,
+    archive_key,
     find_runtime_copy,
-    network_key,
     runtime_embedder,
     runtime_installed,
-    safe_mode_would_load,
 )
 from siamese_gui.core.runtime.export import _check_target, export_embedding
 from siamese_gui.core.runtime.handle import ModelHandle, is_inside_package
@@ -96,13 +96,14 @@ def load_runtime_handle(model_path: str | os.PathLike, with_refusals: bool = Fal
     if model_path.suffix != ".keras" or not model_path.is_file() or not runtime_installed(RUNTIME_FORMAT):
         return none
     try:
+        # One read of the file for its metadata, its key and its check for code.
         archive = open_model_file(model_path)
         metadata = model_metadata(archive)
     except (ModelFileError, OSError):
         return none  # TensorFlow's path reports the problem in its own words
-    search = find_runtime_copy(model_path, metadata, network_key(metadata, archive.file_sha256))
+    search = find_runtime_copy(model_path, metadata, archive_key(archive))
     refused = search.refused
-    if search.copy is None or not safe_mode_would_load(model_path):
+    if search.copy is None or not archive_is_code_free(archive):
         return (None, refused) if with_refusals else None
     try:
         embedder = runtime_embedder(search.copy.path)

@@ -2,8 +2,10 @@
 
 A model is one `.keras` file: the Siamese pair model as Keras writes it, plus a member
 `siamese_gui.json` holding its settings, data source, metrics, recommended threshold,
-versions and the SHA-256 of the Keras members. One rename replaces model and metadata
-together, so they cannot disagree. Models saved before this format kept the metadata in a
+versions and the SHA-256 of the Keras members, and a member `siamese_gui_data.bin` holding
+the lists that grow with the training data (class names, the split's files; see
+`core.runtime.data_record`). One rename replaces model and metadata together, so they
+cannot disagree. Models saved before this format kept the metadata in a
 sidecar `.json` of the same name; they still load when the sidecar's SHA-256 matches.
 """
 
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import io
 import json
 import math
 import os
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +68,7 @@ from siamese_gui.core.runtime.archive import (
     check_metadata_values as _check_metadata_values,
 )
 from siamese_gui.core.runtime.copies import COPY_FIELD, safe_mode_would_load
+from siamese_gui.core.runtime.data_record import DATA_MEMBER, DATA_SHA256_KEY, split_data_record
 from siamese_gui.core.runtime.export import install_runtime_copy, prepare_runtime_copy
 from siamese_gui.core.training.train import TrainingResult
 
@@ -208,6 +213,21 @@ def _metadata_member(metadata: dict) -> bytes:
     return (json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
 
 
+def _with_metadata(archive: ModelArchive, info: dict) -> tuple[dict, dict]:
+    """The members and compression of `archive` with `info` as its metadata: the Keras
+    members as they are, `siamese_gui.json` and the data record (deflated: its paths
+    compress, and its digests are what they are).
+
+    Raises:
+        ValueError: if `info` cannot be recorded (`data_record.split_data_record`).
+    """
+    small, data = split_data_record(info)
+    members = {k: v for k, v in archive.members.items() if k not in (METADATA_MEMBER, DATA_MEMBER)}
+    members[METADATA_MEMBER] = _metadata_member(small)
+    members[DATA_MEMBER] = data
+    return members, {**archive.compression, DATA_MEMBER: zipfile.ZIP_DEFLATED}
+
+
 def _stamped(metadata: dict, archive: ModelArchive, path: Path) -> dict:
     metadata = {k: v for k, v in metadata.items() if k != "sha256"}  # a legacy sidecar's
     return {
@@ -307,10 +327,8 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
             info.pop(COPY_FIELD, None)
             if prepared is not None:
                 info[COPY_FIELD] = prepared.sha256
-            members = dict(written.members)
-            members.pop(METADATA_MEMBER, None)
-            members[METADATA_MEMBER] = _metadata_member(info)
-            write_archive(temp, members, written.compression)
+            members, compression = _with_metadata(written, info)
+            write_archive(temp, members, compression)
             if prepared is not None and not safe_mode_would_load(temp):
                 prepared.discard()
                 prepared = None
@@ -320,7 +338,7 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
             _fsync_folder(folder)
             _remove_legacy_sidecar(path)
             if prepared is not None:
-                install_runtime_copy(prepared, embedding, path, json.loads(members[METADATA_MEMBER]))
+                install_runtime_copy(prepared, embedding, path, _json_safe(info))
                 prepared = None
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot save the model ({exc.strerror or exc})") from None
@@ -433,12 +451,14 @@ def _rewrite_metadata(path: Path, change) -> dict:
                 weights_sha256=archive.sha256(WEIGHTS_MEMBER),
             )
             info.pop("sha256", None)
-            members = {k: v for k, v in archive.members.items() if k != METADATA_MEMBER}
-            members[METADATA_MEMBER] = _metadata_member(info)
-            _replace_with(path, members, archive.compression)
+            members, compression = _with_metadata(archive, info)
+            info[DATA_SHA256_KEY] = hashlib.sha256(members[DATA_MEMBER]).hexdigest()
+            _replace_with(path, members, compression)
             _remove_legacy_sidecar(path)
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot write the metadata ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: cannot write the metadata ({exc})") from None
     return info
 
 
