@@ -135,9 +135,10 @@ def install_desktop_files(home: str | os.PathLike | None = None, command: list[s
             raise DesktopInstallError(f"{target.parent}: cannot create the folder ({exc.strerror or exc})") from None
         if item.target.suffix == ".desktop":
             text = desktop_entry(command)
-            write = lambda path, text=text: path.write_text(text, encoding="utf-8")  # noqa: E731
+            data = text.encode("utf-8")
         else:
-            write = lambda path, source=item.source: shutil.copyfile(source, path)  # noqa: E731
+            data = Path(item.source).read_bytes()
+        write = lambda handle, data=data: handle.write(data)  # noqa: E731
         written.append(write_atomically(target, write, DesktopInstallError, "the desktop file"))
     _icons_changed(home)
     return written
