@@ -4,7 +4,7 @@ model and data come back when the app is launched again (a new window, same sett
 from __future__ import annotations
 
 import pytest
-from gui_helpers import click, show_tab
+from gui_helpers import show_tab
 from PySide6.QtWidgets import QFileDialog
 
 from siamese_gui.core.io.locations import default_model_path
