@@ -12,13 +12,6 @@ from siamese_gui.gui.common import settings
 from siamese_gui.gui.main_window import MainWindow
 
 
-@pytest.fixture(autouse=True)
-def data_home(tmp_path, monkeypatch):
-    """Each test has its own run history."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
-    return tmp_path / "data-home"
-
-
 def launch(qtbot, autoload: bool = False) -> MainWindow:
     """Start the window as the app does (with the same settings as the last one)."""
     window = MainWindow(autoload=autoload)

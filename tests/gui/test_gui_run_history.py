@@ -15,12 +15,6 @@ pytest.importorskip("tensorflow")
 from test_gui_training import TIMEOUT_MS, TINY  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def data_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
-    return tmp_path / "data-home"
-
-
 def launch(qtbot, data) -> MainWindow:
     window = MainWindow(autoload=False)
     qtbot.addWidget(window)
@@ -117,9 +111,11 @@ def test_three_runs_are_kept_opened_compared_and_deleted(qtbot, data, tmp_path, 
     window.close()
 
 
-def test_a_corrupt_history_is_a_notice_not_a_crash(qtbot, data, data_home):
-    (data_home / "siamese-gui").mkdir(parents=True)
-    (data_home / "siamese-gui" / "runs.json").write_text('{"runs": [{"id": "x"}, 3]}')
+def test_a_corrupt_history_is_a_notice_not_a_crash(qtbot, data):
+    from siamese_gui.core.app.run_history import history_path
+
+    history_path().parent.mkdir(parents=True)
+    history_path().write_text('{"runs": [{"id": "x"}, 3]}')
     window = launch(qtbot, data)
     runs = window.train_panel.run_list
     assert runs.table.rowCount() == 0
