@@ -122,3 +122,11 @@ def test_a_corrupt_history_is_a_notice_not_a_crash(qtbot, data):
     assert "run 1 skipped (no time)" in runs.detail_label.text()
     assert "run 2 skipped (not an object)" in runs.detail_label.text()
     window.close()
+
+
+def test_the_data_column_names_the_data_shortly():
+    from siamese_gui.gui.widgets.run_list import short_data
+
+    assert short_data("image folder /home/me/pets") == "pets"
+    assert short_data("Fashion-MNIST train (/usr/share/datasets/fashion-mnist)") == "Fashion-MNIST train"
+    assert short_data("synthetic test data") == "synthetic test data"

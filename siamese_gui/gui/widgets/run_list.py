@@ -26,6 +26,14 @@ from siamese_gui.gui.common import MUTED_COLOR, NOTICE_COLOR, ask, plural, show_
 COLUMNS = ("When", "Status", "Data", "Accuracy", "Model")
 
 
+def short_data(text: str) -> str:
+    """A data description short enough for a table cell: a folder's name, or the words
+    before the path ("Fashion-MNIST train (/usr/share/...)" -> "Fashion-MNIST train")."""
+    if text.startswith("image folder "):
+        return Path(text.removeprefix("image folder ")).name or text
+    return text.split(" (")[0] or text
+
+
 def _percent(value) -> str:
     return "—" if value is None else f"{value:.1%}"
 
@@ -164,7 +172,7 @@ class RunList(QGroupBox):
             except ValueError:
                 when = run.time
             model = run.model_path.name if run.model_path is not None else "not saved"
-            cells = (when, run.status, Path(run.data).name or run.data, _percent(run.figures.get("accuracy")), model)
+            cells = (when, run.status, short_data(run.data), _percent(run.figures.get("accuracy")), model)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if column == 2:
