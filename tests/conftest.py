@@ -89,6 +89,19 @@ def user_config(tmp_path_factory):
         os.environ["XDG_CONFIG_HOME"] = saved
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_data(tmp_path_factory):
+    """The run history (in `$XDG_DATA_HOME`) goes to a temp folder, never the user's."""
+    folder = tmp_path_factory.mktemp("data-home")
+    saved = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = saved
+
+
 @pytest.fixture(scope="session")
 def trained():
     """One tiny training run shared by the tests: (result, dataset, batches, epochs).

@@ -241,6 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _record_run(run, out: Path) -> None:
+    """Add the run to the history the app lists (a failure to is a warning, not an error)."""
+    from siamese_gui.core.app.run_history import RunHistory, record_from_run
+
+    try:
+        for notice in RunHistory().add(record_from_run(run, out.resolve(), origin="cli")):
+            _warn(notice)
+    except SiameseError as exc:
+        _warn(f"the run was not added to the history: {exc}")
+
+
 def cmd_train(args) -> int:
     from siamese_gui.core.app.training_run import prepare_training, run_training, training_source
     from siamese_gui.core.data.sampling import TrainingSample
@@ -306,6 +317,7 @@ def cmd_train(args) -> int:
                "validation": result.validation.as_dict()}
     summary.update(run.figures.as_dict())  # the test figures, as `evaluate` gives them
     save_model(result.model, out, metadata)
+    _record_run(run, out)
     if args.json:
         print(_dumps(summary))
         return EXIT_OK

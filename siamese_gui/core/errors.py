@@ -61,3 +61,7 @@ class Cancelled(SiameseError):
     def __init__(self, message: str = "cancelled"):
         super().__init__(message)
 
+
+
+class HistoryError(SiameseError):
+    """The run history file cannot be read or written."""

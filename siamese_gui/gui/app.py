@@ -16,6 +16,7 @@ import siamese_gui
 from siamese_gui.core.app.desktop import DESKTOP_ID
 from siamese_gui.core.io.locations import default_model_path
 from siamese_gui.gui import APP_NAME
+from siamese_gui.gui.common import remembered_model_path
 
 # Milliseconds: a verdict is painted before the other panels are built; without one,
 # they are built this long after the window appears.
@@ -83,6 +84,9 @@ def run(model_path: str | Path | None = None) -> int:
     logging.getLogger("matplotlib.font_manager").addFilter(_without_font_cache_note)
 
     default = default_model_path()
+    remembered = remembered_model_path()
+    if model_path is None and remembered is not None and remembered.is_file():
+        default = remembered  # the model in use when the app last closed
     # Data and model load while the window's modules import and the window is built.
     prefetch = Prefetch(model_path if model_path is not None else default if default.is_file() else None)
     app = create_application()

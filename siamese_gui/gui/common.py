@@ -119,3 +119,32 @@ def in_folder(kind: str, name: str) -> str:
     """A file name inside the folder last used for `kind`, for a Save dialog's suggestion."""
     folder = last_folder(kind)
     return str(Path(folder) / name) if folder else name
+
+
+RECENT_LIMIT = 8
+
+
+def recent_files(kind: str) -> list[str]:
+    """The files or folders of `kind` ("models", "datasets") opened lately, newest first."""
+    value = settings().value(f"recent/{kind}", [])
+    if isinstance(value, str):  # QSettings hands back a one-item list as its item
+        value = [value]
+    return [str(v) for v in value or [] if v][:RECENT_LIMIT]
+
+
+def add_recent(kind: str, path: str | Path) -> None:
+    """Put `path` first in the recent list of `kind`."""
+    path = str(path)
+    settings().setValue(f"recent/{kind}", [path] + [p for p in recent_files(kind) if p != path][:RECENT_LIMIT - 1])
+
+
+def clear_recent() -> None:
+    """Forget every recent model and dataset."""
+    store = settings()
+    store.remove("recent")
+
+
+def remembered_model_path() -> Path | None:
+    """The model in use when the app last closed (None: the shipped one)."""
+    path = settings().value("session/model", "", str)
+    return Path(path) if path else None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -20,11 +21,16 @@ from siamese_gui.core.data.datasets import DataKind, load_fashion_mnist, load_sa
 from siamese_gui.core.io.locations import default_model_path
 from siamese_gui.gui.common import (
     MUTED_COLOR,
+    add_recent,
     ask,
+    clear_recent,
     in_folder,
     last_folder,
     plural,
+    recent_files,
     remember_folder,
+    remembered_model_path,
+    settings,
     show_error,
 )
 from siamese_gui.gui.dialogs.about import AboutDialog
@@ -76,7 +82,9 @@ class MainWindow(QMainWindow):
         self.runner = self.state.runner
         self._closed = False
         self.panels_built = False
-        self._fit_to_screen(1240, 820)
+        geometry = settings().value("window/geometry")
+        if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
+            self._fit_to_screen(1240, 820)
 
         self.compare_panel = ComparePanel(self.state, self.runner)
         self.gallery_panel = GalleryPanel(self.state)
@@ -104,6 +112,7 @@ class MainWindow(QMainWindow):
         self._autoload = autoload
         if not defer_panels:
             self.build_panels()
+        self._restore_view()
 
     def build_panels(self) -> None:
         """Build the panels after Compare and Gallery into their tabs (once)."""
@@ -140,6 +149,9 @@ class MainWindow(QMainWindow):
         self.train_panel.useModelRequested.connect(self.use_trained_model)
         self.train_panel.saveModelRequested.connect(self.save_model_as)
         self.train_panel.dataSourceRequested.connect(self.choose_data_source)
+        self.train_panel.run_list.openRequested.connect(self.open_model)
+        self.train_panel.run_list.compareRequested.connect(self.compare_runs)
+        self._restore_train_form()
         self.panels_built = True
 
     def _placeholder_chosen(self, index: int) -> None:
@@ -193,6 +205,12 @@ class MainWindow(QMainWindow):
         self.open_model_action = self._action(
             file_menu, "&Open model…", self.open_model, QKeySequence.StandardKey.Open,
             "Open a .keras model saved by Siamese GUI")
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
+        self._rebuild_recent_menu()
+        self.open_shipped_action = self._action(
+            file_menu, "Open s&hipped model", lambda: self.open_model(default_model_path()),
+            tip="Go back to the model that comes with the app")
         self.save_model_action = self._action(
             file_menu, "&Save model as…", self.save_shown_model, "Ctrl+Shift+S",
             "Save the model in use and its threshold (on the Train tab: the model its Result shows)")
@@ -265,24 +283,68 @@ class MainWindow(QMainWindow):
         """
         explicit = model_path is not None
         path = Path(model_path) if explicit else default_model_path()
+        on_model_error, notice = self._model_failed, ""
+        remembered = None if explicit else remembered_model_path()
+        if remembered is not None and remembered.is_file():
+            # The model in use at the last close; if it cannot be read now, the shipped one.
+            path, on_model_error = remembered, lambda exc: self._open_shipped_instead(remembered, exc)
+        elif remembered is not None:
+            notice = f"{remembered} is gone: using the shipped model"
         load_data = (prefetch.data.result if prefetch is not None and data_path is None
                      else lambda: load_source(data=data_path))
-        self.runner.submit(load_data, self._data_loaded, self._data_failed, "Loading data…", key="data")
+        remembered_data = self._remembered_data_task() if data_path is None else None
+        if remembered_data is not None:
+            self.runner.submit(remembered_data, self._data_loaded,
+                               lambda exc: self._default_data_instead(load_data, exc), "Loading data…", key="data")
+        else:
+            self.runner.submit(load_data, lambda source: self._data_loaded(source, remember=False),
+                               self._data_failed, "Loading data…", key="data")
         if explicit or path.is_file():
             if prefetch is not None and prefetch.model is not None and prefetch.model_path == path:
                 # The prefetched handle, or (for a model without a runtime copy) a load now.
                 self.runner.submit(lambda: prefetch.model.result() or _load_model_task(path),
-                                   self._model_loaded, self._model_failed,
+                                   lambda loaded: self._model_loaded(loaded, notice), on_model_error,
                                    f"Loading model {path.name}…", key="model")
             else:
-                self.open_model(path)
+                self.runner.submit(lambda: _load_model_task(path),
+                                   lambda loaded: self._model_loaded(loaded, notice), on_model_error,
+                                   f"Loading model {path.name}…", key="model")
         else:
             self.show_status("No shipped model found: train one (Train panel) or open one (File › Open model…)")
 
+    def _open_shipped_instead(self, remembered: Path, exc: BaseException) -> None:
+        """The remembered model failed to load at start-up: one line, then the shipped model."""
+        notice = f"Could not reopen {remembered.name} ({error_text(exc)}): using the shipped model"
+        shipped = default_model_path()
+        if not shipped.is_file():
+            self.show_status(notice)
+            return
+        self.runner.submit(lambda: _load_model_task(shipped), lambda loaded: self._model_loaded(loaded, notice),
+                           self._model_failed, f"Loading model {shipped.name}…", key="model")
+
+    def _remembered_data_task(self):
+        """A task loading the data in use at the last close, or None for the default data."""
+        choice = settings().value("session/data", "", str)
+        if choice == "fashion_mnist":
+            return lambda: DataSource(fashion_mnist=load_fashion_mnist())
+        if choice == "samples":
+            return lambda: DataSource(dataset=load_samples())
+        if choice.startswith("folder:"):
+            folder = choice.removeprefix("folder:")
+            return lambda: load_source(image_folder=folder)
+        return None
+
+    def _default_data_instead(self, load_default, exc: BaseException) -> None:
+        self.show_status(f"Could not reopen the last data ({error_text(exc)}): using the default data")
+        self.runner.submit(load_default, lambda source: self._data_loaded(source, remember=False),
+                           self._data_failed, "Loading data…", key="data")
+
     # Data ----------------------------------------------------------------------------
 
-    def _data_loaded(self, source: DataSource) -> None:
+    def _data_loaded(self, source: DataSource, remember: bool = True) -> None:
         self.state.set_data(source)
+        if remember:
+            self._remember_data(source)
         skipped = source.dataset.skipped if source.dataset is not None else ()
         if skipped:
             listing = "\n".join(f"• {reason}" for _, reason in skipped[:8])
@@ -339,9 +401,10 @@ class MainWindow(QMainWindow):
         self.runner.submit(lambda: _load_model_task(path), self._model_loaded, self._model_failed,
                            f"Loading model {path.name}…", key="model")
 
-    def _model_loaded(self, loaded) -> None:
+    def _model_loaded(self, loaded, notice: str = "") -> None:
         self.state.set_model(loaded)
-        self.show_status(f"Model {loaded.path.name} loaded")
+        self.show_status(notice or f"Model {loaded.path.name} loaded")
+        self._remember_model(loaded.path)
         if loaded.warnings:
             show_error(self, "Model loaded with warnings", "\n".join(loaded.warnings))
 
@@ -412,6 +475,10 @@ class MainWindow(QMainWindow):
         def saved(outcome: tuple[Path, dict]) -> None:
             written, metadata = outcome
             loaded.metadata = metadata
+            if self.panels_built:
+                self.train_panel.model_saved(loaded, written)
+            add_recent("models", written)
+            self._rebuild_recent_menu()
             if loaded is self.state.model:
                 self.state.model_saved(written)
             else:
@@ -426,6 +493,93 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self) -> None:
         self._update_status()
+        if self.state.model_path is not None:
+            self._remember_model(self.state.model_path)
+
+    # Remembered work -----------------------------------------------------------------
+
+    def _remember_model(self, path: Path | None) -> None:
+        """Reopen `path` at the next launch, and list it in File › Open recent."""
+        from siamese_gui.core.runtime.handle import is_inside_package
+
+        if path is None or self._closed:
+            return
+        shipped = is_inside_package(path)
+        settings().setValue("session/model", "" if shipped else str(path))
+        if not shipped and str(path) not in recent_files("models")[:1]:
+            add_recent("models", path)
+            self._rebuild_recent_menu()
+
+    def _remember_data(self, source: DataSource) -> None:
+        kind = source.kind
+        if kind is DataKind.IMAGE_FOLDER and source.dataset is not None and source.dataset.root:
+            root = str(source.dataset.root)
+            settings().setValue("session/data", "folder:" + root)
+            add_recent("datasets", root)
+            self._rebuild_recent_menu()
+        elif kind in (DataKind.FASHION_MNIST, DataKind.SAMPLES):
+            settings().setValue("session/data", kind.name.lower())
+
+    def _rebuild_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        models, datasets = recent_files("models"), recent_files("datasets")
+        for title, paths, slot in (("Models", models, self.open_model),
+                                   ("Datasets", datasets, self._open_recent_dataset)):
+            if not paths:
+                continue
+            menu.addSection(title)
+            for path in paths:
+                action = menu.addAction(Path(path).name or path)
+                action.setToolTip(path)
+                action.setStatusTip(path)
+                action.setData(path)
+                action.triggered.connect(lambda _=False, path=path, slot=slot: slot(path))
+        menu.addSeparator()
+        clear = menu.addAction("&Clear recent")
+        clear.setEnabled(bool(models or datasets))
+        clear.triggered.connect(lambda _=False: (clear_recent(), self._rebuild_recent_menu()))
+
+    def _open_recent_dataset(self, folder: str) -> None:
+        self.build_panels()
+        if self.train_panel.is_training:
+            show_error(self, "Training in progress", "Stop the training run before changing the data.")
+            return
+        self.open_folder_dataset(folder)
+
+    def compare_runs(self, paths: list) -> None:
+        """Compare training runs' model files in the Models panel."""
+        self.build_panels()
+        self.tabs.setCurrentWidget(self.models_panel)
+        self.models_panel.compare_models(paths)
+
+    def _restore_view(self) -> None:
+        store = settings()
+        state = store.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        title = store.value("window/panel", "", str)
+        for index in range(self.tabs.count()):
+            if title and self.tabs.tabText(index) == title:
+                self.tabs.setCurrentIndex(index)
+
+    def _restore_train_form(self) -> None:
+        try:
+            values = json.loads(settings().value("train/form", "", str) or "{}")
+        except ValueError:
+            values = {}
+        if isinstance(values, dict):
+            self.train_panel.restore_form(values)
+
+    def _save_view(self) -> None:
+        """Remember the window's size and place, the panel shown and the Train form."""
+        store = settings()
+        store.setValue("window/geometry", self.saveGeometry())
+        store.setValue("window/state", self.saveState())
+        store.setValue("window/panel", self.tabs.tabText(self.tabs.currentIndex()))
+        if self.panels_built:
+            store.setValue("train/form", json.dumps(self.train_panel.form_values()))
+        store.sync()
 
     def refresh_evaluation(self) -> None:
         """Evaluate the current model on the held-out images again, in the worker."""
@@ -532,6 +686,8 @@ class MainWindow(QMainWindow):
         ):
             event.ignore()
             return
+        if not self._closed:
+            self._save_view()
         self.shutdown()
         super().closeEvent(event)
 

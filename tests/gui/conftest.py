@@ -68,11 +68,13 @@ def garbage_collection_handed_back():
 
 
 @pytest.fixture(autouse=True)
-def isolated_settings(tmp_path_factory):
-    """Keep remembered folders and the user data folder out of the real home."""
+def isolated_settings(tmp_path_factory, monkeypatch):
+    """Keep remembered work (QSettings), the user data folder and the run history
+    ($XDG_DATA_HOME) out of the real home, fresh for each test."""
     QStandardPaths.setTestModeEnabled(True)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                       str(tmp_path_factory.mktemp("settings")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
     yield
 
 

@@ -241,6 +241,15 @@ class ModelsPanel(QWidget):
         self.runner.submit(work, done, lambda exc: show_error(self, "Cannot add the model", error_text(exc)),
                            f"Measuring {path.name}…", cancellable=True)
 
+    def compare_models(self, paths) -> None:
+        """Compare the current model with exactly these model files (the others added go)."""
+        self.entries = [e for e in self.entries if e.current]
+        self._render()
+        current = getattr(self.state, "model_path", None)
+        for path in paths:
+            if current is None or Path(path) != Path(current):
+                self.add_model(path)
+
     def remove_selected(self) -> None:
         """Remove the selected model (not the app's current model)."""
         row = self._selected_row()

@@ -38,6 +38,7 @@ from siamese_gui.gui.common import (
 )
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.widgets.plots import LossPlot
+from siamese_gui.gui.widgets.run_list import RunList
 from siamese_gui.gui.widgets.scroll_column import ScrollColumn
 from siamese_gui.gui.widgets.settings_form import SettingsForm
 from siamese_gui.gui.workers import TrainingController
@@ -145,6 +146,8 @@ class TrainPanel(QWidget):
         left.addWidget(self.form_box)
         left.addLayout(buttons)
         left.addWidget(self.result_box)
+        self.run_list = RunList()
+        left.addWidget(self.run_list)
         left.addStretch(1)
         left_widget = QWidget()
         left_widget.setLayout(left)
@@ -168,6 +171,10 @@ class TrainPanel(QWidget):
         state.dataChanged.connect(self.sync_data_source)
         self.sync_data_source()
         self._update_enabled()
+        # After the Result's slots, so the run is recorded once it is shown.
+        self._run_ids: list[tuple[object, str]] = []  # (run's ModelHandle, its record's id)
+        self.controller.finished.connect(self._record_run)
+        self.controller.failed.connect(self._record_failure)
 
     # Settings ------------------------------------------------------------------------
 
@@ -408,3 +415,51 @@ class TrainPanel(QWidget):
     def _save_model(self) -> None:
         if self.outcome is not None and self.outcome.handle is not None:
             self.saveModelRequested.emit(self.outcome.handle)
+
+    # Run history and remembered form ---------------------------------------------------
+
+    def _record_run(self, outcome: TrainingRun) -> None:
+        from siamese_gui.core.app.run_history import record_from_run
+
+        record = record_from_run(outcome)
+        if outcome.handle is not None:
+            self._run_ids = [(outcome.handle, record.id)] + self._run_ids[:19]
+        self.run_list.add(record)
+
+    def _record_failure(self, message: str) -> None:
+        from siamese_gui.core.app.run_history import failed_record
+
+        source = self.state.source
+        data = source.training_pool.source if source is not None else ""
+        config = self.controller.config or TrainingConfig()
+        self.run_list.add(failed_record(config, data, message))
+
+    def model_saved(self, handle, path) -> None:
+        """A run's model (`handle`) was saved to `path`: its record says so from now on."""
+        for known, run_id in self._run_ids:
+            if known is handle:
+                self.run_list.model_saved(run_id, path)
+
+    def form_values(self) -> dict:
+        """The form's values as JSON-ready data (see `restore_form`)."""
+        values = {"classes": self.classes_edit.text(), "per_class": self.per_class_spin.value(),
+                  "limit": self.limit_spin.value(), "held_out": self.held_out_edit.text()}
+        try:
+            values["config"] = self.config().as_dict()
+        except ConfigError:
+            pass  # an invalid form is not remembered; the last valid one stays
+        return values
+
+    def restore_form(self, values: dict) -> None:
+        """Fill the form from `form_values()`; values it cannot use are left at their defaults."""
+        if isinstance(values.get("config"), dict):
+            try:
+                self.set_config(TrainingConfig.from_dict(values["config"]))
+            except (ConfigError, TypeError, ValueError):
+                pass
+        for edit, key in ((self.classes_edit, "classes"), (self.held_out_edit, "held_out")):
+            if isinstance(values.get(key), str):
+                edit.setText(values[key])
+        for spin, key in ((self.per_class_spin, "per_class"), (self.limit_spin, "limit")):
+            if isinstance(values.get(key), int) and not isinstance(values[key], bool):
+                spin.setValue(values[key])
