@@ -161,9 +161,11 @@ class SearchPanel(QWidget):
         return SearchSource.test_images(self.state.test_data)
 
     def _model_changed(self) -> None:
+        shown = bool(self.results)
         self.gallery = None
         self._clear_results()
-        self.status.setText("The model changed: search again.")
+        if shown:  # before any search there is nothing to search again
+            self.status.setText("The model changed: search again.")
 
     # Search --------------------------------------------------------------------------
 
