@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(current)
         self.search_panel.pairRequested.connect(self.open_images_in_compare)
         self.map_panel.pairRequested.connect(self.open_images_in_compare)
+        self.verify_panel.pairRequested.connect(self.open_images_in_compare)
         self.threshold_panel.saveModelRequested.connect(
             lambda suggestion, extra: self.save_model_as(suggestion=suggestion, extra_metadata=extra))
         self.threshold_panel.statusMessage.connect(self.show_status)
