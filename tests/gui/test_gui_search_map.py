@@ -321,3 +321,23 @@ def test_greyed_tsne_choice_says_why_and_how_to_install_it(window, qtbot, monkey
     assert "pip install 'siamese-gui[map]'" in panel.status.text()
     qtbot.keyClick(view, Qt.Key.Key_Escape)
     assert panel.method_combo.currentIndex() == 1
+
+
+def test_a_long_folder_name_in_the_search_combo_is_shortened_not_cut(ready, qtbot, tmp_path, monkeypatch,
+                                                                      image_folder_factory):
+    folder = image_folder_factory(tmp_path / "emoji faces drawn by hand for a long folder name", per_class=2,
+                                  num_classes=2)
+    panel = ready.search_panel
+    ready.tabs.setCurrentWidget(panel)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(folder)))
+    panel.source_combo.setFocus()
+    qtbot.keyClick(panel.source_combo, Qt.Key.Key_Down)  # "Folder…"
+    combo = panel.source_combo
+    text = combo.currentText()
+    assert text.startswith("Folder: emoji") and "…" in text  # shortened in the middle
+    qtbot.waitUntil(lambda: combo.width() >= combo.sizeHint().width(), timeout=2_000)
+    assert combo.fontMetrics().horizontalAdvance(text) < combo.width()  # all of it shows
+    assert combo.toolTip() == str(folder)
+    assert combo.itemData(1, Qt.ItemDataRole.ToolTipRole) == str(folder)
+    qtbot.keyClick(combo, Qt.Key.Key_Up)  # back to the test images
+    assert "Where to search" in combo.toolTip()

@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
 from gui_helpers import choose_file, click, press, show_tab
+from PySide6.QtCore import Qt
 
 from siamese_gui.core.data.datasets import DataSplits
 from siamese_gui.core.model.config import TrainingConfig

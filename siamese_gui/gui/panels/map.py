@@ -25,7 +25,13 @@ from PySide6.QtWidgets import (
 )
 
 from siamese_gui.core.app.projection import tsne_available
-from siamese_gui.gui.common import MUTED_COLOR, array_to_pixmap, show_error
+from siamese_gui.gui.common import (
+    MUTED_COLOR,
+    array_to_pixmap,
+    follow_item_tooltips,
+    set_source_item,
+    show_error,
+)
 from siamese_gui.gui.widgets.plots import DeferredCanvas
 from siamese_gui.gui.workers import error_text
 
@@ -199,6 +205,8 @@ class MapPanel(QWidget):
 
         self.source_combo = QComboBox()
         self.source_combo.addItems(["Test images", "Folder…"])
+        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        follow_item_tooltips(self.source_combo, "Map the loaded test images, or a folder of class sub-folders")
         self.source_combo.activated.connect(self._source_chosen)
         self.points_spin = QSpinBox()
         self.points_spin.setRange(100, 50_000)
@@ -286,7 +294,7 @@ class MapPanel(QWidget):
     def _folder_loaded(self, dataset) -> None:
         self._folder_data = dataset
         self.source_combo.setCurrentIndex(1)
-        self.source_combo.setItemText(1, f"Folder ({len(dataset):,} images)")
+        set_source_item(self.source_combo, 1, f"Folder ({len(dataset):,} images)", str(dataset.source))
         self.compute()
 
     # Computing -----------------------------------------------------------------------
