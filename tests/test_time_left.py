@@ -47,3 +47,17 @@ def test_a_short_run_gets_no_estimate_until_it_is_measured_and_zero_at_the_end()
     assert all(s == pytest.approx(0.5 * (total - d)) for d, s in
                [(d, s) for d, s in enumerate(shown[:-1], start=1) if s is not None])
     assert len(measured) <= total - MIN_STEPS
+
+
+def test_the_estimate_follows_the_recent_pace_when_the_first_measured_steps_were_slow():
+    """After the warm-up, 20 steps of 2 s (the machine busy), then steps of 0.5 s: the
+    estimate comes to the pace now, not the mean since the start."""
+    clock, total = Clock(), 400
+    estimate = TimeLeft(total, clock)
+    shown = {}
+    for done in range(1, total + 1):
+        clock.now += 10.0 if done == 1 else 2.0 if done <= 22 else 0.5
+        shown[done] = estimate.update(done)
+    assert shown[100] == pytest.approx(0.5 * (total - 100), rel=1e-6)
+    mean_since_warmup = (20 * 2.0 + 78 * 0.5) / 98
+    assert shown[100] < mean_since_warmup * (total - 100) * 0.75

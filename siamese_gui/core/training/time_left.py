@@ -3,12 +3,15 @@
 The first steps of a run trace and compile the graph and take many times longer than
 the rest; an estimate that counts them says "7:50 left" for a 13 s run. So the first
 `WARMUP_STEPS` are left out, and no estimate is given until at least `MIN_STEPS`
-steps over at least `MIN_SECONDS` have been measured after them.
+steps over at least `MIN_SECONDS` have been measured after them. The pace is that of
+the more recent half of the measured steps, so an estimate made while the first steps
+were still slow (caches warming, another program busy) catches up with the pace now.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Callable
 
 WARMUP_STEPS = 2
@@ -29,7 +32,8 @@ class TimeLeft:
         self.clock = clock
         # Short runs keep at least MIN_STEPS measured steps after a shorter warm-up.
         self.warmup = max(0, min(WARMUP_STEPS, self.total - MIN_STEPS - 1))
-        self._mark: tuple[int, float] | None = None
+        self._samples: deque[tuple[int, float]] = deque()  # (steps done, time) after the warm-up
+        self._start: tuple[int, float] | None = None  # the end of the warm-up
 
     def update(self, done: int) -> float | None:
         """Record that `done` steps are finished; return the seconds left, or None while
@@ -37,13 +41,17 @@ class TimeLeft:
         now = self.clock()
         if done >= self.total:
             return 0.0
-        if done <= self.warmup:
-            self._mark = (done, now)
+        samples = self._samples
+        if done <= self.warmup or self._start is None:  # measured from the end of the warm-up
+            samples.clear()
+            self._start = (done, now)
+        samples.append((done, now))
+        first, started = self._start
+        if done - first < MIN_STEPS or now - started < MIN_SECONDS:
             return None
-        if self._mark is None:  # steps were missed: measure from here on
-            self._mark = (done, now)
-            return None
-        steps, seconds = done - self._mark[0], now - self._mark[1]
-        if steps < MIN_STEPS or seconds < MIN_SECONDS:
-            return None
+        # Measure over the recent half of the steps since the warm-up (MIN_STEPS at least).
+        window = max(MIN_STEPS, (done - first) // 2)
+        while len(samples) > 2 and samples[1][0] <= done - window:
+            samples.popleft()
+        steps, seconds = done - samples[0][0], now - samples[0][1]
         return seconds / steps * (self.total - done)
