@@ -73,6 +73,28 @@ def array_to_pixmap(image: np.ndarray, size: int, ratio: float | None = None) ->
     return scaled_pixmap(array_to_qimage(image), size, ratio, smooth=False)
 
 
+SOURCE_ITEM_PX = 260  # the widest a chosen source's name makes its combo box
+
+
+def set_source_item(combo, row: int, text: str, full: str) -> None:
+    """Name a chosen source (a folder, a file) in a combo box sized to its items: a long
+    name is shortened in the middle, and the item's and the box's tooltips hold `full`."""
+    shown = combo.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, SOURCE_ITEM_PX)
+    combo.setItemText(row, shown)
+    combo.setItemData(row, full, Qt.ItemDataRole.ToolTipRole)
+    if combo.currentIndex() == row:
+        combo.setToolTip(full)
+
+
+def follow_item_tooltips(combo, default: str) -> None:
+    """Give a combo box the tooltip of its current item (`default` for an item without one)."""
+    def follow(row: int) -> None:
+        combo.setToolTip(combo.itemData(row, Qt.ItemDataRole.ToolTipRole) or default)
+
+    combo.currentIndexChanged.connect(follow)
+    follow(combo.currentIndex())
+
+
 def show_error(parent: QWidget | None, title: str, message: str) -> None:
     """Show an error message from the core in a modal dialog."""
     QMessageBox.warning(parent, title, message)

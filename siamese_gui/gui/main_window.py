@@ -39,6 +39,7 @@ from siamese_gui.gui.gui_thread_gc import gui_thread_collector
 from siamese_gui.gui.panels.compare import ComparePanel
 from siamese_gui.gui.panels.gallery import GalleryPanel
 from siamese_gui.gui.state import AppState
+from siamese_gui.gui.widgets.elided_label import ElidedLabel
 from siamese_gui.gui.workers import error_text
 
 # Tabs after Compare and Gallery, whose panels `build_panels` makes.
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(current)
         self.search_panel.pairRequested.connect(self.open_images_in_compare)
         self.map_panel.pairRequested.connect(self.open_images_in_compare)
+        self.verify_panel.pairRequested.connect(self.open_images_in_compare)
         self.threshold_panel.saveModelRequested.connect(
             lambda suggestion: self.save_model_as(suggestion=suggestion))
         self.threshold_panel.statusMessage.connect(self.show_status)
@@ -179,8 +181,16 @@ class MainWindow(QMainWindow):
         self.busy_bar.setFixedHeight(12)
         self.busy_bar.setTextVisible(False)
         self.busy_bar.hide()
-        self.model_label = QLabel()
-        self.data_label = QLabel()
+        # Elided with the whole text in the tooltip: a narrow window shortens them, it
+        # does not cut them off ("Model fashion_mnist.keras loade").
+        self.message_label = ElidedLabel()
+        self.message_label.setStyleSheet("padding: 0 4px;")
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.timeout.connect(lambda: self.message_label.setText(""))
+        bar.addWidget(self.message_label, 1)
+        self.model_label = ElidedLabel(shrink=True)
+        self.data_label = ElidedLabel(shrink=True)
         self.threshold_label = QLabel()
         # Permanent, so a status message on the left never draws over the busy indicator.
         bar.addPermanentWidget(self.busy_bar)
@@ -221,7 +231,9 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Use &bundled samples", lambda: self.choose_data_source("samples"))
         file_menu.addSeparator()
         # Not Ctrl+E: on Linux a focused text field takes it (move to the end of the line).
-        self._action(file_menu, "&Export gallery as PNG…", self.export_gallery, "Ctrl+Shift+E")
+        self.export_gallery_action = self._action(file_menu, "&Export gallery as PNG…", self.export_gallery,
+                                                  "Ctrl+Shift+E")
+        self.gallery_panel.export_button.clicked.connect(self.export_gallery_action.trigger)
         self.export_report_action = self._action(
             file_menu, "Export &report…", lambda: export_report(
                 self, self.state, self.runner, on_written=lambda p: self.show_status(f"Report written to {p}")),
@@ -653,8 +665,10 @@ class MainWindow(QMainWindow):
     # Status --------------------------------------------------------------------------
 
     def show_status(self, message: str) -> None:
-        """Show a short message in the status bar."""
-        self.statusBar().showMessage(message, STATUS_MS)
+        """Show a short message in the status bar (for `STATUS_MS`; the status bar's own
+        messages, such as menu tips, show over it meanwhile)."""
+        self.message_label.setText(message)
+        self._message_timer.start(STATUS_MS)
 
     def _show_busy(self, description: str) -> None:
         self.busy_label.setText(description)

@@ -126,3 +126,28 @@ def test_export_has_a_caption(gallery, loaded_window, qtbot, tmp_path, monkeypat
     # The next export dialog opens in the same folder.
     press(qtbot, loaded_window, "Ctrl+Shift+E")
     assert asked[-1][2] == str(tmp_path / "gallery.png")
+
+
+def test_export_button_in_the_panel_saves_the_png_and_a_narrow_status_bar_elides(gallery, loaded_window, qtbot,
+                                                                                 tmp_path, monkeypatch):
+    """The panel's own Export button does what File › Export gallery as PNG… does; the
+    message it leaves in a narrow window's status bar is shortened with "…", the whole
+    of it in the tooltip, never cut off."""
+    folder = tmp_path / "a folder with a rather long name for the exported gallery images"
+    folder.mkdir()
+    choose_file(monkeypatch, folder / "pairs")
+    assert gallery.export_button.isVisible() and gallery.export_button.isEnabled()
+    loaded_window.resize(700, 600)  # as narrow as the panels allow
+    qtbot.waitUntil(lambda: loaded_window.width() < 1000, timeout=2_000)
+    click(qtbot, gallery.export_button)
+    written = folder / "pairs.png"
+    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    message = loaded_window.message_label
+    qtbot.waitUntil(lambda: message.text() == f"Gallery exported to {written}", timeout=2_000)
+    for label in (message, loaded_window.model_label, loaded_window.data_label, gallery.summary):
+        shown = label.shown_text()
+        assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width() + 1
+        assert label.text() in label.toolTip()
+        if shown != label.text():
+            assert "…" in shown
+    assert message.shown_text() != message.text()  # too long for the window: elided, not clipped

@@ -163,3 +163,87 @@ def test_export_report_html_and_pdf(ready, qtbot, tmp_path, monkeypatch, dialogs
     assert "Used</th><td>0.7000 (set by hand" in text
     assert "synthetic test data" in text and "data:image/png;base64," in text
     assert not dialogs
+
+
+def _double_click(qtbot, widget, pos) -> None:
+    """Press, release, then the second press a double-click is (a lone double-click event
+    has no pressed row for the view to open)."""
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.mouseDClick(widget, Qt.MouseButton.LeftButton, pos=pos)
+
+
+def _right_click(qtbot, widget, pos) -> None:
+    """A right-click: the press, then the context-menu event the window system sends with
+    it (QTest delivers mouse events straight to the widget, without that event)."""
+    from PySide6.QtGui import QContextMenuEvent
+    from PySide6.QtWidgets import QApplication
+
+    qtbot.mouseClick(widget, Qt.MouseButton.RightButton, pos=pos)
+    QApplication.sendEvent(widget, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos,
+                                                     widget.mapToGlobal(pos)))
+
+
+def _row_of_line(panel, line: int) -> int:
+    return next(r for r in range(panel.proxy.rowCount()) if panel.proxy.index(r, 0).data() == str(line))
+
+
+def test_verify_rows_show_thumbnails_and_open_in_compare(ready, qtbot, tmp_path, data, monkeypatch, dialogs):
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    from siamese_gui.core.io.images import load_image
+
+    window = ready
+    panel = window.verify_panel
+    pairs = _pairs_csv(tmp_path, data)
+    _click_tab(qtbot, window, panel)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(pairs), "")))
+    qtbot.mouseClick(panel.import_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.proxy.rowCount() == 9, timeout=20_000)
+    assert "Double-click a row" in panel.open_hint.text() and panel.open_hint.isVisible()
+
+    # Both image cells of a scored row carry a thumbnail; a missing image has none.
+    row = _row_of_line(panel, 3)  # img/1.png, img/2.png
+    for column in (1, 2):
+        thumb = panel.proxy.index(row, column).data(Qt.ItemDataRole.DecorationRole)
+        assert thumb is not None and not thumb.isNull() and thumb.width() >= 28
+    missing = _row_of_line(panel, 9)  # img/0.png, img/missing.png
+    assert panel.proxy.index(missing, 2).data(Qt.ItemDataRole.DecorationRole) is None
+    assert panel.proxy.index(missing, 1).data(Qt.ItemDataRole.DecorationRole) is not None
+
+    # Double-click the row: the pair opens in Compare, the images as the model saw them.
+    rect = panel.table.visualRect(panel.proxy.index(row, 3))
+    _double_click(qtbot, panel.table.viewport(), rect.center())
+    assert window.tabs.currentWidget() is window.compare_panel
+    compare = window.compare_panel
+    np.testing.assert_allclose(compare.pane_a.image.array, load_image(tmp_path / "img" / "1.png"), atol=1 / 255)
+    np.testing.assert_allclose(compare.pane_b.image.array, load_image(tmp_path / "img" / "2.png"), atol=1 / 255)
+    assert compare.pane_a.image.caption == "img/1.png"
+    qtbot.waitUntil(lambda: compare.distance is not None, timeout=10_000)
+    assert compare.distance == pytest.approx(panel.result_at(panel.proxy.index(row, 0)).distance, abs=1e-3)
+
+    # Right-click another row: "Open in Compare" opens it too; a row with an unreadable
+    # image offers it disabled.
+    _click_tab(qtbot, window, panel)
+    other = _row_of_line(panel, 5)  # img/3.png, img/4.png
+    rect = panel.table.visualRect(panel.proxy.index(other, 1))
+    _right_click(qtbot, panel.table.viewport(), rect.center())
+    qtbot.waitUntil(lambda: getattr(panel, "row_menu", None) is not None and panel.row_menu.isVisible(),
+                    timeout=2_000)
+    menu = panel.row_menu
+    action = next(a for a in menu.actions() if a.text() == "Open in Compare")
+    assert action.isEnabled()
+    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
+    QApplication.processEvents()
+    assert window.tabs.currentWidget() is window.compare_panel
+    assert compare.pane_b.image.caption == "img/4.png"
+
+    _click_tab(qtbot, window, panel)
+    rect = panel.table.visualRect(panel.proxy.index(_row_of_line(panel, 9), 1))
+    _right_click(qtbot, panel.table.viewport(), rect.center())
+    qtbot.waitUntil(lambda: panel.row_menu.isVisible(), timeout=2_000)
+    assert not panel.row_menu.actions()[0].isEnabled()
+    panel.row_menu.close()
+    _double_click(qtbot, panel.table.viewport(), rect.center())
+    assert window.tabs.currentWidget() is panel  # nothing to open
+    assert not dialogs

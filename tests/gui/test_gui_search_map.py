@@ -226,3 +226,118 @@ def test_search_an_index_file_and_refuse_another_models(ready, qtbot, tmp_path, 
     qtbot.waitUntil(lambda: panel.search_button.isEnabled(), timeout=10_000)
     assert dialogs[-1][0] == "Cannot search" and "another model" in dialogs[-1][1]
     assert str(theirs) in dialogs[-1][1]
+
+
+def test_search_says_the_model_changed_only_once_results_were_shown(ready, data, handle, qtbot, tmp_path,
+                                                                     monkeypatch):
+    panel = ready.search_panel
+    ready.tabs.setCurrentWidget(panel)
+    before = panel.status.text()
+    other = ModelHandle(embedder=quadrant_embedder, metadata={"threshold": 0.3, "weights_sha256": "other"})
+    ready.state.set_model(other)  # a new model before any search: nothing to search again
+    assert "search again" not in panel.status.text() and panel.status.text() == before
+    _open_query(panel, _write_png(tmp_path / "q.png", data.images[0]), qtbot, monkeypatch)
+    with qtbot.waitSignal(panel.resultsChanged, timeout=10_000):
+        qtbot.mouseClick(panel.search_button, Qt.MouseButton.LeftButton)
+    ready.state.set_model(handle)
+    assert panel.status.text() == "The model changed: search again."
+    assert not panel.result_buttons
+
+
+def _many_class_data(shown: int = 22, model_classes: int = 30, per_class: int = 4):
+    """Test images of `shown` classes, named from a model that knows `model_classes`."""
+    from siamese_gui.core.data.datasets import Dataset
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(0, 2 * shown, 2) % model_classes, per_class).astype(np.int64)
+    images = rng.integers(0, 256, size=(len(labels), 28, 28)).astype(np.uint8)
+    names = tuple(f"class {c:02d} with a rather long folder name" if c == 0 else f"class {c:02d}"
+                  for c in range(model_classes))
+    return Dataset(images, labels, names, "many classes")
+
+
+@pytest.mark.parametrize("shown", [4, 15, 22])
+def test_map_legend_lists_the_classes_shown_inside_the_panel_in_distinct_styles(window, handle, qtbot,
+                                                                                shown):
+    import warnings
+
+    data = _many_class_data(shown=min(shown, 15), model_classes=30) if shown < 22 else _many_class_data()
+    window.state.set_data(DataSplits(data, data))
+    window.state.set_model(handle)
+    window.resize(760, 520)  # a small window: the plot must not collapse to a strip
+    window.show()
+    qtbot.waitExposed(window)
+    window.build_panels()
+    panel = window.map_panel
+    window.tabs.setCurrentWidget(panel)
+    panel.method_combo.setCurrentIndex(1)  # PCA only
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with qtbot.waitSignal(panel.mapChanged, timeout=10_000):
+            qtbot.mouseClick(panel.draw_button, Qt.MouseButton.LeftButton)
+        panel.canvas.draw()
+    assert not [w for w in caught if "collapsed" in str(w.message)]
+    classes = sorted({int(c) for c in data.labels})
+    texts = [t.get_text() for t in panel.canvas.legend.get_texts()]
+    listed = [t for t in texts if t.startswith("class")]
+    assert len(texts) <= 12 + 1  # bounded: classes, "+N more", the mistakes ring
+    if len(classes) <= 12:
+        assert len(listed) == len(classes)  # the classes shown, not the model's 30
+        assert not any("more" in t for t in texts)
+    else:
+        assert f"+{len(classes) - len(listed)} more (hover a point)" in texts
+    assert all(t[:8] in {f"class {c:02d}" for c in classes} for t in listed)
+    assert all(len(t) <= 22 for t in listed)
+    styles = {(line.get_color(), line.get_marker()) for line in panel.canvas.points}
+    assert len(styles) == len(classes)  # no two classes look alike
+    if len(classes) <= 20:
+        assert len({line.get_color() for line in panel.canvas.points}) == len(classes)
+    # The legend and the axes lie inside the canvas, and the axes keep a usable size.
+    renderer = panel.canvas.get_renderer()
+    figure = panel.canvas.figure.bbox
+    legend = panel.canvas.legend.get_window_extent(renderer)
+    assert legend.x0 >= figure.x0 - 1 and legend.x1 <= figure.x1 + 1
+    assert legend.y0 >= figure.y0 - 1 and legend.y1 <= figure.y1 + 1
+    axes = panel.canvas.ax.get_window_extent(renderer)
+    assert axes.height > 150 and axes.width > 150
+
+
+def test_greyed_tsne_choice_says_why_and_how_to_install_it(window, qtbot, monkeypatch):
+    from siamese_gui.gui.panels import map as map_module
+
+    monkeypatch.setattr(map_module, "tsne_available", lambda: False)
+    panel = map_module.MapPanel(window.state, window.state.runner)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.mouseClick(panel.method_combo, Qt.MouseButton.LeftButton)  # open the list
+    view = panel.method_combo.view()
+    qtbot.waitUntil(view.isVisible, timeout=2_000)
+    index = panel.method_combo.model().index(0, 0)
+    assert not (panel.method_combo.model().flags(index) & Qt.ItemFlag.ItemIsEnabled)
+    tip = index.data(Qt.ItemDataRole.ToolTipRole)
+    assert "openTSNE" in tip and "pip install 'siamese-gui[map]'" in tip
+    assert "not installed" in index.data()
+    assert "pip install 'siamese-gui[map]'" in panel.status.text()
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert panel.method_combo.currentIndex() == 1
+
+
+def test_a_long_folder_name_in_the_search_combo_is_shortened_not_cut(ready, qtbot, tmp_path, monkeypatch,
+                                                                      image_folder_factory):
+    folder = image_folder_factory(tmp_path / "emoji faces drawn by hand for a long folder name", per_class=2,
+                                  num_classes=2)
+    panel = ready.search_panel
+    ready.tabs.setCurrentWidget(panel)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(folder)))
+    panel.source_combo.setFocus()
+    qtbot.keyClick(panel.source_combo, Qt.Key.Key_Down)  # "Folder…"
+    combo = panel.source_combo
+    text = combo.currentText()
+    assert text.startswith("Folder: emoji") and "…" in text  # shortened in the middle
+    qtbot.waitUntil(lambda: combo.width() >= combo.sizeHint().width(), timeout=2_000)
+    assert combo.fontMetrics().horizontalAdvance(text) < combo.width()  # all of it shows
+    assert combo.toolTip() == str(folder)
+    assert combo.itemData(1, Qt.ItemDataRole.ToolTipRole) == str(folder)
+    qtbot.keyClick(combo, Qt.Key.Key_Up)  # back to the test images
+    assert "Where to search" in combo.toolTip()

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 from gui_helpers import choose_file, click, press, show_tab
+from PySide6.QtCore import Qt
 
 from siamese_gui.core.data.datasets import DataSplits
 from siamese_gui.core.evaluation.threshold import ThresholdOrigin
@@ -391,3 +392,35 @@ def test_a_short_window_scrolls_the_settings_and_the_wheel_leaves_values_alone(t
     click(qtbot, margin)  # once clicked, the wheel changes it as usual
     _wheel(qtbot, margin, steps=1)
     assert margin.value() != before
+
+
+def test_starting_a_run_keeps_the_scroll_position_so_stop_is_where_start_was_clicked(train_window, qtbot):
+    """Scrolled down to read an earlier result below the buttons, a click on Start leaves
+    the column where it was (the result's text gets shorter, the column does not): the
+    Stop button is still under the pointer, and clicking there stops."""
+    window = train_window
+    panel = window.train_panel
+    panel.set_config(LONG)
+    panel.result_label.setText("<br>".join(f"result line {i}" for i in range(12)))  # an earlier result
+    window.resize(1100, 520)
+    bar = panel.settings_column.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5_000)
+    bar.setValue(bar.maximum())  # scrolled to the end, past the settings, to read the result
+    qtbot.wait(50)
+    scrolled = bar.value()
+    assert scrolled > 0
+    stop_at = panel.stop_button.mapTo(window, panel.stop_button.rect().center())
+    assert window.childAt(stop_at) is panel.stop_button  # in view, under the pointer
+    batches = []
+    panel.controller.batchDone.connect(batches.append)
+    with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: bool(batches), timeout=TIMEOUT_MS)
+        qtbot.wait(100)  # let any relayout and focus move happen
+        assert bar.value() == scrolled
+        assert "estimating time left" in panel.progress.format()  # no guess from the first batch
+        under = window.childAt(stop_at)
+        assert under is panel.stop_button
+        qtbot.mouseClick(under, Qt.MouseButton.LeftButton, pos=under.mapFrom(window, stop_at))
+    assert finished.args[0].result.status == "stopped"
+    qtbot.waitUntil(lambda: not panel.is_training, timeout=10_000)

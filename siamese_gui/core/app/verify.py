@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -74,6 +74,9 @@ class VerifyResult:
         verdict: same/different at `threshold`, or None when the row failed.
         threshold: the threshold the verdict used.
         error: the problem with this row ("" when it was scored).
+        pictures: the two images as the model saw them, uint8 (28, 28) each (None for
+            an image that could not be read), for thumbnails and to open the pair again;
+            an image in several rows is one shared array.
     """
 
     line: int
@@ -83,6 +86,8 @@ class VerifyResult:
     verdict: Verdict | None
     threshold: float
     error: str = ""
+    pictures: tuple[np.ndarray | None, np.ndarray | None] = field(default=(None, None), compare=False,
+                                                                  repr=False)
 
     @property
     def ok(self) -> bool:
@@ -191,6 +196,7 @@ def verify_pairs(
                 unique.setdefault(p, len(unique))
     paths = list(unique)
     embeddings: dict[Path, np.ndarray] = {}
+    pictures: dict[Path, np.ndarray] = {}
     failures: dict[Path, str] = {}
     for start in range(0, len(paths), CHUNK):
         if should_stop is not None and should_stop():
@@ -205,17 +211,22 @@ def verify_pairs(
         if images:
             vectors = np.asarray(handle.embed(np.stack(images), should_stop=should_stop), np.float64)
             embeddings.update(zip(chunk_paths, vectors))
+            # uint8: a quarter of the float input's memory, and all a thumbnail needs.
+            pictures.update((p, np.round(np.clip(i, 0, 1) * 255).astype(np.uint8))
+                            for p, i in zip(chunk_paths, images))
         if progress is not None:
             progress(min(start + CHUNK, len(paths)), len(paths))
     results = []
     for row in rows:
         error = row.error or "; ".join(failures[p] for p in (row.path_a, row.path_b) if p in failures)
+        seen = (pictures.get(row.path_a), pictures.get(row.path_b))
         if error:
-            results.append(VerifyResult(row.line, row.image_a, row.image_b, None, None, threshold, error))
+            results.append(VerifyResult(row.line, row.image_a, row.image_b, None, None, threshold, error,
+                                        seen))
             continue
         distance = float(np.sqrt(np.sum((embeddings[row.path_a] - embeddings[row.path_b]) ** 2)))
         results.append(VerifyResult(row.line, row.image_a, row.image_b, distance,
-                                    verdict_of(distance, threshold), threshold))
+                                    verdict_of(distance, threshold), threshold, pictures=seen))
     return results
 
 

@@ -54,6 +54,7 @@ from siamese_gui.core.training.schedule import (  # noqa: F401 - AUTOMATIC_PASSE
 from siamese_gui.core.training.share_choice import ShareProbe, ShareProbeCallback, plan_probe
 from siamese_gui.core.training.share_choice import describe as describe_share
 from siamese_gui.core.training.share_choice import record as record_share
+from siamese_gui.core.training.time_left import TimeLeft
 
 
 def _steps_done(epoch: int, batches_per_epoch: int, batch: int) -> int:
@@ -70,7 +71,7 @@ class BatchProgress:
     batches_per_epoch: int
     loss: float
     elapsed_s: float
-    eta_s: float
+    eta_s: float | None  # None until enough steps are measured (`time_left.TimeLeft`)
     epochs: int = 1
     steps: int = 0  # optimiser steps of the whole run
     by_steps: bool = False  # scheduled by optimiser steps rather than epochs
@@ -292,6 +293,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.on_epoch = on_epoch
         self.should_stop = should_stop or (lambda: False)
         self.start = time.perf_counter()
+        self.time_left = TimeLeft(schedule.steps)
         self.epoch = 0
         self.previous_mean = 0.0
         self.stopped = False
@@ -327,7 +329,7 @@ class _ProgressCallback(keras.callbacks.Callback):
             elapsed = time.perf_counter() - self.start
             self.on_batch(
                 BatchProgress(
-                    self.epoch, batch, self.steps, loss, elapsed, elapsed / done * (total - done),
+                    self.epoch, batch, self.steps, loss, elapsed, self.time_left.update(done),
                     self.schedule.epochs, total, self.schedule.by_steps,
                 )
             )

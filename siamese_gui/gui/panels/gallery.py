@@ -31,6 +31,7 @@ from siamese_gui.gui.common import (
     verdict_text,
 )
 from siamese_gui.gui.state import AppState
+from siamese_gui.gui.widgets.elided_label import ElidedLabel
 
 FILTERS = ("all", "mistakes", "hardest")
 FILTER_LABELS = ("All pairs", "Mistakes only", "Hardest pairs")
@@ -187,8 +188,12 @@ class GalleryPanel(QWidget):
         self.filter_combo = QComboBox()
         self.filter_combo.addItems(FILTER_LABELS)
         self.filter_combo.setToolTip("Hardest: pairs furthest on the wrong side of the threshold")
-        self.summary = QLabel()
+        self.summary = ElidedLabel(shrink=True)
         self.summary.setStyleSheet(f"color: {MUTED_COLOR};")
+        # The same action as File › Export gallery as PNG… (the main window connects it).
+        self.export_button = QPushButton("Export PNG…")
+        self.export_button.setToolTip("Save the pairs shown as one PNG image (Ctrl+Shift+E)")
+        self.export_button.setEnabled(False)
 
         controls = QHBoxLayout()
         for text, widget in (("Pairs:", self.count_spin), ("Seed:", self.seed_spin)):
@@ -204,6 +209,7 @@ class GalleryPanel(QWidget):
         controls.addWidget(self.filter_combo)
         controls.addStretch(1)
         controls.addWidget(self.summary)
+        controls.addWidget(self.export_button)
 
         self.grid_widget = QWidget()
         self.grid_widget.setObjectName("galleryGrid")
@@ -269,6 +275,7 @@ class GalleryPanel(QWidget):
             tile.hide()
             tile.deleteLater()
         self.tiles = []
+        self.export_button.setEnabled(False)
         self.grid.removeWidget(self.empty_label)
         self.empty_label.hide()
         evaluation = self.state.evaluation
@@ -307,6 +314,7 @@ class GalleryPanel(QWidget):
         self._columns = 0
         self._layout_tiles()
         self._update_summary()
+        self.export_button.setEnabled(bool(self.tiles))
 
     def _show_empty(self, message: str) -> None:
         self.empty_label.setText(message)

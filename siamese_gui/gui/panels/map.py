@@ -25,15 +25,48 @@ from PySide6.QtWidgets import (
 )
 
 from siamese_gui.core.app.projection import tsne_available
-from siamese_gui.gui.common import MUTED_COLOR, array_to_pixmap, show_error
+from siamese_gui.gui.common import (
+    MUTED_COLOR,
+    array_to_pixmap,
+    follow_item_tooltips,
+    set_source_item,
+    show_error,
+)
 from siamese_gui.gui.widgets.plots import DeferredCanvas
 from siamese_gui.gui.workers import error_text
 
 DEFAULT_POINTS = 3000
 PICK_RADIUS_PX = 12
 PREVIEW = 140
-CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+# Up to 10 classes shown: tab10; up to 20: tab20; beyond, the 20 colours again with
+# another marker for each further 20 (the legend says the rest are not listed).
+TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+         "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+TAB20 = ("#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
+         "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
+         "#bcbd22", "#dbdb8d", "#17becf", "#9edae5")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+LEGEND_CLASSES = 12  # entries at most; the rest are summed up as "+N more"
+LEGEND_NAME_CHARS = 22
+MIN_CANVAS = (420, 380)
+TSNE_MISSING = ("t-SNE is unavailable: the optional openTSNE package is not installed. "
+                "Install it with: pip install 'siamese-gui[map]'")  # room for the axes beside a full legend: they never collapse
+
+
+def class_styles(count: int) -> list[tuple[str, str]]:
+    """(colour, marker) for each of `count` classes shown, all distinct."""
+    colors = TAB10 if count <= len(TAB10) else TAB20
+    return [(colors[i % len(colors)], MARKERS[(i // len(colors)) % len(MARKERS)]) for i in range(count)]
+
+
+def legend_entries(shown: list[str], limit: int = LEGEND_CLASSES) -> tuple[list[str], int]:
+    """The class names the legend lists (shortened) and how many more are left out."""
+    if len(shown) > limit:
+        listed, more = shown[: limit - 1], len(shown) - (limit - 1)
+    else:
+        listed, more = shown, 0
+    cut = LEGEND_NAME_CHARS
+    return [n if len(n) <= cut else n[: cut - 1] + "…" for n in listed], more
 
 
 @dataclass(frozen=True)
@@ -89,7 +122,7 @@ class MapCanvas(DeferredCanvas):
 
     def __init__(self):
         super().__init__(7, 6)
-        self.setMinimumSize(320, 280)
+        self.setMinimumSize(*MIN_CANVAS)
         self.setMouseTracking(True)
         self.ax = self.figure.add_subplot()
         self.ax.set_xticks([])
@@ -103,29 +136,31 @@ class MapCanvas(DeferredCanvas):
         self.ax.set_xticks([])
         self.ax.set_yticks([])
         labels = np.asarray(data.labels)
+        shown = [int(c) for c in np.unique(labels)]  # only the classes drawn, not all of the model's
+        styles = class_styles(len(shown))
         # One marker line per class: Agg stamps a marker once per point, several times
         # faster than a scatter with a colour per point.
         self.points = [
             self.ax.plot(data.layout[labels == c, 0], data.layout[labels == c, 1], ls="none",
-                         marker="o", markersize=3, markeredgewidth=0, color=self._color(c))[0]
-            for c in np.unique(labels)
+                         marker=marker, markersize=3, markeredgewidth=0, color=color)[0]
+            for c, (color, marker) in zip(shown, styles)
         ]
         self.mistakes = self.ax.scatter([], [], s=46, facecolors="none", edgecolors="#d00000",
                                         linewidths=1.1)
         self.selected = self.ax.scatter([], [], s=140, facecolors="none", edgecolors="black", linewidths=2.2)
-        handles = [Line2D([], [], ls="none", marker="o", markersize=5, color=self._color(c), label=name)
-                   for c, name in enumerate(data.class_names)]
+        names, more = legend_entries([str(data.class_names[c]) for c in shown])
+        handles = [Line2D([], [], ls="none", marker=marker, markersize=5, color=color, label=name)
+                   for name, (color, marker) in zip(names, styles)]
+        if more:
+            handles.append(Line2D([], [], ls="none", label=f"+{more} more (hover a point)"))
         handles.append(Line2D([], [], ls="none", marker="o", markersize=7, markerfacecolor="none",
-                              markeredgecolor="#d00000", label="nearest neighbour judged wrongly"))
-        self.ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                       fontsize=8, frameon=False)
+                              markeredgecolor="#d00000", label="nearest neighbour\njudged wrongly"))
+        # Outside the axes, on the right; constrained layout keeps it inside the figure.
+        self.legend = self.ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                                     fontsize=8, frameon=False, borderaxespad=0.0)
         self.ax.set_title(f"{data.method} of {len(data.labels):,} embeddings", fontsize=10)
         # Deferred: the marks set right after join the same (single) redraw.
         self.draw_idle()
-
-    @staticmethod
-    def _color(label) -> str:
-        return CLASS_COLORS[int(label) % len(CLASS_COLORS)]
 
     def set_marks(self, layout: np.ndarray, mistakes: np.ndarray, selected: list[int]) -> None:
         if self.points is None:
@@ -170,6 +205,8 @@ class MapPanel(QWidget):
 
         self.source_combo = QComboBox()
         self.source_combo.addItems(["Test images", "Folder…"])
+        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        follow_item_tooltips(self.source_combo, "Map the loaded test images, or a folder of class sub-folders")
         self.source_combo.activated.connect(self._source_chosen)
         self.points_spin = QSpinBox()
         self.points_spin.setRange(100, 50_000)
@@ -179,13 +216,20 @@ class MapPanel(QWidget):
         self.points_spin.setToolTip("Larger sets are drawn as a seeded random sample of this size")
         self.method_combo = QComboBox()
         self.method_combo.addItems(["PCA, then t-SNE", "PCA only"])
+        self.method_combo.setToolTip("PCA is drawn at once; t-SNE then lays the same points out "
+                                     "so that neighbours stay together (slower, often clearer)")
         if not tsne_available():
             self.method_combo.setCurrentIndex(1)
-            self.method_combo.model().item(0).setEnabled(False)
-            self.method_combo.setToolTip("t-SNE needs openTSNE: pip install 'siamese-gui[map]'")
+            item = self.method_combo.model().item(0)
+            item.setEnabled(False)
+            item.setText("PCA, then t-SNE (not installed)")
+            # A greyed item says nothing by itself: the reason and the fix, where it is seen.
+            item.setToolTip(TSNE_MISSING)
+            self.method_combo.setToolTip(TSNE_MISSING)
         self.draw_button = QPushButton("Draw map")
         self.draw_button.clicked.connect(self.compute)
-        self.status = QLabel("Draw the map of the test images' embeddings.")
+        self.status = QLabel("Draw the map of the test images' embeddings."
+                             + ("" if tsne_available() else " " + TSNE_MISSING))
         self.status.setWordWrap(True)
         self.status.setStyleSheet(f"color: {MUTED_COLOR};")
 
@@ -250,7 +294,7 @@ class MapPanel(QWidget):
     def _folder_loaded(self, dataset) -> None:
         self._folder_data = dataset
         self.source_combo.setCurrentIndex(1)
-        self.source_combo.setItemText(1, f"Folder ({len(dataset):,} images)")
+        set_source_item(self.source_combo, 1, f"Folder ({len(dataset):,} images)", str(dataset.source))
         self.compute()
 
     # Computing -----------------------------------------------------------------------

@@ -32,6 +32,8 @@ from siamese_gui.gui.common import (
     MUTED_COLOR,
     VERDICT_COLORS,
     array_to_pixmap,
+    follow_item_tooltips,
+    set_source_item,
     show_error,
     verdict_text,
 )
@@ -74,9 +76,10 @@ class SearchPanel(QWidget):
 
         self.source_combo = QComboBox()
         self.source_combo.addItems(["Test images", "Folder…", "Index file…"])
-        self.source_combo.setToolTip("Where to search: the loaded test images, a folder of images, "
-                                     "or an index made with `siamese-gui index`")
+        follow_item_tooltips(self.source_combo, "Where to search: the loaded test images, a folder of "
+                             "images, or an index made with `siamese-gui index`")
         self.source_combo.activated.connect(self._source_chosen)
+        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.top_spin = QSpinBox()
         self.top_spin.setRange(1, 50)
         self.top_spin.setValue(DEFAULT_K)
@@ -142,14 +145,14 @@ class SearchPanel(QWidget):
         """Search a folder of images (embedded on the next search)."""
         self._folder, self._index_file = str(folder), None
         self.source_combo.setCurrentIndex(1)
-        self.source_combo.setItemText(1, f"Folder: {Path(folder).name}")
+        set_source_item(self.source_combo, 1, f"Folder: {Path(folder).name}", str(folder))
         self.status.setText(f"Gallery: folder {folder} (embedded when you search)")
 
     def set_index_file(self, path: str | Path) -> None:
         """Search an index file made by `siamese-gui index`."""
         self._index_file, self._folder = str(path), None
         self.source_combo.setCurrentIndex(2)
-        self.source_combo.setItemText(2, f"Index: {Path(path).name}")
+        set_source_item(self.source_combo, 2, f"Index: {Path(path).name}", str(path))
         self.status.setText(f"Gallery: index {path}")
 
     def source(self) -> SearchSource:
@@ -161,9 +164,11 @@ class SearchPanel(QWidget):
         return SearchSource.test_images(self.state.test_data)
 
     def _model_changed(self) -> None:
+        shown = bool(self.results)
         self.gallery = None
         self._clear_results()
-        self.status.setText("The model changed: search again.")
+        if shown:  # before any search there is nothing to search again
+            self.status.setText("The model changed: search again.")
 
     # Search --------------------------------------------------------------------------
 

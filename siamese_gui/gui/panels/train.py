@@ -49,6 +49,11 @@ DATA_SOURCES = ("fashion_mnist", "samples", "folder")
 DATA_SOURCE_LABELS = ("Fashion-MNIST (train split)", "Bundled samples", "Image folder…")
 
 
+def time_left_text(eta_s: float | None) -> str:
+    """The progress bar's time-left part; none is guessed before the pace is measured."""
+    return " · estimating time left…" if eta_s is None else f" · {format_duration(eta_s)} left"
+
+
 _KIND_SOURCES = {DataKind.FASHION_MNIST: "fashion_mnist", DataKind.IMAGE_FOLDER: "folder",
                  DataKind.SAMPLES: "samples", DataKind.SYNTHETIC: "folder"}
 
@@ -266,6 +271,9 @@ class TrainPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress.setFormat("Preparing (loading TensorFlow and building the network)…")
         count = int(np.count_nonzero(seen_mask(dataset.training_pool, unseen)))
+        # The short "Training on…" replaces a longer result: keep the box's height while the
+        # run lasts, or the column scrolls back and Stop is no longer where Start was clicked.
+        self.result_box.setMinimumHeight(self.result_box.height())
         self.result_label.setText(f"Training on {count:,} images (less the held-out validation share)…")
         # The run narrows the data itself, after reading it with the run's polarity.
         return self.controller.start(config, self.state.source, unseen, self.sample())
@@ -288,7 +296,7 @@ class TrainPanel(QWidget):
         """Stop the run after the current batch; the weights so far are kept."""
         if self.controller.is_running():
             self.controller.stop()
-            self.stop_button.setEnabled(False)
+            self._disable(self.stop_button, None)
             self.progress.setFormat(self.progress.format().split(" · ")[0] + STOPPING)
 
     def shutdown(self) -> None:
@@ -301,8 +309,15 @@ class TrainPanel(QWidget):
 
     def _update_enabled(self, *_args) -> None:
         running = self.controller.is_running()
-        self.start_button.setEnabled(not running)
-        self.stop_button.setEnabled(running and not self.controller.stop_requested())
+        start, stop = not running, running and not self.controller.stop_requested()
+        # Enable first, then disable: a focused button that is disabled hands its focus to
+        # the next widget, which the scroll column then scrolls into view.
+        self.start_button.setEnabled(start or self.start_button.isEnabled())
+        self.stop_button.setEnabled(stop or self.stop_button.isEnabled())
+        if not start:
+            self._disable(self.start_button, self.stop_button if stop else None)
+        if not stop:
+            self._disable(self.stop_button, self.start_button if start else None)
         self.form_box.setEnabled(not running)
         usable = self.outcome is not None and self.outcome.handle is not None
         self.use_button.setEnabled(usable and not running)
@@ -311,12 +326,19 @@ class TrainPanel(QWidget):
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
 
+    def _disable(self, button: QPushButton, focus: QPushButton | None) -> None:
+        """Disable `button`, giving its focus to `focus` (or the panel) rather than to
+        whatever comes next, so the column does not scroll away."""
+        if button.hasFocus():
+            (focus or self).setFocus(Qt.FocusReason.OtherFocusReason)
+        button.setEnabled(False)
+
     def _on_batch(self, progress) -> None:
         total, done = progress.steps, progress.done
         if self.progress.maximum() != total:
             self.progress.setRange(0, total)
         self.progress.setValue(done)
-        suffix = STOPPING if self.controller.stop_requested() else f" · {format_duration(progress.eta_s)} left"
+        suffix = STOPPING if self.controller.stop_requested() else time_left_text(progress.eta_s)
         self.progress.setFormat(
             f"{progress.position().capitalize()} · loss {progress.loss:.4f}{suffix}"
         )
@@ -335,6 +357,7 @@ class TrainPanel(QWidget):
 
     def _on_finished(self, outcome: TrainingRun) -> None:
         self.outcome = outcome
+        self.result_box.setMinimumHeight(0)
         result = outcome.result
         self.plot.flush()
         self.progress.setRange(0, 1)
@@ -349,6 +372,7 @@ class TrainPanel(QWidget):
             show_error(self, "Training failed", result.message)
 
     def _on_failed(self, message: str) -> None:
+        self.result_box.setMinimumHeight(0)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("Failed")

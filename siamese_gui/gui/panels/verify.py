@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QSortFilterProxyModel, Qt, Signal
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QTableView,
@@ -28,11 +30,20 @@ from siamese_gui.core.app.verify import (
     write_results_csv,
 )
 from siamese_gui.core.evaluation.metrics import Verdict
-from siamese_gui.gui.common import DIFFERENT_COLOR, MUTED_COLOR, SAME_COLOR, WRONG_COLOR, show_error
+from siamese_gui.gui.common import (
+    DIFFERENT_COLOR,
+    MUTED_COLOR,
+    SAME_COLOR,
+    WRONG_COLOR,
+    array_to_pixmap,
+    show_error,
+)
 from siamese_gui.gui.workers import error_text
 
 CSV_FILTER = "CSV files (*.csv);;All files (*)"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+THUMB = 32  # thumbnails in the image columns, in logical pixels
+OPEN_HINT = "Double-click a row (or right-click › Open in Compare) to see the pair in Compare."
 FILTERS = (("All pairs", "all"), ("Same", "same"), ("Different", "different"), ("Errors", "errors"))
 
 
@@ -44,11 +55,24 @@ class ResultsModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.results: list[VerifyResult] = []
+        self._thumbs: dict[int, object] = {}  # id of a shared picture -> its pixmap
 
     def set_results(self, results: list[VerifyResult]) -> None:
         self.beginResetModel()
         self.results = list(results)
+        # Rejudged results share their pictures: keep the pixmaps made of those.
+        alive = {id(p) for r in self.results for p in r.pictures if p is not None}
+        self._thumbs = {k: v for k, v in self._thumbs.items() if k in alive}
         self.endResetModel()
+
+    def thumbnail(self, picture: np.ndarray | None):
+        """The picture's pixmap, made when its row is first drawn."""
+        if picture is None:
+            return None
+        key = id(picture)
+        if key not in self._thumbs:
+            self._thumbs[key] = array_to_pixmap(picture, THUMB)
+        return self._thumbs[key]
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
         return 0 if parent.isValid() else len(self.results)
@@ -84,6 +108,8 @@ class ResultsModel(QAbstractTableModel):
                 "~" if r.verdict is None else r.verdict.value,  # errors sort last
                 r.error,
             )[column]
+        if role == Qt.ItemDataRole.DecorationRole and column in (1, 2):
+            return self.thumbnail(r.pictures[column - 1])
         if role == Qt.ItemDataRole.ToolTipRole:
             return (f"line {r.line}", r.image_a, r.image_b, None, None, r.error or None)[column]
         if role == Qt.ItemDataRole.ForegroundRole and column == 4:
@@ -141,9 +167,15 @@ class VerifyPanel(QWidget):
     Args:
         state: the app state; reads `model`, `threshold`, `modelChanged`, `thresholdChanged`.
         runner: the task runner; the images are decoded and embedded there.
+
+    Signals:
+        resultsChanged: new results are shown.
+        pairRequested: (image, label text) twice, each a float32 28x28 image, when a row
+            is double-clicked or "Open in Compare" chosen: open the pair in Compare.
     """
 
     resultsChanged = Signal()
+    pairRequested = Signal(object, object)
 
     def __init__(self, state, runner, parent: QWidget | None = None):
         super().__init__(parent)
@@ -178,7 +210,14 @@ class VerifyPanel(QWidget):
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setIconSize(QSize(THUMB, THUMB))
+        self.table.verticalHeader().setDefaultSectionSize(max(self.fontMetrics().height(), THUMB) + 6)
+        self.table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        self.table.doubleClicked.connect(self._open_row)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._row_menu)
+        self.open_hint = QLabel(OPEN_HINT)
+        self.open_hint.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 11px;")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
@@ -196,6 +235,7 @@ class VerifyPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.open_hint)
 
         self.import_button.clicked.connect(lambda _=False: self.import_csv())
         self.export_button.clicked.connect(lambda _=False: self.export_results())
@@ -280,6 +320,40 @@ class VerifyPanel(QWidget):
             f"{s.same:,} same, {s.different:,} different, {s.errors:,} with errors — at threshold "
             f"{self.state.threshold.value:.3f} ({self.state.model.name if self.state.model is not None else 'no model'}). "
             "Click a column header to sort.")
+
+    # Open in Compare -----------------------------------------------------------------
+
+    def result_at(self, index: QModelIndex) -> VerifyResult | None:
+        """The result of a (sorted, filtered) table row."""
+        if not index.isValid():
+            return None
+        return self.table_model.results[self.proxy.mapToSource(index).row()]
+
+    def _openable(self, result: VerifyResult | None) -> bool:
+        return result is not None and all(p is not None for p in result.pictures)
+
+    def _open_row(self, index: QModelIndex) -> None:
+        result = self.result_at(index)
+        if not self._openable(result):
+            return
+        # The images the model saw, as Search and Map send theirs.
+        self.pairRequested.emit(
+            *[(p.astype(np.float32) / 255.0, _short(path))
+              for p, path in zip(result.pictures, (result.image_a, result.image_b))])
+
+    def _row_menu(self, pos) -> None:
+        index = self.table.indexAt(pos)
+        result = self.result_at(index)
+        if result is None:
+            return
+        menu = QMenu(self)
+        action = menu.addAction("Open in Compare")
+        action.setEnabled(self._openable(result))
+        if not action.isEnabled():
+            action.setToolTip(result.error or "an image of this pair could not be read")
+        action.triggered.connect(lambda _=False, index=index: self._open_row(index))
+        self.row_menu = menu  # kept for the tests, which read and trigger it
+        menu.popup(self.table.viewport().mapToGlobal(pos))
 
     # Export --------------------------------------------------------------------------
 
