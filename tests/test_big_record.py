@@ -257,7 +257,7 @@ def test_names_of_any_kind_round_trip():
     "metadata, words",
     [
         ({"class_names": ["a\0b"]}, "NUL"),
-        ({"class_names": ["a", 3]}, "not all text"),
+        ({"class_names": ["a", 3]}, "'class_names' must be a list of names"),
         ({"split": {"files": {"train": {"paths": ["a"], "sha256": ["0" * 63]}}}}, "SHA-256"),
         ({"split": {"files": {"train": {"paths": ["a"], "sha256": ["z" * 64]}}}}, "SHA-256"),
         ({"split": {"files": {"train": {"paths": ["a"], "sha256": ["0" * 62 + "  "]}}}}, "SHA-256"),

@@ -127,10 +127,10 @@ def test_writing_is_atomic_and_a_failed_write_keeps_the_old_file(tmp_path, monke
     history.add(_record(1))
     before = history.path.read_bytes()
 
-    def broken_dumps(*args, **kwargs):
+    def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("pathlib.Path.write_text", lambda self, *a, **k: broken_dumps())
+    monkeypatch.setattr("os.fsync", disk_full)  # the temp file's flush to disk fails
     with pytest.raises(HistoryError, match="runs.json: cannot write the run history"):
         history.add(_record(2))
     assert history.path.read_bytes() == before

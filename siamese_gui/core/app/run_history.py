@@ -289,7 +289,7 @@ class RunHistory:
                 os.replace(self.path, self.path.with_name(self.path.name + ".corrupt"))
             except OSError as exc:
                 raise HistoryError(f"{self.path}: cannot move the invalid history aside ({exc.strerror})") from None
-        write_atomically(self.path, lambda temp: temp.write_text(text, encoding="utf-8"), HistoryError,
+        write_atomically(self.path, lambda handle: handle.write(text.encode("utf-8")), HistoryError,
                          "the run history")
 
     @contextmanager
