@@ -101,12 +101,12 @@ def test_a_session_on_a_grown_folder_never_tests_on_images_the_model_trained_on(
     session.set_model(_handle(split=record, class_names=list(data.class_names)))
     session.set_data(DataSource(dataset=grown))
     splits = session.splits
-    trained = {h for role in ("train", "validation") for _, h in record["files"][role]}
+    trained = {h for role in ("train", "validation") for h in record["files"][role]["sha256"]}
     tested = set(splits.test.hashes) | set(splits.closed_test.hashes)
     assert not tested & trained
     # Every image it did not train or validate on is a test image, new ones too.
     assert tested == set(grown.hashes) - trained
-    assert sorted(splits.train.hashes) == sorted(h for _, h in record["files"]["train"])
+    assert sorted(splits.train.hashes) == sorted(record["files"]["train"]["sha256"])
     # The held-out class apart from the classes it trained on.
     assert splits.unseen_classes == ("ring", "diagonal")
     assert set(np.array(grown.class_names)[splits.test.labels]) == {"ring", "diagonal"}
@@ -136,7 +136,7 @@ def test_the_images_a_model_may_be_scored_on_by_content_seen_and_unseen_apart():
     model = _handle(split=record, class_names=list(data.class_names))
     # Its own folder: exactly the recorded test images, the rest counted as left out.
     own = images_to_score(DataSource(dataset=data), model)
-    assert set(own.seen.hashes) == {h for _, h in record["files"]["test"]} and own.unseen is None
+    assert set(own.seen.hashes) == set(record["files"]["test"]["sha256"]) and own.unseen is None
     assert own.left_out == len(data) - len(own.seen)
     # Another folder, with classes the model never saw: every image, those classes apart.
     other = make_dataset(per_class=5, num_classes=4, seed=3)

@@ -141,7 +141,9 @@ def test_a_run_without_a_threshold_says_completed_once(dataset_factory, config_f
 
     data = dataset_factory()
     one_class = data.subset(data.labels == 0)
-    result = train(config_factory(epochs=0, steps=2, batch_size=8), data, validation=one_class.subset(range(4)))
+    # Validation and training images of one class: no different-class pair anywhere.
+    result = train(config_factory(epochs=0, steps=2, batch_size=8), one_class.subset(range(4, len(one_class))),
+                   validation=one_class.subset(range(4)))
     assert result.status == "completed" and result.threshold is None
     summary = result.summary()
     assert summary.startswith("completed 2 optimiser steps") and summary.count("completed") == 1

@@ -98,8 +98,7 @@ def test_geometry_panel_form_and_recent_dataset_come_back(qtbot, tmp_path, monke
 def test_a_missing_or_unreadable_last_model_falls_back_to_the_shipped_one(qtbot, tmp_path, dialogs):
     settings().setValue("session/model", str(tmp_path / "gone.keras"))
     window = launch(qtbot, autoload=True)
-    bar = window.statusBar()
-    qtbot.waitUntil(lambda: "gone.keras is gone: using the shipped model" in bar.currentMessage(), timeout=120_000)
+    qtbot.waitUntil(lambda: "gone.keras is gone: using the shipped model" in window.message_label.text(), timeout=120_000)
     assert window.state.model_path == default_model_path()
     window.close()
 
@@ -107,10 +106,9 @@ def test_a_missing_or_unreadable_last_model_falls_back_to_the_shipped_one(qtbot,
     bad.write_bytes(b"not a model")
     settings().setValue("session/model", str(bad))
     window = launch(qtbot, autoload=True)
-    bar = window.statusBar()
-    qtbot.waitUntil(lambda: "Could not reopen" in bar.currentMessage(), timeout=120_000)
+    qtbot.waitUntil(lambda: "Could not reopen" in window.message_label.text(), timeout=120_000)
     assert window.state.model_path == default_model_path()
-    message = bar.currentMessage()
+    message = window.message_label.text()
     assert message.startswith("Could not reopen bad.keras (") and message.endswith("using the shipped model")
     assert "\n" not in message
     assert dialogs == []

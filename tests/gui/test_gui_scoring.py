@@ -44,7 +44,7 @@ def test_a_grown_folder_shows_the_figures_evaluate_prints(window, qtbot, tmp_pat
 
     # What `evaluate` and `report` score for this model and folder.
     figures = score_images(model.embed, images_to_score(DataSource(dataset=grown), model), model.threshold)
-    trained = {h for role in ("train", "validation") for _, h in record["files"][role]}
+    trained = {h for role in ("train", "validation") for h in record["files"][role]["sha256"]}
     shown = window.state.evaluation
     assert not set(shown.data.hashes) & trained
     assert shown.data.hashes == figures.main.evaluation.data.hashes

@@ -269,8 +269,8 @@ def folder_splits(
     out instead, so validation and test pairs come in both kinds: with at least 4
     classes to train on, validation takes whole classes kept out of training; with at
     least 6 and no held-out classes asked for, so does test (its classes are then new to
-    the model, as the split says). Fewer classes keep the stratified split, with a
-    same-class pair held out of every class that can spare one (`_paired_split`).
+    the model, as the split says). Fewer classes keep the stratified split, validation
+    holding a same-class pair of every class that can spare one (`_paired_split`).
 
     Args:
         data: the folder's images.
@@ -302,9 +302,9 @@ def folder_splits(
         rest, test_idx = seen, None
         test = test_data
     elif test_share > 0:
-        if small:  # with test classes, the seen classes' own test images are a bonus
-            rest_local, test_local = _paired_split(data.labels[seen], test_share, seed, spare_only=bool(unseen))
-        else:
+        if small and unseen:  # with test classes, the seen classes' own test images are a bonus
+            rest_local, test_local = _paired_split(data.labels[seen], test_share, seed, spare_only=True)
+        else:  # a few small classes: training keeps its images first, test takes one a class
             rest_local, test_local = stratified_split(data.labels[seen], test_share, seed)
         rest, test_idx = seen[rest_local], seen[test_local]
         test = None
