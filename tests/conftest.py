@@ -61,45 +61,36 @@ def config_factory():
 TRAINED_CONFIG = dict(epochs=3, batch_size=8)
 
 
+def _folder_in_env(tmp_path_factory, variable: str, name: str):
+    """Point `variable` at a new temp folder for the session; restore it after."""
+    folder = tmp_path_factory.mktemp(name)
+    saved = os.environ.get(variable)
+    os.environ[variable] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = saved
+
+
 @pytest.fixture(scope="session", autouse=True)
 def runtime_cache(tmp_path_factory):
     """Runtime copies of models that lack one go to a temp cache, never the user's."""
     from siamese_gui.core.runtime.copies import CACHE_ENV
 
-    folder = tmp_path_factory.mktemp("runtime-cache")
-    saved = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = str(folder)
-    yield folder
-    if saved is None:
-        os.environ.pop(CACHE_ENV, None)
-    else:
-        os.environ[CACHE_ENV] = saved
+    yield from _folder_in_env(tmp_path_factory, CACHE_ENV, "runtime-cache")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def user_config(tmp_path_factory):
     """The app's per-user files (the cache's seal key) go to a temp folder, never the user's."""
-    folder = tmp_path_factory.mktemp("config")
-    saved = os.environ.get("XDG_CONFIG_HOME")
-    os.environ["XDG_CONFIG_HOME"] = str(folder)
-    yield folder
-    if saved is None:
-        os.environ.pop("XDG_CONFIG_HOME", None)
-    else:
-        os.environ["XDG_CONFIG_HOME"] = saved
+    yield from _folder_in_env(tmp_path_factory, "XDG_CONFIG_HOME", "config")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def user_data(tmp_path_factory):
     """The run history (in `$XDG_DATA_HOME`) goes to a temp folder, never the user's."""
-    folder = tmp_path_factory.mktemp("data-home")
-    saved = os.environ.get("XDG_DATA_HOME")
-    os.environ["XDG_DATA_HOME"] = str(folder)
-    yield folder
-    if saved is None:
-        os.environ.pop("XDG_DATA_HOME", None)
-    else:
-        os.environ["XDG_DATA_HOME"] = saved
+    yield from _folder_in_env(tmp_path_factory, "XDG_DATA_HOME", "data-home")
 
 
 @pytest.fixture(scope="session")
