@@ -418,7 +418,7 @@ class TrainPanel(QWidget):
         )
         figures = outcome.figures if outcome is not None else None
         if figures is not None:
-            lines.append(f"<br><b>Test images</b> (never trained on): {escape(figures.headline())}")
+            lines.append(f"<br><b>On held-out test images</b>: {escape(figures.headline())}")
         if unseen:
             lines.append(
                 f"<br><span style='color:{MUTED_COLOR}'>Held out of training (<b>unseen</b> "
