@@ -492,13 +492,6 @@ def _baseline_summary(splits, validation, test) -> dict:
     }
 
 
-def _retrieval_block(embeddings, data) -> dict:
-    """Retrieval metrics of the evaluation images (leave-self-out; see core.retrieval)."""
-    from siamese_gui.core.evaluation.retrieval import retrieval_summary
-
-    return retrieval_summary(embeddings, data.labels)
-
-
 def cmd_compare(args) -> int:
     from siamese_gui.core.errors import ImageError
     from siamese_gui.core.evaluation.threshold import Threshold, ThresholdOrigin

@@ -31,6 +31,7 @@ from siamese_gui.core.io.safe_files import (
     check_replaceable,
     create_temp_beside,
     looks_like_text,
+    write_atomically,
 )
 from siamese_gui.core.runtime.copies import (
     CARD_KIND,
@@ -193,16 +194,8 @@ def update_card_threshold(model_path: str | os.PathLike, metadata: dict) -> Path
         if card.get("model_sha256") != model_key(model_path):
             return None
         card.update(threshold_fields(read_threshold(metadata, str(model_path))))
-        fd, temp = create_temp_beside(card_file, None, ".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(card, indent=2, sort_keys=True) + "\n")
-            os.chmod(temp, 0o644)
-            check_replaceable(card_file, CARD_OUTPUT, ModelFileError)
-            os.replace(temp, card_file)
-        finally:
-            if os.path.exists(temp):
-                os.remove(temp)
+        text = (json.dumps(card, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        write_atomically(card_file, lambda handle: handle.write(text), ModelFileError, "the card", CARD_OUTPUT)
     except (OSError, ValueError, ModelFileError):
         return None
     return card_file
