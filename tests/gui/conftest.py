@@ -137,5 +137,5 @@ def loaded_window(window, data, qtbot):
     window.state.set_data(DataSplits(synthetic_dataset(per_class=40, seed=1), data))
     model = numpy_model(class_names=data.class_names)
     window.state.set_model(model)
-    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=60_000)
     return window

@@ -148,7 +148,7 @@ def test_image_folder_dataset_is_used_everywhere(loaded_window, tmp_path, qtbot,
     assert loaded_window.state.test_data.class_names == ("dark", "light")
     assert [title for title, _ in dialogs] == ["Some files were skipped"]
     assert dialogs[0][1].startswith("1 file could not be read")
-    qtbot.waitUntil(lambda: loaded_window.state.evaluation is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: loaded_window.state.evaluation is not None, timeout=60_000)
     assert loaded_window.train_panel.source_combo.currentIndex() == 2
     assert "1 file skipped" in loaded_window.train_panel.data_label.text()
     assert "6 images, 2 classes" in loaded_window.train_panel.data_label.text()

@@ -30,7 +30,7 @@ def ready(window, data, handle, qtbot):
     window.state.set_model(handle)
     window.show()
     qtbot.waitExposed(window)
-    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=60_000)
     return window
 
 
