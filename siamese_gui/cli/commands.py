@@ -130,26 +130,28 @@ def _bounded_float(low: float, high: float):
 
 def _add_setting_args(parser: argparse.ArgumentParser) -> None:
     """One option per declared training setting (see `core.config.setting`)."""
-    from siamese_gui.core.model.config import TrainingConfig, settings
+    from siamese_gui.core.model.config import TrainingConfig, setting_help, settings
 
     defaults = TrainingConfig()
     for spec in settings():
         meta = spec.metadata
+        # argparse formats help with %: a share's "%" must reach it doubled.
+        text = setting_help(spec).replace("%", "%%")
         option = "--" + spec.name.replace("_", "-")
         default = getattr(defaults, spec.name)
         if meta["widget"] == "check":
             parser.add_argument(
                 option, action=argparse.BooleanOptionalAction, default=default,
-                help=f"{meta['help']} (default: {'on' if default else 'off'})",
+                help=f"{text} (default: {'on' if default else 'off'})",
             )
         elif meta["choices"]:
             parser.add_argument(option, choices=meta["choices"], default=default,
-                                help=f"{meta['help']} (default: {default})")
+                                help=f"{text} (default: {default})")
         else:
             kind = _bounded_int if meta["widget"] == "spin" else _bounded_float
             parser.add_argument(
                 option, type=kind(meta["low"], meta["high"]), default=default, metavar="N",
-                help=f"{meta['help']}; {_number(meta['low'])} to {_number(meta['high'])} "
+                help=f"{text}; {_number(meta['low'])} to {_number(meta['high'])} "
                 f"(default: {_number(default)})",
             )
 

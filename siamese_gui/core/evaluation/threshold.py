@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from dataclasses import dataclass, fields
 
 from siamese_gui.core.errors import ModelFileError
@@ -72,8 +73,55 @@ class Threshold:
         text = f"{self.value:.4f} ({self.origin.value}"
         return text + (f": {self.detail})" if self.detail else ")")
 
+    def lead(self) -> str:
+        """Where it came from in one short plain sentence, before the detail
+        (`describe`): "Chosen on 4,000 held-out pairs to keep false matches to 1 % at
+        most." (see `threshold_lead`)."""
+        return threshold_lead(self)
+
     def as_dict(self) -> dict:
         return {"value": self.value, "origin": self.origin.key, "detail": self.detail}
+
+
+# How a detail names the way a threshold was chosen (a preset's name, or training's
+# "max accuracy"), and why, in plain words.
+_AIMS = (
+    ("max accuracy", "to judge the most pairs right"),
+    ("equal error rate", "so both kinds of mistake are equally common"),
+    ("far ≤ 1 %", "to keep false matches to 1 % at most"),
+)
+_PAIRS = re.compile(r"\bon ([\d,]+) (?:validation )?pairs\b")
+
+
+def threshold_lead(threshold: Threshold) -> str:
+    """A threshold's provenance in one short plain sentence, for someone who has never
+    heard of FAR; `Threshold.describe` keeps the full detail.
+
+    "Chosen on 4,000 held-out pairs to keep false matches to 1 % at most." (a preset),
+    "The model's own, chosen on 12,000 held-out pairs to judge the most pairs right."
+    (training's), "Set by you." (typed or dragged), "A default of 0.5: the model file
+    records no threshold." (fallback). Held-out pairs are pairs of images kept out of
+    training (the validation pairs).
+    """
+    detail = threshold.detail.strip()
+    if threshold.origin is ThresholdOrigin.USER:
+        return "Set by you."
+    if threshold.origin is ThresholdOrigin.FALLBACK:
+        return f"A default of {threshold.value:g}" + (f": {detail}." if detail else ".")
+    aim = next((words for name, words in _AIMS if detail.lower().startswith(name)), None)
+    pairs = _PAIRS.search(detail)
+    if aim is None:
+        chosen = ""
+    elif pairs is None:
+        chosen = f"chosen on held-out pairs {aim}"
+    else:
+        chosen = f"chosen on {pairs.group(1)} held-out pairs {aim}"
+    if threshold.origin is ThresholdOrigin.PRESET:
+        return (chosen[:1].upper() + chosen[1:] + ".") if chosen else "Chosen by a preset."
+    if chosen:
+        return f"The model's own, {chosen}."
+    return "The model's own; how it was chosen is not recorded." if not detail or \
+        detail == "how it was chosen is not recorded" else "The model's own (see the details)."
 
 
 def check_threshold(value, source: str) -> float:

@@ -29,13 +29,15 @@ def setting(
     decimals: int = 0,
     zero_text: str = "",
     percent: bool = False,
+    plain: str = "",
 ) -> Any:
     """Declare one setting: a dataclass field whose metadata the CLI and the form read.
 
     Args:
         default: the value used when nobody sets it.
         label: the form's label (with an & for its keyboard shortcut).
-        help: one line for the CLI's help and the form's tooltip.
+        help: the setting in full, for those who know the terms (the CLI's help and the
+            form's tooltip print it after `plain`).
         low: smallest allowed value (numbers).
         high: largest allowed value (numbers).
         choices: allowed values (text settings).
@@ -44,6 +46,8 @@ def setting(
         decimals: digits the form shows for floats.
         zero_text: what the form shows instead of 0 where 0 means something special.
         percent: a share, written as a percentage in words (`describe_settings`).
+        plain: one line for someone new to the field, first in the CLI's help, the
+            form's tooltip and the glossary (`core.app.glossary`).
     """
     if not widget:
         widget = (
@@ -53,7 +57,8 @@ def setting(
             else "float"
         )
     meta = dict(label=label, help=help, low=low, high=high, choices=choices, widget=widget,
-                step=step, decimals=decimals, zero_text=zero_text, percent=percent)
+                step=step, decimals=decimals, zero_text=zero_text, percent=percent,
+                plain=plain or help)
     return field(default=default, metadata=meta)
 
 
@@ -64,27 +69,41 @@ class TrainingConfig:
     epochs: int = setting(
         0, "&Epochs:", "passes over the training images; 0 schedules by optimiser steps instead "
         "(see Steps)", 0, 10_000, zero_text="by steps",
+        plain="How many times training goes through all the training images; 0 lets Steps decide "
+        "instead.",
     )
     steps: int = setting(
         0, "S&teps:", "optimiser steps when Epochs is 0; 0 chooses them from the number of "
         "training images (see training.automatic_steps)", 0, 1_000_000, zero_text="automatic",
+        plain="How many small learning steps to take when Epochs is 0; automatic picks a number to "
+        "suit the amount of data.",
     )
     batch_size: int = setting(
-        256, "&Batch size:", "images per batch; every pair inside a batch is a training pair", 4, 4096
+        256, "&Batch size:", "images per batch; every pair inside a batch is a training pair", 4, 4096,
+        plain="How many images the network looks at together in one learning step.",
     )
     learning_rate: float = setting(
         2e-3, "&Learning rate:", "Adam's initial step size, decayed to zero on a cosine",
         1e-5, 10.0, step=0.0005, decimals=5,
+        plain="How big each learning step is: too big and training breaks down, too small and it "
+        "learns slowly.",
     )
     margin: float = setting(
         1.0, "&Margin:", "different-class pairs are pushed at least this far apart",
         0.01, 100.0, step=0.1, decimals=2,
+        plain="How far apart training pushes images of different classes; the default rarely needs "
+        "changing.",
     )
-    embedding_dim: int = setting(64, "Embedding si&ze:", "length of the embedding vector", 1, 1024)
+    embedding_dim: int = setting(
+        64, "Embedding si&ze:", "length of the embedding vector", 1, 1024,
+        plain="How many numbers describe each image; more can hold finer detail but train slower.",
+    )
     preset: str = setting(
         "default", "&Architecture:",
         "network: 'default' (fast, batch-normalised) or 'seed' (the tutorial's, bug fixed)",
         choices=ARCHITECTURES,
+        plain="Which network design to train: 'default' is the faster one, 'seed' the original "
+        "tutorial's.",
     )
     histogram_share: float = setting(
         0.0, "&Histogram share:",
@@ -95,24 +114,35 @@ class TrainingConfig:
         "number of training images, 0.7 from 20,000 up, at most 0.95, plain histograms); "
         "for comparing only the classes trained on, 0.1-0.2 scores higher",
         0.0, 0.95, step=0.05, decimals=2, zero_text="automatic", percent=True,
+        plain="How much the model also relies on simple counts of edge directions in each image, "
+        "which work even on kinds of image it never trained on; automatic picks it.",
     )
-    seed: int = setting(0, "&Seed:", "seeds the weights, the shuffling and the data split", 0, 2**31 - 1)
+    seed: int = setting(
+        0, "&Seed:", "seeds the weights, the shuffling and the data split", 0, 2**31 - 1,
+        plain="A number that fixes the random choices: the same seed gives the same data split and "
+        "the same starting point.",
+    )
     validation_fraction: float = setting(
         0.1, "&Validation share:",
         "share of each class held out of training to validate and choose the threshold",
         0.01, 0.5, step=0.05, decimals=2, percent=True,
+        plain="Part of each class's images set aside, not trained on, to choose the same/different cut-off.",
     )
     augment: bool = setting(
         False, "&Mirror images", "train on images mirrored left-right (and shifted by up to 2 px); "
         "the model then embeds each image as the mean of it and its mirror image. Off by "
         "default: mirroring turns a 2 into an S-like shape, and digits, letters and "
         "signatures are not symmetric",
+        plain="Also train on left-right mirrored copies: helps with photos of objects, hurts with "
+        "digits, letters and signatures.",
     )
     polarity: str = setting(
         "auto", "&Polarity:",
         "invert image files to light-on-dark: 'auto' decides per image from its border, "
         "'on' always, 'off' never; stored with the model and used whenever it reads files",
         choices=POLARITIES,
+        plain="Whether image files are flipped to light-on-dark, as the network expects: auto decides "
+        "for each image.",
     )
 
     def __post_init__(self):
@@ -176,6 +206,15 @@ def check_setting(spec, value) -> None:
 def setting_name(spec) -> str:
     """A setting's name as the form labels it, without its shortcut mark ("Batch size")."""
     return spec.metadata["label"].replace("&", "").rstrip(":")
+
+
+def setting_help(spec) -> str:
+    """A setting explained for the CLI's help and the form's tooltip: its plain line
+    first, then its full description ("How many images ... In full: images per batch; ...")."""
+    meta = spec.metadata
+    if meta["plain"] == meta["help"]:
+        return meta["plain"]
+    return f"{meta['plain']} In full: {meta['help']}"
 
 
 def setting_text(spec, value) -> str:

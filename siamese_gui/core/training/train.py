@@ -134,6 +134,7 @@ class TrainingResult:
         trained: what it really trained, in words (`schedule.trained_text`).
         histograms: the gradient histograms' share of the distance, in words ("" for
             presets without them).
+        train_images: the images it trained on (validation images not among them).
         probe_steps: optimiser steps trained without the classes the share was chosen
             on, which then joined training (0 when the share was not chosen that way).
         share_choice: the chosen share with its evidence (`share_choice.record`), or None.
@@ -158,6 +159,7 @@ class TrainingResult:
     steps_done: int = 0
     trained: str = ""
     histograms: str = ""
+    train_images: int = 0
     probe_steps: int = 0
     share_choice: dict | None = None
     validation_record: dict | None = None
@@ -541,6 +543,7 @@ def train(
         share_choice=share_record,
     )
     result.steps_done = progress.steps_done
+    result.train_images = len(train_idx)
     result.trained = trained_text(schedule, progress.steps_done, len(train_idx))
     if progress.failed_loss is not None:
         result.status = "failed"

@@ -19,12 +19,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.scoring import part_headline
 from siamese_gui.core.app.session import ThresholdPreset
 from siamese_gui.core.data.splits import test_classes_in_words
 from siamese_gui.core.errors import SiameseError
 from siamese_gui.gui.common import MUTED_COLOR, ask, show_error
 from siamese_gui.gui.state import AppState
+from siamese_gui.gui.widgets.disclosure import DetailsToggle
 from siamese_gui.gui.widgets.plots import ThresholdPlots
 from siamese_gui.gui.widgets.threshold_control import ThresholdControl
 
@@ -32,12 +34,13 @@ from siamese_gui.gui.widgets.threshold_control import ThresholdControl
 THRESHOLD_PRESETS = {"max_accuracy": "Max accuracy", "eer": "Equal error rate", "far_1": "FAR ≤ 1 %"}
 _PRESETS = {"max_accuracy": ThresholdPreset.MAX_ACCURACY, "eer": ThresholdPreset.EQUAL_ERROR,
             "far_1": ThresholdPreset.FAR_1}
+# (row name, field of ThresholdMetrics, its glossary term)
 METRIC_ROWS = (
-    ("Accuracy", "accuracy", "share of pairs judged right"),
-    ("Precision", "precision", "of pairs judged same, share truly same"),
-    ("Recall (TAR)", "recall", "of same pairs, share judged same"),
-    ("FAR", "far", "false accept rate: different pairs judged same"),
-    ("FRR", "frr", "false reject rate: same pairs judged different"),
+    ("Accuracy", "accuracy", "Accuracy"),
+    ("Precision", "precision", "Precision"),
+    ("Recall (TAR)", "recall", "TAR"),
+    ("FAR", "far", "FAR"),
+    ("FRR", "frr", "FRR"),
 )
 
 
@@ -76,14 +79,14 @@ class ThresholdPanel(QWidget):
         self.control = ThresholdControl(state)
 
         self.recommended_button = QPushButton("Model's recommended")
-        self.recommended_button.setToolTip("The threshold stored with the model")
+        self.recommended_button.setToolTip(tooltip("Model's own threshold"))
         self.recommended_button.clicked.connect(self.restore_recommended)
         self.max_accuracy_button = QPushButton(THRESHOLD_PRESETS["max_accuracy"])
-        self.max_accuracy_button.setToolTip("The threshold that judges the most evaluation pairs right")
+        self.max_accuracy_button.setToolTip(tooltip("Max accuracy", more=True))
         self.eer_button = QPushButton(THRESHOLD_PRESETS["eer"])
-        self.eer_button.setToolTip("The threshold where FAR equals FRR")
+        self.eer_button.setToolTip(tooltip("Equal error rate", more=True))
         self.far_button = QPushButton(THRESHOLD_PRESETS["far_1"])
-        self.far_button.setToolTip("The largest threshold that accepts at most 1 % of different pairs")
+        self.far_button.setToolTip(tooltip("FAR ≤ 1 %", more=True))
         self._preset_tips = {b: b.toolTip() for b in (self.max_accuracy_button, self.eer_button, self.far_button)}
         self.max_accuracy_button.clicked.connect(lambda: self.apply_preset("max_accuracy"))
         self.eer_button.clicked.connect(lambda: self.apply_preset("eer"))
@@ -93,20 +96,30 @@ class ThresholdPanel(QWidget):
             "Store this threshold with the model (the shipped model is never changed: a copy is saved)"
         )
         self.save_button.clicked.connect(self.save_threshold)
+        # The threshold in use leads with one plain sentence (`Threshold.lead`); where it
+        # and the model's own come from in full is behind Details.
+        self.provenance_label = QLabel()
+        self.provenance_label.setWordWrap(True)
+        self.provenance_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.provenance_label.setAccessibleName("Where the threshold comes from")
         self.model_threshold_label = QLabel()
         self.model_threshold_label.setWordWrap(True)
         self.model_threshold_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        self.model_threshold_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_button = DetailsToggle(self.model_threshold_label)
 
         self.table = QTableWidget(len(METRIC_ROWS), 2)
         self.table.setHorizontalHeaderLabels(["At the threshold", "Value"])
+        self.table.horizontalHeaderItem(0).setToolTip(tooltip("Threshold"))
+        self.table.horizontalHeaderItem(1).setToolTip(tooltip("95 % interval"))
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        for row, (name, _, tip) in enumerate(METRIC_ROWS):
+        for row, (name, _, term) in enumerate(METRIC_ROWS):
             item = QTableWidgetItem(name)
-            item.setToolTip(tip)
+            item.setToolTip(tooltip(term, more=True))
             self.table.setItem(row, 0, item)
             value = QTableWidgetItem("—")
             value.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -114,8 +127,10 @@ class ThresholdPanel(QWidget):
         self.table.setFixedHeight(self.table.verticalHeader().length() + self.table.horizontalHeader().height() + 4)
         self.table.setMinimumWidth(280)
         self.counts_label = QLabel()
+        self.counts_label.setToolTip(tooltip("Accepted and rejected", more=True))
         self.counts_label.setStyleSheet(f"color: {MUTED_COLOR};")
         self.summary_label = QLabel()
+        self.summary_label.setToolTip(tooltip("Test pairs", more=True) + tooltip("ROC AUC") + tooltip("EER"))
         self.summary_label.setWordWrap(True)
         self.summary_label.setStyleSheet(f"color: {MUTED_COLOR};")
 
@@ -128,9 +143,14 @@ class ThresholdPanel(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         presets_layout.addLayout(buttons)
+        provenance_row = QHBoxLayout()
+        provenance_row.addWidget(self.provenance_label, 1)
+        provenance_row.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
+        presets_layout.addLayout(provenance_row)
+        presets_layout.addWidget(self.model_threshold_label)
         save_row = QHBoxLayout()
         save_row.addWidget(self.save_button)
-        save_row.addWidget(self.model_threshold_label, 1)
+        save_row.addStretch(1)
         presets_layout.addLayout(save_row)
         presets_layout.addWidget(self.summary_label)
         presets_layout.addStretch(1)
@@ -146,6 +166,11 @@ class ThresholdPanel(QWidget):
         bottom.addWidget(metrics, 0, 1)
         bottom.setColumnStretch(0, 3)
         bottom.setColumnStretch(1, 2)
+        # Each plot explains itself under the pointer.
+        self._plot_tips = {self.plots.hist_ax: tooltip("Distance histograms", more=True),
+                           self.plots.roc_ax: tooltip("ROC curve", more=True)}
+        self.plots.setToolTip(tooltip("Distance histograms") + tooltip("ROC curve"))
+        self.plots.mpl_connect("motion_notify_event", self._plot_hovered)
         layout = QVBoxLayout(self)
         layout.addWidget(self.plots, 1)
         layout.addLayout(bottom)
@@ -154,6 +179,11 @@ class ThresholdPanel(QWidget):
         state.modelChanged.connect(self._update_buttons)
         state.thresholdChanged.connect(self._threshold_changed)
         self.refresh()
+
+    def _plot_hovered(self, event) -> None:
+        tip = self._plot_tips.get(event.inaxes, tooltip("Distance histograms") + tooltip("ROC curve"))
+        if tip != self.plots.toolTip():
+            self.plots.setToolTip(tip)
 
     def _update_buttons(self) -> None:
         # Presets are chosen on the validation pairs, which may arrive after the test pairs.
@@ -171,9 +201,17 @@ class ThresholdPanel(QWidget):
         model = self.state.model
         self.recommended_button.setEnabled(model is not None)
         self.save_button.setEnabled(model is not None)
-        self.model_threshold_label.setText(
-            f"The model's own: {model.threshold.describe()}" if model is not None else ""
-        )
+        self._show_provenance()
+
+    def _show_provenance(self) -> None:
+        """Say where the threshold in use comes from: one plain sentence, and behind
+        Details the full provenance of it and of the model's own."""
+        threshold, model = self.state.threshold, self.state.model
+        self.provenance_label.setText(f"Threshold in use: {threshold.value:.4f}. {threshold.lead()}")
+        lines = [f"In use: {threshold.describe()}"]
+        if model is not None:
+            lines.append(f"The model's own: {model.threshold.describe()}")
+        self.model_threshold_label.setText("\n".join(lines))
 
     def refresh(self) -> None:
         """Redraw everything for the current evaluation (once per model or data change)."""
@@ -209,6 +247,7 @@ class ThresholdPanel(QWidget):
         self._threshold_changed(self.state.threshold.value)
 
     def _threshold_changed(self, threshold: float) -> None:
+        self._show_provenance()
         evaluation = self.state.evaluation
         if evaluation is None:
             return

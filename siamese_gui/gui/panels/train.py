@@ -20,8 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.session import DataSource
-from siamese_gui.core.app.training_run import TrainingRun, training_source
+from siamese_gui.core.app.training_run import TrainingRun, run_lead, training_source
 from siamese_gui.core.data.datasets import DataKind
 from siamese_gui.core.data.sampling import TrainingSample, names_from_text
 from siamese_gui.core.data.splits import Role, seen_mask
@@ -37,6 +38,7 @@ from siamese_gui.gui.common import (
     show_error,
 )
 from siamese_gui.gui.state import AppState
+from siamese_gui.gui.widgets.disclosure import DetailsToggle
 from siamese_gui.gui.widgets.plots import LossPlot
 from siamese_gui.gui.widgets.run_list import RunList
 from siamese_gui.gui.widgets.scroll_column import ScrollColumn
@@ -93,29 +95,34 @@ class TrainPanel(QWidget):
         self.limit_spin.setRange(0, 10_000_000)
         self.limit_spin.setSingleStep(1000)
         self.limit_spin.setSpecialValueText("all")
-        self.limit_spin.setToolTip("Train on a random sample of this many images (all: every image)")
+        self.limit_spin.setToolTip(tooltip("Images to use", more=True))
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("&Data:", self.source_combo)
         form.addRow("", self.data_label)
         self.classes_edit = QLineEdit()
         self.classes_edit.setPlaceholderText("all classes")
-        self.classes_edit.setToolTip("Train on these classes only: names or numbers, separated by commas")
+        self.classes_edit.setToolTip(tooltip("Classes to train on"))
         self.per_class_spin = QSpinBox()
         self.per_class_spin.setRange(0, 10_000_000)
         self.per_class_spin.setSpecialValueText("all")
-        self.per_class_spin.setToolTip("At most this many images of each class (a seeded sample)")
+        self.per_class_spin.setToolTip(tooltip("Images per class", more=True))
         form.addRow("&Images to use:", self.limit_spin)
         self.held_out_edit = QLineEdit()
         self.held_out_edit.setPlaceholderText("none (names, or 30%)")
-        self.held_out_edit.setToolTip(
-            "Classes kept out of training entirely (open set): names or numbers, separated by "
-            "commas, or a share of the classes picked at random with the seed (\"30%\" or "
-            "\"0.3\"). The test figures are then measured on these unseen classes only.")
+        self.held_out_edit.setToolTip(tooltip("Hold out classes", more=True))
         form.addRow("&Classes:", self.classes_edit)
         form.addRow("Images &per class:", self.per_class_spin)
         form.addRow("&Hold out classes:", self.held_out_edit)
+        self.source_combo.setToolTip("<p>Which images to train on: the Fashion-MNIST clothing "
+                                     "pictures, the small bundled samples, or a folder of your own "
+                                     "(one sub-folder per class).</p>")
         self.settings = SettingsForm(form, self)
+        for row in range(form.rowCount()):  # each label explains what its field does
+            label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            if label is not None and field is not None and field.widget() is not None and label.widget():
+                label.widget().setToolTip(label.widget().toolTip() or field.widget().toolTip())
         self.form_box = QGroupBox("Settings")
         self.form_box.setLayout(form)
 
@@ -129,7 +136,13 @@ class TrainPanel(QWidget):
         buttons.addWidget(self.start_button, 1)
         buttons.addWidget(self.stop_button)
 
-        self.result_label = QLabel("No run yet.")
+        # One plain sentence leads; the full result is behind the Details toggle.
+        self.lead_label = QLabel("No run yet.")
+        self.lead_label.setWordWrap(True)
+        self.lead_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.lead_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.lead_label.setAccessibleName("Training result")
+        self.result_label = QLabel("")
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(Qt.TextFormat.RichText)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -144,8 +157,15 @@ class TrainPanel(QWidget):
         result_buttons.addStretch(1)
         self.result_box = QGroupBox("Result")
         result_layout = QVBoxLayout(self.result_box)
+        result_layout.addWidget(self.lead_label)
+        self.details_button = DetailsToggle(self.result_label)
+        self.details_button.setToolTip("Show or hide the full result: schedule, settings, every figure "
+                                       "with its 95 % interval, and the images it was measured on")
+        self.details_button.setEnabled(False)
+        result_layout.addWidget(self.details_button)
         result_layout.addWidget(self.result_label)
         result_layout.addLayout(result_buttons)
+        self._show_result("No run yet.")
 
         left = QVBoxLayout()
         left.addWidget(self.form_box)
@@ -274,7 +294,7 @@ class TrainPanel(QWidget):
         # The short "Training on…" replaces a longer result: keep the box's height while the
         # run lasts, or the column scrolls back and Stop is no longer where Start was clicked.
         self.result_box.setMinimumHeight(self.result_box.height())
-        self.result_label.setText(f"Training on {count:,} images (less the held-out validation share)…")
+        self._show_result(f"Training on {count:,} images (less the held-out validation share)…")
         # The run narrows the data itself, after reading it with the run's polarity.
         return self.controller.start(config, self.state.source, unseen, self.sample())
 
@@ -363,7 +383,7 @@ class TrainPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if result.status == "completed" else 0)
         self.progress.setFormat(f"{result.status.capitalize()} in {format_duration(result.seconds)}")
-        self.result_label.setText(self._result_html(result, outcome.data.unseen, outcome))
+        self._show_result(run_lead(outcome), self._result_html(result, outcome.data.unseen, outcome))
         if result.probe_steps and result.probe_steps < len(self.plot.batch_x):
             # The loss steps up where the classes the share was chosen on join training.
             self.plot.mark(self.plot.batch_x[result.probe_steps - 1], "held-out classes join (share chosen)")
@@ -376,9 +396,18 @@ class TrainPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("Failed")
-        self.result_label.setText(f"<span style='color:{WRONG_COLOR}'>Training failed.</span>")
+        self._show_result("Training failed.", f"<span style='color:{WRONG_COLOR}'>Training failed.</span> "
+                          f"{escape(message)}")
         self._update_enabled()
         show_error(self, "Training failed", message)
+
+    def _show_result(self, lead: str, details: str = "") -> None:
+        """Show a run's plain sentence, with `details` behind the Details toggle."""
+        self.lead_label.setText(lead)
+        self.result_label.setText(details)
+        self.details_button.setEnabled(bool(details))
+        self.details_button.setVisible(bool(details))
+        self.result_label.setVisible(bool(details) and self.details_button.isChecked())
 
     @staticmethod
     def _result_html(result, unseen: tuple[str, ...] = (), outcome: TrainingRun | None = None) -> str:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QWidget,
+)
 
-from siamese_gui.core.model.config import TrainingConfig, settings
+from siamese_gui.core.app.glossary import tooltip
+from siamese_gui.core.model.config import TrainingConfig, setting_name, settings
 
 # Qt's spin boxes hold 32-bit ints.
 _INT_MAX = 2**31 - 1
 
 
 class SettingsForm:
-    """One widget per declared training setting, with its range, step and help.
+    """One widget per declared training setting, with its range, step and help (its
+    plain line, then the full one, from `core.app.glossary`, on the field and its label).
 
     Attributes:
         widgets: setting name -> its widget.
@@ -23,14 +33,18 @@ class SettingsForm:
         for spec in settings():
             meta = spec.metadata
             widget = _make_widget(meta, parent)
-            widget.setToolTip(meta["help"][:1].upper() + meta["help"][1:])
+            tip = tooltip(setting_name(spec), more=True)
+            widget.setToolTip(tip)
             widget.setObjectName(spec.name)
             self.widgets[spec.name] = widget
             if meta["widget"] == "check":
                 widget.setText(meta["label"])
                 form.addRow("", widget)
             else:
-                form.addRow(meta["label"], widget)
+                label = QLabel(meta["label"], parent)
+                label.setBuddy(widget)
+                label.setToolTip(tip)
+                form.addRow(label, widget)
         self.set_config(defaults)
 
     def config(self) -> TrainingConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSlider, QWidget
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.gui.state import AppState
 
 SLIDER_STEPS = 1000
@@ -19,18 +20,20 @@ class ThresholdControl(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
         self.slider.setPageStep(SLIDER_STEPS // 20)
-        self.slider.setToolTip("Pairs closer than the threshold are judged the same")
+        self.slider.setToolTip(tooltip("Threshold", more=True))
         self.slider.setAccessibleName("Threshold slider")
         self.spin = QDoubleSpinBox()
         self.spin.setDecimals(3)
         self.spin.setSingleStep(0.01)
         self.spin.setKeyboardTracking(False)
         self.spin.setAccessibleName("Threshold value")
+        self.spin.setToolTip(tooltip("Threshold", more=True))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         if label:
             caption = QLabel(f"{label}:")
             caption.setBuddy(self.slider)
+            caption.setToolTip(tooltip("Threshold", more=True))
             layout.addWidget(caption)
         layout.addWidget(self.slider, 1)
         layout.addWidget(self.spin)
