@@ -14,6 +14,7 @@ from siamese_gui.core.app.session import DataSource, load_source
 from siamese_gui.core.app.training_run import (
     prepare_training,
     read_with_polarity,
+    run_lead,
     run_training,
     training_source,
 )
@@ -112,6 +113,15 @@ def test_a_run_returns_the_metadata_to_save_and_a_handle_that_uses_it():
     again = score_images(run.handle.embed, scored_from_splits(data.splits), run.handle.threshold)
     assert run.figures.as_dict() == again.as_dict()
     assert run.metadata["metrics"]["test"] == again.as_dict()["test"]
+    # The result in one plain sentence: how long, on how many images, and the headline
+    # test figure read off those figures (the classes it trained on: none was held out).
+    lead = run_lead(run)
+    main = run.figures.main
+    accuracy = main.evaluation.at(run.handle.threshold.value).accuracy_rate.value
+    assert run.result.train_images == len(data.splits.train)
+    assert lead.startswith("Trained in ") and f" on {len(data.splits.train):,} images; " in lead
+    assert lead.endswith(f"it judges {100 * accuracy:.1f} % of {len(main.evaluation.pairs):,} test pairs "
+                         "right (new images of the classes it trained on).")
 
 
 def test_a_stopped_run_keeps_its_weights_and_says_it_stopped():
@@ -121,6 +131,7 @@ def test_a_stopped_run_keeps_its_weights_and_says_it_stopped():
     run = run_training(config, data, should_stop=lambda: True)
     assert run.result.status == "stopped"
     assert run.handle is not None and run.metadata["training"]["status"] == "stopped"
+    assert run_lead(run).startswith("Stopped by you after ") and "(the weights so far are kept)" in run_lead(run)
 
 
 def test_a_failed_run_leaves_nothing_to_save(monkeypatch):
@@ -135,6 +146,7 @@ def test_a_failed_run_leaves_nothing_to_save(monkeypatch):
     config = _config()
     run = run_training(config, prepare_training(DataSource(dataset=make_dataset()), config))
     assert run.result.status == "failed" and run.metadata is None and run.handle is None
+    assert run_lead(run).startswith("Training failed after ")
 
 
 def test_the_cli_trains_on_the_images_the_app_would_pick(tmp_path, image_folder_factory, capsys):

@@ -255,7 +255,7 @@ def _record_run(run, out: Path) -> None:
 
 
 def cmd_train(args) -> int:
-    from siamese_gui.core.app.training_run import prepare_training, run_training, training_source
+    from siamese_gui.core.app.training_run import prepare_training, run_lead, run_training, training_source
     from siamese_gui.core.data.sampling import TrainingSample
     from siamese_gui.core.data.splits import Role, choose_held_out_classes
     from siamese_gui.core.model.config import TrainingConfig, describe_settings, settings
@@ -309,7 +309,7 @@ def cmd_train(args) -> int:
     if run.handle is None:
         raise SiameseError(f"{result.message}; nothing was saved")
     metadata = run.metadata
-    summary = {"model": str(out), "status": result.status, "message": result.message,
+    summary = {"model": str(out), "status": result.status, "lead": run_lead(run), "message": result.message,
                "seconds": round(result.seconds, 1), "schedule": result.schedule,
                "steps_done": result.steps_done, "trained": result.trained,
                "histograms": result.histograms, "share_choice": result.share_choice,
@@ -323,6 +323,7 @@ def cmd_train(args) -> int:
     if args.json:
         print(_dumps(summary))
         return EXIT_OK
+    print(run_lead(run))
     print(result.summary())
     v = result.validation
     if v.defined:

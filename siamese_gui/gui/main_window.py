@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.session import DataSource, load_source
 from siamese_gui.core.data.datasets import DataKind, load_fashion_mnist, load_samples
 from siamese_gui.core.io.locations import default_model_path
@@ -34,6 +36,7 @@ from siamese_gui.gui.common import (
     show_error,
 )
 from siamese_gui.gui.dialogs.about import AboutDialog
+from siamese_gui.gui.dialogs.glossary import GlossaryDialog
 from siamese_gui.gui.dialogs.report_export import export_report
 from siamese_gui.gui.gui_thread_gc import gui_thread_collector
 from siamese_gui.gui.panels.compare import ComparePanel
@@ -83,6 +86,7 @@ class MainWindow(QMainWindow):
         self.runner = self.state.runner
         self._closed = False
         self.panels_built = False
+        self.glossary: GlossaryDialog | None = None
         geometry = settings().value("window/geometry")
         if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
             self._fit_to_screen(1240, 820)
@@ -270,7 +274,11 @@ class MainWindow(QMainWindow):
                          lambda index=index: self.show_tab(index), f"Ctrl+{index + 1}")
 
         help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&About Siamese GUI", self.show_about, QKeySequence.StandardKey.HelpContents)
+        self.glossary_action = self._action(
+            help_menu, "&Glossary: what does this mean?", self.show_glossary,
+            QKeySequence.StandardKey.HelpContents,
+            "Every figure and setting in plain words (hover over one for its line)")
+        self._action(help_menu, "&About Siamese GUI", self.show_about)
 
     # Start-up ------------------------------------------------------------------------
 
@@ -662,6 +670,14 @@ class MainWindow(QMainWindow):
     def show_about(self) -> None:
         AboutDialog(self).exec()
 
+    def show_glossary(self) -> None:
+        """Show the glossary beside the window (one, not modal: it can stay open)."""
+        if self.glossary is None:
+            self.glossary = GlossaryDialog(self)
+        self.glossary.show()
+        self.glossary.raise_()
+        self.glossary.activateWindow()
+
     # Status --------------------------------------------------------------------------
 
     def show_status(self, message: str) -> None:
@@ -688,6 +704,8 @@ class MainWindow(QMainWindow):
             self.data_label.setText(f"Data: {kind.value}, {len(data):,} held-out test images{note}")
             self.data_label.setToolTip(data.source)
         self.threshold_label.setText(f"Threshold: {state.threshold.value:.3f}")
+        # Where it comes from in one plain sentence, then what a threshold is.
+        self.threshold_label.setToolTip(f"<p>{escape(state.threshold.lead())}</p>{tooltip('Threshold')}")
         # Qt appends the application display name ("… — Siamese GUI") itself.
         self.setWindowTitle(state.model_name if state.model is not None else "")
 

@@ -167,24 +167,24 @@ _ENTRIES = (
      _PAIRS),
     ("Model's own threshold",
      "The cut-off saved with the model, chosen when it was trained or when a threshold was saved.",
-     "Training picks the threshold that judges the most validation pairs right. 'Save threshold "
+     "Training picks the threshold that judges the most held-out pairs right. 'Save threshold "
      "with model' stores the one in use instead, with how it was chosen.",
      _THRESHOLDS),
     ("Max accuracy",
-     "Preset: the cut-off that judges the most validation pairs right.",
+     "Preset: the cut-off that judges the most held-out pairs right.",
      "Good when both kinds of mistake cost about the same.",
      _THRESHOLDS),
     ("Equal error rate",
-     "Preset: the cut-off where false accepts and false rejects are equally common on the validation pairs.",
+     "Preset: the cut-off where false accepts and false rejects are equally common on the held-out pairs.",
      "A middle ground when neither mistake matters more.",
      _THRESHOLDS),
     ("FAR ≤ 1 %",
-     "Preset: the largest cut-off that lets at most 1 in 100 different validation pairs through.",
+     "Preset: the largest cut-off that lets at most 1 in 100 different held-out pairs through.",
      "For uses where a false match is costly (letting the wrong person in): it misses more true "
      "matches in exchange.",
      _THRESHOLDS),
     ("Set by you",
-     "A threshold typed in or picked with the slider, rather than chosen on the validation pairs.",
+     "A threshold typed in or picked with the slider, rather than chosen by a preset.",
      "The figures shown are still measured on the test pairs at that threshold.",
      _THRESHOLDS),
     ("Fallback threshold",
@@ -285,8 +285,8 @@ def tooltip(name: str, more: bool = False) -> str:
     """A tooltip of `name` as rich text (so it wraps): its plain line, and with `more`
     its paragraph of detail under it."""
     entry = TERMS[name]
-    text = f"<p>{escape(entry.short)}</p>"
-    return text + (f"<p>{escape(entry.long)}</p>" if more and entry.long else "")
+    text = f"<p>{escape(entry.short, quote=False)}</p>"
+    return text + (f"<p>{escape(entry.long, quote=False)}</p>" if more and entry.long else "")
 
 
 def glossary_markdown() -> str:

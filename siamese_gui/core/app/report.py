@@ -318,7 +318,8 @@ def build_report(
     summary = evaluate_distances(distances, pairs.same)
     at = metrics_at(distances, pairs.same, threshold.value)
     n_same = int(pairs.same.sum())
-    threshold_facts = [("Used", threshold.describe())]
+    # Where it comes from in one plain sentence first, then in full.
+    threshold_facts = [("In short", f"{threshold.value:.4f}: {threshold.lead()}"), ("Used", threshold.describe())]
     if summary.defined:
         threshold_facts += [
             ("Best on these pairs", f"{summary.best_threshold:.4f} (accuracy {100 * summary.best_accuracy:.2f} %; "

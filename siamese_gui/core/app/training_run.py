@@ -176,21 +176,21 @@ def run_training(
 
 
 # Which test images a run's headline figure is read on, in plain words.
-_TESTED_ON = {"unseen": "test pairs of classes it never saw",
-              "seen": "test pairs of new images of the classes it trained on",
-              "unknown": "test pairs"}
+_TESTED_ON = {"unseen": "classes it never saw", "seen": "new images of the classes it trained on",
+              "unknown": "images it did not train on"}
 
 
-def _judged(rate) -> str:
-    return "too few to say how often it is right" if rate.value is None else \
-        f"it judges {100 * rate.value:.1f} % right"
+def _judged(rate, pairs: int, kind: str, words: str) -> str:
+    if rate.value is None:
+        return f"too few {kind} ({pairs:,}, {words}) to say how often it is right."
+    return f"it judges {100 * rate.value:.1f} % of {pairs:,} {kind} right ({words})."
 
 
 def run_lead(run: TrainingRun) -> str:
     """A run's result in one short plain sentence, ahead of its detail.
 
-    "Trained in 14 s on 5,400 images; on 2,000 test pairs of classes it never saw it
-    judges 91.3 % right." The headline figure is the one `ModelFigures.main` gives
+    "Trained in 14 s on 5,400 images; it judges 91.3 % of 2,000 test pairs right (classes
+    it never saw)." The headline figure is the one `ModelFigures.main` gives
     (unseen classes first), read at the run's own threshold; without test figures, the
     held-out validation pairs' accuracy is given, saying so.
     """
@@ -206,11 +206,12 @@ def run_lead(run: TrainingRun) -> str:
     if figures is not None:
         part = figures.main
         rate = part.evaluation.at(figures.threshold.value).accuracy_rate
-        words = _TESTED_ON.get(part.classes, "test pairs")
-        return f"{head}; on {len(part.evaluation.pairs):,} {words} {_judged(rate)}."
+        words = _TESTED_ON.get(part.classes, _TESTED_ON["unknown"])
+        return f"{head}; {_judged(rate, len(part.evaluation.pairs), 'test pairs', words)}"
     validation = result.validation
     if result.at_threshold is not None and validation is not None:
-        return f"{head}; on {validation.pairs:,} held-out pairs {_judged(result.at_threshold.accuracy_rate)}."
+        rate = result.at_threshold.accuracy_rate
+        return f"{head}; {_judged(rate, validation.pairs, 'held-out pairs', 'those its threshold was chosen on')}"
     if validation is not None and not validation.defined:
-        return f"{head}; no threshold could be chosen (the held-out images hold only one kind of pair)."
+        return f"{head}; no threshold could be chosen: the held-out images hold only one kind of pair."
     return f"{head}."

@@ -114,8 +114,8 @@ class TrainingConfig:
         "number of training images, 0.7 from 20,000 up, at most 0.95, plain histograms); "
         "for comparing only the classes trained on, 0.1-0.2 scores higher",
         0.0, 0.95, step=0.05, decimals=2, zero_text="automatic", percent=True,
-        plain="How much the model also relies on simple counts of edge directions in each image, "
-        "which work even on kinds of image it never trained on; automatic picks it.",
+        plain="How much the model also uses simple counts of edge directions, which work even on "
+        "kinds of image it never saw; automatic picks it.",
     )
     seed: int = setting(
         0, "&Seed:", "seeds the weights, the shuffling and the data split", 0, 2**31 - 1,

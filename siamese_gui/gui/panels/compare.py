@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.data.pairs import random_pair
 from siamese_gui.core.evaluation.metrics import Verdict, verdict_of
 from siamese_gui.gui.common import (
@@ -66,14 +67,18 @@ class ComparePanel(QWidget):
         self.distance_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.distance_label.setStyleSheet("font-size: 46px; font-weight: 600;")
         self.distance_label.setAccessibleName("Distance")
+        for label in (self.distance_caption, self.distance_label):
+            label.setToolTip(tooltip("Distance", more=True))
         self.verdict_label = QLabel("")
         self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setAccessibleName("Verdict")
+        self.verdict_label.setToolTip(tooltip("Verdict", more=True) + tooltip("Threshold"))
         self.explain_label = QLabel("")
         self.explain_label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.explain_label.setWordWrap(True)
         self.explain_label.setTextFormat(Qt.TextFormat.RichText)
+        self.explain_label.setToolTip(tooltip("Verdict") + tooltip("Occlusion map"))
         self.explain_label.setStyleSheet(f"color: {MUTED_COLOR};")
         # Fixed heights: whatever the texts say, the buttons below never move.
         self.distance_label.setFixedHeight(64)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.evaluation.metrics import Verdict, judged_same, verdict_of
 from siamese_gui.gui.common import (
     MUTED_COLOR,
@@ -98,7 +99,7 @@ class PairTile(QFrame):
         self.setObjectName("pairTile")
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setToolTip("Click to open this pair in Compare")
+        self.setToolTip(tooltip("Distance") + tooltip("Verdict") + "<p>Click to open this pair in Compare.</p>")
 
         thumbs = QHBoxLayout()
         thumbs.setSpacing(6)
@@ -189,6 +190,7 @@ class GalleryPanel(QWidget):
         self.filter_combo.addItems(FILTER_LABELS)
         self.filter_combo.setToolTip("Hardest: pairs furthest on the wrong side of the threshold")
         self.summary = ElidedLabel(shrink=True)
+        self.summary.setToolTip(tooltip("Gallery", more=True))
         self.summary.setStyleSheet(f"color: {MUTED_COLOR};")
         # The same action as File › Export gallery as PNG… (the main window connects it).
         self.export_button = QPushButton("Export PNG…")

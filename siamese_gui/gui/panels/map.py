@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.projection import tsne_available
 from siamese_gui.gui.common import (
     MUTED_COLOR,
@@ -228,9 +229,11 @@ class MapPanel(QWidget):
             self.method_combo.setToolTip(TSNE_MISSING)
         self.draw_button = QPushButton("Draw map")
         self.draw_button.clicked.connect(self.compute)
+        self.draw_button.setToolTip(tooltip("Map", more=True))
         self.status = QLabel("Draw the map of the test images' embeddings."
                              + ("" if tsne_available() else " " + TSNE_MISSING))
         self.status.setWordWrap(True)
+        self.status.setToolTip(tooltip("Map", more=True))
         self.status.setStyleSheet(f"color: {MUTED_COLOR};")
 
         self.canvas = MapCanvas()

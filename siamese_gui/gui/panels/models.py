@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.model_comparison import (
     DEFAULT_FRR,
     ModelComparison,
@@ -286,6 +287,8 @@ class ModelsPanel(QWidget):
         headers = table[0]
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
+        for c, tip in enumerate(HEADER_TIPS[:len(headers)]):
+            self.table.horizontalHeaderItem(c).setToolTip(tip)
         self.table.setRowCount(len(self.entries))
         rows = iter(table[1:])
         for r, entry in enumerate(self.entries):
@@ -302,6 +305,17 @@ class ModelsPanel(QWidget):
         self.plots.show_scores(scores, same, message or "No model measured yet")
         self._selection_changed()
         self.scoresChanged.emit()
+
+
+# The plain words of each column of `comparison_table`, in its order.
+HEADER_TIPS = (
+    "<p>The model measured; (current) is the one every panel uses.</p>" + tooltip("Models", more=True),
+    tooltip("ROC AUC", more=True),
+    tooltip("EER", more=True),
+    tooltip("Model's own threshold", more=True),
+    tooltip("Accuracy") + "<p>Read at each model's own threshold.</p>" + tooltip("95 % interval"),
+    tooltip("FAR at FRR", more=True) + tooltip("95 % interval"),
+)
 
 
 def _color_brush(row: int):

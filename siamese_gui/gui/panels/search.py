@@ -7,6 +7,7 @@ the model or the source changes.
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.search_sources import Gallery, SearchResult, SearchSource, search
 from siamese_gui.core.evaluation.metrics import verdict_of
 from siamese_gui.gui.common import (
@@ -89,6 +91,7 @@ class SearchPanel(QWidget):
         self.search_button.setDefault(True)
         self.search_button.clicked.connect(self.search)
         self.status = QLabel("Choose a query image, then Search.")
+        self.status.setToolTip(tooltip("Search", more=True))
         self.status.setWordWrap(True)
         self.status.setStyleSheet(f"color: {MUTED_COLOR};")
 
@@ -232,7 +235,8 @@ class SearchPanel(QWidget):
             button.setIcon(QIcon(array_to_pixmap(result.image, THUMB)))
             button.setIconSize(QSize(THUMB, THUMB))
             button.setAutoRaise(True)
-            button.setToolTip(f"{result.caption}\nClick to compare with the query")
+            button.setToolTip(f"<p>{escape(result.caption)}</p>{tooltip('Search', more=True)}"
+                              f"{tooltip('Distance')}<p>Click to compare with the query.</p>")
             button.clicked.connect(lambda _=False, i=i: self._open(i))
             self.grid.addWidget(button, i // COLUMNS, i % COLUMNS)
             self.result_buttons.append(button)

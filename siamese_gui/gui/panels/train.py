@@ -185,6 +185,9 @@ class TrainPanel(QWidget):
         self.progress.setTextVisible(True)
         self.progress.setFormat("Not training")
         self.plot = LossPlot()
+        self.plot.setToolTip(tooltip("Loss", more=True))
+        self.progress.setToolTip("<p>How far the run has got: steps done of those planned, the "
+                                 "latest loss, and the time left once the pace is known.</p>")
         right = QVBoxLayout()
         right.addWidget(self.progress)
         right.addWidget(self.plot, 1)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.verify import (
     VerifyResult,
     rejudge,
@@ -51,6 +52,14 @@ class ResultsModel(QAbstractTableModel):
     """The verification results as a table: line, images, distance, verdict, error."""
 
     HEADERS = ("Line", "Image A", "Image B", "Distance", "Verdict", "Error")
+    HEADER_TIPS = (
+        "<p>The line of the CSV file this pair comes from.</p>",
+        "<p>The pair's first image file.</p>",
+        "<p>The pair's second image file.</p>",
+        tooltip("Distance", more=True),
+        tooltip("Verdict") + tooltip("Threshold"),
+        "<p>Why this pair could not be judged (an image that cannot be read, say).</p>",
+    )
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -81,8 +90,10 @@ class ResultsModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.HEADERS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.HEADERS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEADER_TIPS[section]
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -197,6 +208,7 @@ class VerifyPanel(QWidget):
         self.progress_bar.setFixedWidth(180)
         self.progress_bar.hide()
         self.summary_label = QLabel()
+        self.summary_label.setToolTip(tooltip("Verify", more=True))
         self.summary_label.setStyleSheet(f"color: {MUTED_COLOR};")
         self.summary_label.setWordWrap(True)
 

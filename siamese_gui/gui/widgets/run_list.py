@@ -19,11 +19,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.run_history import RunHistory, RunRecord
 from siamese_gui.core.errors import SiameseError
 from siamese_gui.gui.common import MUTED_COLOR, NOTICE_COLOR, ask, plural, show_error
 
 COLUMNS = ("When", "Status", "Data", "Accuracy", "Model")
+COLUMN_TIPS = (
+    "<p>When the run ended.</p>",
+    "<p>Completed, stopped by you (the weights so far kept) or failed.</p>",
+    "<p>The images it trained on.</p>",
+    tooltip("Accuracy") + "<p>Measured on the run's held-out validation pairs, at its own threshold.</p>",
+    "<p>The file its model was saved to, if it was.</p>",
+)
 
 
 def short_data(text: str) -> str:
@@ -55,6 +63,8 @@ class RunList(QGroupBox):
         self.records: list[RunRecord] = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for column, tip in enumerate(COLUMN_TIPS):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
