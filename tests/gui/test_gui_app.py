@@ -180,9 +180,9 @@ def test_app_icon_and_about_versions(qapp):
     assert info["Keras"][0].isdigit(), info["Keras"]
 
 
-def test_f1_opens_about_with_the_installed_versions(window, qtbot):
-    """F1, as a person presses it, opens About; it gives the version of the TensorFlow
-    build installed (tensorflow-cpu or tensorflow), not "not installed"."""
+def test_help_about_gives_the_installed_versions(window, qtbot):
+    """Help › About, clicked as a person does, gives the version of the TensorFlow build
+    installed (tensorflow-cpu or tensorflow), not "not installed". (F1 opens the glossary.)"""
     from siamese_gui.gui.dialogs.about import AboutDialog
 
     shown = []
@@ -198,7 +198,12 @@ def test_f1_opens_about_with_the_installed_versions(window, qtbot):
     window.show()
     qtbot.waitExposed(window)
     QTimer.singleShot(50, read_and_close)
-    press(qtbot, window, "F1")
+    bar = window.menuBar()
+    help_menu = next(a.menu() for a in bar.actions() if a.text() == "&Help")
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(help_menu.menuAction()).center())
+    qtbot.waitUntil(help_menu.isVisible, timeout=5000)
+    about = next(a for a in help_menu.actions() if a.text() == "&About Siamese GUI")
+    qtbot.mouseClick(help_menu, Qt.MouseButton.LeftButton, pos=help_menu.actionGeometry(about).center())
     qtbot.waitUntil(lambda: bool(shown), timeout=5000)
     assert re.search(r"TensorFlow</td><td><b>\d+\.\d+", shown[0]), shown[0]
     assert re.search(r"Keras</td><td><b>\d+\.\d+", shown[0]), shown[0]

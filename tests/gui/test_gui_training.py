@@ -51,7 +51,14 @@ def test_start_button_trains_and_the_model_can_be_used_and_saved(train_window, q
     assert panel.plot.ax.get_xlabel() == "epoch"  # TINY sets epochs
     assert len(panel.plot.batch_x) >= 2
     assert len(panel.plot.smooth_line.get_xdata()) == len(panel.plot.batch_x)
-    assert "Recommended threshold" in panel.result_label.text()
+    # One plain sentence leads; the full result opens behind Details.
+    from siamese_gui.core.app.training_run import run_lead
+
+    assert panel.lead_label.text() == run_lead(outcome)
+    assert panel.lead_label.text().startswith("Trained in ") and "test pairs right" in panel.lead_label.text()
+    assert "Recommended threshold" in panel.result_label.text() and not panel.result_label.isVisible()
+    click(qtbot, panel.details_button)
+    assert panel.result_label.isVisible()
 
     click(qtbot, panel.use_button)
     assert window.state.model is outcome.handle
