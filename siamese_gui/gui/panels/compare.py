@@ -78,12 +78,12 @@ class ComparePanel(QWidget):
         self.explain_label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.explain_label.setWordWrap(True)
         self.explain_label.setTextFormat(Qt.TextFormat.RichText)
-        self.explain_label.setToolTip(tooltip("Verdict") + tooltip("Occlusion map"))
         self.explain_label.setStyleSheet(f"color: {MUTED_COLOR};")
         # Fixed heights: whatever the texts say, the buttons below never move.
         self.distance_label.setFixedHeight(64)
         self.verdict_label.setFixedHeight(60)
         self.explain_label.setFixedHeight(self.explain_label.fontMetrics().lineSpacing() * 4 + 4)
+        self.explain_label.setToolTip(tooltip("Verdict") + tooltip("Occlusion map"))
 
         self.swap_button = QPushButton("⇄  Swap")
         self.swap_button.setToolTip("Swap image A and image B")

@@ -190,11 +190,11 @@ class GalleryPanel(QWidget):
         self.filter_combo.addItems(FILTER_LABELS)
         self.filter_combo.setToolTip("Hardest: pairs furthest on the wrong side of the threshold")
         self.summary = ElidedLabel(shrink=True)
-        self.summary.setToolTip(tooltip("Gallery", more=True))
         self.summary.setStyleSheet(f"color: {MUTED_COLOR};")
         # The same action as File › Export gallery as PNG… (the main window connects it).
         self.export_button = QPushButton("Export PNG…")
         self.export_button.setToolTip("Save the pairs shown as one PNG image (Ctrl+Shift+E)")
+        self.summary.setToolTip(tooltip("Gallery", more=True))
         self.export_button.setEnabled(False)
 
         controls = QHBoxLayout()

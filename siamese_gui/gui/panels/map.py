@@ -233,12 +233,12 @@ class MapPanel(QWidget):
         self.status = QLabel("Draw the map of the test images' embeddings."
                              + ("" if tsne_available() else " " + TSNE_MISSING))
         self.status.setWordWrap(True)
-        self.status.setToolTip(tooltip("Map", more=True))
         self.status.setStyleSheet(f"color: {MUTED_COLOR};")
 
         self.canvas = MapCanvas()
         self.canvas.mpl_connect("motion_notify_event", self._on_motion)
         self.canvas.mpl_connect("button_press_event", self._on_press)
+        self.status.setToolTip(tooltip("Map", more=True))
 
         self.preview = QLabel()
         self.preview.setFixedSize(PREVIEW, PREVIEW)

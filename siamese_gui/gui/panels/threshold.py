@@ -105,8 +105,6 @@ class ThresholdPanel(QWidget):
         self.model_threshold_label = QLabel()
         self.model_threshold_label.setWordWrap(True)
         self.model_threshold_label.setStyleSheet(f"color: {MUTED_COLOR};")
-        self.model_threshold_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details_button = DetailsToggle(self.model_threshold_label)
 
         self.table = QTableWidget(len(METRIC_ROWS), 2)
         self.table.setHorizontalHeaderLabels(["At the threshold", "Value"])
@@ -127,10 +125,8 @@ class ThresholdPanel(QWidget):
         self.table.setFixedHeight(self.table.verticalHeader().length() + self.table.horizontalHeader().height() + 4)
         self.table.setMinimumWidth(280)
         self.counts_label = QLabel()
-        self.counts_label.setToolTip(tooltip("Accepted and rejected", more=True))
         self.counts_label.setStyleSheet(f"color: {MUTED_COLOR};")
         self.summary_label = QLabel()
-        self.summary_label.setToolTip(tooltip("Test pairs", more=True) + tooltip("ROC AUC") + tooltip("EER"))
         self.summary_label.setWordWrap(True)
         self.summary_label.setStyleSheet(f"color: {MUTED_COLOR};")
 
@@ -144,6 +140,8 @@ class ThresholdPanel(QWidget):
         buttons.addStretch(1)
         presets_layout.addLayout(buttons)
         provenance_row = QHBoxLayout()
+        self.model_threshold_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_button = DetailsToggle(self.model_threshold_label)
         provenance_row.addWidget(self.provenance_label, 1)
         provenance_row.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
         presets_layout.addLayout(provenance_row)
@@ -171,6 +169,8 @@ class ThresholdPanel(QWidget):
                            self.plots.roc_ax: tooltip("ROC curve", more=True)}
         self.plots.setToolTip(tooltip("Distance histograms") + tooltip("ROC curve"))
         self.plots.mpl_connect("motion_notify_event", self._plot_hovered)
+        self.counts_label.setToolTip(tooltip("Accepted and rejected", more=True))
+        self.summary_label.setToolTip(tooltip("Test pairs", more=True) + tooltip("ROC AUC") + tooltip("EER"))
         layout = QVBoxLayout(self)
         layout.addWidget(self.plots, 1)
         layout.addLayout(bottom)

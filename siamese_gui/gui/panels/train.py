@@ -399,8 +399,8 @@ class TrainPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("Failed")
-        self._show_result("Training failed.", f"<span style='color:{WRONG_COLOR}'>Training failed.</span> "
-                          f"{escape(message)}")
+        self.result_label.setText(f"<span style='color:{WRONG_COLOR}'>Training failed.</span>")
+        self._show_result("Training failed.", f"{self.result_label.text()} {escape(message)}")
         self._update_enabled()
         show_error(self, "Training failed", message)
 

@@ -208,7 +208,6 @@ class VerifyPanel(QWidget):
         self.progress_bar.setFixedWidth(180)
         self.progress_bar.hide()
         self.summary_label = QLabel()
-        self.summary_label.setToolTip(tooltip("Verify", more=True))
         self.summary_label.setStyleSheet(f"color: {MUTED_COLOR};")
         self.summary_label.setWordWrap(True)
 
@@ -238,6 +237,7 @@ class VerifyPanel(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.import_button)
+        self.summary_label.setToolTip(tooltip("Verify", more=True))
         top.addWidget(QLabel("Show:"))
         top.addWidget(self.filter_combo)
         top.addWidget(self.progress_bar)
