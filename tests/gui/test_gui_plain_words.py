@@ -207,3 +207,21 @@ def test_the_other_panels_name_their_figures_in_plain_words(loaded_window, qtbot
     runs = window.train_panel.run_list.table
     for column in range(runs.columnCount()):
         assert runs.horizontalHeaderItem(column).toolTip()
+
+
+def test_the_verdicts_explanation_shows_in_the_ordinary_tooltip_look(loaded_window, qtbot):
+    """The verdict is 30 px white on blue; its tooltip is not (Qt would style it so)."""
+    from PySide6.QtWidgets import QApplication
+
+    window = loaded_window
+    window.show()
+    qtbot.waitExposed(window)
+    compare = window.compare_panel
+    show_tab(qtbot, window, compare)
+    click(qtbot, compare.same_button)
+    qtbot.waitUntil(lambda: compare.distance is not None, timeout=30_000)
+    shown = _hover(qtbot, compare.verdict_label)
+    assert short("Verdict") in shown and short("Threshold") in shown
+    tips = [w for w in QApplication.topLevelWidgets() if w.metaObject().className() == "QTipLabel" and w.isVisible()]
+    assert len(tips) == 1
+    assert tips[0].font().pixelSize() != 30 and tips[0].font().weight() != 700

@@ -29,6 +29,7 @@ from siamese_gui.gui.common import (
 )
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.widgets.image_pane import ImagePane, PaneImage
+from siamese_gui.gui.widgets.neutral_tooltips import NeutralTooltips
 from siamese_gui.gui.widgets.threshold_control import ThresholdControl
 from siamese_gui.gui.workers import TaskRunner, error_text
 
@@ -84,6 +85,8 @@ class ComparePanel(QWidget):
         self.verdict_label.setFixedHeight(60)
         self.explain_label.setFixedHeight(self.explain_label.fontMetrics().lineSpacing() * 4 + 4)
         self.explain_label.setToolTip(tooltip("Verdict") + tooltip("Occlusion map"))
+        # Their style sheets (46 px, white on blue) would style their tooltips too.
+        NeutralTooltips(self, (self.distance_caption, self.distance_label, self.verdict_label, self.explain_label))
 
         self.swap_button = QPushButton("⇄  Swap")
         self.swap_button.setToolTip("Swap image A and image B")

@@ -33,6 +33,7 @@ from siamese_gui.gui.common import (
 )
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.widgets.elided_label import ElidedLabel
+from siamese_gui.gui.widgets.neutral_tooltips import NeutralTooltips
 
 FILTERS = ("all", "mistakes", "hardest")
 FILTER_LABELS = ("All pairs", "Mistakes only", "Hardest pairs")
@@ -195,6 +196,7 @@ class GalleryPanel(QWidget):
         self.export_button = QPushButton("Export PNG…")
         self.export_button.setToolTip("Save the pairs shown as one PNG image (Ctrl+Shift+E)")
         self.summary.setToolTip(tooltip("Gallery", more=True))
+        NeutralTooltips(self, (self.summary,))  # not in its muted grey
         self.export_button.setEnabled(False)
 
         controls = QHBoxLayout()

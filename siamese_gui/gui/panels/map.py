@@ -33,6 +33,7 @@ from siamese_gui.gui.common import (
     set_source_item,
     show_error,
 )
+from siamese_gui.gui.widgets.neutral_tooltips import NeutralTooltips
 from siamese_gui.gui.widgets.plots import DeferredCanvas
 from siamese_gui.gui.workers import error_text
 
@@ -239,6 +240,7 @@ class MapPanel(QWidget):
         self.canvas.mpl_connect("motion_notify_event", self._on_motion)
         self.canvas.mpl_connect("button_press_event", self._on_press)
         self.status.setToolTip(tooltip("Map", more=True))
+        NeutralTooltips(self, (self.status,))  # not in its muted grey
 
         self.preview = QLabel()
         self.preview.setFixedSize(PREVIEW, PREVIEW)

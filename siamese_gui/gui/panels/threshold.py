@@ -27,6 +27,7 @@ from siamese_gui.core.errors import SiameseError
 from siamese_gui.gui.common import MUTED_COLOR, ask, show_error
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.widgets.disclosure import DetailsToggle
+from siamese_gui.gui.widgets.neutral_tooltips import NeutralTooltips
 from siamese_gui.gui.widgets.plots import ThresholdPlots
 from siamese_gui.gui.widgets.threshold_control import ThresholdControl
 
@@ -171,6 +172,7 @@ class ThresholdPanel(QWidget):
         self.plots.mpl_connect("motion_notify_event", self._plot_hovered)
         self.counts_label.setToolTip(tooltip("Accepted and rejected", more=True))
         self.summary_label.setToolTip(tooltip("Test pairs", more=True) + tooltip("ROC AUC") + tooltip("EER"))
+        NeutralTooltips(self, (self.counts_label, self.summary_label))  # not in their muted grey
         layout = QVBoxLayout(self)
         layout.addWidget(self.plots, 1)
         layout.addLayout(bottom)

@@ -39,6 +39,7 @@ from siamese_gui.gui.common import (
     array_to_pixmap,
     show_error,
 )
+from siamese_gui.gui.widgets.neutral_tooltips import NeutralTooltips
 from siamese_gui.gui.workers import error_text
 
 CSV_FILTER = "CSV files (*.csv);;All files (*)"
@@ -238,6 +239,7 @@ class VerifyPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.import_button)
         self.summary_label.setToolTip(tooltip("Verify", more=True))
+        NeutralTooltips(self, (self.summary_label,))  # not in its muted grey
         top.addWidget(QLabel("Show:"))
         top.addWidget(self.filter_combo)
         top.addWidget(self.progress_bar)
