@@ -140,7 +140,7 @@ class Colors:
         faint_line: the raw batch loss.
         faint_mark: the equal-error-rate point.
         train_loss, val_loss: the loss per pass.
-        series: one colour per model in the Models panel.
+        series: one colour per model in the Models panel (its lines and its name).
         classes10, classes20: one colour per class on the map (up to 10, up to 20).
         dark: whether the palette is dark.
     """
@@ -240,7 +240,8 @@ def colors_for(palette: QPalette) -> Colors:
         faint_mark=name(mix(base, text, 0.5)),
         train_loss=line_color(_TRAIN_LOSS_HUE),
         val_loss=line_color(_VAL_LOSS_HUE),
-        series=tuple(line_color(c) for c in _SERIES_HUES),
+        # Also the models' names in the Models panel's table: text contrast.
+        series=tuple(text_color(c) for c in _SERIES_HUES),
         # Map points are many and small: distinct hues first, so only lifted off a dark
         # Base far enough to be seen, not to text contrast.
         classes10=tuple(name(readable(c, [base], 2.0)) for c in _TAB10),

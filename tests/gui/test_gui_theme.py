@@ -76,14 +76,14 @@ def test_every_text_colour_is_readable_on_the_palette(qapp, kind):
     assert theme.is_dark(palette) == (kind == "dark")
     c = theme.colors_for(palette)
     assert c.dark == (kind == "dark")
-    for name in ("same", "different", "right", "wrong", "notice", "muted", "text"):
-        value = getattr(c, name)
+    for name, value in [(n, getattr(c, n)) for n in ("same", "different", "right", "wrong", "notice", "muted",
+                                                     "text")] + [("series", v) for v in c.series]:
         for background in (c.base, c.window):
             assert theme.contrast(value, background) >= theme.TEXT_CONTRAST, (kind, name, value, background)
     # Text on a verdict badge, and the lines and marks of the figures.
     for badge in (c.same, c.different):
         assert theme.contrast(c.on_verdict, badge) >= theme.TEXT_CONTRAST
-    for line in (*c.series, c.train_loss, c.val_loss, c.threshold, c.strong_line):
+    for line in (c.train_loss, c.val_loss, c.threshold, c.strong_line, *c.classes10[:1]):
         assert theme.contrast(line, c.base) >= theme.GRAPHIC_CONTRAST, (kind, line)
     # The four meanings stay four colours.
     assert len({c.same, c.different, c.right, c.wrong}) == 4
