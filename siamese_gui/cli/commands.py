@@ -27,6 +27,7 @@ from siamese_gui.core.io.native import library_warnings_hidden
 from siamese_gui.core.io.untrusted import SanitisedStream
 from siamese_gui.core.runtime.memory import cap_malloc_arenas
 from siamese_gui.core.runtime.tensorflow import native_stderr_hidden, start_tensorflow
+from siamese_gui.gui import THEME_HELP, THEMES
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -165,10 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, the desktop app starts.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {siamese_gui.__version__}")
+    parser.add_argument("--theme", choices=THEMES, help="with no command: " + THEME_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     gui = commands.add_parser("gui", help="start the desktop app (the default)")
     gui.add_argument("--model", metavar="FILE", help="model to open instead of the shipped one")
+    # SUPPRESS: absent here, the option given before the command stands.
+    gui.add_argument("--theme", choices=THEMES, default=argparse.SUPPRESS, help=THEME_HELP)
 
     train = commands.add_parser("train", help="train a model and save it")
     _add_data_args(train)
@@ -558,7 +562,7 @@ def cmd_export(args) -> int:
 def cmd_gui(args) -> int:
     from siamese_gui.gui.app import run
 
-    return run(model_path=getattr(args, "model", None))
+    return run(model_path=getattr(args, "model", None), theme_name=getattr(args, "theme", None))
 
 
 COMMANDS = {

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QApplication
 import siamese_gui
 from siamese_gui.core.app.desktop import DESKTOP_ID
 from siamese_gui.core.io.locations import default_model_path
-from siamese_gui.gui import APP_NAME
-from siamese_gui.gui.common import remembered_model_path
+from siamese_gui.gui import APP_NAME, THEME_HELP, THEMES, theme
+from siamese_gui.gui.common import remembered_model_path, startup_theme
 
 # Milliseconds: a verdict is painted before the other panels are built; without one,
 # they are built this long after the window appears.
@@ -60,15 +60,21 @@ def _without_font_cache_note(record: logging.LogRecord) -> bool:
     return "building the font cache" not in record.getMessage()
 
 
-def run(model_path: str | Path | None = None) -> int:
+def run(model_path: str | Path | None = None, theme_name: str | None = None) -> int:
     """Show the main window, load the model and data in the background, run the event loop.
 
     Args:
         model_path: a model to open instead of the shipped one.
+        theme_name: "system", "light" or "dark"; None: $SIAMESE_GUI_THEME, else the
+            one chosen in View > Theme, else the system's.
 
     Returns:
         The exit status.
+
+    Raises:
+        ConfigError: $SIAMESE_GUI_THEME names no theme.
     """
+    chosen_theme = startup_theme(theme_name)
     from siamese_gui.core.app.prefetch import Prefetch
     from siamese_gui.core.runtime.memory import cap_malloc_arenas
 
@@ -90,6 +96,7 @@ def run(model_path: str | Path | None = None) -> int:
     # Data and model load while the window's modules import and the window is built.
     prefetch = Prefetch(model_path if model_path is not None else default if default.is_file() else None)
     app = create_application()
+    theme.apply_theme(chosen_theme)  # before the window: its View > Theme shows it
     from siamese_gui.gui.main_window import MainWindow
 
     window = MainWindow(autoload=False, defer_panels=True)
@@ -125,5 +132,6 @@ def main(argv: list[str] | None = None) -> int:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
     parser = argparse.ArgumentParser(prog="siamese-gui-app", description="Start the Siamese GUI desktop app.")
     parser.add_argument("--model", metavar="FILE", help="model to open instead of the shipped one")
+    parser.add_argument("--theme", choices=THEMES, help=THEME_HELP)
     args = parser.parse_args(argv)
-    return run(model_path=args.model)
+    return run(model_path=args.model, theme_name=args.theme)

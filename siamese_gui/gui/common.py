@@ -1,8 +1,10 @@
-"""Small helpers shared by the panels: colours, image conversion, dialogs, remembered folders."""
+"""Small helpers shared by the panels: colours, image conversion, dialogs, remembered folders
+and theme."""
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +12,22 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from siamese_gui.core.errors import ConfigError
 from siamese_gui.core.evaluation.metrics import Verdict
+from siamese_gui.gui import THEME_ENV, THEMES
+from siamese_gui.gui.theme import ThemeColor
 
-# One colour language for the whole app. A verdict (what the model says) is blue or
-# orange; whether it was right (against the dataset labels) is green or red. The two
-# pairs never stand in for each other, and blue/orange stays readable with red-green
-# colour blindness.
-SAME_COLOR = "#1a73e8"
-DIFFERENT_COLOR = "#e8710a"
-RIGHT_COLOR = "#1e8e3e"
-WRONG_COLOR = "#d93025"
+# One colour language for the whole app (see `theme`): a verdict is blue or orange,
+# right or wrong green or red. Each name formats as its colour for the palette now, so
+# rich text written when shown follows the theme; its writer writes again on
+# `theme.on_change`.
+SAME_COLOR = ThemeColor("same")
+DIFFERENT_COLOR = ThemeColor("different")
+RIGHT_COLOR = ThemeColor("right")
+WRONG_COLOR = ThemeColor("wrong")
 VERDICT_COLORS = {Verdict.SAME: SAME_COLOR, Verdict.DIFFERENT: DIFFERENT_COLOR}
-MUTED_COLOR = "#6b6b6b"
-NOTICE_COLOR = "#8a5a00"
+MUTED_COLOR = ThemeColor("muted")
+NOTICE_COLOR = ThemeColor("notice")
 
 SETTINGS_ORGANIZATION = "siamese-gui"
 SETTINGS_APPLICATION = "siamese-gui"
@@ -170,3 +175,31 @@ def remembered_model_path() -> Path | None:
     """The model in use when the app last closed (None: the shipped one)."""
     path = settings().value("session/model", "", str)
     return Path(path) if path else None
+
+
+def remembered_theme() -> str:
+    """The theme chosen in View > Theme ("system" until one is)."""
+    theme = settings().value("view/theme", "system", str)
+    return theme if theme in THEMES else "system"
+
+
+def remember_theme(theme: str) -> None:
+    """Remember the theme chosen in View > Theme for the next launch."""
+    settings().setValue("view/theme", theme)
+
+
+def startup_theme(requested: str | None = None) -> str:
+    """The theme to start in: `requested` (a command-line choice), else $SIAMESE_GUI_THEME,
+    else the one chosen in View > Theme, else the system's.
+
+    Raises:
+        ConfigError: $SIAMESE_GUI_THEME names no theme.
+    """
+    if requested:
+        return requested
+    from_env = os.environ.get(THEME_ENV, "").strip().lower()
+    if from_env:
+        if from_env not in THEMES:
+            raise ConfigError(f"${THEME_ENV}: {from_env!r} is not a theme (one of {', '.join(THEMES)})")
+        return from_env
+    return remembered_theme()

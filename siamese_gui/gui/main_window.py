@@ -7,7 +7,7 @@ from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -21,8 +21,8 @@ from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.session import DataSource, load_source
 from siamese_gui.core.data.datasets import DataKind, load_fashion_mnist, load_samples
 from siamese_gui.core.io.locations import default_model_path
+from siamese_gui.gui import theme
 from siamese_gui.gui.common import (
-    MUTED_COLOR,
     add_recent,
     ask,
     clear_recent,
@@ -31,6 +31,7 @@ from siamese_gui.gui.common import (
     plural,
     recent_files,
     remember_folder,
+    remember_theme,
     remembered_model_path,
     settings,
     show_error,
@@ -178,7 +179,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.busy_label = QLabel()
-        self.busy_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.busy_label, lambda c: f"color: {c.muted};")
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setFixedWidth(90)
@@ -272,6 +273,20 @@ class MainWindow(QMainWindow):
         for index in range(self.tabs.count()):
             self._action(view_menu, f"&{self.tabs.tabText(index)}",
                          lambda index=index: self.show_tab(index), f"Ctrl+{index + 1}")
+        view_menu.addSeparator()
+        self.theme_menu = view_menu.addMenu("T&heme")
+        self.theme_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for name, text, tip in (
+            ("system", "&System", "Light or dark as the desktop is, following it when it changes"),
+            ("light", "&Light", "Dark text on light windows"),
+            ("dark", "&Dark", "Light text on dark windows"),
+        ):
+            action = self._action(self.theme_menu, text, lambda name=name: self.set_theme(name), tip=tip)
+            action.setCheckable(True)
+            action.setChecked(name == theme.current_theme())
+            group.addAction(action)
+            self.theme_actions[name] = action
 
         help_menu = bar.addMenu("&Help")
         self.glossary_action = self._action(
@@ -566,6 +581,12 @@ class MainWindow(QMainWindow):
             show_error(self, "Training in progress", "Stop the training run before changing the data.")
             return
         self.open_folder_dataset(folder)
+
+    def set_theme(self, name: str) -> None:
+        """Paint the app in theme `name` ("system", "light", "dark") and remember it."""
+        theme.apply_theme(name)
+        remember_theme(name)
+        self.theme_actions[name].setChecked(True)
 
     def compare_runs(self, paths: list) -> None:
         """Compare training runs' model files in the Models panel."""

@@ -139,3 +139,18 @@ def loaded_window(window, data, qtbot):
     window.state.set_model(model)
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=60_000)
     return window
+
+
+@pytest.fixture(autouse=True)
+def system_theme_afterwards():
+    """Hand the next test the system's palette back if a test switched the theme (the
+    application, and so its palette, lives for the whole session)."""
+    yield
+    from PySide6.QtWidgets import QApplication
+
+    from siamese_gui.gui import theme
+
+    app = QApplication.instance()
+    if app is not None and (theme.current_theme() != "system" or theme.colors().dark):
+        theme.apply_theme("system")
+        QApplication.processEvents()

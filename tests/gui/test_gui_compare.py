@@ -124,8 +124,10 @@ def test_buttons_do_not_move_when_the_text_changes(loaded_window, qtbot):
 
 
 def test_verdict_colours_are_not_the_right_wrong_colours(loaded_window, qtbot):
-    from siamese_gui.gui.common import DIFFERENT_COLOR, RIGHT_COLOR, SAME_COLOR, WRONG_COLOR
+    from siamese_gui.gui.theme import colors
 
+    c = colors()
+    SAME_COLOR, DIFFERENT_COLOR, RIGHT_COLOR, WRONG_COLOR = c.same, c.different, c.right, c.wrong  # noqa: N806
     assert len({SAME_COLOR, DIFFERENT_COLOR, RIGHT_COLOR, WRONG_COLOR}) == 4
     panel = loaded_window.compare_panel
     click_target = panel.same_button

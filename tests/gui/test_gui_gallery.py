@@ -67,8 +67,9 @@ def test_hardest_filter_sorts_by_wrongness():
 
 
 def test_threshold_recolours_tiles(gallery, loaded_window):
-    from siamese_gui.gui.common import DIFFERENT_COLOR, SAME_COLOR
+    from siamese_gui.gui.theme import colors
 
+    SAME_COLOR, DIFFERENT_COLOR = colors().same, colors().different  # noqa: N806
     loaded_window.state.set_threshold(0.0)
     assert all(t.judged is Verdict.DIFFERENT for t in gallery.tiles)
     assert all(DIFFERENT_COLOR in t.verdict.text() for t in gallery.tiles)

@@ -18,10 +18,9 @@ from PySide6.QtWidgets import (
 from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.data.pairs import random_pair
 from siamese_gui.core.evaluation.metrics import Verdict, verdict_of
+from siamese_gui.gui import theme
 from siamese_gui.gui.common import (
-    MUTED_COLOR,
     RIGHT_COLOR,
-    VERDICT_COLORS,
     WRONG_COLOR,
     array_to_qimage,
     show_error,
@@ -63,7 +62,7 @@ class ComparePanel(QWidget):
 
         self.distance_caption = QLabel("Distance")
         self.distance_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.distance_caption.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 13px;")
+        theme.set_style(self.distance_caption, lambda c: f"color: {c.muted}; font-size: 13px;")
         self.distance_label = QLabel("—")
         self.distance_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.distance_label.setStyleSheet("font-size: 46px; font-weight: 600;")
@@ -79,7 +78,7 @@ class ComparePanel(QWidget):
         self.explain_label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.explain_label.setWordWrap(True)
         self.explain_label.setTextFormat(Qt.TextFormat.RichText)
-        self.explain_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.explain_label, lambda c: f"color: {c.muted};")
         # Fixed heights: whatever the texts say, the buttons below never move.
         self.distance_label.setFixedHeight(64)
         self.verdict_label.setFixedHeight(60)
@@ -134,6 +133,7 @@ class ComparePanel(QWidget):
         state.modelChanged.connect(self._model_changed)
         state.dataChanged.connect(self._data_changed)
         self._show_verdict()
+        theme.on_change(self._show_verdict)  # its colours are the palette's
 
     # Actions -------------------------------------------------------------------------
 
@@ -313,7 +313,8 @@ class ComparePanel(QWidget):
 
     def _show_verdict(self, *_args) -> None:
         threshold = self.state.threshold.value
-        neutral = f"font-size: 15px; color: {MUTED_COLOR}; padding: 8px;"
+        colors = theme.colors()
+        neutral = f"font-size: 15px; color: {colors.muted}; padding: 8px;"
         if self.distance is None:
             self.distance_label.setText("—")
             if self.state.model is None:
@@ -330,7 +331,8 @@ class ComparePanel(QWidget):
         self.distance_label.setText(f"{self.distance:.3f}")
         self.verdict_label.setText(verdict_text(verdict))
         self.verdict_label.setStyleSheet(
-            f"font-size: 30px; font-weight: 700; color: white; background: {VERDICT_COLORS[verdict]};"
+            f"font-size: 30px; font-weight: 700; color: {colors.on_verdict}; "
+            f"background: {colors.verdict(verdict is Verdict.SAME)};"
             "border-radius: 10px; padding: 4px 18px;"
         )
         relation = "&lt;" if verdict is Verdict.SAME else "≥"

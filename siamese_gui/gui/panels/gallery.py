@@ -23,11 +23,8 @@ from PySide6.QtWidgets import (
 
 from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.evaluation.metrics import Verdict, judged_same, verdict_of
+from siamese_gui.gui import theme
 from siamese_gui.gui.common import (
-    MUTED_COLOR,
-    RIGHT_COLOR,
-    VERDICT_COLORS,
-    WRONG_COLOR,
     array_to_pixmap,
     verdict_text,
 )
@@ -119,9 +116,11 @@ class PairTile(QFrame):
         truth = "= same class" if self.same else "≠ different class"
         self.info = QLabel(f"d = {self.distance:.3f}   ·   {truth}")
         self.info.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.info.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 11px;")
+        theme.set_style(self.info, lambda c: f"color: {c.muted}; font-size: 11px;")
         self.verdict = QLabel()
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.threshold: float | None = None
+        theme.on_change(self._restyle)
         self.set_width(MIN_TILE_WIDTH)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -141,15 +140,22 @@ class PairTile(QFrame):
     def set_threshold(self, threshold: float) -> None:
         """Judge the pair at `threshold`: verdict chip in its colour, border right or wrong."""
         verdict = verdict_of(self.distance, threshold)
+        self.threshold = threshold
         self.judged = verdict
         self.correct = (verdict is Verdict.SAME) == self.same
-        border = RIGHT_COLOR if self.correct else WRONG_COLOR
+        colors = theme.colors()
+        border = colors.right if self.correct else colors.wrong
         mark = "✓ right" if self.correct else "✗ wrong"
         self.verdict.setText(
-            f"<span style='color:white; background:{VERDICT_COLORS[verdict]}'>&nbsp;{verdict_text(verdict)}&nbsp;</span>"
-            f"&nbsp;&nbsp;<b style='color:{border}'>{mark}</b>"
+            f"<span style='color:{colors.on_verdict}; background:{colors.verdict(verdict is Verdict.SAME)}'>"
+            f"&nbsp;{verdict_text(verdict)}&nbsp;</span>&nbsp;&nbsp;<b style='color:{border}'>{mark}</b>"
         )
-        self.setStyleSheet(f"#pairTile {{ background: white; border: 3px solid {border}; border-radius: 8px; }}")
+        self.setStyleSheet(f"#pairTile {{ background: {colors.tile}; border: 3px solid {border}; "
+                           "border-radius: 8px; }")
+
+    def _restyle(self) -> None:
+        if self.threshold is not None:
+            self.set_threshold(self.threshold)
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt override
         if event.button() == Qt.MouseButton.LeftButton:
@@ -191,7 +197,7 @@ class GalleryPanel(QWidget):
         self.filter_combo.addItems(FILTER_LABELS)
         self.filter_combo.setToolTip("Hardest: pairs furthest on the wrong side of the threshold")
         self.summary = ElidedLabel(shrink=True)
-        self.summary.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.summary, lambda c: f"color: {c.muted};")
         # The same action as File › Export gallery as PNG… (the main window connects it).
         self.export_button = QPushButton("Export PNG…")
         self.export_button.setToolTip("Save the pairs shown as one PNG image (Ctrl+Shift+E)")
@@ -217,13 +223,13 @@ class GalleryPanel(QWidget):
 
         self.grid_widget = QWidget()
         self.grid_widget.setObjectName("galleryGrid")
-        self.grid_widget.setStyleSheet("#galleryGrid { background: #f4f5f7; }")
+        theme.set_style(self.grid_widget, lambda c: f"#galleryGrid {{ background: {c.gallery}; }}")
         self.grid = QGridLayout(self.grid_widget)
         self.grid.setSpacing(10)
         self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self._tile_width = MIN_TILE_WIDTH
         self.empty_label = QLabel("Loading model and data…")
-        self.empty_label.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 14px; padding: 24px;")
+        theme.set_style(self.empty_label, lambda c: f"color: {c.muted}; font-size: 14px; padding: 24px;")
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.grid_widget)
@@ -392,10 +398,11 @@ class GalleryPanel(QWidget):
         probe.end()
         header = text_rect.height() + 2 * CAPTION_PADDING
         image = QImage(width, grid.height() + header, QImage.Format.Format_ARGB32)
-        image.fill(QColor("white"))
+        colors = theme.colors()  # the caption as the grid below it: in the theme's colours
+        image.fill(QColor(colors.gallery))
         painter = QPainter(image)
         painter.setFont(font)
-        painter.setPen(QColor("#202124"))
+        painter.setPen(QColor(colors.text))
         painter.drawText(QRect(CAPTION_PADDING, CAPTION_PADDING, width - 2 * CAPTION_PADDING, header),
                          flags, self.caption())
         painter.drawImage(0, header, grid)

@@ -26,27 +26,24 @@ from PySide6.QtWidgets import (
 
 from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.projection import tsne_available
+from siamese_gui.gui import theme
 from siamese_gui.gui.common import (
-    MUTED_COLOR,
     array_to_pixmap,
     follow_item_tooltips,
     set_source_item,
     show_error,
 )
 from siamese_gui.gui.widgets.neutral_tooltips import NeutralTooltips
-from siamese_gui.gui.widgets.plots import DeferredCanvas
+from siamese_gui.gui.widgets.plots import DeferredCanvas, set_roles, themed_legend
 from siamese_gui.gui.workers import error_text
 
 DEFAULT_POINTS = 3000
 PICK_RADIUS_PX = 12
 PREVIEW = 140
-# Up to 10 classes shown: tab10; up to 20: tab20; beyond, the 20 colours again with
-# another marker for each further 20 (the legend says the rest are not listed).
-TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-         "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-TAB20 = ("#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
-         "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
-         "#bcbd22", "#dbdb8d", "#17becf", "#9edae5")
+# Up to 10 classes shown: the theme's 10 class colours; up to 20: its 20; beyond, the 20
+# colours again with another marker for each further 20 (the legend says the rest are
+# not listed).
+CLASS_COLORS = (10, 20)
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 LEGEND_CLASSES = 12  # entries at most; the rest are summed up as "+N more"
 LEGEND_NAME_CHARS = 22
@@ -56,9 +53,10 @@ TSNE_MISSING = ("t-SNE is unavailable: the optional openTSNE package is not inst
 
 
 def class_styles(count: int) -> list[tuple[str, str]]:
-    """(colour, marker) for each of `count` classes shown, all distinct."""
-    colors = TAB10 if count <= len(TAB10) else TAB20
-    return [(colors[i % len(colors)], MARKERS[(i // len(colors)) % len(MARKERS)]) for i in range(count)]
+    """(colour role, marker) for each of `count` classes shown, all distinct: the role
+    ("classes10:3") names a colour of `theme.Colors`, taken at each draw."""
+    size = CLASS_COLORS[0] if count <= CLASS_COLORS[0] else CLASS_COLORS[1]
+    return [(f"classes{size}:{i % size}", MARKERS[(i // size) % len(MARKERS)]) for i in range(count)]
 
 
 def legend_entries(shown: list[str], limit: int = LEGEND_CLASSES) -> tuple[list[str], int]:
@@ -144,22 +142,29 @@ class MapCanvas(DeferredCanvas):
         # faster than a scatter with a colour per point.
         self.points = [
             self.ax.plot(data.layout[labels == c, 0], data.layout[labels == c, 1], ls="none",
-                         marker=marker, markersize=3, markeredgewidth=0, color=color)[0]
-            for c, (color, marker) in zip(shown, styles)
+                         marker=marker, markersize=3, markeredgewidth=0)[0]
+            for c, (_, marker) in zip(shown, styles)
         ]
-        self.mistakes = self.ax.scatter([], [], s=46, facecolors="none", edgecolors="#d00000",
-                                        linewidths=1.1)
-        self.selected = self.ax.scatter([], [], s=140, facecolors="none", edgecolors="black", linewidths=2.2)
+        for line, (color, _) in zip(self.points, styles):
+            set_roles(line, color=color)
+        self.mistakes = self.ax.scatter([], [], s=46, facecolors="none", linewidths=1.1)
+        set_roles(self.mistakes, edgecolor="wrong")
+        self.selected = self.ax.scatter([], [], s=140, facecolors="none", linewidths=2.2)
+        set_roles(self.selected, edgecolor="text")
         names, more = legend_entries([str(data.class_names[c]) for c in shown])
-        handles = [Line2D([], [], ls="none", marker=marker, markersize=5, color=color, label=name)
-                   for name, (color, marker) in zip(names, styles)]
+        handles = [Line2D([], [], ls="none", marker=marker, markersize=5, label=name)
+                   for name, (_, marker) in zip(names, styles)]
+        for handle, (color, _) in zip(handles, styles):
+            set_roles(handle, color=color)
         if more:
             handles.append(Line2D([], [], ls="none", label=f"+{more} more (hover a point)"))
-        handles.append(Line2D([], [], ls="none", marker="o", markersize=7, markerfacecolor="none",
-                              markeredgecolor="#d00000", label="nearest neighbour\njudged wrongly"))
+        wrong = Line2D([], [], ls="none", marker="o", markersize=7, markerfacecolor="none",
+                       label="nearest neighbour\njudged wrongly")
+        set_roles(wrong, markeredgecolor="wrong")
+        handles.append(wrong)
         # Outside the axes, on the right; constrained layout keeps it inside the figure.
-        self.legend = self.ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                                     fontsize=8, frameon=False, borderaxespad=0.0)
+        self.legend = themed_legend(self.ax, handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                                    fontsize=8, frameon=False, borderaxespad=0.0)
         self.ax.set_title(f"{data.method} of {len(data.labels):,} embeddings", fontsize=10)
         # Deferred: the marks set right after join the same (single) redraw.
         self.draw_idle()
@@ -234,7 +239,7 @@ class MapPanel(QWidget):
         self.status = QLabel("Draw the map of the test images' embeddings."
                              + ("" if tsne_available() else " " + TSNE_MISSING))
         self.status.setWordWrap(True)
-        self.status.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.status, lambda c: f"color: {c.muted};")
 
         self.canvas = MapCanvas()
         self.canvas.mpl_connect("motion_notify_event", self._on_motion)
@@ -245,14 +250,14 @@ class MapPanel(QWidget):
         self.preview = QLabel()
         self.preview.setFixedSize(PREVIEW, PREVIEW)
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setStyleSheet("background: black; border: 1px solid #999;")
+        theme.set_style(self.preview, lambda c: f"background: {c.model_input}; border: 1px solid {c.frame};")
         self.preview_caption = QLabel("Hover over a point")
         self.preview_caption.setWordWrap(True)
         self.preview_caption.setFixedWidth(PREVIEW)
         self.selection_label = QLabel("Click two points to compare them.")
         self.selection_label.setWordWrap(True)
         self.selection_label.setFixedWidth(PREVIEW)
-        self.selection_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.selection_label, lambda c: f"color: {c.muted};")
 
         controls = QHBoxLayout()
         controls.addWidget(self.source_combo)

@@ -30,12 +30,12 @@ from siamese_gui.core.app.model_comparison import (
     evaluation_set_from,
     score_model,
 )
-from siamese_gui.gui.common import MUTED_COLOR, show_error
-from siamese_gui.gui.widgets.plots import DeferredCanvas
+from siamese_gui.gui import theme
+from siamese_gui.gui.common import show_error
+from siamese_gui.gui.widgets.plots import DeferredCanvas, set_roles, style_axes, themed_legend
 from siamese_gui.gui.workers import error_text
 
 MODEL_FILTER = "Keras model (*.keras);;All files (*)"
-COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 
 
 def _load_and_score(path: Path, evaluation, should_stop):
@@ -73,40 +73,39 @@ class ComparisonPlots(DeferredCanvas):
         """Redraw for `scores` (all measured on pairs whose kind is `same`)."""
         for ax in (self.hist_ax, self.roc_ax):
             ax.clear()
-            ax.grid(True, color="#e4e4e4", linewidth=0.8)
-            ax.set_axisbelow(True)
-            for side in ("top", "right"):
-                ax.spines[side].set_visible(False)
+            style_axes(ax)
         self.hist_ax.set_title("Distances: same class (solid), different (dashed)", fontsize=10)
         self.roc_ax.set_title("ROC", fontsize=10)
         if not scores or same is None:
-            self.hist_ax.text(0.5, 0.5, message, ha="center", va="center", color="#777777",
-                              transform=self.hist_ax.transAxes, fontsize=9)
+            set_roles(self.hist_ax.text(0.5, 0.5, message, ha="center", va="center",
+                                        transform=self.hist_ax.transAxes, fontsize=9), color="muted")
             self.draw_idle()
             return
-        self.roc_ax.plot([0, 1], [0, 1], color="#cccccc", linewidth=1, linestyle=":")
+        set_roles(self.roc_ax.plot([0, 1], [0, 1], linewidth=1, linestyle=":"), color="diagonal")
         for k, score in enumerate(scores):
-            color = COLORS[k % len(COLORS)]
+            color = f"series:{k}"  # a role: the theme's k-th series colour at each draw
             d = score.distances
             upper = max(float(np.quantile(d, 0.999)), score.threshold) * 1.05
             bins = np.linspace(0, max(upper, 1e-3), 50)
-            self.hist_ax.hist(d[same], bins=bins, histtype="step", color=color, linewidth=1.6,
-                              label=f"{score.name}")
-            self.hist_ax.hist(d[~same], bins=bins, histtype="step", color=color, linewidth=1.4, linestyle="--")
-            self.hist_ax.axvline(score.threshold, color=color, linewidth=1, linestyle=":")
+            *_, same_steps = self.hist_ax.hist(d[same], bins=bins, histtype="step", linewidth=1.6,
+                                               label=f"{score.name}")
+            *_, different_steps = self.hist_ax.hist(d[~same], bins=bins, histtype="step", linewidth=1.4,
+                                                    linestyle="--")
+            set_roles([same_steps, different_steps], edgecolor=color)
+            set_roles(self.hist_ax.axvline(score.threshold, linewidth=1, linestyle=":"), color=color)
             far, tar, _ = score.roc
             auc = "" if score.report.auc is None else f" (AUC {score.report.auc:.3f})"
-            self.roc_ax.plot(far, tar, color=color, linewidth=2, label=score.name + auc)
+            set_roles(self.roc_ax.plot(far, tar, linewidth=2, label=score.name + auc), color=color)
             m = score.at_threshold
-            self.roc_ax.plot([m.far], [1 - m.frr], "o", color=color, markersize=7)
+            set_roles(self.roc_ax.plot([m.far], [1 - m.frr], "o", markersize=7), color=color)
         self.hist_ax.set_xlabel("distance (dotted: each model's threshold)")
         self.hist_ax.set_ylabel("pairs")
-        self.hist_ax.legend(fontsize=8, frameon=False)
+        themed_legend(self.hist_ax, fontsize=8, frameon=False)
         self.roc_ax.set_xlim(-0.01, 1.0)
         self.roc_ax.set_ylim(0.0, 1.01)
         self.roc_ax.set_xlabel("false accept rate (FAR)")
         self.roc_ax.set_ylabel("true accept rate (1 − FRR)")
-        self.roc_ax.legend(loc="lower right", fontsize=8, frameon=False)
+        themed_legend(self.roc_ax, loc="lower right", fontsize=8, frameon=False)
         self.draw_idle()
 
 
@@ -137,7 +136,7 @@ class ModelsPanel(QWidget):
         self.remove_button.setEnabled(False)
         self.data_label = QLabel()
         self.data_label.setWordWrap(True)
-        self.data_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.data_label, lambda c: f"color: {c.muted};")
         self.table = QTableWidget(0, 6)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -166,6 +165,7 @@ class ModelsPanel(QWidget):
         self.state.modelChanged.connect(self._inputs_changed)
         if hasattr(self.state, "dataChanged"):
             self.state.dataChanged.connect(self._inputs_changed)
+        theme.on_change(self._recolor_names)
         self._render()
 
     # Keeping up with the app ---------------------------------------------------------
@@ -298,13 +298,28 @@ class ModelsPanel(QWidget):
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 0:
-                    item.setForeground(self.palette().text() if entry.score is None else _color_brush(r))
+                    item.setForeground(self._name_brush(r))
                     item.setToolTip(str(getattr(entry.handle, "path", "") or ""))
                 self.table.setItem(r, c, item)
         same = None if self.evaluation is None else self.evaluation.pairs.same
         self.plots.show_scores(scores, same, message or "No model measured yet")
         self._selection_changed()
         self.scoresChanged.emit()
+
+    def _name_brush(self, row: int):
+        """A model's name in its lines' colour (the text colour until it is measured)."""
+        from PySide6.QtGui import QBrush, QColor
+
+        colors = theme.colors()
+        if self.entries[row].score is None:
+            return QBrush(QColor(colors.text))
+        return QBrush(QColor(colors.series[row % len(colors.series)]))
+
+    def _recolor_names(self) -> None:
+        for row in range(min(self.table.rowCount(), len(self.entries))):
+            item = self.table.item(row, 0)
+            if item is not None:
+                item.setForeground(self._name_brush(row))
 
 
 # The plain words of each column of `comparison_table`, in its order.
@@ -317,8 +332,3 @@ HEADER_TIPS = (
     tooltip("FAR at FRR", more=True) + tooltip("95 % interval"),
 )
 
-
-def _color_brush(row: int):
-    from PySide6.QtGui import QBrush, QColor
-
-    return QBrush(QColor(COLORS[row % len(COLORS)]))

@@ -29,10 +29,9 @@ from PySide6.QtWidgets import (
 
 from siamese_gui.core.app.glossary import tooltip
 from siamese_gui.core.app.search_sources import Gallery, SearchResult, SearchSource, search
-from siamese_gui.core.evaluation.metrics import verdict_of
+from siamese_gui.core.evaluation.metrics import Verdict, verdict_of
+from siamese_gui.gui import theme
 from siamese_gui.gui.common import (
-    MUTED_COLOR,
-    VERDICT_COLORS,
     array_to_pixmap,
     follow_item_tooltips,
     set_source_item,
@@ -93,7 +92,7 @@ class SearchPanel(QWidget):
         self.status = QLabel("Choose a query image, then Search.")
         self.status.setToolTip(tooltip("Search", more=True))
         self.status.setWordWrap(True)
-        self.status.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.status, lambda c: f"color: {c.muted};")
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Search in"))
@@ -114,7 +113,7 @@ class SearchPanel(QWidget):
         right.addWidget(self.status)
         right.addWidget(scroll, 1)
         hint = QLabel("Click a result to open it beside the query in Compare.")
-        hint.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 11px;")
+        theme.set_style(hint, lambda c: f"color: {c.muted}; font-size: 11px;")
         right.addWidget(hint)
         layout = QHBoxLayout(self)
         layout.addWidget(self.query)
@@ -122,6 +121,7 @@ class SearchPanel(QWidget):
 
         state.modelChanged.connect(self._model_changed)
         state.thresholdChanged.connect(self._recolor)
+        theme.on_change(self._recolor)
 
     # Gallery -------------------------------------------------------------------------
 
@@ -250,7 +250,7 @@ class SearchPanel(QWidget):
             verdict = verdict_of(hit.distance, threshold)
             label = hit.class_name or result.caption
             button.setText(f"#{hit.rank}  {hit.distance:.3f}\n{verdict_text(verdict)}\n{label}")
-            color = VERDICT_COLORS[verdict]
+            color = theme.colors().verdict(verdict is Verdict.SAME)
             button.setStyleSheet(f"QToolButton {{ color: {color}; border: 2px solid {color}; "
                                  "border-radius: 6px; padding: 4px; }")
 

@@ -24,7 +24,8 @@ from siamese_gui.core.app.scoring import part_headline
 from siamese_gui.core.app.session import ThresholdPreset
 from siamese_gui.core.data.splits import test_classes_in_words
 from siamese_gui.core.errors import SiameseError
-from siamese_gui.gui.common import MUTED_COLOR, ask, show_error
+from siamese_gui.gui import theme
+from siamese_gui.gui.common import ask, show_error
 from siamese_gui.gui.state import AppState
 from siamese_gui.gui.widgets.disclosure import DetailsToggle
 from siamese_gui.gui.widgets.neutral_tooltips import NeutralTooltips
@@ -105,7 +106,7 @@ class ThresholdPanel(QWidget):
         self.provenance_label.setAccessibleName("Where the threshold comes from")
         self.model_threshold_label = QLabel()
         self.model_threshold_label.setWordWrap(True)
-        self.model_threshold_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.model_threshold_label, lambda c: f"color: {c.muted};")
 
         self.table = QTableWidget(len(METRIC_ROWS), 2)
         self.table.setHorizontalHeaderLabels(["At the threshold", "Value"])
@@ -126,10 +127,10 @@ class ThresholdPanel(QWidget):
         self.table.setFixedHeight(self.table.verticalHeader().length() + self.table.horizontalHeader().height() + 4)
         self.table.setMinimumWidth(280)
         self.counts_label = QLabel()
-        self.counts_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.counts_label, lambda c: f"color: {c.muted};")
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
-        self.summary_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.summary_label, lambda c: f"color: {c.muted};")
 
         presets = QGroupBox("Threshold")
         presets_layout = QVBoxLayout(presets)

@@ -29,6 +29,7 @@ from siamese_gui.core.data.splits import Role, seen_mask
 from siamese_gui.core.errors import ConfigError, SiameseError
 from siamese_gui.core.model.config import TrainingConfig
 from siamese_gui.core.text import format_duration
+from siamese_gui.gui import theme
 from siamese_gui.gui.common import (
     MUTED_COLOR,
     NOTICE_COLOR,
@@ -90,7 +91,7 @@ class TrainPanel(QWidget):
         self.source_combo.activated.connect(self._source_chosen)
         self.data_label = QLabel("Loading…")
         self.data_label.setWordWrap(True)
-        self.data_label.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 11px;")
+        theme.set_style(self.data_label, lambda c: f"color: {c.muted}; font-size: 11px;")
         self.limit_spin = QSpinBox()
         self.limit_spin.setRange(0, 10_000_000)
         self.limit_spin.setSingleStep(1000)

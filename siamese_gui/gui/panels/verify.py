@@ -31,11 +31,8 @@ from siamese_gui.core.app.verify import (
     write_results_csv,
 )
 from siamese_gui.core.evaluation.metrics import Verdict
+from siamese_gui.gui import theme
 from siamese_gui.gui.common import (
-    DIFFERENT_COLOR,
-    MUTED_COLOR,
-    SAME_COLOR,
-    WRONG_COLOR,
     array_to_pixmap,
     show_error,
 )
@@ -125,8 +122,8 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return (f"line {r.line}", r.image_a, r.image_b, None, None, r.error or None)[column]
         if role == Qt.ItemDataRole.ForegroundRole and column == 4:
-            color = WRONG_COLOR if r.verdict is None else (
-                SAME_COLOR if r.verdict is Verdict.SAME else DIFFERENT_COLOR)
+            colors = theme.colors()  # asked at each paint: a new palette repaints in its colours
+            color = colors.wrong if r.verdict is None else colors.verdict(r.verdict is Verdict.SAME)
             return QBrush(QColor(color))
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 3):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -209,7 +206,7 @@ class VerifyPanel(QWidget):
         self.progress_bar.setFixedWidth(180)
         self.progress_bar.hide()
         self.summary_label = QLabel()
-        self.summary_label.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.summary_label, lambda c: f"color: {c.muted};")
         self.summary_label.setWordWrap(True)
 
         self.table_model = ResultsModel(self)
@@ -229,7 +226,7 @@ class VerifyPanel(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._row_menu)
         self.open_hint = QLabel(OPEN_HINT)
-        self.open_hint.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 11px;")
+        theme.set_style(self.open_hint, lambda c: f"color: {c.muted}; font-size: 11px;")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)

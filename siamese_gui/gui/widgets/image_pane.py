@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 
 from siamese_gui.core.data.datasets import IMAGE_SUFFIXES
 from siamese_gui.core.io.images import decode_image, is_blank, load_image
+from siamese_gui.gui import theme
 from siamese_gui.gui.common import (
-    MUTED_COLOR,
     array_to_pixmap,
     array_to_qimage,
     device_pixel_ratio,
@@ -147,9 +147,8 @@ class _ImageView(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(size, size)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setStyleSheet(
-            f"background: #f4f5f7; border: 1px dashed #b8bcc4; border-radius: 6px; color: {MUTED_COLOR};"
-        )
+        theme.set_style(self, lambda c: f"background: {c.drop_zone}; border: 1px dashed {c.drop_border}; "
+                        f"border-radius: 6px; color: {c.muted};")
         self.setWordWrap(True)
         self._image: QImage | None = None
 
@@ -198,22 +197,23 @@ class ImagePane(QFrame):
         self.setAcceptDrops(True)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setObjectName("imagePane")
-        self.setStyleSheet("#imagePane { background: white; border: 1px solid #d5d8dd; border-radius: 8px; }")
+        theme.set_style(self, lambda c: f"#imagePane {{ background: {c.pane}; border: 1px solid {c.frame}; "
+                        "border-radius: 8px; }")
 
         heading = QLabel(title)
         heading.setStyleSheet("font-size: 15px; font-weight: 600;")
         self.caption = ElidedLabel("No image")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.caption.setStyleSheet(f"color: {MUTED_COLOR};")
+        theme.set_style(self.caption, lambda c: f"color: {c.muted};")
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.view = _ImageView(VIEW_SIZE, "Drop an image here\nor use the buttons below")
         self.model_view = QLabel()
         self.model_view.setFixedSize(MODEL_VIEW_SIZE + 4, MODEL_VIEW_SIZE + 4)
         self.model_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.model_view.setStyleSheet("background: black; border: 1px solid #999;")
+        theme.set_style(self.model_view, lambda c: f"background: {c.model_input}; border: 1px solid {c.frame};")
         self.model_view.setToolTip("The 28x28 grayscale image the model sees")
         model_caption = QLabel("What the model sees\n(28 × 28, light on dark)")
-        model_caption.setStyleSheet(f"color: {MUTED_COLOR}; font-size: 11px;")
+        theme.set_style(model_caption, lambda c: f"color: {c.muted}; font-size: 11px;")
 
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip(f"Open an image file for {title}")

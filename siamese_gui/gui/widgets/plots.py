@@ -11,21 +11,80 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QSizePolicy
 
-from siamese_gui.gui.common import DIFFERENT_COLOR, SAME_COLOR
+from siamese_gui.gui import theme
 
-THRESHOLD_COLOR = "#2a2a2a"
-# The loss plot has nothing to do with verdicts, so it keeps clear of their colours.
-BATCH_LOSS_COLOR = "#b9bdc3"
-SMOOTH_LOSS_COLOR = "#3c4043"
-TRAIN_LOSS_COLOR = "#7b1fa2"
-VAL_LOSS_COLOR = "#00838f"
-ROC_COLOR = "#3c4043"
 SMOOTHING = 0.9
 REDRAW_MS = 250
+_ROLES = "_theme_roles"  # the attribute `set_roles` leaves on an artist
 
 
-def _style_axes(ax) -> None:
-    ax.grid(True, color="#e4e4e4", linewidth=0.8)
+def set_roles(artists, **properties: str) -> None:
+    """Colour `artists` from the theme at every draw, so a new palette recolours them.
+
+    Args:
+        artists: an artist, or a list or container of them (a histogram's patches).
+        **properties: a colour property ("color", "facecolor", "edgecolor",
+            "markeredgecolor") and the `theme.Colors` field it takes: "same",
+            "threshold", ..., or "series:2" for the third colour of a tuple field.
+    """
+    items = artists if isinstance(artists, (list, tuple)) else [artists]
+    for artist in items:
+        if isinstance(artist, (list, tuple)):  # a container holds its patches
+            set_roles(artist, **properties)
+        else:
+            setattr(artist, _ROLES, dict(properties))
+
+
+def role_color(colors: theme.Colors, role: str) -> str:
+    """The colour of a role name (a `theme.Colors` field, or "field:index" of a tuple one)."""
+    field, _, index = role.partition(":")
+    value = getattr(colors, field)
+    return value[int(index) % len(value)] if index else value
+
+
+def themed_legend(ax, **kwargs):
+    """`ax.legend(**kwargs)` whose markers keep the colour roles of the artists they stand for."""
+    handles = kwargs.pop("handles", None)
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+        kwargs.setdefault("labels", labels)
+    legend = ax.legend(handles=handles, **kwargs)
+    for original, drawn in zip(handles, legend.legend_handles):
+        source = original[0] if isinstance(original, (list, tuple)) and len(original) else original
+        roles = getattr(source, _ROLES, None)
+        if roles and drawn is not None:
+            setattr(drawn, _ROLES, dict(roles))
+    return legend
+
+
+def style_figure(figure, colors: theme.Colors) -> None:
+    """Paint `figure` in `colors`: its backgrounds, text, ticks, spines, grid and legends
+    from the palette, and every artist given roles by `set_roles` in their colours."""
+    figure.set_facecolor(colors.window)
+    for ax in figure.axes:
+        ax.set_facecolor(colors.base)
+        # Also kept for the ticks a later draw adds.
+        ax.tick_params(which="both", color=colors.axis, labelcolor=colors.text, grid_color=colors.grid)
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colors.axis)
+        for label in (ax.title, ax.xaxis.label, ax.yaxis.label):
+            label.set_color(colors.text)
+        for text in ax.texts:
+            text.set_color(colors.text)
+        legend = ax.get_legend()
+        if legend is not None:
+            for text in legend.get_texts():
+                text.set_color(colors.text)
+            legend.get_frame().set_facecolor(colors.base)
+            legend.get_frame().set_edgecolor(colors.frame)
+    for artist in figure.findobj(lambda a: _ROLES in vars(a)):
+        for prop, role in getattr(artist, _ROLES).items():
+            getattr(artist, f"set_{prop}")(role_color(colors, role))
+
+
+def style_axes(ax) -> None:
+    """A grid behind the data and no top or right spine (colours: `style_figure`)."""
+    ax.grid(True, linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -33,13 +92,23 @@ def _style_axes(ax) -> None:
 
 class DeferredCanvas(FigureCanvasQTAgg):
     """A matplotlib canvas that is drawn only while visible: on a hidden tab, changes
-    wait until it is shown (so building the window draws nothing)."""
+    wait until it is shown (so building the window draws nothing).
+
+    Each draw paints the figure in the theme's colours (`style_figure`), and a palette
+    change draws it again.
+    """
 
     def __init__(self, width: float, height: float, layout: str | None = "constrained"):
         super().__init__(Figure(figsize=(width, height), dpi=100, layout=layout))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(260, 200)
         self._hidden_changes = False
+        style_figure(self.figure, theme.colors())
+        theme.on_change(self.draw_idle)
+
+    def draw(self) -> None:
+        style_figure(self.figure, theme.colors())
+        super().draw()
 
     def draw_idle(self) -> None:
         # A canvas on a hidden tab is drawn once it is shown, not on every change.
@@ -68,21 +137,27 @@ class LossPlot(DeferredCanvas):
     def __init__(self):
         super().__init__(6.0, 3.6, layout=None)
         self.ax = self.figure.add_subplot()
-        (self.batch_line,) = self.ax.plot([], [], color=BATCH_LOSS_COLOR, linewidth=0.8, label="batch loss")
-        (self.smooth_line,) = self.ax.plot([], [], color=SMOOTH_LOSS_COLOR, linewidth=2.0, label="batch loss (smoothed)")
+        # The loss plot has nothing to do with verdicts, so it keeps clear of their colours.
+        (self.batch_line,) = self.ax.plot([], [], linewidth=0.8, label="batch loss")
+        (self.smooth_line,) = self.ax.plot([], [], linewidth=2.0, label="batch loss (smoothed)")
         (self.train_line,) = self.ax.plot(
-            [], [], "o-", color=TRAIN_LOSS_COLOR, linewidth=1.5, markersize=6, label="train loss (each pass)"
+            [], [], "o-", linewidth=1.5, markersize=6, label="train loss (each pass)"
         )
         (self.val_line,) = self.ax.plot(
-            [], [], "s--", color=VAL_LOSS_COLOR, linewidth=1.5, markersize=6, label="validation loss (each pass)"
+            [], [], "s--", linewidth=1.5, markersize=6, label="validation loss (each pass)"
         )
-        self.marker = self.ax.axvline(0.0, color="#888888", linestyle=":", linewidth=1.5, visible=False,
-                                      label="_marker")
+        self.marker = self.ax.axvline(0.0, linestyle=":", linewidth=1.5, visible=False, label="_marker")
+        set_roles(self.batch_line, color="faint_line")
+        set_roles(self.smooth_line, color="strong_line")
+        set_roles(self.train_line, color="train_loss")
+        set_roles(self.val_line, color="val_loss")
+        set_roles(self.marker, color="faint_mark")
         self.ax.set_xlabel("epoch")
         self.ax.set_ylabel("contrastive loss")
         self.empty_text = self.ax.text(0.5, 0.5, "Start a training run to see its loss here", ha="center",
-                                       va="center", color="#777777", fontsize=10, transform=self.ax.transAxes)
-        _style_axes(self.ax)
+                                       va="center", fontsize=10, transform=self.ax.transAxes)
+        set_roles(self.empty_text, color="muted")
+        style_axes(self.ax)
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.flush)
@@ -100,7 +175,7 @@ class LossPlot(DeferredCanvas):
         self.marker.set_xdata([x, x])
         self.marker.set_label(label)
         self.marker.set_visible(True)
-        self.ax.legend(loc="upper right", fontsize=8, frameon=False)  # replaces the old one
+        themed_legend(self.ax, loc="upper right", fontsize=8, frameon=False)  # replaces the old one
         self.draw_idle()
 
     def reset(self) -> None:
@@ -176,7 +251,7 @@ class LossPlot(DeferredCanvas):
                 pad = (high - low) * 0.08 or 0.05
                 self.ax.set_ylim(max(0.0, low - pad), high + pad)
             if self.ax.get_legend() is None:
-                self.ax.legend(loc="upper right", fontsize=8, frameon=False)
+                themed_legend(self.ax, loc="upper right", fontsize=8, frameon=False)
         else:
             self.ax.set_xlim(0, 1)
             self.ax.set_ylim(0, 1)
@@ -198,10 +273,10 @@ class ThresholdPlots(DeferredCanvas):
         """Show an empty state with `message`."""
         for ax in (self.hist_ax, self.roc_ax):
             ax.clear()
-            _style_axes(ax)
+            style_axes(ax)
         self.hist_ax.set_title("Distances of held-out test pairs", fontsize=10)
-        self.hist_ax.text(0.5, 0.5, message, ha="center", va="center", color="#777777",
-                          transform=self.hist_ax.transAxes, fontsize=9)
+        set_roles(self.hist_ax.text(0.5, 0.5, message, ha="center", va="center",
+                                    transform=self.hist_ax.transAxes, fontsize=9), color="muted")
         self.roc_ax.set_title("ROC", fontsize=10)
         self.threshold_line = self.roc_line = self.operating_point = None
         self.draw_idle()
@@ -220,35 +295,38 @@ class ThresholdPlots(DeferredCanvas):
         same = np.asarray(same, bool)
         for ax in (self.hist_ax, self.roc_ax):
             ax.clear()
-            _style_axes(ax)
+            style_axes(ax)
         upper = max(float(np.quantile(distances, 0.999)) if len(distances) else 1.0, threshold) * 1.05
         bins = np.linspace(0, max(upper, 1e-3), 50)
-        self.hist_ax.hist(distances[same], bins=bins, color=SAME_COLOR, alpha=0.6,
-                          label=f"same class ({int(same.sum()):,})")
-        self.hist_ax.hist(distances[~same], bins=bins, color=DIFFERENT_COLOR, alpha=0.6,
-                          label=f"different class ({int((~same).sum()):,})")
-        self.threshold_line = self.hist_ax.axvline(threshold, color=THRESHOLD_COLOR, linewidth=2,
-                                                   label="threshold")
+        *_, same_bars = self.hist_ax.hist(distances[same], bins=bins, alpha=0.6,
+                                          label=f"same class ({int(same.sum()):,})")
+        *_, different_bars = self.hist_ax.hist(distances[~same], bins=bins, alpha=0.6,
+                                               label=f"different class ({int((~same).sum()):,})")
+        set_roles(same_bars, facecolor="same")
+        set_roles(different_bars, facecolor="different")
+        self.threshold_line = self.hist_ax.axvline(threshold, linewidth=2, label="threshold")
+        set_roles(self.threshold_line, color="threshold")
         self.hist_ax.set_xlim(0, bins[-1])
         self.hist_ax.set_xlabel("distance (same if below the threshold)")
         self.hist_ax.set_ylabel("pairs")
         self.hist_ax.set_title("Distances of held-out test pairs", fontsize=10)
-        self.hist_ax.legend(fontsize=8, frameon=False)
+        themed_legend(self.hist_ax, fontsize=8, frameon=False)
 
         far, tar, _ = roc
-        self.roc_ax.plot([0, 1], [0, 1], color="#cccccc", linewidth=1, linestyle=":")
-        (self.roc_line,) = self.roc_ax.plot(far, tar, color=ROC_COLOR, linewidth=2, label="ROC")
+        set_roles(self.roc_ax.plot([0, 1], [0, 1], linewidth=1, linestyle=":"), color="diagonal")
+        (self.roc_line,) = self.roc_ax.plot(far, tar, linewidth=2, label="ROC")
+        set_roles(self.roc_line, color="strong_line")
         if eer_point is not None:
-            self.roc_ax.plot([eer_point[0]], [eer_point[1]], "o", color="#999999", markersize=5,
-                             label="equal error rate")
-        (self.operating_point,) = self.roc_ax.plot([], [], "o", color=THRESHOLD_COLOR, markersize=9,
-                                                   label="threshold")
+            set_roles(self.roc_ax.plot([eer_point[0]], [eer_point[1]], "o", markersize=5,
+                                       label="equal error rate"), color="faint_mark")
+        (self.operating_point,) = self.roc_ax.plot([], [], "o", markersize=9, label="threshold")
+        set_roles(self.operating_point, color="threshold")
         self.roc_ax.set_xlim(-0.01, 1.0)
         self.roc_ax.set_ylim(0.0, 1.01)
         self.roc_ax.set_xlabel("false accept rate (FAR)")
         self.roc_ax.set_ylabel("true accept rate (1 − FRR)")
         self.roc_ax.set_title("ROC", fontsize=10)
-        self.roc_ax.legend(loc="lower right", fontsize=8, frameon=False)
+        themed_legend(self.roc_ax, loc="lower right", fontsize=8, frameon=False)
         self.draw_idle()
 
     def set_threshold(self, threshold: float, far: float, tar: float) -> None:
