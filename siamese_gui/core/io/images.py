@@ -151,6 +151,13 @@ def _to_unit_gray(raw: np.ndarray) -> np.ndarray:
 def _to_unit_rgb(raw: np.ndarray) -> np.ndarray:
     """Convert a decoded image (gray, BGR or BGRA; any depth) to RGB float32 (H, W, 3) in
     [0, 1], transparency composited over `COLOUR_BACKGROUND`, in bands of rows."""
+    if max(raw.shape[:2]) > 2 * _WORK_SIDE:
+        # Three float planes of a 40 Mpx photo would take 480 MB: shrink the decoded
+        # pixels first (the letterbox works at `_WORK_SIDE` anyway).
+        scale = 2 * _WORK_SIDE / max(raw.shape[:2])
+        size = (max(1, round(raw.shape[1] * scale)), max(1, round(raw.shape[0] * scale)))
+        raw = cv2.resize(raw if raw.dtype.kind != "f" else np.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=0.0),
+                         size, interpolation=cv2.INTER_AREA)
     scale = _scale_of(raw)
     height, width = raw.shape[:2]
     channels = 1 if raw.ndim == 2 else raw.shape[2]
