@@ -495,15 +495,16 @@ def _baseline_summary(splits, validation, test) -> dict:
 def cmd_compare(args) -> int:
     from siamese_gui.core.errors import ImageError
     from siamese_gui.core.evaluation.threshold import Threshold, ThresholdOrigin
+    from siamese_gui.core.io.image_format import GREY_28
     from siamese_gui.core.io.images import is_blank, load_image
     from siamese_gui.core.runtime.loading import load_model_handle
 
-    def read(polarity):
+    def read(polarity, image_format=GREY_28):
         invert = {"auto": None, "on": True, "off": False}.get(polarity)
         images = []
         for name in (args.image_a, args.image_b):
             with native_stderr_hidden():
-                image = load_image(name, invert=invert)
+                image = load_image(name, invert=invert, image_format=image_format)
             if is_blank(image):
                 raise ImageError(
                     f"{name}: no object found (the image is blank or one flat colour after preprocessing)"
@@ -519,8 +520,10 @@ def cmd_compare(args) -> int:
     for warning in handle.warnings:
         _warn(warning)
     trained_polarity = (handle.metadata.get("config") or {}).get("polarity", "auto")
-    if args.polarity is None and trained_polarity != "auto":
-        image_a, image_b = read(trained_polarity)
+    polarity = trained_polarity if args.polarity is None else args.polarity
+    if polarity != args.polarity or handle.image_format != GREY_28:
+        # As the model sees images: its polarity, size and colour.
+        image_a, image_b = read(polarity, handle.image_format)
     distance = handle.distance(image_a, image_b)
     threshold = handle.threshold if args.threshold is None else Threshold(
         args.threshold, ThresholdOrigin.USER, "--threshold")

@@ -67,6 +67,9 @@ class Dataset:
         files: for image folders, each image's path relative to `root`.
         hashes: for image folders, each image file's SHA-256 (hex).
         root: the folder `files` are relative to, if any.
+        natural_format: for image folders read at the format their files call for
+            (`choose_image_format`), that format; None when read at a format given
+            (a model's) or for other data.
     """
 
     images: np.ndarray
@@ -78,6 +81,7 @@ class Dataset:
     files: tuple[str, ...] = field(default=())
     hashes: tuple[str, ...] = field(default=())
     root: str = ""
+    natural_format: ImageFormat | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -100,6 +104,7 @@ class Dataset:
             files=pick(self.files),
             hashes=pick(self.hashes),
             root=self.root,
+            natural_format=self.natural_format,
         )
 
     def class_counts(self) -> np.ndarray:
@@ -388,8 +393,9 @@ def load_image_folder(
         raise DatasetError(
             f"{root}: needs at least 2 class sub-folders with images, found {len(names)}"
         )
+    natural = None
     if image_format is None:
-        image_format = choose_image_format([path for _, path in files])
+        image_format = natural = choose_image_format([path for _, path in files])
     images, labels, skipped, kept, hashes = [], [], [], [], []
     for done, (label, path) in enumerate(files, 1):
         try:
@@ -419,6 +425,7 @@ def load_image_folder(
         files=tuple(kept),
         hashes=tuple(hashes),
         root=str(root),
+        natural_format=natural,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.errors import ModelFileError, SiameseError
 from siamese_gui.core.evaluation.metrics import Verdict, verdict_of
 from siamese_gui.core.evaluation.threshold import Threshold, read_threshold, write_threshold
 from siamese_gui.core.io.image_format import ImageFormat, format_of
@@ -160,6 +160,13 @@ class ModelHandle:
         Raises:
             ModelFileError: if the model produces non-finite values.
         """
+        fmt = self.image_format
+        shape = tuple(np.shape(images)[1:])
+        if len(images) and shape not in (fmt.image_shape, fmt.input_shape):
+            raise SiameseError(
+                f"{self.path or 'the model'}: sees {fmt.describe()} images, given images of shape {shape} "
+                "(read them at the model's format)"
+            )
         return embed_in_batches(self.embedder, images, should_stop, str(self.path or "the model"))
 
     def distance(self, image_a: np.ndarray, image_b: np.ndarray) -> float:

@@ -190,6 +190,10 @@ class ComparePanel(QWidget):
     # Distance ------------------------------------------------------------------------
 
     def _model_changed(self) -> None:
+        # Images read for another model's size or colour are read again for this one.
+        replaced = [pane.follow_model() for pane in (self.pane_a, self.pane_b)]
+        if any(replaced):
+            return
         if not self._open_first_pair():
             self.recompute()
 
