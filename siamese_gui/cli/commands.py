@@ -504,13 +504,16 @@ def cmd_compare(args) -> int:
         images = []
         for name in (args.image_a, args.image_b):
             with native_stderr_hidden():
-                image = load_image(name, invert=invert, image_format=image_format)
+                images.append(load_image(name, invert=invert, image_format=image_format))
+        return images
+
+    def check_blank(images):
+        # As the model sees them: one flat colour is blank in grey, not in colour.
+        for name, image in zip((args.image_a, args.image_b), images):
             if is_blank(image):
                 raise ImageError(
                     f"{name}: no object found (the image is blank or one flat colour after preprocessing)"
                 )
-            images.append(image)
-        return images
 
     # The images first: a bad image file is reported without waiting for the model.
     image_a, image_b = read(args.polarity)
@@ -524,6 +527,7 @@ def cmd_compare(args) -> int:
     if polarity != args.polarity or handle.image_format != GREY_28:
         # As the model sees images: its polarity, size and colour.
         image_a, image_b = read(polarity, handle.image_format)
+    check_blank((image_a, image_b))
     distance = handle.distance(image_a, image_b)
     threshold = handle.threshold if args.threshold is None else Threshold(
         args.threshold, ThresholdOrigin.USER, "--threshold")
