@@ -163,15 +163,16 @@ def test_settings_choose_colour_and_size(tmp_path):
 @pytest.fixture(scope="module")
 def colour_model(tmp_path_factory):
     """A model trained on red vs blue squares (colour chosen from the files), saved."""
-    from conftest import tiny_config
-
     from siamese_gui.core.app.session import load_source
     from siamese_gui.core.app.training_run import prepare_training, run_training
     from siamese_gui.core.runtime.store import save_model
 
     root = tmp_path_factory.mktemp("colour")
     folder = write_colour_folder(root / "squares", per_class=16)
-    config = tiny_config(epochs=0, steps=40, batch_size=16)
+    from siamese_gui.core.model.config import TrainingConfig
+
+    config = TrainingConfig(steps=40, batch_size=16, embedding_dim=8, validation_fraction=0.25,
+                            histogram_share=0.25)
     data = prepare_training(load_source(image_folder=str(folder)), config)
     run = run_training(config, data)
     assert run.handle is not None

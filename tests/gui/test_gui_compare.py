@@ -245,6 +245,10 @@ class _MeanColour:
 
 
 def test_a_colour_model_sees_and_shows_the_files_in_colour(loaded_window, qtbot, monkeypatch, tmp_path, dialogs):
+    from conftest import synthetic_dataset
+
+    from siamese_gui.core.app.session import DataSource
+    from siamese_gui.core.data.datasets import Dataset
     from siamese_gui.core.io.image_format import FIELD, ImageFormat
     from siamese_gui.core.runtime.handle import ModelHandle
 
@@ -257,7 +261,13 @@ def test_a_colour_model_sees_and_shows_the_files_in_colour(loaded_window, qtbot,
         paths[name].write_bytes(encoded.tobytes())
     colour = ImageFormat(32, 32, 3)
     model = ModelHandle(embedder=_MeanColour(), metadata={"threshold": 0.5, FIELD: colour.as_dict()})
-    loaded_window.state.set_model(model)
+    # Colour data with it (image folders are read again at a model's format; these
+    # arrays cannot be, so they come with the model).
+    grey_data = synthetic_dataset(per_class=10)
+    colour_images = np.repeat(cv2.resize(np.moveaxis(grey_data.images, 0, -1), (32, 32)).transpose(2, 0, 1)[..., None],
+                              3, axis=3)
+    colour_data = Dataset(colour_images, grey_data.labels, grey_data.class_names, "colour")
+    loaded_window.state.set_model(model, DataSource(dataset=colour_data))
     loaded_window.show()
     panel = loaded_window.compare_panel
     show_tab(qtbot, loaded_window, panel)
@@ -275,7 +285,7 @@ def test_a_colour_model_sees_and_shows_the_files_in_colour(loaded_window, qtbot,
     assert _wait_distance(qtbot, panel) > 0.5 and panel.verdict is Verdict.DIFFERENT
     # A grey model reads the same files again at 28 x 28 grey.
     grey = ModelHandle(embedder=_MeanColour(), metadata={"threshold": 0.5})
-    loaded_window.state.set_model(grey)
+    loaded_window.state.set_model(grey, DataSource(dataset=grey_data))
     qtbot.waitUntil(lambda: panel.pane_a.image is not None and panel.pane_a.image.array.shape == (28, 28)
                     and panel.pane_b.image is not None and panel.pane_b.image.array.shape == (28, 28),
                     timeout=5000)

@@ -214,6 +214,8 @@ class ComparePanel(QWidget):
             return False
         if data is None or self.state.model is None or len(data) < 2:
             return False
+        if data.image_format != self.state.model.image_format:
+            return False  # data read for another model's size or colour: no pair of them
         same = bool(self._rng.integers(2))
         return self.random_pair(same, quiet=True) or self.random_pair(not same, quiet=True)
 
