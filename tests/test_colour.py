@@ -257,3 +257,27 @@ def test_cli_trains_and_compares_a_colour_folder(tmp_path, cli):
     same = json.loads(cli("compare", str(red), str(red2), "--model", str(model), "--json").stdout)
     other = json.loads(cli("compare", str(red), str(blue), "--model", str(model), "--json").stdout)
     assert other["distance"] > same["distance"] + 0.2
+
+
+def test_network_scales_with_its_input_and_histograms_read_luminance():
+    from siamese_gui.core.model.networks import (
+        build_embedding_network,
+        default_gradient_histograms,
+        downsampling_stages,
+        learned_network,
+    )
+
+    assert [downsampling_stages((s, s, 3)) for s in (28, 32, 40, 48, 64, 128)] == [0, 0, 0, 1, 1, 2]
+    small, large = learned_network(8, (32, 32, 3)), learned_network(8, (64, 64, 3))
+    # The strided stage keeps the maps of a 64 px input at the size of a 32 px one's.
+    assert small.layers[-3].output.shape[1:] == large.layers[-3].output.shape[1:]
+    network = build_embedding_network("default", 8, input_shape=(48, 40, 3))
+    assert network.output.shape[-1] == 8 + 36 * 18
+    rng = np.random.default_rng(0)
+    grey = rng.random((3, 28, 28, 1), dtype=np.float32)
+    histograms = default_gradient_histograms()
+    same = histograms(np.repeat(grey, 3, axis=3))  # grey stored as colour: its luminance is itself
+    assert np.allclose(np.asarray(same), np.asarray(histograms(grey)), atol=1e-5)
+    # Twice the size, each pixel doubled: area-resized back to the same 28 x 28.
+    double = np.repeat(np.repeat(grey, 2, axis=1), 2, axis=2)
+    assert np.allclose(np.asarray(histograms(double)), np.asarray(histograms(grey)), atol=1e-5)

@@ -314,7 +314,7 @@ def list_image_files(folder: str | os.PathLike) -> list[tuple[Path, str]]:
 
 
 # The side of a colour model's input when the data decide it: 32 px keeps a colour
-# drawing's detail and trains within the CPU budget (benchmarks/results-colour.md).
+# drawing's detail and trains within the CPU budget (benchmarks/results-colour-timing.md).
 COLOUR_SIDE = 32
 # Files probed for colour before a folder is read (evenly spread, stopping at the first
 # coloured one), so deciding costs a bounded number of decodes.
