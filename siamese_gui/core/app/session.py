@@ -413,6 +413,15 @@ class Session:
         if self.model is None or self.splits is None:
             return None
         model, splits = self.model, self.splits
+        if len(splits.test) and splits.test.image_format != model.image_format:
+            # Data that cannot be read again at this model's format (Fashion-MNIST, the
+            # samples, arrays): one message, not one failure per panel.
+            if on_error is not None:
+                on_error(SiameseError(
+                    f"{model.name} sees {model.image_format.describe()} images; {splits.test.source} "
+                    f"holds {splits.test.image_format.describe()} images, so it is not scored on them "
+                    "(open an image folder to score it)"))
+            return None
 
         def work(role: Role, images: int):
             return lambda should_stop: _evaluate(model, splits, role, max_images=images,
