@@ -175,10 +175,19 @@ def test_pca_is_fitted_on_training_images_only(tiny_dataset):
 
 
 def test_bad_shapes_are_refused():
-    with pytest.raises(ValueError, match="28"):
-        PixelEmbedder().embed(np.zeros((2, 32, 32), np.uint8))
+    with pytest.raises(ValueError, match="N, H, W"):
+        PixelEmbedder().embed(np.zeros((2, 32, 32, 2), np.uint8))
     with pytest.raises(ValueError, match="2 training images"):
         PCAEmbedder(np.zeros((1, 28, 28), np.uint8))
+
+
+def test_other_sizes_and_colour_are_seen_as_grey_28():
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    assert PixelEmbedder().embed(colour).shape == (3, 784)
+    grey = np.repeat(rng.integers(0, 256, (3, 56, 56, 1), dtype=np.uint8), 3, axis=3)
+    # A grey image stored as colour is its grey self, area-resized.
+    assert np.allclose(PixelEmbedder().embed(grey), PixelEmbedder().embed(grey[..., 0]), atol=1e-2)
 
 
 def test_score_baselines_uses_the_validation_threshold(dataset_factory):

@@ -177,13 +177,30 @@ def test_compare_wrong_shape_model(tmp_path, capsys):
     from siamese_gui.core.model.networks import EuclideanDistance
     from siamese_gui.core.runtime.store import save_model
 
+    inputs = keras.Input((32, 32, 2))
+    embedding = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)), name="embedding")
+    a, b = keras.Input((32, 32, 2)), keras.Input((32, 32, 2))
+    path = tmp_path / "big.keras"
+    save_model(keras.Model([a, b], EuclideanDistance()([embedding(a), embedding(b)])), path, {})
+    code, _, err = _run(capsys, "compare", str(_sample(0)), str(_sample(1)), "--model", str(path))
+    _assert_one_line_error(code, err, "big.keras", "grey or colour")
+
+
+def test_compare_reads_the_images_at_the_models_size(tmp_path, capsys):
+    """A 32 x 32 grey model (not the shipped 28 x 28) is given its own size."""
+    import keras
+
+    from siamese_gui.core.model.networks import EuclideanDistance
+    from siamese_gui.core.runtime.store import save_model
+
     inputs = keras.Input((32, 32, 1))
     embedding = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)), name="embedding")
     a, b = keras.Input((32, 32, 1)), keras.Input((32, 32, 1))
     path = tmp_path / "big.keras"
-    save_model(keras.Model([a, b], EuclideanDistance()([embedding(a), embedding(b)])), path, {})
-    code, _, err = _run(capsys, "compare", str(_sample(0)), str(_sample(1)), "--model", str(path))
-    _assert_one_line_error(code, err, "big.keras", "28x28")
+    save_model(keras.Model([a, b], EuclideanDistance()([embedding(a), embedding(b)])), path, {"threshold": 0.5})
+    code, out, err = _run(capsys, "compare", str(_sample(0)), str(_sample(1)), "--model", str(path), "--json")
+    assert code == 0, err
+    assert json.loads(out)["distance"] >= 0
 
 
 def test_compare_in_process(saved_model, capsys):

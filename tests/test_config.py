@@ -15,7 +15,7 @@ def test_defaults_are_valid_and_round_trip_through_a_dict():
 
 
 def test_from_dict_ignores_unknown_keys():
-    config = TrainingConfig.from_dict({"epochs": 3, "colour": "blue"})
+    config = TrainingConfig.from_dict({"epochs": 3, "hue": "blue"})
     assert config.epochs == 3
 
 

@@ -51,5 +51,5 @@ def test_positions_cover_the_border():
 
 def test_wrong_image_shape_is_a_user_error():
     handle = ModelHandle(embedder=CountingEmbedder(), metadata={})
-    with pytest.raises(SiameseError, match="28x28"):
+    with pytest.raises(SiameseError, match=r"shape \(28, 28\)"):
         occlusion_maps(handle, np.zeros((10, 10)), np.zeros((28, 28)))

@@ -477,3 +477,18 @@ def test_test_classes_are_described_against_the_classes_a_model_trained_on():
     assert "does not record" in test_classes_in_words(splits, ())
     open_set = folder_splits(data, unseen=("ring", "diagonal"))
     assert test_classes_in_words(open_set, data.class_names) == "unseen classes"
+
+
+def test_a_model_of_another_image_format_is_not_scored_on_data_it_cannot_see(session):
+    """Arrays that cannot be read again at a colour model's format: one message, no scores."""
+    from siamese_gui.core.io.image_format import FIELD, ImageFormat
+    from siamese_gui.core.runtime.handle import ModelHandle
+
+    train, test = make_dataset(per_class=10, num_classes=3, seed=1), make_dataset(per_class=10, num_classes=3)
+    session.set_data(DataSource(fashion_mnist=DataSplits(train, test)))
+    colour = {"threshold": 0.5, FIELD: ImageFormat(32, 32, 3).as_dict()}
+    session.set_model(ModelHandle(lambda batch: batch.reshape(len(batch), -1)[:, :4], colour))
+    errors = []
+    assert session.refresh_evaluations(on_error=errors.append) is None
+    assert len(errors) == 1 and "sees 32 × 32 colour" in str(errors[0]) and "28 × 28 grey" in str(errors[0])
+    assert session.evaluation(Role.TEST) is None

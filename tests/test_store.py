@@ -27,6 +27,7 @@ from siamese_gui.core.runtime.loading import load_model_handle
 from siamese_gui.core.runtime.store import (
     file_sha256,
     load_model,
+    read_metadata,
     read_sidecar,
     save_model,
     sidecar_path,
@@ -267,18 +268,31 @@ def _pair_model(shape, two_inputs=True):
 @pytest.mark.parametrize(
     "model_factory",
     [
-        lambda: _pair_model((32, 32, 1)),
-        lambda: _pair_model((28, 28, 3)),
+        lambda: _pair_model((28, 28, 2)),
+        lambda: _pair_model((4, 4, 1)),
         lambda: _pair_model((28, 28, 1), two_inputs=False),
     ],
-    ids=["32x32", "colour", "one-input"],
+    ids=["two-channels", "4x4", "one-input"],
 )
 def test_wrong_input_shape_is_refused(tmp_path, model_factory):
     path = tmp_path / "other.keras"
     save_model(model_factory(), path, {"threshold": 0.5})
-    _refused(path, "28x28")
+    _refused(path, "not two images of one shape")
 
 
+@pytest.mark.parametrize("shape", [(32, 32, 1), (28, 28, 3), (40, 24, 3)], ids=["32x32", "colour", "40x24"])
+def test_other_image_formats_load_with_their_format(tmp_path, shape):
+    """A model's input size and channels are its own: saved into its metadata, read back."""
+    from siamese_gui.core.io.image_format import ImageFormat, format_of
+
+    path = tmp_path / "other.keras"
+    save_model(_pair_model(shape), path, {"threshold": 0.5})
+    assert format_of(read_metadata(path)) == ImageFormat(*shape)
+    loaded = load_model(path)
+    assert format_of(loaded.info) == ImageFormat(*shape)
+
+
+# --- saving --------------------------------------------------------------------------
 # --- saving --------------------------------------------------------------------------
 
 

@@ -502,21 +502,25 @@ def _baseline_summary(splits, validation, test) -> dict:
 def cmd_compare(args) -> int:
     from siamese_gui.core.errors import ImageError
     from siamese_gui.core.evaluation.threshold import Threshold, ThresholdOrigin
+    from siamese_gui.core.io.image_format import GREY_28
     from siamese_gui.core.io.images import is_blank, load_image
     from siamese_gui.core.runtime.loading import load_model_handle
 
-    def read(polarity):
+    def read(polarity, image_format=GREY_28):
         invert = {"auto": None, "on": True, "off": False}.get(polarity)
         images = []
         for name in (args.image_a, args.image_b):
             with native_stderr_hidden():
-                image = load_image(name, invert=invert)
+                images.append(load_image(name, invert=invert, image_format=image_format))
+        return images
+
+    def check_blank(images):
+        # As the model sees them: one flat colour is blank in grey, not in colour.
+        for name, image in zip((args.image_a, args.image_b), images):
             if is_blank(image):
                 raise ImageError(
                     f"{name}: no object found (the image is blank or one flat colour after preprocessing)"
                 )
-            images.append(image)
-        return images
 
     # The images first: a bad image file is reported without waiting for the model.
     image_a, image_b = read(args.polarity)
@@ -526,8 +530,11 @@ def cmd_compare(args) -> int:
     for warning in handle.warnings:
         _warn(warning)
     trained_polarity = (handle.metadata.get("config") or {}).get("polarity", "auto")
-    if args.polarity is None and trained_polarity != "auto":
-        image_a, image_b = read(trained_polarity)
+    polarity = trained_polarity if args.polarity is None else args.polarity
+    if polarity != args.polarity or handle.image_format != GREY_28:
+        # As the model sees images: its polarity, size and colour.
+        image_a, image_b = read(polarity, handle.image_format)
+    check_blank((image_a, image_b))
     distance = handle.distance(image_a, image_b)
     threshold = handle.threshold if args.threshold is None else Threshold(
         args.threshold, ThresholdOrigin.USER, "--threshold")

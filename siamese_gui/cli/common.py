@@ -31,6 +31,8 @@ def _load_source(args, polarity: str | None, models=(), narrow: bool = True):
             per_class=args.per_class if narrow else None,
             invert=invert,
             download=args.download,
+            # A model sees the folder at its own size and colour; training chooses them.
+            image_format=models[0].image_format if models else None,
         )
 
 

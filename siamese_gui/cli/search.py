@@ -85,6 +85,7 @@ def cmd_search(args) -> int:
     from siamese_gui.core.app.search import SearchIndex
     from siamese_gui.core.app.search_sources import SearchSource, open_gallery, search_gallery
     from siamese_gui.core.evaluation.threshold import check_threshold
+    from siamese_gui.core.io.image_format import GREY_28
     from siamese_gui.core.io.images import load_image
 
     if args.top < 1:
@@ -95,6 +96,9 @@ def cmd_search(args) -> int:
         SearchIndex.load(args.index)  # a broken file fails before the model loads
     source = SearchSource.index_file(args.index) if args.index else SearchSource.folder(args.gallery)
     handle = _load_handle(args.model)
+    if handle.image_format != GREY_28:
+        with native_stderr_hidden():
+            query = load_image(args.query, image_format=handle.image_format)
     with native_stderr_hidden():
         gallery = open_gallery(source, handle, backend=args.backend)
     warn_skipped(gallery.skipped)

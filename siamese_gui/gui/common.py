@@ -42,9 +42,12 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def array_to_qimage(image: np.ndarray) -> QImage:
-    """Convert a gray (H, W) uint8 or [0, 1] float array to a QImage that owns its pixels."""
+    """Convert a gray (H, W) or RGB (H, W, 3) uint8 or [0, 1] float array to a QImage
+    that owns its pixels."""
     pixels = to_uint8(image)
-    height, width = pixels.shape
+    height, width = pixels.shape[:2]
+    if pixels.ndim == 3:
+        return QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
     return QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
 
 

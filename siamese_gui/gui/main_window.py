@@ -417,7 +417,9 @@ class MainWindow(QMainWindow):
                 return
             remember_folder("datasets", folder)
 
-        self.runner.submit(lambda: load_source(image_folder=str(folder)), self._data_loaded,
+        model = self.state.model
+        fmt = model.image_format if model is not None else None  # as the model sees images
+        self.runner.submit(lambda: load_source(image_folder=str(folder), image_format=fmt), self._data_loaded,
                            self._data_failed, f"Loading images from {folder}…", key="data")
 
     def _data_changed(self) -> None:
@@ -436,8 +438,28 @@ class MainWindow(QMainWindow):
         self.runner.submit(lambda: _load_model_task(path), self._model_loaded, self._model_failed,
                            f"Loading model {path.name}…", key="model")
 
+    def _with_model_data(self, handle, then) -> None:
+        """Use `handle`, with the image folder read again first where the model sees
+        another size or colour than it was read at; then call `then()`."""
+        from siamese_gui.core.app.training_run import read_differently, read_for_model
+
+        source = self.state.source
+        if not read_differently(source, handle):
+            self.state.set_model(handle)
+            then()
+            return
+
+        def loaded(new_source) -> None:
+            self.state.set_model(handle, new_source)
+            then()
+
+        self.runner.submit(lambda: read_for_model(source, handle), loaded, self._data_failed,
+                           f"Reading the images at {handle.image_format.describe()}…", key="data")
+
     def _model_loaded(self, loaded, notice: str = "") -> None:
-        self.state.set_model(loaded)
+        self._with_model_data(loaded, lambda: self._model_in_use(loaded, notice))
+
+    def _model_in_use(self, loaded, notice: str = "") -> None:
         self.show_status(notice or f"Model {loaded.path.name} loaded")
         self._remember_model(loaded.path)
         if loaded.warnings:
@@ -449,7 +471,9 @@ class MainWindow(QMainWindow):
     def use_trained_model(self, outcome) -> None:
         """Use a freshly trained model (a `core.app.training_run.TrainingRun`) in every panel."""
         handle = outcome.handle
-        self.state.set_model(handle)
+        self._with_model_data(handle, lambda: self._trained_in_use(outcome))
+
+    def _trained_in_use(self, outcome) -> None:
         if outcome.class_names != getattr(self.state.test_data, "class_names", outcome.class_names):
             self.show_status("The new model was trained on other classes than the current data")
         else:

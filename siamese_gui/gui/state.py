@@ -99,8 +99,9 @@ class AppState(QObject):
 
     # Acting ---------------------------------------------------------------------------
 
-    def set_model(self, model: ModelHandle | None) -> None:
-        self.session.set_model(model)
+    def set_model(self, model: ModelHandle | None, source: DataSource | None = None) -> None:
+        """Use `model` (and, with `source`, that data in the same change)."""
+        self.session.set_model(model, source)
         self.refresh_evaluations()
 
     def set_data(self, source: DataSource | DataSplits | Dataset) -> None:

@@ -236,3 +236,60 @@ def test_from_dataset_menu_picks_an_image_of_the_class(loaded_window, qtbot):
     assert seen == [f"Random class {c}" for c in range(4)]
     assert pane.image.label == 2
     assert pane.caption.full_text().startswith("class 2 · #")
+
+
+class _MeanColour:
+    """Embeds an image as its mean red, green and blue (or grey) value: colour decides."""
+
+    def __call__(self, batch):
+        batch = np.asarray(batch, np.float32)
+        return batch.reshape(len(batch), -1, batch.shape[-1]).mean(axis=1) * 4
+
+
+def test_a_colour_model_sees_and_shows_the_files_in_colour(loaded_window, qtbot, monkeypatch, tmp_path, dialogs):
+    from conftest import synthetic_dataset
+
+    from siamese_gui.core.app.session import DataSource
+    from siamese_gui.core.data.datasets import Dataset
+    from siamese_gui.core.io.image_format import FIELD, ImageFormat
+    from siamese_gui.core.runtime.handle import ModelHandle
+
+    paths = {}
+    for name, bgr in (("red", (0, 0, 255)), ("blue", (255, 0, 0))):
+        image = np.full((40, 60, 3), 255, np.uint8)
+        image[8:32, 10:50] = bgr
+        ok, encoded = cv2.imencode(".png", image)
+        paths[name] = tmp_path / f"{name}.png"
+        paths[name].write_bytes(encoded.tobytes())
+    colour = ImageFormat(32, 32, 3)
+    model = ModelHandle(embedder=_MeanColour(), metadata={"threshold": 0.5, FIELD: colour.as_dict()})
+    # Colour data with it (image folders are read again at a model's format; these
+    # arrays cannot be, so they come with the model).
+    grey_data = synthetic_dataset(per_class=10)
+    colour_images = np.repeat(cv2.resize(np.moveaxis(grey_data.images, 0, -1), (32, 32)).transpose(2, 0, 1)[..., None],
+                              3, axis=3)
+    colour_data = Dataset(colour_images, grey_data.labels, grey_data.class_names, "colour")
+    loaded_window.state.set_model(model, DataSource(dataset=colour_data))
+    loaded_window.show()
+    panel = loaded_window.compare_panel
+    show_tab(qtbot, loaded_window, panel)
+    for pane, name in ((panel.pane_a, "red"), (panel.pane_b, "blue")):
+        choose_file(monkeypatch, paths[name])
+        click(qtbot, pane.open_button)
+        qtbot.waitUntil(lambda pane=pane, name=name: pane.image is not None
+                        and pane.image.caption.endswith(f"{name}.png"), timeout=5000)
+    assert panel.pane_a.image.array.shape == (32, 32, 3)
+    assert "32 × 32, colour" in panel.pane_a.model_caption.text()
+    # "What the model sees" is the model's input itself, in colour.
+    shown = panel.pane_a.model_view.pixmap().toImage()
+    centre = shown.pixelColor(shown.width() // 2, shown.height() // 2)
+    assert (centre.red(), centre.green(), centre.blue()) == (255, 0, 0)
+    assert _wait_distance(qtbot, panel) > 0.5 and panel.verdict is Verdict.DIFFERENT
+    # A grey model reads the same files again at 28 x 28 grey.
+    grey = ModelHandle(embedder=_MeanColour(), metadata={"threshold": 0.5})
+    loaded_window.state.set_model(grey, DataSource(dataset=grey_data))
+    qtbot.waitUntil(lambda: panel.pane_a.image is not None and panel.pane_a.image.array.shape == (28, 28)
+                    and panel.pane_b.image is not None and panel.pane_b.image.array.shape == (28, 28),
+                    timeout=5000)
+    assert "28 × 28, grey" in panel.pane_a.model_caption.text()
+    assert dialogs == []

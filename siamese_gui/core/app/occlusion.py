@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from siamese_gui.core.errors import SiameseError
+from siamese_gui.core.io.image_format import GREY_28
 from siamese_gui.core.io.images import IMAGE_SIZE
 
 PATCH = 6
@@ -27,7 +28,7 @@ class OcclusionMaps:
     """Per-pixel sensitivity of a pair's distance.
 
     Attributes:
-        map_a: float32 (28, 28): mean |change of distance| when a patch covering the
+        map_a: float32 (H, W), the model's image size: mean |change of distance| when a patch covering the
             pixel is masked in image A.
         map_b: the same for image B.
         distance: the distance of the unmasked pair.
@@ -42,40 +43,56 @@ class OcclusionMaps:
     stride: int
 
 
-def _as_unit(image: np.ndarray, name: str) -> np.ndarray:
+def _as_unit(image: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndarray:
     image = np.asarray(image)
-    if image.shape != (IMAGE_SIZE, IMAGE_SIZE):
-        raise SiameseError(f"{name}: expected a {IMAGE_SIZE}x{IMAGE_SIZE} image, got {image.shape}")
+    if image.shape != shape:
+        raise SiameseError(f"{name}: expected an image of shape {shape}, got {image.shape}")
     return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
 
 
-def patch_positions(patch: int = PATCH, stride: int = STRIDE) -> list[tuple[int, int]]:
-    """Top-left corners of the patches; the last row and column reach the border."""
-    if not 1 <= patch <= IMAGE_SIZE or stride < 1:
-        raise SiameseError(f"occlusion patch {patch} and stride {stride} must be 1-{IMAGE_SIZE} and >= 1")
-    starts = list(range(0, IMAGE_SIZE - patch + 1, stride))
-    if starts[-1] != IMAGE_SIZE - patch:
-        starts.append(IMAGE_SIZE - patch)
-    return [(y, x) for y in starts for x in starts]
+def patch_positions(
+    patch: int = PATCH, stride: int = STRIDE, size: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE)
+) -> list[tuple[int, int]]:
+    """Top-left corners of the patches over an image of `size` (height, width); the
+    last row and column reach the border."""
+    height, width = size
+    if not 1 <= patch <= min(height, width) or stride < 1:
+        raise SiameseError(
+            f"occlusion patch {patch} and stride {stride} must be 1-{min(height, width)} and >= 1")
+
+    def starts(side: int) -> list[int]:
+        values = list(range(0, side - patch + 1, stride))
+        if values[-1] != side - patch:
+            values.append(side - patch)
+        return values
+
+    return [(y, x) for y in starts(height) for x in starts(width)]
 
 
 def occlusion_maps(
-    handle, image_a: np.ndarray, image_b: np.ndarray, patch: int = PATCH, stride: int = STRIDE,
-    fill: float = FILL,
+    handle, image_a: np.ndarray, image_b: np.ndarray, patch: int | None = None, stride: int | None = None,
+    fill: float | None = None,
 ) -> OcclusionMaps:
     """Compute the occlusion maps of both images of a pair.
 
     Args:
-        handle: a `ModelHandle` (anything with `embed(images) -> (N, D)`).
-        image_a: uint8 or [0, 1] float (28, 28).
+        handle: a `ModelHandle` (anything with `embed(images) -> (N, D)`; its
+            `image_format`, when it has one, gives the images' shape).
+        image_a: uint8 or [0, 1] float, as the model sees it: (H, W) or (H, W, 3).
         image_b: the same.
-        patch: the patch side.
-        stride: the step between patches.
-        fill: the value written into the masked patch.
+        patch: the patch side; None scales `PATCH` (for 28 px) to the image.
+        stride: the step between patches; None scales `STRIDE` likewise.
+        fill: the value written into the masked patch; None: black for grey images
+            (their background), mid-grey for colour ones (no one colour is neutral).
     """
-    a, b = _as_unit(image_a, "image A"), _as_unit(image_b, "image B")
-    positions = patch_positions(patch, stride)
-    batch = np.empty((2 + 2 * len(positions), IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    fmt = getattr(handle, "image_format", GREY_28)
+    side = min(fmt.height, fmt.width)
+    patch = patch if patch is not None else max(1, round(PATCH * side / IMAGE_SIZE))
+    stride = stride if stride is not None else max(1, round(STRIDE * side / IMAGE_SIZE))
+    fill = fill if fill is not None else (0.5 if fmt.colour else FILL)
+    a, b = _as_unit(image_a, "image A", fmt.image_shape), _as_unit(image_b, "image B", fmt.image_shape)
+    positions = patch_positions(patch, stride, (fmt.height, fmt.width))
+    batch = np.empty((2 + 2 * len(positions), *fmt.image_shape), np.float32)
     batch[0], batch[1] = a, b
     for i, (y, x) in enumerate(positions):
         batch[2 + i] = a
@@ -88,14 +105,15 @@ def occlusion_maps(
     masked_b = vectors[2 + len(positions) :]
     change_a = np.abs(np.linalg.norm(masked_a - vectors[1], axis=1) - base)
     change_b = np.abs(np.linalg.norm(masked_b - vectors[0], axis=1) - base)
+    size = (fmt.height, fmt.width)
     return OcclusionMaps(
-        _spread(change_a, positions, patch), _spread(change_b, positions, patch), base, patch, stride
+        _spread(change_a, positions, patch, size), _spread(change_b, positions, patch, size), base, patch, stride
     )
 
 
-def _spread(changes: np.ndarray, positions: list[tuple[int, int]], patch: int) -> np.ndarray:
-    total = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
-    count = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
+def _spread(changes: np.ndarray, positions: list[tuple[int, int]], patch: int, size: tuple[int, int]) -> np.ndarray:
+    total = np.zeros(size)
+    count = np.zeros(size)
     for change, (y, x) in zip(changes, positions):
         total[y : y + patch, x : x + patch] += change
         count[y : y + patch, x : x + patch] += 1

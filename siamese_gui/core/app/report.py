@@ -445,16 +445,20 @@ def figure_png(figure: Figure, dpi: int = 110) -> bytes:
 
 
 def pair_png(image_a: np.ndarray, image_b: np.ndarray, scale: int = TILE_SCALE) -> bytes:
-    """Two 28x28 images side by side, enlarged with sharp pixels, as PNG bytes."""
+    """Two images as the model sees them (grey (H, W) or RGB (H, W, 3)) side by side,
+    enlarged with sharp pixels, as PNG bytes."""
     import cv2
 
     def to_u8(image):
         image = np.asarray(image)
         return image if image.dtype == np.uint8 else np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
-    gap = np.full((28, 2), 255, np.uint8)
-    strip = np.hstack([to_u8(image_a), gap, to_u8(image_b)])
-    strip = np.kron(strip, np.ones((scale, scale), np.uint8))
+    a, b = to_u8(image_a), to_u8(image_b)
+    gap = np.full((a.shape[0], 2, *a.shape[2:]), 255, np.uint8)
+    strip = np.hstack([a, gap, b])
+    strip = np.repeat(np.repeat(strip, scale, axis=0), scale, axis=1)
+    if strip.ndim == 3:
+        strip = np.ascontiguousarray(strip[:, :, ::-1])  # OpenCV writes BGR
     ok, encoded = cv2.imencode(".png", strip)
     if not ok:
         raise ReportError("cannot encode a gallery image as PNG")
@@ -555,7 +559,7 @@ def render_html(report: Report) -> str:
         parts.append("<p>No pair is judged wrong at this threshold.</p>")
     parts.append("<h2>Gallery of right and wrong pairs</h2>")
     parts.append('<p class="muted">Chosen at random (seed 0) from each group; each tile shows the two images '
-                 "as the model sees them (28×28, enlarged).</p>")
+                 "as the model sees them (enlarged).</p>")
     for title, same, judged in _GROUPS:
         members = [g for g in report.gallery if g.same == same and g.judged_same == judged]
         parts.append(f"<h3>{_e(title)}</h3>")
@@ -679,11 +683,11 @@ def _gallery_page(report: Report) -> Figure:
         head.text(0, 0, title + ("" if members else ": none"), fontsize=10, weight="bold")
         for col, g in enumerate(members):
             ax = figure.add_subplot(grid[2 * row + 1, col])
-            strip = np.hstack([np.asarray(report.images[g.index_a], np.float32),
-                               np.full((28, 2), 255 if report.images.dtype == np.uint8 else 1.0, np.float32),
-                               np.asarray(report.images[g.index_b], np.float32)])
-            ax.imshow(strip, cmap="gray", interpolation="nearest",
-                      vmin=0, vmax=255 if report.images.dtype == np.uint8 else 1)
+            top = 255.0 if report.images.dtype == np.uint8 else 1.0
+            first = np.asarray(report.images[g.index_a], np.float32) / top
+            strip = np.hstack([first, np.ones((first.shape[0], 2, *first.shape[2:]), np.float32),
+                               np.asarray(report.images[g.index_b], np.float32) / top])
+            ax.imshow(np.clip(strip, 0, 1), cmap="gray", interpolation="nearest", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
             color = RIGHT_COLOR if g.correct else WRONG_COLOR
             for spine in ax.spines.values():

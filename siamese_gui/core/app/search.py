@@ -74,7 +74,8 @@ def embedding_width(handle: ModelHandle) -> int:
     """How many values the model's embeddings have, found by embedding one blank image
     (once per handle: a network's width never changes)."""
     if handle not in _WIDTHS:
-        _WIDTHS[handle] = int(np.asarray(handle.embed(np.zeros((1, 28, 28), np.float32))).shape[-1])
+        blank = np.zeros((1, *handle.image_format.image_shape), np.float32)
+        _WIDTHS[handle] = int(np.asarray(handle.embed(blank)).shape[-1])
     return _WIDTHS[handle]
 
 
@@ -329,7 +330,8 @@ def build_index(
                 data = read_image_bytes(path)
                 digest = hashlib.sha256(data).hexdigest()
                 vector = known.get(digest)
-                image = None if vector is not None else decode_image(data, str(path))
+                image = (None if vector is not None
+                         else decode_image(data, str(path), image_format=handle.image_format))
             except ImageError as exc:
                 skipped.append((str(path), str(exc)))
                 continue

@@ -27,7 +27,7 @@ from siamese_gui.core.app.search import (
 )
 from siamese_gui.core.data.datasets import Dataset
 from siamese_gui.core.errors import SiameseError
-from siamese_gui.core.io.images import IMAGE_SIZE, load_image
+from siamese_gui.core.io.images import load_image
 from siamese_gui.core.runtime.handle import ModelHandle
 
 
@@ -161,7 +161,7 @@ def search_gallery(
     threshold: float,
     images: bool = True,
 ) -> list[SearchResult]:
-    """The `k` entries of `gallery` nearest to a 28x28 query image, with their verdicts
+    """The `k` entries of `gallery` nearest to a query image (of the model's format), with their verdicts
     at `threshold` (and, with `images`, each entry's image to show).
 
     Raises:
@@ -179,9 +179,9 @@ def search_gallery(
             caption = Path(hit.path).name
             if images:
                 try:
-                    image = load_image(hit.path)
+                    image = load_image(hit.path, image_format=handle.image_format)
                 except Exception:  # noqa: BLE001 - a file changed since indexing shows as blank
-                    image = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
+                    image = np.zeros(handle.image_format.image_shape, np.float32)
         results.append(SearchResult(hit, image, caption))
     return results
 

@@ -38,6 +38,7 @@ from siamese_gui.core.evaluation.threshold import (
     check_threshold,
     fallback_threshold,
 )
+from siamese_gui.core.io.image_format import ImageFormat, format_of
 from siamese_gui.core.runtime.handle import ModelHandle
 
 VALIDATION_FRACTION = 0.1
@@ -100,6 +101,7 @@ def load_source(
     invert: bool | None = None,
     download: bool = False,
     seed: int = 0,
+    image_format: ImageFormat | None = None,
 ) -> DataSource:
     """Load the data a user asked for: an image folder, or Fashion-MNIST (else the samples).
 
@@ -112,6 +114,8 @@ def load_source(
         invert: polarity for image files (None detects it per image).
         download: download Fashion-MNIST when no copy is found.
         seed: seeds the per-class sample.
+        image_format: the size and channels image folders are read at (a model's);
+            None chooses them from the folder's files (the test folder follows it).
 
     Raises:
         DatasetError: on missing or damaged data (never silently replaced).
@@ -122,9 +126,11 @@ def load_source(
         return datasets.restrict(dataset, classes, per_class, seed)
 
     if image_folder:
-        test = datasets.load_image_folder(test_folder, invert=invert) if test_folder else None
-        return DataSource(dataset=narrow(datasets.load_image_folder(image_folder, invert=invert)),
-                          test_dataset=narrow(test) if test is not None else None, invert=invert)
+        main = datasets.load_image_folder(image_folder, invert=invert, image_format=image_format)
+        test = (datasets.load_image_folder(test_folder, invert=invert, image_format=main.image_format)
+                if test_folder else None)
+        return DataSource(dataset=narrow(main), test_dataset=narrow(test) if test is not None else None,
+                          invert=invert)
     if download:
         loaded = datasets.load_fashion_mnist(data, download=True)
     else:
@@ -176,7 +182,7 @@ def load_model_data(
             raise DatasetError(f"{folder}: the image folder this model was trained on is missing "
                                f"(moved or deleted); pass its new place with {option}")
     return load_source(image_folder=root, test_folder=test_root, classes=classes, per_class=per_class,
-                       invert=invert)
+                       invert=invert, image_format=format_of(models[0]))
 
 
 def images_to_score(source: DataSource, model: ModelHandle | None) -> ScoredImages:
@@ -308,9 +314,13 @@ class Session:
 
     # State ----------------------------------------------------------------------------
 
-    def set_model(self, model: ModelHandle | None) -> None:
-        """Use `model` everywhere and take over its recommended threshold."""
+    def set_model(self, model: ModelHandle | None, source: DataSource | None = None) -> None:
+        """Use `model` everywhere and take over its recommended threshold; with `source`,
+        use that data too, in the same change (data read again at the model's image
+        format must never meet the previous model)."""
         self.model = model
+        if source is not None:
+            self.source = source
         self._cancel_evaluations()
         self._evaluations.clear()
         if model is not None:
@@ -403,6 +413,15 @@ class Session:
         if self.model is None or self.splits is None:
             return None
         model, splits = self.model, self.splits
+        if len(splits.test) and splits.test.image_format != model.image_format:
+            # Data that cannot be read again at this model's format (Fashion-MNIST, the
+            # samples, arrays): one message, not one failure per panel.
+            if on_error is not None:
+                on_error(SiameseError(
+                    f"{model.name} sees {model.image_format.describe()} images; {splits.test.source} "
+                    f"holds {splits.test.image_format.describe()} images, so it is not scored on them "
+                    "(open an image folder to score it)"))
+            return None
 
         def work(role: Role, images: int):
             return lambda should_stop: _evaluate(model, splits, role, max_images=images,

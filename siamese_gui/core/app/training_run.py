@@ -9,21 +9,66 @@ before the network is built; `run_training` trains on what it prepared.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from siamese_gui.core.app.scoring import score_images
 from siamese_gui.core.app.session import DataSource, split_data
-from siamese_gui.core.data.datasets import DataKind, DataSplits, load_image_folder
+from siamese_gui.core.data.datasets import (
+    COLOUR_SIDE,
+    DataKind,
+    Dataset,
+    DataSplits,
+    choose_image_format,
+    load_image_folder,
+)
 from siamese_gui.core.data.sampling import TrainingSample
 from siamese_gui.core.data.splits import Splits, scored_from_splits
+from siamese_gui.core.errors import ConfigError
+from siamese_gui.core.io.image_format import GREY_28, ImageFormat
 from siamese_gui.core.model.config import TrainingConfig
 from siamese_gui.core.runtime.handle import ModelHandle
 from siamese_gui.core.text import format_duration
 
 
-def read_with_polarity(source: DataSource, invert: bool | None) -> DataSource:
+def run_format(config: TrainingConfig, data: Dataset) -> ImageFormat:
+    """The image format a run trains at: the one the data were read with (chosen from
+    the files, `datasets.choose_image_format`) unless the settings fix the colour or size.
+
+    Raises:
+        ConfigError: if the settings ask for another format than data that cannot be
+            read again (Fashion-MNIST, the samples: 28 x 28 grey).
+    """
+    current = data.image_format
+    folder = data.kind is DataKind.IMAGE_FOLDER and bool(data.root)
+    natural = data.natural_format or (natural_format(data) if folder else current)
+    if config.colour == "auto" and not config.image_size:
+        return natural
+    colour = {"on": True, "off": False}.get(config.colour, natural.colour)
+    side = config.image_size or (COLOUR_SIDE if colour else GREY_28.height)
+    wanted = ImageFormat(side, side, 3 if colour else 1)
+    if wanted != current and not folder:
+        raise ConfigError(
+            f"{data.source}: its images are {current.describe()}; the image size and colour "
+            "settings apply to image folders"
+        )
+    return wanted
+
+
+def natural_format(data: Dataset) -> ImageFormat:
+    """The format an image folder's files call for (`datasets.choose_image_format`),
+    whatever format `data` was read at."""
+    if data.natural_format is not None:
+        return data.natural_format
+    return choose_image_format([Path(data.root) / name for name in data.files])
+
+
+def read_with_polarity(
+    source: DataSource, invert: bool | None, image_format: ImageFormat | None = None
+) -> DataSource:
     """`source` with its image folders read again when they were read with another
-    polarity than `invert` (how the files are read decides what the network sees).
+    polarity than `invert`, or at another format than `image_format` (None: any), since
+    how the files are read decides what the network sees.
 
     Fashion-MNIST and the bundled samples are stored light-on-dark already and are
     never read again.
@@ -32,14 +77,37 @@ def read_with_polarity(source: DataSource, invert: bool | None) -> DataSource:
         DatasetError: if a folder can no longer be read.
     """
     data = source.dataset
-    if data is None or data.kind is not DataKind.IMAGE_FOLDER or not data.root or source.invert == invert:
+    if data is None or data.kind is not DataKind.IMAGE_FOLDER or not data.root:
         return source
+    if source.invert == invert and image_format in (None, data.image_format):
+        return source
+    fmt = image_format or data.image_format
     test = source.test_dataset
     return DataSource(
-        dataset=load_image_folder(data.root, invert=invert),
-        test_dataset=load_image_folder(test.root, invert=invert) if test is not None and test.root else test,
+        dataset=load_image_folder(data.root, invert=invert, image_format=fmt),
+        test_dataset=(load_image_folder(test.root, invert=invert, image_format=fmt)
+                      if test is not None and test.root else test),
         invert=invert,
     )
+
+
+def read_differently(source: DataSource | None, model: ModelHandle | None) -> bool:
+    """Whether `read_for_model` would read `source` again for `model`."""
+    data = source.dataset if source is not None else None
+    return (model is not None and data is not None and data.kind is DataKind.IMAGE_FOLDER
+            and bool(data.root) and data.image_format != model.image_format)
+
+
+def read_for_model(source: DataSource | None, model: ModelHandle | None) -> DataSource | None:
+    """`source` read again at `model`'s image format where it is an image folder read at
+    another (the model must see the images as it was trained to); else `source` itself.
+
+    Raises:
+        DatasetError: if a folder can no longer be read.
+    """
+    if source is None or model is None:
+        return source
+    return read_with_polarity(source, source.invert, model.image_format)
 
 
 def training_source(source: DataSource, sample: TrainingSample, seed: int) -> DataSource:
@@ -100,7 +168,7 @@ def prepare_training(
     Raises:
         DatasetError, ConfigError: on data or a class choice the run cannot use.
     """
-    source = read_with_polarity(source, config.invert)
+    source = read_with_polarity(source, config.invert, run_format(config, source.training_pool))
     source = training_source(source, sample or TrainingSample(), config.seed)
     return TrainingData(source, split_data(source, config.seed, unseen, config.validation_fraction))
 

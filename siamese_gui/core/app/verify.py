@@ -74,7 +74,7 @@ class VerifyResult:
         verdict: same/different at `threshold`, or None when the row failed.
         threshold: the threshold the verdict used.
         error: the problem with this row ("" when it was scored).
-        pictures: the two images as the model saw them, uint8 (28, 28) each (None for
+        pictures: the two images as the model saw them, uint8 (H, W) or (H, W, 3) each (None for
             an image that could not be read), for thumbnails and to open the pair again;
             an image in several rows is one shared array.
     """
@@ -204,7 +204,7 @@ def verify_pairs(
         chunk_paths, images = [], []
         for p in paths[start : start + CHUNK]:
             try:
-                images.append(load_image(p, invert=invert))
+                images.append(load_image(p, invert=invert, image_format=handle.image_format))
                 chunk_paths.append(p)
             except ImageError as exc:
                 failures[p] = str(exc)

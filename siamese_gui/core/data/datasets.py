@@ -14,7 +14,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from siamese_gui.core.errors import DatasetError, ImageError
-from siamese_gui.core.io.images import IMAGE_SIZE, load_image
+from siamese_gui.core.io.image_format import GREY_28, ImageFormat
+from siamese_gui.core.io.images import IMAGE_SIZE, decode_colour, has_colour, load_image, read_image_bytes
 from siamese_gui.core.io.safe_files import file_sha256
 from siamese_gui.core.io.untrusted import shown
 
@@ -56,7 +57,8 @@ class Dataset:
     """Images with class labels, as the model sees them.
 
     Attributes:
-        images: uint8 array (N, 28, 28), light object on a dark background.
+        images: uint8 array (N, H, W) of grey images, light object on a dark
+            background (Fashion-MNIST: 28 x 28), or (N, H, W, 3) of RGB colour images.
         labels: int64 array (N,) of class indices into `class_names`.
         class_names: one name per class.
         source: where the data came from, for display.
@@ -65,6 +67,9 @@ class Dataset:
         files: for image folders, each image's path relative to `root`.
         hashes: for image folders, each image file's SHA-256 (hex).
         root: the folder `files` are relative to, if any.
+        natural_format: for image folders read at the format their files call for
+            (`choose_image_format`), that format; None when read at a format given
+            (a model's) or for other data.
     """
 
     images: np.ndarray
@@ -76,9 +81,15 @@ class Dataset:
     files: tuple[str, ...] = field(default=())
     hashes: tuple[str, ...] = field(default=())
     root: str = ""
+    natural_format: ImageFormat | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def image_format(self) -> ImageFormat:
+        """The size and channels of the images, as the model sees them."""
+        return ImageFormat.of_images(self.images)
 
     def subset(self, indices: np.ndarray, source: str | None = None) -> "Dataset":
         """Return the images at `indices` as a new dataset (with their files and hashes)."""
@@ -93,6 +104,7 @@ class Dataset:
             files=pick(self.files),
             hashes=pick(self.hashes),
             root=self.root,
+            natural_format=self.natural_format,
         )
 
     def class_counts(self) -> np.ndarray:
@@ -301,10 +313,49 @@ def list_image_files(folder: str | os.PathLike) -> list[tuple[Path, str]]:
     return files
 
 
+# The side of a colour model's input when the data decide it: 32 px keeps a colour
+# drawing's detail and trains within the CPU budget (benchmarks/results-colour-timing.md).
+COLOUR_SIDE = 32
+# Files probed for colour before a folder is read (evenly spread, stopping at the first
+# coloured one), so deciding costs a bounded number of decodes.
+COLOUR_PROBE = 400
+COLOUR_CHOICES = ("auto", "on", "off")
+
+
+def choose_image_format(paths, colour: str = "auto", size: int = 0) -> ImageFormat:
+    """The input a model of these image files sees, unless the settings fix it.
+
+    Colour when `colour` is "on", or "auto" and any probed image carries colour
+    (`images.has_colour`); `size` pixels a side, or with 0 28 for grey and
+    `COLOUR_SIDE` for colour.
+
+    Args:
+        paths: the image files (up to `COLOUR_PROBE` of them are decoded).
+        colour: "auto", "on" or "off".
+        size: the side in pixels, 0 to choose it.
+    """
+    if colour not in COLOUR_CHOICES:
+        raise DatasetError(f"unknown colour setting {colour!r} (choose from {', '.join(COLOUR_CHOICES)})")
+    paths = list(paths)
+    coloured = colour == "on"
+    if colour == "auto" and paths:
+        picks = np.unique(np.linspace(0, len(paths) - 1, min(len(paths), COLOUR_PROBE)).astype(int))
+        for index in picks:
+            try:
+                if has_colour(decode_colour(read_image_bytes(paths[index]), str(paths[index]))):
+                    coloured = True
+                    break
+            except ImageError:
+                continue  # reported when the folder is read
+    side = size or (COLOUR_SIDE if coloured else GREY_28.height)
+    return ImageFormat(side, side, 3 if coloured else 1)
+
+
 def load_image_folder(
     folder: str | os.PathLike,
     invert: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    image_format: ImageFormat | None = None,
 ) -> Dataset:
     """Load a folder of class sub-folders of image files.
 
@@ -314,6 +365,8 @@ def load_image_folder(
         folder: a folder whose sub-folders are classes, each holding image files.
         invert: polarity handling passed to `load_image` (None detects it per image).
         progress: called with (done, total) as files are read.
+        image_format: the images' size and channels (a model's); None chooses them
+            from the files (`choose_image_format`).
 
     Raises:
         DatasetError: if the folder is missing, has fewer than 2 classes with images,
@@ -340,10 +393,14 @@ def load_image_folder(
         raise DatasetError(
             f"{root}: needs at least 2 class sub-folders with images, found {len(names)}"
         )
+    natural = None
+    if image_format is None:
+        image_format = natural = choose_image_format([path for _, path in files])
     images, labels, skipped, kept, hashes = [], [], [], [], []
     for done, (label, path) in enumerate(files, 1):
         try:
-            images.append(np.round(load_image(path, invert=invert) * 255).astype(np.uint8))
+            image = load_image(path, invert=invert, image_format=image_format)
+            images.append(np.round(image * 255).astype(np.uint8))
             labels.append(label)
             kept.append(path.relative_to(root).as_posix())
             hashes.append(file_sha256(path))
@@ -368,6 +425,7 @@ def load_image_folder(
         files=tuple(kept),
         hashes=tuple(hashes),
         root=str(root),
+        natural_format=natural,
     )
 
 
@@ -376,7 +434,7 @@ def load_samples() -> Dataset:
     from siamese_gui.core.io.locations import samples_dir
 
     folder = samples_dir()
-    dataset = load_image_folder(folder, invert=False)
+    dataset = load_image_folder(folder, invert=False, image_format=GREY_28)
     names = tuple(_sample_class_name(n) for n in dataset.class_names)
     return Dataset(
         dataset.images, dataset.labels, names, f"bundled samples ({folder})",

@@ -37,9 +37,23 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def _check(images: np.ndarray) -> np.ndarray:
+    """uint8 grey (N, 28, 28) as these baselines see images: other sizes and colour
+    images (N, H, W, 3) are area-resized and taken as their luminance."""
     images = np.asarray(images)
+    if images.ndim == 4 and images.shape[3] in (1, 3) and len(images):
+        import cv2
+
+        def grey(image):
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.shape[2] == 3 else image[..., 0]
+            return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+
+        return np.stack([grey(np.ascontiguousarray(i)) for i in images])
+    if images.ndim == 3 and images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) and len(images):
+        import cv2
+
+        return np.stack([cv2.resize(i, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA) for i in images])
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise ValueError(f"expected images of shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}), got {images.shape}")
+        raise ValueError(f"expected images of shape (N, H, W) or (N, H, W, 3), got {images.shape}")
     return images
 
 

@@ -1,4 +1,9 @@
-"""Turn any image file a user gives into the 28x28 float32 array the model sees.
+"""Turn any image file a user gives into the float32 array the model sees.
+
+One pipeline for grey and colour (`ImageFormat`): EXIF orientation, alpha composited,
+polarity (grey only), crop to content, letterbox and an area resize to the model's
+height and width. Grey images come out (H, W), light on dark; colour ones (H, W, 3),
+red-green-blue, as they are.
 
 Nothing here imports TensorFlow: images are checked and decoded in bounded memory (see
 `check_header`) before any model is loaded.
@@ -12,10 +17,20 @@ import struct
 import numpy as np
 
 from siamese_gui.core.errors import ImageError
+from siamese_gui.core.io.image_format import GREY_28, ImageFormat
 from siamese_gui.core.io.image_headers import HeaderError, read_header
 from siamese_gui.core.io.safe_files import read_regular_file
 
-IMAGE_SIZE = 28
+# The side of the grey 28 x 28 images Fashion-MNIST and the models saved before colour
+# was possible see (`GREY_28`).
+IMAGE_SIZE = GREY_28.height
+# Channel difference over which a pixel counts as coloured, and the share of such pixels
+# over which an image carries colour (JPEG noise on grey photos stays far below both).
+COLOUR_CHROMA = 0.08
+COLOUR_SHARE = 0.01
+# Colour images are composited over white: drawings, icons and logos with transparency
+# are drawn to be seen on a light page.
+COLOUR_BACKGROUND = 1.0
 MAX_FILE_BYTES = 50 * 2**20
 MAX_PIXELS = 40_000_000
 # What the decoder may allocate: a 40 Mpx 8-bit colour photo needs 120 MB; a 16-bit RGBA
@@ -99,14 +114,7 @@ def _to_unit_gray(raw: np.ndarray) -> np.ndarray:
     The conversion runs in bands of rows into one float32 plane, so its memory is that
     plane plus a band, whatever the depth and channel count of `raw`.
     """
-    if raw.dtype == np.uint8:
-        scale = 255.0
-    elif raw.dtype == np.uint16:
-        scale = 65535.0
-    elif raw.dtype.kind == "f":
-        scale = 1.0
-    else:
-        raise ValueError(f"unsupported pixel type {raw.dtype}")
+    scale = _scale_of(raw)
     height, width = raw.shape[:2]
     channels = 1 if raw.ndim == 2 else raw.shape[2]
     gray = np.empty((height, width), np.float32)
@@ -140,6 +148,55 @@ def _to_unit_gray(raw: np.ndarray) -> np.ndarray:
     return gray
 
 
+def _to_unit_rgb(raw: np.ndarray) -> np.ndarray:
+    """Convert a decoded image (gray, BGR or BGRA; any depth) to RGB float32 (H, W, 3) in
+    [0, 1], transparency composited over `COLOUR_BACKGROUND`, in bands of rows."""
+    if max(raw.shape[:2]) > 2 * _WORK_SIDE:
+        # Three float planes of a 40 Mpx photo would take 480 MB: shrink the decoded
+        # pixels first (the letterbox works at `_WORK_SIDE` anyway).
+        scale = 2 * _WORK_SIDE / max(raw.shape[:2])
+        size = (max(1, round(raw.shape[1] * scale)), max(1, round(raw.shape[0] * scale)))
+        raw = cv2.resize(raw if raw.dtype.kind != "f" else np.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=0.0),
+                         size, interpolation=cv2.INTER_AREA)
+    scale = _scale_of(raw)
+    height, width = raw.shape[:2]
+    channels = 1 if raw.ndim == 2 else raw.shape[2]
+    rgb = np.empty((height, width, 3), np.float32)
+    step = max(1, _BAND_BYTES // max(1, width * max(channels, 3) * 4))
+    for top in range(0, height, step):
+        band = _unit_band(raw[top : top + step], scale)
+        out = rgb[top : top + step]
+        if band.ndim == 2 or band.shape[2] == 1:
+            out[...] = band.reshape(band.shape[0], width, 1)
+            continue
+        out[...] = band[:, :, 2::-1]  # OpenCV's BGR -> RGB
+        if band.shape[2] == 4:
+            alpha = np.clip(band[:, :, 3:4], 0.0, 1.0)
+            out *= alpha
+            out += COLOUR_BACKGROUND * (1.0 - alpha)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    return rgb
+
+
+def _scale_of(raw: np.ndarray) -> float:
+    if raw.dtype == np.uint8:
+        return 255.0
+    if raw.dtype == np.uint16:
+        return 65535.0
+    if raw.dtype.kind == "f":
+        return 1.0
+    raise ValueError(f"unsupported pixel type {raw.dtype}")
+
+
+def has_colour(rgb: np.ndarray) -> bool:
+    """Whether an RGB image (H, W, 3) in [0, 1] carries colour: more than `COLOUR_SHARE`
+    of its pixels have channels at least `COLOUR_CHROMA` apart."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or not rgb.size:
+        return False
+    chroma = rgb.max(axis=2) - rgb.min(axis=2)
+    return float(np.mean(chroma > COLOUR_CHROMA)) > COLOUR_SHARE
+
+
 def _unit_band(band: np.ndarray, scale: float) -> np.ndarray:
     """A band of rows as float32 divided by `scale`; NaN and infinities made finite."""
     if band.dtype.kind == "f":
@@ -149,12 +206,11 @@ def _unit_band(band: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _border(img: np.ndarray) -> np.ndarray:
+    """The pixels along the four edges (N,) for grey, (N, 3) for colour."""
     return np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
 
 
-def _crop_to_content(img: np.ndarray) -> np.ndarray:
-    """Crop a dark-background image to the box around its foreground."""
-    mask = img > max(0.1, float(np.median(_border(img))) + 0.1)
+def _crop_box(mask: np.ndarray, img: np.ndarray) -> np.ndarray:
     if not mask.any():
         return img
     rows = np.flatnonzero(mask.any(axis=1))
@@ -162,8 +218,13 @@ def _crop_to_content(img: np.ndarray) -> np.ndarray:
     return img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
+def _crop_to_content(img: np.ndarray) -> np.ndarray:
+    """Crop a dark-background image to the box around its foreground."""
+    return _crop_box(img > max(0.1, float(np.median(_border(img))) + 0.1), img)
+
+
 def _shrink(img: np.ndarray) -> np.ndarray:
-    height, width = img.shape
+    height, width = img.shape[:2]
     scale = _WORK_SIDE / max(height, width)
     if scale >= 1:
         return img
@@ -171,39 +232,84 @@ def _shrink(img: np.ndarray) -> np.ndarray:
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
-def _letterbox(img: np.ndarray) -> np.ndarray:
-    height, width = img.shape
-    side = max(height, width)
-    square = np.zeros((side, side), dtype=np.float32)
-    top, left = (side - height) // 2, (side - width) // 2
+def _letterbox(img: np.ndarray, aspect: float = 1.0, fill=0.0) -> np.ndarray:
+    """Pad `img` with `fill` (centred) to the width / height ratio `aspect`."""
+    height, width = img.shape[:2]
+    out_h, out_w = max(height, int(round(width / aspect))), max(width, int(round(height * aspect)))
+    if (out_h, out_w) == (height, width):
+        return img
+    square = np.empty((out_h, out_w, *img.shape[2:]), dtype=np.float32)
+    square[...] = fill
+    top, left = (out_h - height) // 2, (out_w - width) // 2
     square[top : top + height, left : left + width] = img
     return square
 
 
+def _fit(img: np.ndarray, image_format: ImageFormat, crop: bool, fill) -> np.ndarray:
+    """Letterbox to the format's aspect, pad a margin, area-resize to its size."""
+    img = _letterbox(_shrink(img), image_format.width / image_format.height, fill)
+    if img.shape[:2] != (image_format.height, image_format.width):
+        # Pad by a margin like Fashion-MNIST's before shrinking, then area-average.
+        margin = int(round(img.shape[0] * 0.04)) if crop else 0
+        if margin:
+            img = _pad(img, margin, fill)
+        img = cv2.resize(img, (image_format.width, image_format.height), interpolation=cv2.INTER_AREA)
+    return np.clip(img, 0.0, 1.0).astype(np.float32)
+
+
+def _pad(img: np.ndarray, margin: int, fill) -> np.ndarray:
+    out = np.empty((img.shape[0] + 2 * margin, img.shape[1] + 2 * margin, *img.shape[2:]), np.float32)
+    out[...] = fill
+    out[margin : margin + img.shape[0], margin : margin + img.shape[1]] = img
+    return out
+
+
 def prepare_image(
-    raw: np.ndarray, invert: bool | None = None, crop: bool | None = None
+    raw: np.ndarray,
+    invert: bool | None = None,
+    crop: bool | None = None,
+    image_format: ImageFormat = GREY_28,
 ) -> np.ndarray:
-    """Turn a decoded image array into the model's 28x28 float32 input in [0, 1].
+    """Turn a decoded image array into the model's float32 input in [0, 1].
 
     Args:
-        raw: a decoded image (gray, BGR or BGRA; uint8, uint16 or float).
-        invert: True inverts, False keeps, None inverts when the border is light
-            (Fashion-MNIST items are light on black; photos are usually dark on light).
+        raw: a decoded image (gray, BGR or BGRA; uint8, uint16 or float), as OpenCV
+            decodes it.
+        invert: grey only: True inverts, False keeps, None inverts when the border is
+            light (Fashion-MNIST items are light on black; photos are usually dark on
+            light). Colour images are never inverted.
         crop: crop to the object before letterboxing; None crops only images that are
-            not already 28x28.
+            not already of the format's size.
+        image_format: the model's input (size and channels).
 
     Returns:
-        A float32 array (28, 28), light object on a dark background.
+        float32 (H, W), light object on a dark background, for a grey format;
+        float32 (H, W, 3) RGB for a colour one.
     """
-    return _prepare_gray(_to_unit_gray(raw), invert, crop)
+    if image_format.colour:
+        return _prepare_colour(_to_unit_rgb(raw), crop, image_format)
+    return _prepare_gray(_to_unit_gray(raw), invert, crop, image_format)
 
 
-def _prepare_gray(img: np.ndarray, invert: bool | None, crop: bool | None) -> np.ndarray:
+def _prepare_colour(img: np.ndarray, crop: bool | None, image_format: ImageFormat) -> np.ndarray:
+    """`prepare_image` for colour after the RGB conversion: the background is the
+    border's median colour; the object is cropped where it differs from it."""
+    background = np.median(_border(img), axis=0).astype(np.float32)
+    if crop is None:
+        crop = img.shape[:2] != (image_format.height, image_format.width)
+    if crop:
+        img = _crop_box(np.abs(img - background).max(axis=2) > 0.1, img)
+    return _fit(img, image_format, crop, background)
+
+
+def _prepare_gray(
+    img: np.ndarray, invert: bool | None, crop: bool | None, image_format: ImageFormat = GREY_28
+) -> np.ndarray:
     """`prepare_image` after the gray conversion; `img` may be changed in place."""
     if float(img.max()) - float(img.min()) < BLANK_CONTRAST:
         # One flat tone holds no object: it is all background, whatever its shade or
         # aspect ratio (letterboxing would otherwise draw a rectangle of it).
-        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
+        return np.zeros(image_format.image_shape, np.float32)
     if invert is None:
         invert = float(np.median(_border(img))) > 0.5
     if invert:
@@ -212,16 +318,10 @@ def _prepare_gray(img: np.ndarray, invert: bool | None, crop: bool | None) -> np
         else:
             img = 1.0 - img
     if crop is None:
-        crop = img.shape != (IMAGE_SIZE, IMAGE_SIZE)
+        crop = img.shape != (image_format.height, image_format.width)
     if crop:
         img = _crop_to_content(img)
-    img = _letterbox(_shrink(img))
-    if img.shape[0] != IMAGE_SIZE:
-        # Pad by a margin like Fashion-MNIST's before shrinking, then area-average.
-        margin = int(round(img.shape[0] * 0.04)) if crop else 0
-        img = np.pad(img, margin)
-        img = cv2.resize(img, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
-    return np.clip(img, 0.0, 1.0).astype(np.float32)
+    return _fit(img, image_format, crop, 0.0)
 
 
 def is_blank(image: np.ndarray) -> bool:
@@ -269,9 +369,14 @@ def check_header(data: bytes, name: str = "image"):
 
 
 def decode_image(
-    data: bytes, name: str = "image", invert: bool | None = None, crop: bool | None = None
+    data: bytes,
+    name: str = "image",
+    invert: bool | None = None,
+    crop: bool | None = None,
+    image_format: ImageFormat = GREY_28,
 ) -> np.ndarray:
-    """Decode encoded image bytes (PNG, JPEG, ...) into the model's 28x28 input.
+    """Decode encoded image bytes (PNG, JPEG, ...) into the model's input (see
+    `prepare_image`), upright as its EXIF orientation says.
 
     The header is checked first (see `check_header`), so a small file that would
     decode to gigabytes is refused before OpenCV allocates anything.
@@ -279,6 +384,38 @@ def decode_image(
     Raises:
         ImageError: if the bytes are empty, too large, or not a decodable image.
     """
+    raw = _decode_raw(data, name)
+    try:
+        unit = _to_unit_rgb(raw) if image_format.colour else _to_unit_gray(raw)
+    except ValueError as exc:
+        raise ImageError(f"{name}: {exc}") from None
+    del raw
+    unit = _upright(unit, data)
+    if image_format.colour:
+        return _prepare_colour(unit, crop, image_format)
+    return _prepare_gray(unit, invert, crop, image_format)
+
+
+def decode_colour(data: bytes, name: str = "image") -> np.ndarray:
+    """Decode image bytes as they are, upright: RGB float32 (H, W, 3) in [0, 1], for
+    deciding whether a folder carries colour and what size its images are.
+
+    Raises:
+        ImageError: as `decode_image`.
+    """
+    raw = _decode_raw(data, name)
+    try:
+        return _upright(_to_unit_rgb(raw), data)
+    except ValueError as exc:
+        raise ImageError(f"{name}: {exc}") from None
+
+
+def _upright(unit: np.ndarray, data: bytes) -> np.ndarray:
+    rotate = _EXIF_ROTATIONS.get(exif_orientation(data))
+    return unit if rotate is None else np.ascontiguousarray(rotate(unit))
+
+
+def _decode_raw(data: bytes, name: str) -> np.ndarray:
     if not data:
         raise ImageError(f"{name}: the file is empty")
     if len(data) > MAX_FILE_BYTES:
@@ -295,15 +432,7 @@ def decode_image(
         raise ImageError(f"{name}: not a readable image (unknown format or corrupt data)")
     if raw.ndim == 3 and raw.shape[2] not in (1, 3, 4):
         raise ImageError(f"{name}: unsupported channel count {raw.shape[2]}")
-    try:
-        gray = _to_unit_gray(raw)
-    except ValueError as exc:
-        raise ImageError(f"{name}: {exc}") from None
-    del raw
-    rotate = _EXIF_ROTATIONS.get(exif_orientation(data))
-    if rotate is not None:
-        gray = np.ascontiguousarray(rotate(gray))
-    return _prepare_gray(gray, invert, crop)
+    return raw
 
 
 def read_image_bytes(path: str | os.PathLike) -> bytes:
@@ -316,16 +445,20 @@ def read_image_bytes(path: str | os.PathLike) -> bytes:
 
 
 def load_image(
-    path: str | os.PathLike, invert: bool | None = None, crop: bool | None = None
+    path: str | os.PathLike,
+    invert: bool | None = None,
+    crop: bool | None = None,
+    image_format: ImageFormat = GREY_28,
 ) -> np.ndarray:
-    """Load an image file as the model's 28x28 float32 input in [0, 1].
+    """Load an image file as the model's float32 input in [0, 1] (see `prepare_image`).
 
     Args:
         path: any image file OpenCV can decode.
-        invert: see `prepare_image`; None detects polarity from the border.
+        invert: see `prepare_image`; None detects polarity from the border (grey only).
         crop: see `prepare_image`.
+        image_format: the model's input (size and channels).
 
     Raises:
         ImageError: naming the file and the reason it cannot be used.
     """
-    return decode_image(read_image_bytes(path), str(path), invert=invert, crop=crop)
+    return decode_image(read_image_bytes(path), str(path), invert=invert, crop=crop, image_format=image_format)

@@ -15,6 +15,9 @@ from siamese_gui.core.errors import ConfigError
 
 ARCHITECTURES = ("default", "seed")
 POLARITIES = ("auto", "on", "off")
+COLOURS = ("auto", "on", "off")
+# Image sides a model may be trained at (see `core.io.image_format`).
+IMAGE_SIDES = (8, 128)
 
 
 def setting(
@@ -144,10 +147,26 @@ class TrainingConfig:
         plain="Whether image files are flipped to light-on-dark, as the network expects: auto decides "
         "for each image.",
     )
+    image_size: int = setting(
+        0, "&Image size:",
+        "side in pixels of the square images the model sees, stored with it; 0 chooses it from "
+        "the data (28 for grey images, 32 for colour ones); larger sizes keep more detail and "
+        "cost more time (image folders only)",
+        0, IMAGE_SIDES[1], zero_text="automatic",
+    )
+    colour: str = setting(
+        "auto", "C&olour:",
+        "whether the model sees colour: 'auto' when the folder's images carry colour, 'on' "
+        "always, 'off' never (grey); stored with the model (image folders only)",
+        choices=COLOURS,
+    )
 
     def __post_init__(self):
         for spec in fields(self):
             check_setting(spec, getattr(self, spec.name))
+        if 0 < self.image_size < IMAGE_SIDES[0]:
+            raise ConfigError(f"image size must be 0 (automatic) or {IMAGE_SIDES[0]}-{IMAGE_SIDES[1]}, "
+                              f"got {self.image_size}")
 
     def as_dict(self) -> dict:
         return asdict(self)

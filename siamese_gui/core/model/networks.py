@@ -15,12 +15,17 @@ from siamese_gui.core.evaluation.baselines import (
     HOG_CELL,
     _hog_axis_weights,
 )
+from siamese_gui.core.io.image_format import GREY_28
 from siamese_gui.core.io.images import IMAGE_SIZE
 from siamese_gui.core.model.config import ARCHITECTURES
 
 layers, ops = keras.layers, keras.ops
 
-INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+# The input of grey 28 x 28 models (Fashion-MNIST's, and every model saved before colour);
+# the builders below take any (height, width, channels) `ImageFormat.input_shape`.
+INPUT_SHAPE = GREY_28.input_shape
+# Luminance weights (ITU-R BT.601, as OpenCV's grey conversion) for colour inputs.
+_LUMA = (0.299, 0.587, 0.114)
 EMBEDDING_NAME = "embedding"
 _EPSILON = 1e-7
 
@@ -131,6 +136,18 @@ def _reflect_pad(image):
     return ops.pad(image, [[0, 0], [1, 1], [1, 1]], mode="reflect")
 
 
+def _area_matrix(source: int, target: int = IMAGE_SIZE) -> np.ndarray:
+    """(target, source): an area resize along one axis as a matrix (each output pixel
+    the mean of the input pixels it covers, as OpenCV's INTER_AREA)."""
+    matrix = np.zeros((target, source), np.float32)
+    step = source / target
+    for i in range(target):
+        low, high = i * step, (i + 1) * step
+        for j in range(int(np.floor(low)), min(source, int(np.ceil(high)))):
+            matrix[i, j] = (min(high, j + 1) - max(low, j)) / step
+    return matrix
+
+
 def _hog_pooling_matrix() -> np.ndarray:
     """(6, 28): how much each pixel row (or column) counts towards each (block, cell):
     blocks of 14 pixels every 7, each weighted as `core.baselines` weights a block."""
@@ -143,15 +160,17 @@ def _hog_pooling_matrix() -> np.ndarray:
 
 @keras.saving.register_keras_serializable(package="siamese_gui")
 class GradientHistograms(layers.Layer):
-    """Histograms of signed gradient orientations of 28x28 images; no weights.
+    """Histograms of signed gradient orientations of an image, on 28 x 28; no weights.
 
     A generic descriptor computed inside the network, in the layout of OpenCV's
     `HOGDescriptor` (3x3 overlapping blocks of 2x2 cells of 7x7 pixels, each block
     L2-Hys normalised). Each pixel's centred gradient votes for the orientation bins
     within one bin width of its direction, in proportion to its projection onto them,
     so no angle (and no arctangent, undefined where the image is flat) is computed.
-    Input (batch, 28, 28, 1) in [0, 1]; output (batch, 36 * bins), unit length (all
-    zeros for a flat image).
+    Input (batch, H, W, C) in [0, 1]; a colour image (C = 3) is taken as its luminance,
+    and other sizes than 28 x 28 are area-resized to it first (two fixed matrix
+    products), so the descriptor is the same for every input size. Output (batch,
+    36 * bins), unit length (all zeros for a flat image).
 
     Args:
         bins: orientation bins over 0-360 degrees.
@@ -167,8 +186,17 @@ class GradientHistograms(layers.Layer):
         self.smooth = bool(smooth)
 
     def call(self, inputs):
+        height, width, channels = inputs.shape[1:]
+        if channels == 3:
+            luma = ops.convert_to_tensor(np.asarray(_LUMA, np.float32))
+            image = ops.sum(inputs * luma, axis=-1)
+        else:
+            image = inputs[..., 0]
+        if (height, width) != (IMAGE_SIZE, IMAGE_SIZE):
+            image = ops.matmul(ops.convert_to_tensor(_area_matrix(height)), image)
+            image = ops.matmul(image, ops.convert_to_tensor(_area_matrix(width).T))
         # On 0-255 pixel values, as OpenCV's normalisation constants assume.
-        image = inputs[..., 0] * 255.0
+        image = image * 255.0
         if self.smooth:
             padded = _reflect_pad(image)
             rows = (padded[:, :-2, :] + 2.0 * padded[:, 1:-1, :] + padded[:, 2:, :]) / 4.0
@@ -236,13 +264,36 @@ LEARNED = "learned"
 WHITENING = "histogram_whitening"
 
 
-def learned_network(embedding_dim: int) -> keras.Model:
-    """The default preset's learned part alone: image in, unit-length vector out."""
+# Inputs with a side over this get a strided stage per doubling, so the work per image
+# stays near that of a 32 x 32 input whatever the size.
+_FULL_RESOLUTION_SIDE = 40
+
+
+def downsampling_stages(input_shape) -> int:
+    """Strided stages the default network puts before its blocks for this input."""
+    side, stages = max(input_shape[:2]), 0
+    while side > _FULL_RESOLUTION_SIDE:
+        side, stages = (side + 1) // 2, stages + 1
+    return stages
+
+
+def learned_network(embedding_dim: int, input_shape=INPUT_SHAPE) -> keras.Model:
+    """The default preset's learned part alone: image in, unit-length vector out.
+
+    Args:
+        embedding_dim: the vector's length.
+        input_shape: one image's (height, width, channels).
+    """
     # Narrow at full resolution, wider once the map is small: the compute goes where it
-    # pays (about 5 M multiply-adds per image). Flatten keeps where features are, which
-    # matters for garments.
-    inputs = keras.Input(INPUT_SHAPE, name="image")
-    x = _conv_bn(inputs, 16)
+    # pays (about 5 M multiply-adds per 28 x 28 image, 7 M at 32 x 32 colour). Flatten
+    # keeps where features are, which matters for garments.
+    inputs = keras.Input(tuple(input_shape), name="image")
+    x = inputs
+    for _ in range(downsampling_stages(input_shape)):
+        # One fused convolution and ReLU, no batch normalisation: at 64 x 64 each
+        # full-batch map this stage keeps for the backward pass costs ~70 MB.
+        x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = _conv_bn(x, 16)
     x = layers.MaxPooling2D(2)(x)
     x = _conv_bn(x, 32)
     x = _conv_bn(x, 32)
@@ -259,9 +310,9 @@ def default_gradient_histograms() -> GradientHistograms:
     return GradientHistograms(HISTOGRAM_BINS, smooth=HISTOGRAM_SMOOTHING, name="gradient_histograms")
 
 
-def histogram_network() -> keras.Model:
+def histogram_network(input_shape=INPUT_SHAPE) -> keras.Model:
     """The default preset's gradient histograms alone, as a network (image in, vector out)."""
-    image = keras.Input(INPUT_SHAPE, name="image")
+    image = keras.Input(tuple(input_shape), name="image")
     return keras.Model(image, default_gradient_histograms()(image), name="histograms")
 
 
@@ -291,8 +342,9 @@ def build_embedding_network(
     name: str = EMBEDDING_NAME,
     histogram_share: float = DEFAULT_HISTOGRAM_SHARE,
     whitening=None,
+    input_shape=INPUT_SHAPE,
 ) -> keras.Model:
-    """Build the network that maps one image (28, 28, 1) to an embedding vector.
+    """Build the network that maps one image (H, W, C) to an embedding vector.
 
     Args:
         preset: "default" (a small batch-normalised network, fast on CPU, joined by
@@ -304,6 +356,7 @@ def build_embedding_network(
             comes from the gradient histograms.
         whitening: the default preset's `whitening.Whitening` of the histograms, or None.
         name: the network's name.
+        input_shape: one image's (height, width, channels), `ImageFormat.input_shape`.
 
     Raises:
         ConfigError: on an unknown preset or a non-positive size.
@@ -312,10 +365,10 @@ def build_embedding_network(
         raise ConfigError(f"unknown architecture preset {preset!r} (choose from {', '.join(ARCHITECTURES)})")
     if embedding_dim < 1:
         raise ConfigError(f"embedding size must be at least 1, got {embedding_dim}")
-    inputs = keras.Input(INPUT_SHAPE, name="image")
+    inputs = keras.Input(tuple(input_shape), name="image")
     if preset == "default":
         outputs = fuse_with_histograms(
-            inputs, learned_network(embedding_dim)(inputs), histogram_share, whitening
+            inputs, learned_network(embedding_dim, input_shape)(inputs), histogram_share, whitening
         )
     else:
         outputs = _seed_network(inputs, embedding_dim)
@@ -340,7 +393,7 @@ def mirror_averaged(network: keras.Model, normalize: bool) -> keras.Model:
         network: the trained embedding network (not named "embedding").
         normalize: scale the mean back to unit length (for unit-length presets).
     """
-    image = keras.Input(INPUT_SHAPE, name="image")
+    image = keras.Input(tuple(network.input_shape[1:]), name="image")
     both = layers.Average(name="mirror_average")([network(image), network(HorizontalFlip()(image))])
     if normalize:
         both = layers.UnitNormalization(name="unit_length")(both)
@@ -358,7 +411,7 @@ def mirror_averaged_fused(learned: keras.Model, histogram_share: float, whitenin
         histogram_share: the gradient histograms' share of each squared distance.
         whitening: the histograms' `whitening.Whitening`, or None.
     """
-    image = keras.Input(INPUT_SHAPE, name="image")
+    image = keras.Input(tuple(learned.input_shape[1:]), name="image")
     both = layers.Average(name="mirror_average")([learned(image), learned(HorizontalFlip()(image))])
     both = UnitLength(name="unit_length")(both)
     return keras.Model(image, fuse_with_histograms(image, both, histogram_share, whitening), name=EMBEDDING_NAME)
@@ -366,7 +419,8 @@ def mirror_averaged_fused(learned: keras.Model, histogram_share: float, whitenin
 
 def build_pair_model(embedding: keras.Model) -> keras.Model:
     """Wrap an embedding network into the Siamese model: two images in, a distance out."""
-    image_a = keras.Input(INPUT_SHAPE, name="image_a")
-    image_b = keras.Input(INPUT_SHAPE, name="image_b")
+    shape = tuple(embedding.input_shape[1:])
+    image_a = keras.Input(shape, name="image_a")
+    image_b = keras.Input(shape, name="image_b")
     distance = EuclideanDistance(name="distance")([embedding(image_a), embedding(image_b)])
     return keras.Model([image_a, image_b], distance, name="siamese")

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.errors import ConfigError, ModelFileError
+from siamese_gui.core.io.image_format import ImageFormat
 from siamese_gui.core.io.safe_files import file_sha256, parse_json_object, read_regular_file
 from siamese_gui.core.runtime.archive import (
     CONFIG_MEMBER,
@@ -346,7 +347,7 @@ def find_runtime_copy(model_path: str | os.PathLike, metadata: dict, key: str) -
 
 
 def default_threads() -> int:
-    """CPU threads for LiteRT: all cores up to 4 (a 28x28 network gains nothing from more)."""
+    """CPU threads for LiteRT: all cores up to 4 (our small networks gain nothing from more)."""
     return max(1, min(os.cpu_count() or 1, 4))
 
 
@@ -359,7 +360,10 @@ class LiteRTEmbedder:
 
     Raises:
         ModelFileError: if LiteRT cannot load the file or it does not map
-            (N, 28, 28, 1) float32 images to (N, D) vectors.
+            (N, H, W, 1 or 3) float32 images to (N, D) vectors.
+
+    Attributes:
+        image_format: the images it takes (`ImageFormat`).
     """
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
@@ -372,8 +376,13 @@ class LiteRTEmbedder:
             raise ModelFileError(f"{path}: LiteRT cannot load it ({exc})") from None
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1 or list(inputs[0]["shape_signature"][1:]) != [28, 28, 1]:
-            raise ModelFileError(f"{path}: not an embedding network for 28x28 grayscale images")
+        try:
+            if len(inputs) != 1 or len(outputs) != 1:
+                raise ConfigError("not one input and one output")
+            self.image_format = ImageFormat.from_input_shape(
+                tuple(int(d) for d in inputs[0]["shape_signature"][1:]), str(path))
+        except ConfigError:
+            raise ModelFileError(f"{path}: not an embedding network for grey or colour images") from None
         self._input = inputs[0]["index"]
         self._output = outputs[0]["index"]
         self._batch = None

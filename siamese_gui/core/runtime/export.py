@@ -1,7 +1,8 @@
 """Export a model's embedding network to LiteRT (`.tflite`) or ONNX, with a JSON card.
 
-The exported network maps float32 images (N, 28, 28, 1), pixel / 255 with a light
-object on a dark background, to embeddings (N, D). Two images are "same" when the
+The exported network maps float32 images (N, H, W, C), pixel / 255 (grey: C = 1, a light
+object on a dark background; colour: C = 3, red-green-blue), to embeddings (N, D); the
+card records H, W and C. Two images are "same" when the
 Euclidean distance of their embeddings is below the threshold; the card beside the
 file (`FILE.json`) records that threshold, the class names and the SHA-256 of the
 `.keras` file the export was made from.
@@ -74,7 +75,8 @@ def _tflite_bytes(embedding) -> bytes:
     from siamese_gui.core.model.graph import InferenceCall
 
     function = tf.function(InferenceCall(embedding))
-    concrete = function.get_concrete_function(tf.TensorSpec((None, 28, 28, 1), tf.float32, name="image"))
+    shape = (None, *embedding.input_shape[1:])
+    concrete = function.get_concrete_function(tf.TensorSpec(shape, tf.float32, name="image"))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(concrete)])
     # Built-in operators only: a file that needs TensorFlow's own kernels
     # (SELECT_TF_OPS) would not run in plain LiteRT.
@@ -111,13 +113,14 @@ def _convert(embedding, target: str, fmt: str) -> None:
                 logger.setLevel(level)
 
 
-def _probe_images() -> np.ndarray:
-    """Fixed images for the parity check: noise, blank, full and a few shapes."""
+def _probe_images(shape=(28, 28, 1)) -> np.ndarray:
+    """Fixed images of one image `shape` (H, W, C) for the parity check: noise, blank,
+    full and a few shapes."""
     rng = np.random.default_rng(0)
-    images = rng.random((_PROBE_COUNT, 28, 28, 1), dtype=np.float32)
+    images = rng.random((_PROBE_COUNT, *shape), dtype=np.float32)
     images[0] = 0.0
     images[1] = 1.0
-    images[2:8] *= rng.random((6, 28, 28, 1), dtype=np.float32) > 0.7
+    images[2:8] *= rng.random((6, *shape), dtype=np.float32) > 0.7
     return images
 
 
@@ -129,7 +132,7 @@ def check_parity(embedding, export_path: str | os.PathLike) -> float:
     """
     from siamese_gui.core.model.graph import graph_embedder
 
-    images = _probe_images()
+    images = _probe_images(tuple(embedding.input_shape[1:]))
     expected = graph_embedder(embedding)(images).numpy()
     actual = runtime_embedder(export_path)(images)
     if actual.shape != expected.shape:
@@ -163,9 +166,13 @@ def card_for(
         "model_file": model_path.name if model_path else None,
         "model_sha256": key,
         "input": {
-            "shape": [None, 28, 28, 1],
+            "shape": [None, *(int(d) for d in embedding.input_shape[1:])],
             "dtype": "float32",
-            "pixels": "grayscale value / 255 in [0, 1]; light object on a dark background",
+            "pixels": (
+                "red, green, blue / 255 in [0, 1], as the image is"
+                if embedding.input_shape[-1] == 3
+                else "grayscale value / 255 in [0, 1]; light object on a dark background"
+            ),
         },
         "output": {"shape": [None, int(embedding.output.shape[-1])], "dtype": "float32"},
         "distance": "euclidean",

@@ -2,7 +2,8 @@
 
 Every part of the app (CLI, panels, benchmark, tests) answers questions about images
 through a `ModelHandle`. It does not care which runtime computes the embeddings: a
-Keras network, or any callable that maps a float32 batch (N, 28, 28, 1) to vectors.
+Keras network, or any callable that maps a float32 batch (N, H, W, C) to vectors; the
+model's `image_format` says H, W and C.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Callable
 
 import numpy as np
 
-from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.errors import ModelFileError, SiameseError
 from siamese_gui.core.evaluation.metrics import Verdict, verdict_of
 from siamese_gui.core.evaluation.threshold import Threshold, read_threshold, write_threshold
+from siamese_gui.core.io.image_format import ImageFormat, format_of
 from siamese_gui.core.model.embedding import Embedder, embed_in_batches
 
 
@@ -116,6 +118,12 @@ class ModelHandle:
         return tuple(seen) if seen else self.class_names
 
     @property
+    def image_format(self) -> ImageFormat:
+        """The images the model sees (size, grey or colour); 28 x 28 grey for models
+        saved before it was recorded. Every image given to the model is read so."""
+        return format_of(self.metadata)
+
+    @property
     def fingerprint(self) -> str:
         """The hash of the model's weights, as recorded when it was saved ("" if unsaved)."""
         return str(self.metadata.get("weights_sha256") or self.metadata.get("sha256") or "")
@@ -144,17 +152,26 @@ class ModelHandle:
         """Return one embedding per image, computed in batches.
 
         Args:
-            images: uint8 or float [0, 1] images (N, 28, 28).
+            images: uint8 or float [0, 1] images of the model's `image_format`: (N, H, W)
+                grey, (N, H, W, 3) colour.
             should_stop: checked between batches; when it turns true, `Cancelled`
                 is raised.
 
         Raises:
             ModelFileError: if the model produces non-finite values.
         """
+        fmt = self.image_format
+        shape = tuple(np.shape(images)[1:])
+        if len(images) and shape not in (fmt.image_shape, fmt.input_shape):
+            raise SiameseError(
+                f"{self.path or 'the model'}: sees {fmt.describe()} images, given images of shape {shape} "
+                "(read them at the model's format)"
+            )
         return embed_in_batches(self.embedder, images, should_stop, str(self.path or "the model"))
 
     def distance(self, image_a: np.ndarray, image_b: np.ndarray) -> float:
-        """Return the Euclidean distance between the embeddings of two 28x28 images."""
+        """Return the Euclidean distance between the embeddings of two images (as the
+        model sees them, see `image_format`)."""
         vectors = self.embed(np.stack([np.asarray(image_a), np.asarray(image_b)])).astype(np.float64)
         with np.errstate(all="ignore"):  # an overflow is reported below, once
             distance = float(np.sqrt(np.sum((vectors[0] - vectors[1]) ** 2)))

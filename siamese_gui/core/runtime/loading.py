@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.errors import ConfigError, ModelFileError
+from siamese_gui.core.io.image_format import format_of
 from siamese_gui.core.runtime.archive import model_metadata, open_model_file
 from siamese_gui.core.runtime.copies import (
     RUNTIME_FORMAT,
@@ -109,6 +110,13 @@ def load_runtime_handle(model_path: str | os.PathLike, with_refusals: bool = Fal
         embedder = runtime_embedder(search.copy.path)
     except (ModelFileError, ImportError):
         refused = (*refused, f"LiteRT cannot run {search.copy.path.name}")
+        return (None, refused) if with_refusals else None
+    try:
+        expected = format_of(metadata)
+    except ConfigError:
+        return (None, refused) if with_refusals else None
+    if getattr(embedder, "image_format", expected) != expected:
+        refused = (*refused, f"{search.copy.path.name} takes other images than the model")
         return (None, refused) if with_refusals else None
     handle = ModelHandle(
         embedder=embedder,

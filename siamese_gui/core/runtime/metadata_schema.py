@@ -15,6 +15,8 @@ import numbers
 from siamese_gui.core.errors import ConfigError, ModelFileError
 from siamese_gui.core.evaluation.metrics import THRESHOLD_MAX, validate_threshold
 from siamese_gui.core.evaluation.threshold import ORIGIN_FIELD, ThresholdOrigin
+from siamese_gui.core.io.image_format import FIELD as FORMAT_FIELD
+from siamese_gui.core.io.image_format import ImageFormat
 
 # Embeddings of the default architecture are unit-length (or a mean of unit vectors), so
 # two of them are at most 2 apart; a threshold above that would call every pair "same".
@@ -89,6 +91,11 @@ def check_metadata(metadata: dict, source: str) -> None:
             TrainingConfig.from_dict(config)
         except (ConfigError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{source}: its metadata field 'config' holds {exc}") from None
+    if metadata.get(FORMAT_FIELD) is not None:
+        try:
+            ImageFormat.from_dict(metadata[FORMAT_FIELD], f"{source}: its metadata field '{FORMAT_FIELD}'")
+        except ConfigError as exc:
+            raise ModelFileError(str(exc)) from None
     _names(metadata, "class_names", source)
     for field in ("data_source", "threshold_detail", "model_file", "created"):
         _text(metadata, field, source)

@@ -28,7 +28,7 @@ import numpy as np
 
 import siamese_gui
 from siamese_gui.core.backend import keras, tf
-from siamese_gui.core.errors import ModelFileError
+from siamese_gui.core.errors import ConfigError, ModelFileError
 from siamese_gui.core.evaluation.threshold import (
     AT_THRESHOLD,
     DETAIL_FIELD,
@@ -42,13 +42,15 @@ from siamese_gui.core.evaluation.threshold import (
     write_threshold,
 )
 from siamese_gui.core.evaluation.validation import RECORD_FIELD
+from siamese_gui.core.io.image_format import FIELD as FORMAT_FIELD
+from siamese_gui.core.io.image_format import ImageFormat, format_of
 from siamese_gui.core.io.safe_files import (
     check_replaceable,
     file_sha256,  # noqa: F401 - part of this module's API
     parse_json_object,
     read_regular_file,
 )
-from siamese_gui.core.model.networks import EMBEDDING_NAME, INPUT_SHAPE
+from siamese_gui.core.model.networks import EMBEDDING_NAME
 from siamese_gui.core.runtime.archive import (
     CONFIG_MEMBER,
     MAX_SIDECAR_BYTES,
@@ -99,6 +101,7 @@ def result_metadata(
         threshold = fallback_threshold("training chose none (its validation pairs hold only one kind of pair)")
     metadata = {
         "config": result.config.as_dict(),
+        FORMAT_FIELD: ImageFormat.from_input_shape(result.embedding.input_shape).as_dict(),
         "data_source": result.data_source,
         "class_names": list(class_names),
         "split": split,
@@ -324,6 +327,8 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict) -> P
                 reason = str(exc).split(": ", 1)[-1]
                 raise ModelFileError(f"{path}: cannot save the model ({reason})") from None
             info = _stamped(metadata, written, path)
+            if embedding is not None:  # the network's own input is what the model sees
+                info[FORMAT_FIELD] = model_format(model, path).as_dict()
             info.pop(COPY_FIELD, None)
             if prepared is not None:
                 info[COPY_FIELD] = prepared.sha256
@@ -486,15 +491,26 @@ class LoadedModel:
     warnings: list[str] = field(default_factory=list)
 
 
-def _check_shape(model: keras.Model, path: Path) -> keras.Model:
-    inputs = model.inputs
-    expected = (None, *INPUT_SHAPE)
-    shapes = [tuple(i.shape) for i in inputs]
-    if len(inputs) != 2 or any(s != expected for s in shapes):
+def model_format(model: keras.Model, path: Path) -> ImageFormat:
+    """The image format a pair model's inputs take (both must take the same one).
+
+    Raises:
+        ModelFileError: if the inputs are not two images of one format.
+    """
+    shapes = [tuple(i.shape) for i in model.inputs]
+    try:
+        if len(shapes) != 2 or shapes[0] != shapes[1] or shapes[0][:1] != (None,):
+            raise ConfigError("not two images of one shape")
+        return ImageFormat.from_input_shape(shapes[0][1:], str(path))
+    except ConfigError:
         raise ModelFileError(
-            f"{path}: expects inputs {shapes}, not two images of shape {expected}; "
-            "it is not a Siamese model for 28x28 grayscale images"
-        )
+            f"{path}: expects inputs {shapes}, not two images of one shape (None, H, W, 1 or 3); "
+            "it is not a Siamese model for grey or colour images"
+        ) from None
+
+
+def _check_shape(model: keras.Model, path: Path) -> keras.Model:
+    expected = (None, *model_format(model, path).input_shape)
     if len(model.outputs) != 1 or tuple(model.outputs[0].shape) != (None, 1):
         shapes = [tuple(o.shape) for o in model.outputs]
         raise ModelFileError(f"{path}: outputs {shapes}, not one distance per pair")
@@ -553,7 +569,8 @@ def _check_weights(model: keras.Model, embedding: keras.Model, path: Path) -> No
         if not np.all(np.isfinite(keras.ops.convert_to_numpy(weight))):
             raise ModelFileError(f"{path}: its weights hold NaN or infinite values ({weight.path})")
     try:
-        probe = np.asarray(embedding(np.zeros((1, *INPUT_SHAPE), np.float32), training=False))
+        shape = tuple(embedding.inputs[0].shape[1:])
+        probe = np.asarray(embedding(np.zeros((1, *shape), np.float32), training=False))
     except Exception as exc:  # noqa: BLE001 - any failure to run means an unusable model
         raise ModelFileError(f"{path}: its embedding network cannot run ({_first_line(exc)})") from None
     if probe.ndim != 2 or probe.shape[0] != 1 or not np.all(np.isfinite(probe)):
@@ -607,6 +624,14 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
         raise ModelFileError(f"{path}: does not hold a model")
     embedding = _check_shape(model, path)
     _check_weights(model, embedding, path)
+    seen = model_format(model, path)
+    if FORMAT_FIELD in info and format_of(info) != seen:
+        raise ModelFileError(
+            f"{path}: its metadata says it sees {format_of(info).describe()} images, its network "
+            f"takes {seen.describe()}"
+        )
+    # Models saved before the format was recorded: their network says it (28 x 28 grey).
+    info = {**info, FORMAT_FIELD: seen.as_dict()}
     return LoadedModel(model, embedding, info, path, [])
 
 

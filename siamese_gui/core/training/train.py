@@ -25,7 +25,6 @@ from siamese_gui.core.evaluation.metrics import (
     pair_distances,
 )
 from siamese_gui.core.evaluation.validation import validation_record
-from siamese_gui.core.io.images import IMAGE_SIZE
 from siamese_gui.core.model.config import TrainingConfig
 from siamese_gui.core.model.graph import embed
 from siamese_gui.core.model.networks import (
@@ -184,9 +183,10 @@ def augment_batch(x, seed):
     Stateless: the same (seed, batch index) always gives the same batch.
 
     Args:
-        x: float images (B, 28, 28, 1).
+        x: float images (B, H, W, C).
         seed: int64 tensor of shape (2,).
     """
+    height, width = int(x.shape[1]), int(x.shape[2])
     batch = tf.shape(x)[0]
     flip = tf.random.stateless_uniform([batch, 1, 1, 1], seed=seed) < 0.5
     x = tf.where(flip, tf.reverse(x, axis=[2]), x)
@@ -195,11 +195,12 @@ def augment_batch(x, seed):
         [batch, 2], seed=seed[::-1], minval=0, maxval=span + 1, dtype=tf.int32
     )
     padded = tf.pad(x, [[0, 0], [AUGMENT_SHIFT, AUGMENT_SHIFT], [AUGMENT_SHIFT, AUGMENT_SHIFT], [0, 0]])
-    size = IMAGE_SIZE + span
+    size = tf.constant([height + span - 1, width + span - 1], tf.float32)
     top_left = tf.cast(offsets, tf.float32)
     # Boxes on whole pixels, so crop_and_resize copies pixels without interpolating.
-    boxes = tf.concat([top_left, top_left + IMAGE_SIZE - 1], axis=1) / (size - 1)
-    return tf.image.crop_and_resize(padded, boxes, tf.range(batch), [IMAGE_SIZE, IMAGE_SIZE])
+    bottom_right = top_left + tf.constant([height - 1, width - 1], tf.float32)
+    boxes = tf.concat([top_left / size, bottom_right / size], axis=1)
+    return tf.image.crop_and_resize(padded, boxes, tf.range(batch), [height, width])
 
 
 def _dataset(
@@ -230,8 +231,10 @@ def _dataset(
 
     def prepare(index, batch_indices):
         pixels = tf.numpy_function(gather, [batch_indices], dtype, stateful=False)
-        pixels.set_shape([None, IMAGE_SIZE, IMAGE_SIZE])
-        x = tf.cast(pixels, tf.float32)[..., None] / scale
+        pixels.set_shape([None, *images.shape[1:]])
+        x = tf.cast(pixels, tf.float32) / scale
+        if images.ndim == 3:  # grey (N, H, W): one channel
+            x = x[..., None]
         y = tf.gather(labels, batch_indices)
         if augment:
             x = augment_batch(x, tf.stack([tf.constant(seed, tf.int64), index]))
@@ -377,7 +380,8 @@ def inference_network(
     """
     name = "trunk" if config.augment else EMBEDDING_NAME
     network = build_embedding_network(
-        config.preset, config.embedding_dim, name=name, histogram_share=share, whitening=whitening
+        config.preset, config.embedding_dim, name=name, histogram_share=share, whitening=whitening,
+        input_shape=tuple(embedding.input_shape[1:]),
     )
     if config.preset == "default":
         network.get_layer(LEARNED).set_weights(embedding.get_weights())
@@ -472,16 +476,22 @@ def train(
             f"{dataset.source}: too few images ({len(train_idx)} to train, {len(validation)} to "
             "validate)"
         )
+    if validation.images.shape[1:] != dataset.images.shape[1:]:
+        raise ConfigError(
+            f"{validation.source}: its images are {validation.image_format.describe()}, the "
+            f"training images {dataset.image_format.describe()}; read both alike"
+        )
     val_idx = np.arange(len(validation))
     keras.utils.set_random_seed(config.seed)
     share = histogram_share(config, len(train_idx))
+    input_shape = dataset.image_format.input_shape
     if config.preset == "default":
         # The learned part trains alone; the gradient histograms join it afterwards.
         # Trained joined, it learned less (on Fashion-MNIST, AUC 0.91 against 0.96 alone
         # after 200 steps) and the joined model scored lower on seen and unseen classes.
-        embedding = learned_network(config.embedding_dim)
+        embedding = learned_network(config.embedding_dim, input_shape)
     else:
-        embedding = build_embedding_network(config.preset, config.embedding_dim)
+        embedding = build_embedding_network(config.preset, config.embedding_dim, input_shape=input_shape)
     schedule = plan_schedule(config, len(train_idx))
     decay = keras.optimizers.schedules.CosineDecay(config.learning_rate, schedule.steps)
     embedding.compile(
@@ -496,7 +506,7 @@ def train(
     train_data = training_batches(dataset, train_idx, config, probe)
     chooser = None
     if probe is not None:
-        histograms = histogram_network()
+        histograms = histogram_network(input_shape)
         # Whitening learned from the classes outside the probe, to try on the probe's.
         outside = train_idx[~np.isin(dataset.labels[train_idx], probe.classes)]
         chooser = ShareProbeCallback(

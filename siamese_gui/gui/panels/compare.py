@@ -198,6 +198,10 @@ class ComparePanel(QWidget):
     # Distance ------------------------------------------------------------------------
 
     def _model_changed(self) -> None:
+        # Images read for another model's size or colour are read again for this one.
+        replaced = [pane.follow_model() for pane in (self.pane_a, self.pane_b)]
+        if any(replaced):
+            return
         if not self._open_first_pair():
             self.recompute()
 
@@ -218,6 +222,8 @@ class ComparePanel(QWidget):
             return False
         if data is None or self.state.model is None or len(data) < 2:
             return False
+        if data.image_format != self.state.model.image_format:
+            return False  # data read for another model's size or colour: no pair of them
         same = bool(self._rng.integers(2))
         return self.random_pair(same, quiet=True) or self.random_pair(not same, quiet=True)
 

@@ -74,7 +74,7 @@ class MapData:
     """What the map shows (built on the task thread).
 
     Attributes:
-        images: uint8 (n, 28, 28) of the points shown.
+        images: uint8 (n, H, W) or (n, H, W, 3) of the points shown, as the model sees them.
         labels: (n,) class indices.
         class_names: names of the classes.
         source: where the images came from.
@@ -110,11 +110,11 @@ def _embed_and_pca(handle, dataset, max_points: int, should_stop, evaluation=Non
                    len(dataset), indices, embeddings, pca_2d(embeddings), "PCA")
 
 
-def _load_folder(folder: str):
-    """Runs on the task thread."""
+def _load_folder(folder: str, image_format=None):
+    """Runs on the task thread; reads the images as the model sees them."""
     from siamese_gui.core.data.datasets import load_image_folder
 
-    return load_image_folder(folder)
+    return load_image_folder(folder, image_format=image_format)
 
 
 class MapCanvas(DeferredCanvas):
@@ -297,7 +297,9 @@ class MapPanel(QWidget):
     def use_folder(self, folder: str) -> None:
         """Read a folder of class sub-folders on the task thread, then draw its map."""
         self.status.setText(f"Reading {folder}…")
-        self.runner.submit(lambda: _load_folder(folder), self._folder_loaded,
+        model = self.state.model
+        fmt = model.image_format if model is not None else None
+        self.runner.submit(lambda: _load_folder(folder, fmt), self._folder_loaded,
                            lambda exc: show_error(self, "Cannot read the folder", error_text(exc)),
                            f"Reading {folder}…")
 

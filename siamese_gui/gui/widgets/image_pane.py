@@ -1,4 +1,5 @@
-"""One side of the Compare panel: an image as given and the 28x28 the model sees."""
+"""One side of the Compare panel: an image as given and the input the model sees (its
+size, grey or colour)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from siamese_gui.core.data.datasets import IMAGE_SUFFIXES
+from siamese_gui.core.io.image_format import GREY_28, ImageFormat
 from siamese_gui.core.io.images import decode_image, is_blank, load_image
 from siamese_gui.gui import theme
 from siamese_gui.gui.common import (
@@ -52,7 +54,7 @@ class PaneImage:
     """An image in a pane.
 
     Attributes:
-        array: the model's float32 (28, 28) input in [0, 1].
+        array: the model's float32 input in [0, 1]: (H, W) grey or (H, W, 3) colour.
         original: the image as given, for display.
         caption: where it came from (file name, "clipboard", dataset class).
         label: its class index in the current dataset, or None when unknown.
@@ -107,7 +109,7 @@ def path_from_text(text: str) -> Path | None:
 
 
 def _preview(path: Path, fallback: np.ndarray) -> QImage:
-    """Read a file for display with Qt (upright, at most MAX_PREVIEW_SIDE), else the 28x28."""
+    """Read a file for display with Qt (upright, at most MAX_PREVIEW_SIDE), else the model's input."""
     reader = QImageReader(str(path))
     reader.setAutoTransform(True)
     size = reader.size()
@@ -128,8 +130,9 @@ def qimage_to_png(image: QImage) -> bytes:
 
 
 def heat_overlay(image: np.ndarray, heat: np.ndarray, scale: float) -> QImage:
-    """The gray image with `heat` (0..scale) blended on top in red to yellow."""
-    gray = np.clip(np.asarray(image, np.float32), 0.0, 1.0)[..., None] * 0.75
+    """The image (grey or RGB) with `heat` (0..scale) blended on top in red to yellow."""
+    gray = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
+    gray = (gray if gray.ndim == 3 else gray[..., None]) * 0.75
     strength = np.clip(np.asarray(heat, np.float32) / max(float(scale), 1e-12), 0.0, 1.0)[..., None]
     # Red at low strength, yellow at full: (1, strength, 0).
     color = np.concatenate([np.ones_like(strength), strength, np.zeros_like(strength)], axis=2)
@@ -211,8 +214,7 @@ class ImagePane(QFrame):
         self.model_view.setFixedSize(MODEL_VIEW_SIZE + 4, MODEL_VIEW_SIZE + 4)
         self.model_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
         theme.set_style(self.model_view, lambda c: f"background: {c.model_input}; border: 1px solid {c.frame};")
-        self.model_view.setToolTip("The 28x28 grayscale image the model sees")
-        model_caption = QLabel("What the model sees\n(28 × 28, light on dark)")
+        self.model_caption = model_caption = QLabel()
         theme.set_style(model_caption, lambda c: f"color: {c.muted}; font-size: 11px;")
 
         self.open_button = QPushButton("Open…")
@@ -263,13 +265,13 @@ class ImagePane(QFrame):
                 return False
             remember_folder("images", path)
         path = Path(path)
-        invert = self._invert()
+        invert, fmt = self._invert(), self._format()
         data = self.state.test_data
         name, label = folder_class(path, data.class_names if data is not None else ())
         caption = f"{name} · {path.name}" if name else path.name
 
         def read():  # on the worker: a 6000 x 6000 photo must not freeze the window
-            array = load_image(path, invert=invert)
+            array = load_image(path, invert=invert, image_format=fmt)
             return array, _preview(path, array)
 
         self._decode(read, lambda result: PaneImage(result[0], result[1], caption, label),
@@ -279,10 +281,10 @@ class ImagePane(QFrame):
     def load_qimage(self, image: QImage, name: str = "pasted image") -> bool:
         """Use an in-memory image (from the clipboard or a drop)."""
         image = image.copy()
-        invert = self._invert()
+        invert, fmt = self._invert(), self._format()
 
         def read():
-            return decode_image(qimage_to_png(image), name, invert=invert), image
+            return decode_image(qimage_to_png(image), name, invert=invert, image_format=fmt), image
 
         self._decode(read, lambda result: PaneImage(result[0], result[1], name),
                      "Cannot use image", f"Reading the {name}…")
@@ -293,6 +295,26 @@ class ImagePane(QFrame):
         model = self.state.model
         config = (model.metadata.get("config") or {}) if model is not None else {}
         return {"on": True, "off": False}.get(config.get("polarity"))
+
+    def follow_model(self) -> bool:
+        """Read the image again when the current model sees another size or colour than it
+        was read at (a dataset image is dropped: the data are read again for the model).
+
+        Returns:
+            Whether the pane's image is being replaced (it announces the new one).
+        """
+        image, fmt = self.image, self._format()
+        if image is None or image.array.shape == fmt.image_shape:
+            return False
+        if image.index is not None:
+            self.set_image(None)
+            return True
+        return self.load_qimage(image.original, image.caption)
+
+    def _format(self) -> ImageFormat:
+        """The images the current model sees (28 x 28 grey without a model)."""
+        model = self.state.model
+        return model.image_format if model is not None else GREY_28
 
     def _decode(self, read, make, error_title: str, description: str) -> None:
         """Decode on the session's worker; a newer image for this pane supersedes it."""
@@ -380,6 +402,11 @@ class ImagePane(QFrame):
         self.imageChanged.emit()
 
     def _show_model_input(self, array: np.ndarray | None) -> None:
+        # The caption names the input shown (or, with none, the model's): exactly its pixels.
+        fmt = ImageFormat.of_images(np.asarray(array)[None]) if array is not None else self._format()
+        look = "colour, as it is" if fmt.colour else "grey, light on dark"
+        self.model_caption.setText(f"What the model sees\n({fmt.height} × {fmt.width}, {look})")
+        self.model_view.setToolTip(f"The {fmt.describe()} image the model sees, pixel for pixel")
         if array is None:
             self.model_view.setPixmap(QPixmap())
         else:
