@@ -37,8 +37,8 @@ The dataset (written to a cache folder, never to the repository):
   a *same* pair is one coloured drawing at its two renderings (variant v large, v
   small); a *different* pair is the same drawing in another colour of the same family
   (variant v large, variant w small). Both kinds change the rendering size, neither
-  changes the drawing, so an embedder blind to colour scores AUC 0.5 on them; one that
-  sees colour (and is not fooled by the size change) scores near 1.
+  changes the drawing, so an embedder blind to colour (and brightness) scores AUC 0.5
+  on them; one that sees colour (and is not fooled by the size change) scores near 1.
 - `manifest.json`: where every image came from, and the definition above.
 """
 
@@ -105,7 +105,9 @@ DEFINITION = (
     f"the theme's {SMALL_PX} px PNG or the SVG at {SMALL_PX} px). A different pair is that "
     "drawing's large rendering against the small rendering of the same drawing in another "
     "colour of the same family. Both kinds change the rendering size and neither changes "
-    "the drawing, so colour is the only cue: an embedder blind to colour scores AUC 0.5."
+    "the drawing, so colour is the only cue: an embedder blind to colour and to brightness "
+    "scores AUC 0.5 (a grey one can score above it only through the variants' different "
+    "lightness)."
 )
 _SIZE_DIR = re.compile(r"^(\d+)(?:x\d+)?(@2x)?$")
 
