@@ -223,7 +223,7 @@ MODEL_ROWS: dict[str, Callable[[Path], Callable[[list[Path]], np.ndarray]]] = {
     "grey28": train_grey28,
 }
 ROW_TITLES = {
-    "grey28": "our default, `train` defaults (28x28 grey today)",
+    "grey28": "`siamese-gui train` defaults today (28x28 grey), trained on the training classes",
     "pixels": "pixels (grey 28x28, training-free)",
     "pca": "PCA (grey 28x28, fitted on training classes)",
     "hog": "HOG (grey 28x28, training-free)",
@@ -282,7 +282,7 @@ def write_results(path: Path, data: IconData, folds: list[Fold], rows: dict, way
             f"{np.mean([r['embed_s'] for r in per]):.1f} |"
         )
     lines += ["", "Per fold:", "", "| row | fold | test classes | AUC ± SE (pairs) | one-shot (trials) | "
-              "colour-only AUC (pairs) | peak RSS MB |", "|---|---:|---:|---:|---:|---:|---:|"]
+              "colour-only AUC (pairs) | peak RSS MB (the process so far) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name in names:
         for fold, r in zip(folds, rows[name]):
             lines.append(
