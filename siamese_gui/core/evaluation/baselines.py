@@ -1,9 +1,14 @@
-"""Training-free embedders to hold a trained model against: raw pixels, PCA and HOG.
+"""Training-free embedders to hold a trained model against: raw pixels, PCA and HOG,
+and for colour images colour pixels and a colour histogram.
 
-Each one maps uint8 images (N, 28, 28) to float32 vectors (N, D) that are compared by
-Euclidean distance, exactly as the model's embeddings are; every vector is scaled to
-unit length, so the distance is a monotone function of the cosine similarity. Each
-baseline's threshold is chosen on validation pairs, as the model's is.
+Each one maps images to float32 vectors (N, D) that are compared by Euclidean distance,
+exactly as the model's embeddings are; every vector is scaled to unit length, so the
+distance is a monotone function of the cosine similarity. Each baseline's threshold is
+chosen on validation pairs, as the model's is.
+
+Grey images are uint8 (N, 28, 28). Colour images are (N, H, W, 3) floats in [0, 1]
+(uint8 0-255 is accepted too); the grey baselines see their luminance, area-resized to
+28x28, and the colour ones their colour.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from siamese_gui.core.evaluation.metrics import (
 from siamese_gui.core.io.images import IMAGE_SIZE
 
 BASELINES = ("pixels", "pca", "hog")
+# Joined to `BASELINES` for colour images only, so grey data keeps its three rows.
+COLOUR_BASELINES = ("colour-pixels", "colour-histogram")
 PCA_COMPONENTS = 64
 # Most images PCA is fitted on: the covariance of a random sample of this many is
 # indistinguishable from the full one and keeps the fit to a fraction of a second.
@@ -36,25 +43,135 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def is_colour(images: np.ndarray) -> bool:
+    """Whether `images` is a batch of colour images, (N, H, W, 3)."""
+    return np.ndim(images) == 4 and np.shape(images)[-1] == 3
+
+
+def _unit_colour(images: np.ndarray) -> np.ndarray:
+    """Colour images as float32 in [0, 1]: uint8 is scaled from 0-255, floats are kept."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    return np.clip(images.astype(np.float32), 0.0, 1.0)
+
+
+def _area_resize(images: np.ndarray, side: int) -> np.ndarray:
+    """Each image area-averaged to side x side (kept as it is when already that size)."""
+    if images.shape[1:3] == (side, side):
+        return images
+    if not len(images):
+        return np.zeros((0, side, side, *images.shape[3:]), images.dtype)
+    return np.stack([cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA) for img in images]).reshape(
+        len(images), side, side, *images.shape[3:]
+    )
+
+
+def luminance(images: np.ndarray) -> np.ndarray:
+    """Colour images (N, H, W, 3) as uint8 grey (N, 28, 28): ITU-R BT.601 luminance (the
+    weights OpenCV's grey conversion uses), area-resized to the grey baselines' size."""
+    rgb = _unit_colour(images)
+    grey = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.round(_area_resize(grey, IMAGE_SIZE) * 255.0).astype(np.uint8)
+
+
 def _check(images: np.ndarray) -> np.ndarray:
     """uint8 grey (N, 28, 28) as these baselines see images: other sizes and colour
     images (N, H, W, 3) are area-resized and taken as their luminance."""
     images = np.asarray(images)
-    if images.ndim == 4 and images.shape[3] in (1, 3) and len(images):
-        import cv2
-
-        def grey(image):
-            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.shape[2] == 3 else image[..., 0]
-            return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
-
-        return np.stack([grey(np.ascontiguousarray(i)) for i in images])
+    if is_colour(images):
+        return luminance(images)
+    if images.ndim == 4 and images.shape[3] == 1:
+        images = images[..., 0]
     if images.ndim == 3 and images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) and len(images):
-        import cv2
-
-        return np.stack([cv2.resize(i, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA) for i in images])
+        images = _area_resize(np.ascontiguousarray(images), IMAGE_SIZE)
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise ValueError(f"expected images of shape (N, H, W) or (N, H, W, 3), got {images.shape}")
+        raise ValueError(
+            f"expected images of shape (N, H, W) or (N, H, W, 3), got {images.shape}"
+        )
     return images
+
+
+def _check_colour(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) float32 in [0, 1]; grey (N, H, W) is repeated into three channels."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = np.repeat(images[..., None], 3, axis=-1)
+    if not is_colour(images):
+        raise ValueError(f"expected colour images of shape (N, H, W, 3), got {images.shape}")
+    return _unit_colour(images)
+
+
+COLOUR_PIXELS_SIZE = 32
+
+
+class ColourPixelEmbedder:
+    """Colour pixels: each image area-resized to 32x32x3, flattened to 3,072 values and
+    scaled to unit length.
+
+    The colour counterpart of `PixelEmbedder`; the mean is kept, because subtracting one
+    mean over the three channels would still leave colour but remove how light the image
+    is, which raw colour pixels are meant to compare.
+    """
+
+    name = "colour-pixels"
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Return unit-length float32 vectors (N, 3072)."""
+        x = _area_resize(_check_colour(images), COLOUR_PIXELS_SIZE)
+        return _unit(x.reshape(len(x), COLOUR_PIXELS_SIZE * COLOUR_PIXELS_SIZE * 3))
+
+
+HISTOGRAM_BINS = 8  # per channel: 8 x 8 x 8 = 512 joint RGB bins
+# Pixels this far (RGB distance in [0, 1] units) from the border colour count fully as
+# foreground; nearer ones count in proportion, down to `FOREGROUND_FLOOR`.
+FOREGROUND_DISTANCE = 0.1
+FOREGROUND_FLOOR = 0.01
+
+
+def foreground_weights(images: np.ndarray) -> np.ndarray:
+    """(N, H, W) weights in [FOREGROUND_FLOOR, 1]: how far each pixel's colour is from its
+    image's background, the median colour of the one-pixel border.
+
+    A drawing on a plain background (an icon composited onto white, a product on a
+    sheet) is then described by its own colours, not by how much background surrounds it;
+    a photo without a plain border still counts every pixel, at the floor at least.
+    """
+    x = _check_colour(images)
+    if not len(x):
+        return np.zeros(x.shape[:3], np.float32)
+    border = np.concatenate([x[:, 0], x[:, -1], x[:, 1:-1, 0], x[:, 1:-1, -1]], axis=1)
+    background = np.median(border, axis=1)
+    distance = np.linalg.norm(x - background[:, None, None, :], axis=-1)
+    return np.clip(distance / FOREGROUND_DISTANCE, FOREGROUND_FLOOR, 1.0).astype(np.float32)
+
+
+class ColourHistogramEmbedder:
+    """A joint RGB histogram (8 bins a channel, 512 in all), each pixel weighted by how
+    much it is foreground (`foreground_weights`), L1-normalised and square-rooted.
+
+    The square root (Hellinger's) gives unit-length vectors whose Euclidean distance is
+    a monotone function of the Bhattacharyya coefficient, the usual similarity of two
+    histograms; it ignores where colours are, so it sees colour and nothing else.
+    """
+
+    name = "colour-histogram"
+
+    def __init__(self, bins: int = HISTOGRAM_BINS):
+        self.bins = bins
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Return unit-length float32 vectors (N, bins ** 3)."""
+        x = _check_colour(images)
+        n, b = len(x), self.bins
+        if not n:
+            return np.zeros((0, b**3), np.float32)
+        q = np.minimum((x * b).astype(np.int64), b - 1)
+        cell = (q[..., 0] * b + q[..., 1]) * b + q[..., 2]
+        index = (np.arange(n)[:, None, None] * b**3 + cell).ravel()
+        hist = np.bincount(index, weights=foreground_weights(x).ravel(), minlength=n * b**3).reshape(n, b**3)
+        hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1e-12)
+        return _unit(np.sqrt(hist))
 
 
 class PixelEmbedder:
@@ -79,8 +196,9 @@ class PCAEmbedder:
     """Raw pixels projected onto the leading principal components of training images.
 
     Args:
-        train_images: uint8 images (N, 28, 28) to fit on; only these are used, so the
-            components never see the images being compared.
+        train_images: uint8 images (N, 28, 28), or colour ones (their luminance is
+            used), to fit on; only these are used, so the components never see the
+            images being compared.
         components: number of components kept (at most N - 1 and 784).
         seed: seeds the sample of at most `PCA_MAX_FIT` images fitted on.
     """
@@ -211,12 +329,19 @@ class HOGEmbedder:
 
 
 def make_baselines(train_images: np.ndarray, seed: int = 0) -> dict:
-    """Return the three baselines by name; PCA is fitted on `train_images` only."""
-    return {
+    """Return the baselines by name; PCA is fitted on `train_images` only.
+
+    Grey images get the three of `BASELINES`; colour images (N, H, W, 3) those three (on
+    their luminance) and the two of `COLOUR_BASELINES`.
+    """
+    found = {
         "pixels": PixelEmbedder(),
         "pca": PCAEmbedder(train_images, seed=seed),
         "hog": HOGEmbedder(),
     }
+    if is_colour(train_images):
+        found |= {"colour-pixels": ColourPixelEmbedder(), "colour-histogram": ColourHistogramEmbedder()}
+    return found
 
 
 @dataclass(frozen=True)
@@ -247,7 +372,7 @@ def score_embedder(
     """Score any embedding function the way the model is scored.
 
     Args:
-        embed: maps uint8 images (N, 28, 28) to vectors (N, D).
+        embed: maps images (as `val_images` and `test_images` hold them) to vectors (N, D).
         name: a label for the result.
         val_images: images that `val_pairs` index; the threshold is chosen on them.
         val_pairs: validation pairs.
@@ -273,18 +398,19 @@ def score_baselines(
     test_pairs: Pairs,
     seed: int = 0,
 ) -> dict[str, BaselineScore]:
-    """Score raw pixels, PCA and HOG on the same pairs, each with its own threshold.
+    """Score the baselines of `make_baselines` on the same pairs, each with its own threshold.
 
     Args:
-        train_images: uint8 images the model trained on; PCA is fitted on these.
-        val_images: uint8 images that `val_pairs` index (threshold choice).
+        train_images: images the model trained on; PCA is fitted on these.
+        val_images: images that `val_pairs` index (threshold choice).
         val_pairs: validation pairs.
-        test_images: uint8 images that `test_pairs` index.
+        test_images: images that `test_pairs` index.
         test_pairs: the pairs reported on.
         seed: seeds PCA's fitting sample.
 
     Returns:
-        A `BaselineScore` per baseline name, in the order of `BASELINES`.
+        A `BaselineScore` per baseline name, in the order of `BASELINES` (then
+        `COLOUR_BASELINES` for colour images).
     """
     return {
         name: score_embedder(embedder.embed, name, val_images, val_pairs, test_images, test_pairs)
@@ -293,12 +419,16 @@ def score_baselines(
 
 
 def rank_baselines(test_images: np.ndarray, test_pairs: Pairs) -> dict[str, EvaluationReport]:
-    """AUC and EER of the baselines that need no fitting (raw pixels, HOG) on test pairs.
+    """AUC and EER of the baselines that need no fitting (raw pixels, HOG, and for colour
+    images colour pixels and the colour histogram) on test pairs.
 
     For images without a model's validation pairs beside them (a folder of new classes),
     where no threshold can be chosen for them and PCA has no training images to fit on.
     """
+    embedders = [PixelEmbedder(), HOGEmbedder()]
+    if is_colour(test_images):
+        embedders += [ColourPixelEmbedder(), ColourHistogramEmbedder()]
     return {
-        name: evaluate_distances(pair_distances(embedder.embed(test_images), test_pairs), test_pairs.same)
-        for name, embedder in (("pixels", PixelEmbedder()), ("hog", HOGEmbedder()))
+        e.name: evaluate_distances(pair_distances(e.embed(test_images), test_pairs), test_pairs.same)
+        for e in embedders
     }
