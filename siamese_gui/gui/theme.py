@@ -327,7 +327,9 @@ class ThemeWatcher(QWidget):
 
 # The fields rich text is written in, in the order a colour shared by two is read.
 _TEXT_FIELDS = ("muted", "same", "different", "right", "wrong", "notice", "on_verdict", "text")
-_HEX = re.compile(r"#[0-9a-fA-F]{6}\b")
+# A colour in a style attribute ("<span style='color:#6c6c6c'>"), not in the words (a file
+# named "#000000.png" stays as it is).
+_STYLE_COLOR = re.compile(r"((?:color|background(?:-color)?)\s*:\s*)(#[0-9a-fA-F]{6})\b", re.IGNORECASE)
 
 
 def recolor_rich_text(old: Colors, new: Colors) -> None:
@@ -338,11 +340,11 @@ def recolor_rich_text(old: Colors, new: Colors) -> None:
         mapping.setdefault(getattr(old, field).lower(), getattr(new, field))
 
     def swap(match: re.Match) -> str:
-        return mapping.get(match.group().lower(), match.group())
+        return match.group(1) + mapping.get(match.group(2).lower(), match.group(2))
 
     for widget in QApplication.allWidgets():
         if isinstance(widget, QLabel) and "#" in (text := widget.text()):
-            changed = _HEX.sub(swap, text)
+            changed = _STYLE_COLOR.sub(swap, text)
             if changed != text:
                 widget.setText(changed)
 
@@ -384,8 +386,8 @@ def set_style(widget: QWidget, make: Callable[[Colors], str]) -> None:
 
 
 def on_change(slot: Callable[[], object]) -> None:
-    """Call `slot`, a method of a QObject, whenever the palette changes (after the
-    widgets styled by `set_style` are); the connection ends with that object."""
+    """Call `slot`, a method of a QObject, whenever the palette changes; the connection
+    ends with that object."""
     watcher().changed.connect(slot)
 
 

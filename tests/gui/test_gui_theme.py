@@ -296,3 +296,13 @@ def test_run_with_theme_dark_opens_a_dark_window(monkeypatch, qapp):
         QApplication.processEvents()
     assert seen and seen[0][0] and seen[0][1]
     assert seen[0][2] < 0.2
+
+
+def test_rich_text_takes_the_new_colours_and_leaves_the_words(qapp):
+    light = theme.colors_for(theme.light_palette())
+    dark = theme.colors_for(theme.dark_palette())
+    label = QLabel(f"<span style='color:{light.muted}'>file {light.muted}.png</span> "
+                   f"<b style='color:{light.wrong}'>wrong</b>")
+    theme.recolor_rich_text(light, dark)
+    assert label.text() == (f"<span style='color:{dark.muted}'>file {light.muted}.png</span> "
+                            f"<b style='color:{dark.wrong}'>wrong</b>")
