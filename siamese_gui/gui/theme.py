@@ -124,6 +124,8 @@ class Colors:
         window, text, base: the palette's Window, WindowText and Base.
         muted: secondary text (captions, hints), faded towards Window but readable.
         same, different: the verdicts; readable on Base and Window.
+        same_fill, different_fill: the verdicts' hues in figures (histogram bars), which
+            need only graphic contrast on Base.
         right, wrong: a verdict against the labels; readable on Base and Window.
         notice: a warning line; readable on Base and Window.
         on_verdict: text on a verdict-coloured badge (readable on `same` and `different`).
@@ -151,6 +153,8 @@ class Colors:
     muted: str
     same: str
     different: str
+    same_fill: str
+    different_fill: str
     right: str
     wrong: str
     notice: str
@@ -220,6 +224,8 @@ def colors_for(palette: QPalette) -> Colors:
         muted=name(readable(mix(text, window, 0.45), backgrounds)),
         same=same,
         different=different,
+        same_fill=line_color(_SAME_HUE),
+        different_fill=line_color(_DIFFERENT_HUE),
         right=text_color(_RIGHT_HUE),
         wrong=text_color(_WRONG_HUE),
         notice=text_color(_NOTICE_HUE),
@@ -321,7 +327,9 @@ class ThemeWatcher(QWidget):
 
 # The fields rich text is written in, in the order a colour shared by two is read.
 _TEXT_FIELDS = ("muted", "same", "different", "right", "wrong", "notice", "on_verdict", "text")
-_HEX = re.compile(r"#[0-9a-fA-F]{6}\b")
+# A colour in a style attribute ("<span style='color:#6c6c6c'>"), not in the words (a file
+# named "#000000.png" stays as it is).
+_STYLE_COLOR = re.compile(r"((?:color|background(?:-color)?)\s*:\s*)(#[0-9a-fA-F]{6})\b", re.IGNORECASE)
 
 
 def recolor_rich_text(old: Colors, new: Colors) -> None:
@@ -332,11 +340,11 @@ def recolor_rich_text(old: Colors, new: Colors) -> None:
         mapping.setdefault(getattr(old, field).lower(), getattr(new, field))
 
     def swap(match: re.Match) -> str:
-        return mapping.get(match.group().lower(), match.group())
+        return match.group(1) + mapping.get(match.group(2).lower(), match.group(2))
 
     for widget in QApplication.allWidgets():
         if isinstance(widget, QLabel) and "#" in (text := widget.text()):
-            changed = _HEX.sub(swap, text)
+            changed = _STYLE_COLOR.sub(swap, text)
             if changed != text:
                 widget.setText(changed)
 
@@ -378,8 +386,8 @@ def set_style(widget: QWidget, make: Callable[[Colors], str]) -> None:
 
 
 def on_change(slot: Callable[[], object]) -> None:
-    """Call `slot`, a method of a QObject, whenever the palette changes (after the
-    widgets styled by `set_style` are); the connection ends with that object."""
+    """Call `slot`, a method of a QObject, whenever the palette changes; the connection
+    ends with that object."""
     watcher().changed.connect(slot)
 
 
@@ -414,6 +422,7 @@ def light_palette() -> QPalette:
 
 
 _theme = "system"
+_applying = False
 # Application properties: whether the palette is one set here; whether scheme changes are followed.
 _OWN_PALETTE = "siameseOwnPalette"
 _HOOKED = "siameseThemeHooked"
@@ -432,12 +441,21 @@ def apply_theme(theme: str) -> None:
     Windows and macOS follow it); where it gives no palette of that kind (X11 without a
     desktop, the offscreen platform), an explicit Fusion palette is set.
     """
-    global _theme
+    global _theme, _applying
     if theme not in THEMES:
         raise ValueError(f"unknown theme {theme!r}: one of {', '.join(THEMES)}")
     app = QApplication.instance()
     _hook_system_changes(app)
     _theme = theme
+    _applying = True
+    try:
+        _apply(app, theme)
+    finally:
+        _applying = False
+
+
+def _apply(app: QApplication, theme: str) -> None:
+    """Ask the platform for `theme`'s colour scheme; set a palette where it gives none."""
     if app.property(_OWN_PALETTE):
         # The palette set before hides the platform's: take the platform's back first.
         app.setProperty(_OWN_PALETTE, False)
@@ -463,5 +481,6 @@ def _hook_system_changes(app: QApplication) -> None:
 
 
 def _system_scheme_changed(_scheme) -> None:
-    if _theme == "system":
+    # Not while a theme is being applied: unsetColorScheme itself may say the scheme changed.
+    if _theme == "system" and not _applying:
         apply_theme("system")

@@ -83,7 +83,7 @@ def test_every_text_colour_is_readable_on_the_palette(qapp, kind):
     # Text on a verdict badge, and the lines and marks of the figures.
     for badge in (c.same, c.different):
         assert theme.contrast(c.on_verdict, badge) >= theme.TEXT_CONTRAST
-    for line in (c.train_loss, c.val_loss, c.threshold, c.strong_line, *c.classes10[:1]):
+    for line in (c.same_fill, c.different_fill, c.train_loss, c.val_loss, c.threshold, c.strong_line):
         assert theme.contrast(line, c.base) >= theme.GRAPHIC_CONTRAST, (kind, line)
     # The four meanings stay four colours.
     assert len({c.same, c.different, c.right, c.wrong}) == 4
@@ -149,10 +149,10 @@ def test_figures_follow_the_palette(dark, loaded_window, qtbot):
     assert all(to_hex(t.get_color()) == c.text for t in hist.get_xticklabels())
     assert to_hex(hist.spines["left"].get_edgecolor()) == c.axis
     assert all(to_hex(t.get_color()) == c.text for t in hist.get_legend().get_texts())
-    assert to_hex(hist.patches[0].get_facecolor()) == c.same  # the first bars: same-class pairs
+    assert to_hex(hist.patches[0].get_facecolor()) == c.same_fill  # the first bars: same-class pairs
     assert to_hex(canvas.roc_line.get_color()) == c.strong_line
     legend_handles = hist.get_legend().legend_handles
-    assert to_hex(legend_handles[0].get_facecolor()) == c.same
+    assert to_hex(legend_handles[0].get_facecolor()) == c.same_fill
     assert theme.contrast(c.strong_line, c.base) >= theme.GRAPHIC_CONTRAST
 
     # Back to light: the same figure, drawn again, in the light palette's colours.
@@ -162,8 +162,10 @@ def test_figures_follow_the_palette(dark, loaded_window, qtbot):
     light = theme.colors()
     assert not light.dark
     assert to_hex(figure.get_facecolor()) == light.window != c.window
-    assert to_hex(hist.patches[0].get_facecolor()) == light.same != c.same
-    assert to_hex(legend_handles[0].get_facecolor()) == light.same
+    assert to_hex(hist.patches[0].get_facecolor()) == light.same_fill
+    assert all(to_hex(t.get_color()) == light.text != c.text for t in hist.get_xticklabels())
+    assert to_hex(canvas.roc_line.get_color()) == light.strong_line != c.strong_line
+    assert to_hex(legend_handles[0].get_facecolor()) == light.same_fill
 
 
 def _choose_theme_from_menu(qtbot, window, mnemonic: str) -> None:
@@ -294,3 +296,13 @@ def test_run_with_theme_dark_opens_a_dark_window(monkeypatch, qapp):
         QApplication.processEvents()
     assert seen and seen[0][0] and seen[0][1]
     assert seen[0][2] < 0.2
+
+
+def test_rich_text_takes_the_new_colours_and_leaves_the_words(qapp):
+    light = theme.colors_for(theme.light_palette())
+    dark = theme.colors_for(theme.dark_palette())
+    label = QLabel(f"<span style='color:{light.muted}'>file {light.muted}.png</span> "
+                   f"<b style='color:{light.wrong}'>wrong</b>")
+    theme.recolor_rich_text(light, dark)
+    assert label.text() == (f"<span style='color:{dark.muted}'>file {light.muted}.png</span> "
+                            f"<b style='color:{dark.wrong}'>wrong</b>")

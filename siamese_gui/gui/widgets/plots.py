@@ -302,8 +302,8 @@ class ThresholdPlots(DeferredCanvas):
                                           label=f"same class ({int(same.sum()):,})")
         *_, different_bars = self.hist_ax.hist(distances[~same], bins=bins, alpha=0.6,
                                                label=f"different class ({int((~same).sum()):,})")
-        set_roles(same_bars, facecolor="same")
-        set_roles(different_bars, facecolor="different")
+        set_roles(same_bars, facecolor="same_fill")
+        set_roles(different_bars, facecolor="different_fill")
         self.threshold_line = self.hist_ax.axvline(threshold, linewidth=2, label="threshold")
         set_roles(self.threshold_line, color="threshold")
         self.hist_ax.set_xlim(0, bins[-1])
