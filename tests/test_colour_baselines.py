@@ -125,4 +125,4 @@ def test_colour_checks_name_the_shape():
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         ColourPixelEmbedder().embed(np.zeros((2, 8, 8, 2), np.float32))
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
-        PixelEmbedder().embed(np.zeros((2, 8, 8)))
+        PixelEmbedder().embed(np.zeros((2, 8, 8, 2)))

@@ -190,6 +190,9 @@ class MainWindow(QMainWindow):
         # does not cut them off ("Model fashion_mnist.keras loade").
         self.message_label = ElidedLabel()
         self.message_label.setStyleSheet("padding: 0 4px;")
+        # Room for a message even in a narrow window while the busy indicator shows:
+        # the model and data labels shrink first.
+        self.message_label.setMinimumWidth(160)
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(lambda: self.message_label.setText(""))
