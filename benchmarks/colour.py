@@ -1,6 +1,6 @@
 """Colour benchmark: unseen classes of real colour icons, and colour-only pairs.
 
-    python benchmarks/colour.py [--data FOLDER] [--folds 2] [--models grey28] [--ways 20]
+    python benchmarks/colour.py [--data FOLDER] [--folds 2] [--models default,grey28] [--ways 20]
                                 [--out benchmarks/results-colour.md]
 
 The data is built by `colour_icons.py` (Debian's icon themes; see its help for the
@@ -24,9 +24,9 @@ Rows: every training-free baseline of `core.evaluation.baselines` on the images 
 luminance), and models trained on the fold's training classes. A model row is a name and
 a function `train(folder) -> embed_files`: `folder` is an image folder of the training
 classes (the app's format), `embed_files(paths) -> vectors` embeds image files as that
-model sees them (`MODEL_ROWS`; add one there when a recipe lands). `grey28` is the app's
-training run with default settings (`core.app.training_run`, what `siamese-gui train`
-runs), which sees 28x28 grey images today.
+model sees them (`MODEL_ROWS`). `default` is the app's training run with default
+settings (`core.app.training_run`, what `siamese-gui train` runs: colour and size chosen
+from the images); `grey28` the same run made to see 28x28 grey images.
 """
 
 from __future__ import annotations
@@ -201,29 +201,32 @@ def _class_folder(tmp: Path, data: IconData, indices: np.ndarray) -> Path:
     return folder
 
 
-def train_grey28(folder: Path) -> Callable[[list[Path]], np.ndarray]:
-    """The app's training run with default settings on `folder` (as `siamese-gui train
-    --image-folder folder`); embeds files through the app's own image pipeline."""
+def train_app(folder: Path, **settings) -> Callable[[list[Path]], np.ndarray]:
+    """The app's training run on `folder` (as `siamese-gui train --image-folder folder`
+    with `settings`); embeds files through the app's own pipeline at the model's format."""
     from siamese_gui.core.app.session import load_source
     from siamese_gui.core.app.training_run import prepare_training, run_training
     from siamese_gui.core.io.images import load_image
     from siamese_gui.core.model.config import TrainingConfig
 
-    config = TrainingConfig()
+    config = TrainingConfig(**settings)
     done = run_training(config, prepare_training(load_source(image_folder=str(folder)), config))
+    fmt = done.handle.image_format
 
     def embed_files(files):
-        images = np.stack([np.round(load_image(f) * 255).astype(np.uint8) for f in files])
+        images = np.stack([load_image(f, image_format=fmt) for f in files])
         return done.handle.embed(images)
 
     return embed_files
 
 
 MODEL_ROWS: dict[str, Callable[[Path], Callable[[list[Path]], np.ndarray]]] = {
-    "grey28": train_grey28,
+    "default": train_app,
+    "grey28": lambda folder: train_app(folder, colour="off", image_size=28),
 }
 ROW_TITLES = {
-    "grey28": "`siamese-gui train` defaults today (28x28 grey), trained on the training classes",
+    "default": "`siamese-gui train` defaults (format chosen from the data), trained on the training classes",
+    "grey28": "`siamese-gui train --colour off --image-size 28` (the grey recipe), trained on the training classes",
     "pixels": "pixels (grey 28x28, training-free)",
     "pca": "PCA (grey 28x28, fitted on training classes)",
     "hog": "HOG (grey 28x28, training-free)",
