@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from siamese_gui.core.app.scoring import score_images
+from siamese_gui.core.app.scoring import compare_with_baseline, score_images
 from siamese_gui.core.app.session import DataSource, split_data
 from siamese_gui.core.data.datasets import DataKind, DataSplits, load_image_folder
 from siamese_gui.core.data.sampling import TrainingSample
@@ -117,6 +117,8 @@ class TrainingRun:
         figures: its figures on the run's test images at its threshold, seen and unseen
             classes apart (`core.app.scoring`, as `evaluate` prints them); None when the
             run failed. They are in `metadata["metrics"]` too.
+        baseline: the model against the best training-free baseline on the same test
+            pairs (`core.app.scoring.compare_with_baseline`), or None.
     """
 
     result: Any
@@ -124,6 +126,7 @@ class TrainingRun:
     metadata: dict | None = None
     handle: ModelHandle | None = field(default=None)
     figures: Any = None
+    baseline: Any = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -164,6 +167,7 @@ def run_training(
         should_stop=should_stop,
         validation=splits.validation,
         should_cancel=should_cancel,
+        open_set=splits.open_set,
     )
     if not result.usable:
         return TrainingRun(result, data)
@@ -171,4 +175,4 @@ def run_training(
     handle = handle_from_training(result, metadata)
     figures = score_images(handle.embed, scored_from_splits(splits), handle.threshold, should_stop=should_cancel)
     metadata["metrics"].update(figures.as_dict())
-    return TrainingRun(result, data, metadata, handle, figures)
+    return TrainingRun(result, data, metadata, handle, figures, compare_with_baseline(figures))
