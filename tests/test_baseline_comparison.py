@@ -4,8 +4,8 @@ and the report all say it (`core.app.scoring.compare_with_baseline`)."""
 from __future__ import annotations
 
 import numpy as np
-
 from helpers import make_dataset
+
 from siamese_gui.core.app.scoring import compare_with_baseline, figures_from
 from siamese_gui.core.evaluation.baselines import HOGEmbedder
 from siamese_gui.core.evaluation.protocol import evaluate

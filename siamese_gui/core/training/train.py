@@ -480,9 +480,8 @@ def train(
     goal = config.resolved_goal(open_set)
     share = histogram_share(config, goal)
     if config.preset == "default":
-        # The learned part trains alone; the gradient histograms join it afterwards.
-        # Trained joined, it learned less (on Fashion-MNIST, AUC 0.91 against 0.96 alone
-        # after 200 steps) and the joined model scored lower on seen and unseen classes.
+        # The learned part trains alone; the gradient histograms join it afterwards, if at
+        # all (trained joined, it learned less: docs/decisions.md).
         embedding = learned_network(config.embedding_dim)
     else:
         embedding = build_embedding_network(config.preset, config.embedding_dim)
