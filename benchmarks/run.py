@@ -9,7 +9,7 @@ partner per test image, seed 0). The tutorial's recipe is its network with the d
 first block fixed, float64 pairs materialised in memory, batch 64 and Adam; ours is
 `siamese_gui.core.training.train.train` with the default settings (which choose the
 histograms' share for classes never trained on), and again with `--goal new-classes`
-(the setting for comparing only the classes trained on). All are evaluated at
+(the learned part joined by the gradient histograms). All are evaluated at
 intervals (evaluation time is not counted) to find the time to 90 % pair accuracy.
 The shipped model is scored on the same pairs. Results go to a Markdown table.
 """
