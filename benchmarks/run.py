@@ -7,8 +7,8 @@ Fashion-MNIST training images, with a held-out 10 % of them for choosing the thr
 and is scored on the standard 20,000 test pairs (one same-class and one different-class
 partner per test image, seed 0). The tutorial's recipe is its network with the dead
 first block fixed, float64 pairs materialised in memory, batch 64 and Adam; ours is
-`siamese_gui.core.training.train.train` with the default settings (which choose the
-histograms' share for classes never trained on), and again with `--goal new-classes`
+`siamese_gui.core.training.train.train` with the default settings (on this split, the
+learned network alone, for the classes it trains on), and again with `--goal new-classes`
 (the learned part joined by the gradient histograms). All are evaluated at
 intervals (evaluation time is not counted) to find the time to 90 % pair accuracy.
 The shipped model is scored on the same pairs. Results go to a Markdown table.
