@@ -121,23 +121,44 @@ def test_default_network_joins_learned_and_histogram_parts_at_the_share():
     assert keras.saving.get_registered_object("siamese_gui>GradientHistograms") is not None
 
 
-def test_automatic_histogram_share_shrinks_as_training_images_grow():
-    from siamese_gui.core.model.networks import DEFAULT_HISTOGRAM_SHARE
-    from siamese_gui.core.training.train import MAX_HISTOGRAM_SHARE, automatic_histogram_share
+def test_the_goal_decides_whether_histograms_join():
+    from siamese_gui.core.model.config import NEW_CLASSES, TRAINED_CLASSES, TrainingConfig
+    from siamese_gui.core.training.train import FALLBACK_HISTOGRAM_SHARE, histogram_share
 
-    shares = [automatic_histogram_share(n) for n in (100, 800, 5_000, 20_000, 54_000)]
-    assert shares[0] == shares[1] == MAX_HISTOGRAM_SHARE
-    assert shares == sorted(shares, reverse=True)
-    assert shares[-2] == shares[-1] == DEFAULT_HISTOGRAM_SHARE == 0.7
+    auto = TrainingConfig()
+    assert auto.resolved_goal(open_set=False) == TRAINED_CLASSES
+    assert auto.resolved_goal(open_set=True) == NEW_CLASSES
+    assert TrainingConfig(goal=TRAINED_CLASSES).resolved_goal(open_set=True) == TRAINED_CLASSES
+    assert histogram_share(auto, TRAINED_CLASSES) == 0.0
+    assert histogram_share(auto, NEW_CLASSES) == FALLBACK_HISTOGRAM_SHARE == 0.95
+    assert histogram_share(TrainingConfig(histogram_share=0.3), NEW_CLASSES) == 0.3
+    assert histogram_share(TrainingConfig(preset="seed"), NEW_CLASSES) == 0.0
+
+
+def test_a_run_for_the_trained_classes_is_the_learned_network_alone(dataset_factory, config_factory):
+    from siamese_gui.core.training.train import train
+
+    result = train(config_factory(goal="auto", steps=0, epochs=1), dataset_factory(per_class=20))
+    assert result.goal == "trained-classes" and result.share_choice is None
+    assert "learned network alone" in result.histograms and "as the split tests them" in result.histograms
+    names = {layer.name for layer in result.embedding.layers}
+    assert "gradient_histograms" not in names and "histograms_share" not in names
+    images = dataset_factory(per_class=2).images[..., None].astype(np.float32) / 255.0
+    out = result.embedding.predict(images, verbose=0)
+    assert out.shape == (len(images), 8)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
 
 
 def test_schedule_by_steps_suits_small_and_large_data():
-    from siamese_gui.core.model.config import TrainingConfig
+    from siamese_gui.core.model.config import NEW_CLASSES, TRAINED_CLASSES, TrainingConfig
     from siamese_gui.core.training.train import MAX_STEPS, MIN_STEPS, plan_schedule
 
     small = plan_schedule(TrainingConfig(), 300)
     large = plan_schedule(TrainingConfig(), 54_000)
-    assert small.steps >= MIN_STEPS and large.steps == MAX_STEPS
+    assert small.steps >= MIN_STEPS and large.steps == MAX_STEPS[NEW_CLASSES]
+    # Aiming at the trained classes, a large dataset trains longer: nothing unseen to lose.
+    assert plan_schedule(TrainingConfig(), 54_000, TRAINED_CLASSES).steps == MAX_STEPS[TRAINED_CLASSES]
+    assert MAX_STEPS[TRAINED_CLASSES] > MAX_STEPS[NEW_CLASSES]
     assert small.steps_per_epoch == 1 and small.batch_size == 256
     assert "automatic" in small.description and "300 training images" in small.description
     fixed = plan_schedule(TrainingConfig(epochs=3), 54_000)

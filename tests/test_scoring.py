@@ -72,6 +72,10 @@ def test_evaluate_with_no_data_options_scores_the_folder_the_model_records(capsy
     # The recorded folder as it was: its test images exactly, two pairs per image.
     assert result["test"]["pairs"] == 2 * _record(model)["counts"]["test"]
     assert set(result["test"]["breakdown"]["frr_per_class"]) <= {"bar", "column", "ring"}
+    # Against the best training-free baseline, on the very same pairs.
+    assert result["baseline"]["pairs"] == result["test"]["pairs"]
+    assert result["baseline"]["model_auc"] == pytest.approx(result["test"]["auc"])
+    assert result["baseline"]["baseline"] in {"pixels", "hog"}
     code, out, err = _run(capsys, "report", str(model), "--out", str(tmp_path / "r.html"), "--json")
     assert code == 0, err
     report = json.loads(out)

@@ -116,6 +116,6 @@ def test_a_run_says_how_it_chose_its_share(dataset_factory, config_factory, stop
         assert record["auc"] >= record["best_auc"] - TOLERANCE * record["standard_error"] - 1e-6
     else:
         assert result.status == "stopped"
-        assert "automatic for" in result.histograms and "the run ended before step 5" in result.histograms
+        assert "(automatic)" in result.histograms and "the run ended before step 5" in result.histograms
         assert share == pytest.approx(0.95)
         assert result.share_choice is None

@@ -316,12 +316,13 @@ def cmd_train(args) -> int:
     summary = {"model": str(out), "status": result.status, "lead": run_lead(run), "message": result.message,
                "seconds": round(result.seconds, 1), "schedule": result.schedule,
                "steps_done": result.steps_done, "trained": result.trained,
-               "histograms": result.histograms, "share_choice": result.share_choice,
+               "goal": result.goal, "histograms": result.histograms, "share_choice": result.share_choice,
                "threshold": result.threshold,
                "threshold_origin": metadata["threshold_origin"],
                "threshold_detail": metadata["threshold_detail"],
                "validation": result.validation.as_dict()}
     summary.update(run.figures.as_dict())  # the test figures, as `evaluate` gives them
+    summary["baseline"] = run.baseline.as_dict() if run.baseline is not None else None
     save_model(result.model, out, metadata)
     _record_run(run, out)
     if args.json:
@@ -339,6 +340,8 @@ def cmd_train(args) -> int:
         print(f"embedding: {result.histograms}")
     for key in run.figures.keys():
         _print_evaluation(summary[key], key.replace("_", " "))
+    if run.baseline is not None:
+        print(run.baseline.text())
     print(f"saved {printable(str(out))}")
     return EXIT_OK
 
@@ -396,7 +399,7 @@ def cmd_evaluate(args) -> int:
     if len(args.model) > 1:
         return cli_reports.cmd_evaluate_models(args)
     args.model = args.model[0] if args.model else str(default_model_path())
-    from siamese_gui.core.app.scoring import score_images
+    from siamese_gui.core.app.scoring import compare_with_baseline, score_images
     from siamese_gui.core.app.session import Session, images_to_score, own_splits
     from siamese_gui.core.data.splits import Role
     from siamese_gui.core.evaluation.threshold import Threshold, ThresholdOrigin
@@ -422,8 +425,9 @@ def cmd_evaluate(args) -> int:
         note_left_out(images, source, notes)
     figures = score_images(handle.embed, images, threshold, args.pairs, args.seed)
     main = figures.main.evaluation
+    baseline = compare_with_baseline(figures)
     summary = {"model": str(args.model), "threshold": threshold.as_dict(), "notes": notes,
-               **figures.as_dict()}
+               **figures.as_dict(), "baseline": baseline.as_dict() if baseline is not None else None}
     if args.baselines:
         splits = own if own is not None else None
         if source.fashion_mnist is not None:
@@ -454,6 +458,8 @@ def cmd_evaluate(args) -> int:
     print(f"model {args.model}; threshold {threshold.describe()}")
     for key in figures.keys():
         _print_evaluation(summary[key], key.replace("_", " "))
+    if baseline is not None:
+        print(baseline.text())
     if "baselines" in summary:
         which = "unseen classes' " if figures.main.classes == "unseen" else ""
         how = ("threshold from the same validation pairs" if "threshold" in next(iter(summary["baselines"].values()))

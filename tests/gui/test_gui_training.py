@@ -345,11 +345,12 @@ def test_holding_out_too_many_classes_is_refused(train_window, qtbot, dialogs):
 
 
 def test_result_says_which_schedule_and_histogram_share_were_used(train_window, qtbot):
-    """With the default architecture and steps, the result names the schedule it followed
-    and the histograms' share of the distance."""
+    """With the default architecture, aiming at new classes, the result names the schedule
+    it followed, the histograms' share of the distance, and how the model compares with
+    the best training-free baseline."""
     panel = train_window.train_panel
     panel.set_config(TrainingConfig(epochs=0, steps=3, batch_size=8, embedding_dim=8,
-                                    validation_fraction=0.25, augment=False))
+                                    validation_fraction=0.25, augment=False, goal="new-classes"))
     with qtbot.waitSignal(panel.controller.finished, timeout=TIMEOUT_MS) as finished:
         click(qtbot, panel.start_button)
     result = finished.args[0].result
@@ -359,6 +360,7 @@ def test_result_says_which_schedule_and_histogram_share_were_used(train_window, 
     assert "Schedule: 3 optimiser steps" in text
     assert "of each squared distance from the gradient histograms (automatic: the largest share within half a standard error" in text
     assert "kept out of the first 2 of 3 steps" in text
+    assert "best training-free baseline" in text
     # The loss plot marks the step where the held-out classes joined training.
     assert result.probe_steps == 2 and panel.plot.marker.get_visible()
     assert panel.plot.marker.get_xdata()[0] == 2

@@ -365,6 +365,7 @@ def report_from_figures(handle, figures, notes=(), per_group: int = GALLERY_PER_
         per_group: gallery pairs per group.
     """
     from siamese_gui.core.app.model_comparison import EvaluationSet, describe_pairs
+    from siamese_gui.core.app.scoring import compare_with_baseline
 
     main = figures.main.evaluation
     evaluation = EvaluationSet(main.data, main.pairs, describe_pairs(main.data, main.pairs))
@@ -374,6 +375,9 @@ def report_from_figures(handle, figures, notes=(), per_group: int = GALLERY_PER_
     if figures.left_out:
         scored.append(("Left out", f"{figures.left_out:,} images this model trained on or chose its "
                                    "threshold on"))
+    baseline = compare_with_baseline(figures)
+    if baseline is not None:
+        scored.append(("Against a training-free baseline", baseline.text()))
     return dataclasses.replace(report, data_facts=tuple(scored) + report.data_facts,
                                notes=tuple(notes) + report.notes)
 

@@ -150,3 +150,76 @@ def score_images(
 def figures_from(evaluation: Evaluation, classes: str, threshold: Threshold) -> ModelFigures:
     """The figures of an evaluation already made (a panel's)."""
     return ModelFigures(threshold, (FiguresPart(classes, evaluation),))
+
+
+BASELINE_NAMES = {"pixels": "raw pixels", "hog": "HOG"}
+
+
+@dataclass(frozen=True)
+class BaselineComparison:
+    """A model against the best training-free baseline on the same test pairs, by AUC
+    (no threshold: the baselines have none chosen for them).
+
+    Attributes:
+        model_auc: the model's AUC on the pairs.
+        baseline: the best baseline's name ("hog", "pixels").
+        baseline_auc: its AUC on the same pairs.
+        pairs: how many pairs.
+        classes: the pairs' classes ("seen", "unseen" or "unknown").
+    """
+
+    model_auc: float
+    baseline: str
+    baseline_auc: float
+    pairs: int
+    classes: str
+
+    @property
+    def beaten(self) -> bool:
+        """Whether the model scored higher than the baseline."""
+        return self.model_auc > self.baseline_auc
+
+    def advice(self) -> str:
+        """What to try when training did not beat the baseline, in words."""
+        if self.classes == "unseen":
+            return ("train with the goal 'new classes' (--goal new-classes; it joins the image's "
+                    "gradient histograms), on more classes, or compare images with "
+                    f"{BASELINE_NAMES.get(self.baseline, self.baseline)} instead of a trained model")
+        return ("train longer (Steps or Epochs), on more images per class, or with Mirror images "
+                "(--augment) where the objects are left-right symmetric")
+
+    def text(self) -> str:
+        """The comparison in one plain sentence (with what to try when training lost)."""
+        name = BASELINE_NAMES.get(self.baseline, self.baseline)
+        which = f"{self.pairs:,} test pairs of {CLASS_WORDS.get(self.classes, self.classes)}"
+        if self.beaten:
+            return (f"Training helped: on the same {which}, the model's AUC is {self.model_auc:.4f}, "
+                    f"above the best training-free baseline ({name}, {self.baseline_auc:.4f}).")
+        return (f"Training did not beat the best training-free baseline: on the same {which}, "
+                f"{name} scores AUC {self.baseline_auc:.4f} and the model {self.model_auc:.4f}. "
+                f"Try: {self.advice()}.")
+
+    def as_dict(self) -> dict:
+        return {"model_auc": self.model_auc, "baseline": self.baseline, "baseline_auc": self.baseline_auc,
+                "pairs": self.pairs, "classes": self.classes, "beaten": self.beaten, "text": self.text()}
+
+
+def compare_with_baseline(figures: ModelFigures) -> BaselineComparison | None:
+    """The model against the best training-free baseline (raw pixels or HOG, neither
+    fitted to any data) on the pairs of the figures' headline part; None where the pairs
+    hold one kind only, so no AUC is defined.
+
+    The one comparison the Train result, `evaluate` and the report all show.
+    """
+    from siamese_gui.core.evaluation.baselines import rank_baselines
+
+    evaluation = figures.main.evaluation
+    if evaluation.report is None or evaluation.report.auc is None:
+        return None
+    ranked = {name: report.auc for name, report in rank_baselines(evaluation.data.images, evaluation.pairs).items()
+              if report is not None and report.auc is not None}
+    if not ranked:
+        return None
+    best = max(ranked, key=ranked.get)
+    return BaselineComparison(float(evaluation.report.auc), best, float(ranked[best]), len(evaluation.pairs),
+                              figures.main.classes)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from siamese_gui.core.app.scoring import score_images
+from siamese_gui.core.app.scoring import compare_with_baseline, score_images
 from siamese_gui.core.app.session import DataSource, split_data
 from siamese_gui.core.data.datasets import (
     COLOUR_SIDE,
@@ -186,6 +186,8 @@ class TrainingRun:
         figures: its figures on the run's test images at its threshold, seen and unseen
             classes apart (`core.app.scoring`, as `evaluate` prints them); None when the
             run failed. They are in `metadata["metrics"]` too.
+        baseline: the model against the best training-free baseline on the same test
+            pairs (`core.app.scoring.compare_with_baseline`), or None.
     """
 
     result: Any
@@ -193,6 +195,7 @@ class TrainingRun:
     metadata: dict | None = None
     handle: ModelHandle | None = field(default=None)
     figures: Any = None
+    baseline: Any = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -233,6 +236,7 @@ def run_training(
         should_stop=should_stop,
         validation=splits.validation,
         should_cancel=should_cancel,
+        open_set=splits.open_set,
     )
     if not result.usable:
         return TrainingRun(result, data)
@@ -240,7 +244,7 @@ def run_training(
     handle = handle_from_training(result, metadata)
     figures = score_images(handle.embed, scored_from_splits(splits), handle.threshold, should_stop=should_cancel)
     metadata["metrics"].update(figures.as_dict())
-    return TrainingRun(result, data, metadata, handle, figures)
+    return TrainingRun(result, data, metadata, handle, figures, compare_with_baseline(figures))
 
 
 # Which test images a run's headline figure is read on, in plain words.

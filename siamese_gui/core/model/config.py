@@ -18,6 +18,8 @@ POLARITIES = ("auto", "on", "off")
 COLOURS = ("auto", "on", "off")
 # Image sides a model may be trained at (see `core.io.image_format`).
 IMAGE_SIDES = (8, 128)
+GOALS = ("auto", "trained-classes", "new-classes")
+TRAINED_CLASSES, NEW_CLASSES = GOALS[1], GOALS[2]
 
 
 def setting(
@@ -108,14 +110,21 @@ class TrainingConfig:
         plain="Which network design to train: 'default' is the faster one, 'seed' the original "
         "tutorial's.",
     )
+    goal: str = setting(
+        "auto", "&Goal:",
+        "what the model is for: 'trained-classes' verifies new images of the classes it trains "
+        "on (the learned network alone); 'new-classes' verifies classes it never saw (the "
+        "learned network joined by the image's gradient histograms, see Histogram share); "
+        "'auto' follows the split: new classes when classes are held out of training, else "
+        "the trained classes",
+        choices=GOALS,
+    )
     histogram_share: float = setting(
         0.0, "&Histogram share:",
-        "default architecture: share of each squared distance that comes from the image's "
-        "gradient histograms, which hold for classes never trained on; 0 chooses it, and whether "
-        "to whiten the histograms as learned from the other classes, on a third of the training "
-        "classes kept out of the first 4/5 of the steps (with fewer than 4 classes: from the "
-        "number of training images, 0.7 from 20,000 up, at most 0.95, plain histograms); "
-        "for comparing only the classes trained on, 0.1-0.2 scores higher",
+        "default architecture, goal new classes: share of each squared distance that comes "
+        "from the image's gradient histograms, which hold for classes never trained on; 0 "
+        "chooses it, and whether to whiten them, on a third of the training classes kept out "
+        "of the first 4/5 of the steps (with fewer than 4 classes: 0.95, plain histograms)",
         0.0, 0.95, step=0.05, decimals=2, zero_text="automatic", percent=True,
         plain="How much the model also uses simple counts of edge directions, which work even on "
         "kinds of image it never saw; automatic picks it.",
@@ -170,6 +179,13 @@ class TrainingConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def resolved_goal(self, open_set: bool) -> str:
+        """The goal a run aims at: the setting, or for 'auto' the split's (`NEW_CLASSES`
+        when classes are held out of training, `open_set`, else `TRAINED_CLASSES`)."""
+        if self.goal != "auto":
+            return self.goal
+        return NEW_CLASSES if open_set else TRAINED_CLASSES
 
     @property
     def invert(self) -> bool | None:
@@ -254,7 +270,8 @@ def setting_text(spec, value) -> str:
 # Settings that mean nothing under some others, left out of the description there.
 _APPLIES = {
     "steps": lambda values: not values.get("epochs"),
-    "histogram_share": lambda values: values.get("preset", "default") == "default",
+    "histogram_share": lambda values: (values.get("preset", "default") == "default"
+                                       and values.get("goal", NEW_CLASSES) != TRAINED_CLASSES),
 }
 
 
@@ -264,7 +281,8 @@ def describe_settings(values: Mapping) -> str:
 
     The one description of settings: the report, the command line and the app print
     this. Settings `values` lacks are left out, and so are those that do not apply
-    (Steps when Epochs is set, Histogram share for the 'seed' architecture); keys no
+    (Steps when Epochs is set, Histogram share for the 'seed' architecture or the
+    trained classes' goal); keys no
     setting declares (a newer version's) follow under their own names.
 
     Args:

@@ -103,7 +103,7 @@ def check_metadata(metadata: dict, source: str) -> None:
     for field in ("seen_classes", "held_out_classes"):
         _names(split, field, source, f"split.{field}")
     training = _object(metadata, "training", source)
-    for field in ("status", "schedule", "histograms"):
+    for field in ("status", "schedule", "goal", "histograms"):
         _text(training, field, source, f"training.{field}")
     _number(training, "seconds", source, "training.seconds")
     for field in ("history", "share_choice"):

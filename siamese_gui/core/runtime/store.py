@@ -111,6 +111,7 @@ def result_metadata(
             "schedule": result.schedule,
             "steps_done": result.steps_done,
             "trained": result.trained,
+            "goal": result.goal,
             "histograms": result.histograms,
             "share_choice": result.share_choice,
             "history": result.history,

@@ -10,27 +10,29 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from siamese_gui.core.model.config import TrainingConfig
+from siamese_gui.core.model.config import NEW_CLASSES, TRAINED_CLASSES, TrainingConfig
 from siamese_gui.core.text import format_duration
 
 # Optimiser steps of the automatic schedule: about AUTOMATIC_PASSES passes over the
-# training images, at least MIN_STEPS and at most MAX_STEPS steps.
+# training images, at least MIN_STEPS, and at most MAX_STEPS[goal] (docs/decisions.md,
+# "Schedule").
 AUTOMATIC_PASSES = 8
 MIN_STEPS = 50
-MAX_STEPS = 200
+MAX_STEPS = {TRAINED_CLASSES: 600, NEW_CLASSES: 200}
 
 
-def automatic_steps(train_images: int, batch_size: int) -> int:
+def automatic_steps(train_images: int, batch_size: int, goal: str = NEW_CLASSES) -> int:
     """Optimiser steps when neither epochs nor steps are set.
 
-    About `AUTOMATIC_PASSES` passes over the images, within [`MIN_STEPS`, `MAX_STEPS`]:
-    a folder of a few hundred images gets enough steps to learn from, and a large
-    dataset stops at the step count where the embedding still holds for classes it
-    never saw (longer runs fit the training classes better and unseen ones worse).
+    About `AUTOMATIC_PASSES` passes over the images, within [`MIN_STEPS`,
+    `MAX_STEPS[goal]`]: a folder of a few hundred images gets enough steps to learn
+    from; a large dataset stops, for new classes, where the embedding still holds for
+    classes it never saw (longer runs fit the training classes better and unseen ones
+    worse), and for the trained classes within about 3 CPU minutes on 2 cores.
     """
     batch = max(min(batch_size, train_images), 1)
     passes = math.ceil(AUTOMATIC_PASSES * train_images / batch)
-    return int(min(max(passes, MIN_STEPS), MAX_STEPS))
+    return int(min(max(passes, MIN_STEPS), MAX_STEPS[goal]))
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,9 @@ class Schedule:
     by_steps: bool = False
 
 
-def plan_schedule(config: TrainingConfig, train_images: int) -> Schedule:
+def plan_schedule(config: TrainingConfig, train_images: int, goal: str = NEW_CLASSES) -> Schedule:
     """The schedule `train` follows: `config.epochs` passes, or a number of optimiser
-    steps (`config.steps`, or `automatic_steps` when that is 0)."""
+    steps (`config.steps`, or `automatic_steps` for the run's `goal` when that is 0)."""
     batch = max(min(config.batch_size, train_images), 1)
     per_pass = max(train_images // batch, 1)
     if config.epochs:
@@ -65,11 +67,11 @@ def plan_schedule(config: TrainingConfig, train_images: int) -> Schedule:
             per_pass, config.epochs, config.epochs * per_pass, batch,
             f"{config.epochs} epochs, as set ({config.epochs * per_pass:,} optimiser steps of {batch} images)",
         )
-    total = config.steps or automatic_steps(train_images, batch)
+    total = config.steps or automatic_steps(train_images, batch, goal)
     per_epoch = min(per_pass, total)
     epochs = math.ceil(total / per_epoch)
     how = "as set" if config.steps else (
-        f"automatic: about {AUTOMATIC_PASSES} passes, kept within {MIN_STEPS}-{MAX_STEPS} steps"
+        f"automatic: about {AUTOMATIC_PASSES} passes, kept within {MIN_STEPS}-{MAX_STEPS[goal]} steps"
     )
     return Schedule(
         per_epoch, epochs, total, batch,

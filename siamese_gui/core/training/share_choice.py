@@ -10,12 +10,10 @@ other training classes (`core.whitening`). The run takes the largest share whose
 within half a standard error of the best, with the histograms as they are where any such
 share has them so: on a few held-out classes the best alone is noisy, and the plain
 histograms depend on no training class, so near-ties go to them.
-The probe comes late because the learned part keeps improving on new classes while it
-trains (probed at 3/5 of the steps it looked weaker than it ended up); a lean of a whole
-standard error gave the histograms too much where the learned part carries over, none at
-all too little where it does not (README, "Performance"). Then training goes on over all
-the classes. Runs on fewer than `MIN_CLASSES` classes keep the share chosen from their
-image count (`training.automatic_histogram_share`) and plain histograms.
+Why late and why half a standard error: docs/decisions.md. Then training goes on over all
+the classes. Runs aiming at the trained classes have no probe (the learned network
+alone); runs on fewer than `MIN_CLASSES` classes keep `training.FALLBACK_HISTOGRAM_SHARE`
+and plain histograms.
 """
 
 from __future__ import annotations

@@ -25,10 +25,9 @@ from siamese_gui.core.evaluation.metrics import (
     pair_distances,
 )
 from siamese_gui.core.evaluation.validation import validation_record
-from siamese_gui.core.model.config import TrainingConfig
+from siamese_gui.core.model.config import NEW_CLASSES, TRAINED_CLASSES, TrainingConfig
 from siamese_gui.core.model.graph import embed
 from siamese_gui.core.model.networks import (
-    DEFAULT_HISTOGRAM_SHARE,
     EMBEDDING_NAME,
     LEARNED,
     InBatchContrastiveLoss,
@@ -50,7 +49,7 @@ from siamese_gui.core.training.schedule import (  # noqa: F401 - AUTOMATIC_PASSE
     run_summary,
     trained_text,
 )
-from siamese_gui.core.training.share_choice import ShareProbe, ShareProbeCallback, plan_probe
+from siamese_gui.core.training.share_choice import SHARES, ShareProbe, ShareProbeCallback, plan_probe
 from siamese_gui.core.training.share_choice import describe as describe_share
 from siamese_gui.core.training.share_choice import record as record_share
 from siamese_gui.core.training.time_left import TimeLeft
@@ -139,6 +138,7 @@ class TrainingResult:
         share_choice: the chosen share with its evidence (`share_choice.record`), or None.
         validation_record: the validation pairs the threshold was chosen on
             (`core.evaluation.validation.validation_record`), or None.
+        goal: the goal the run aimed at, resolved (`TRAINED_CLASSES` or `NEW_CLASSES`).
     """
 
     embedding: keras.Model
@@ -162,6 +162,7 @@ class TrainingResult:
     probe_steps: int = 0
     share_choice: dict | None = None
     validation_record: dict | None = None
+    goal: str = ""
 
     @property
     def usable(self) -> bool:
@@ -255,35 +256,30 @@ def training_batches(dataset: Dataset, train_idx: np.ndarray, config: TrainingCo
     )
 
 
-# The share when a run cannot choose it on held-out classes (`core.share_choice`: too
-# few classes, or stopped before the probe step). The learned part earns its share of
-# the distance with data: with FULL_SHARE_IMAGES training images or more it carries
-# 1 - DEFAULT_HISTOGRAM_SHARE (30 %) of each squared distance; with fewer, the
-# histograms carry more, up to MAX_HISTOGRAM_SHARE. Measured on classes held out of
-# training (benchmarks/results-open-set.md), the learned part added nothing on
-# Fashion-MNIST and the digits, and one trained on a few hundred images made unseen
-# classes worse than the histograms alone; on the classes it trained on, it is what
-# lifts the score above the histograms', so it keeps a share.
-FULL_SHARE_IMAGES = 20_000
-MAX_HISTOGRAM_SHARE = 0.95
+# The share of a run aiming at new classes that cannot choose it on held-out classes
+# (fewer than `share_choice.MIN_CLASSES`, or stopped before the probe step): the largest
+# the probe may choose, as nothing measured says the learned part carries over
+# (docs/decisions.md, "Histogram share").
+FALLBACK_HISTOGRAM_SHARE = SHARES[-1]
 
 
-def automatic_histogram_share(train_images: int) -> float:
-    """The gradient histograms' share of each squared distance when the setting is 0."""
-    learned = (1.0 - DEFAULT_HISTOGRAM_SHARE) * min(train_images / FULL_SHARE_IMAGES, 1.0)
-    return round(min(1.0 - learned, MAX_HISTOGRAM_SHARE), 4)
+def histogram_share(config: TrainingConfig, goal: str) -> float:
+    """The share a run starts from: 0 (the learned network alone) for the trained
+    classes' goal or the 'seed' architecture, else the setting, or
+    `FALLBACK_HISTOGRAM_SHARE` when it is 0 and no probe chooses it."""
+    if config.preset != "default" or goal == TRAINED_CLASSES:
+        return 0.0
+    return config.histogram_share or FALLBACK_HISTOGRAM_SHARE
 
 
-def histogram_share(config: TrainingConfig, train_images: int) -> float:
-    """The share a run uses: the setting, or `automatic_histogram_share` when it is 0."""
-    return config.histogram_share or automatic_histogram_share(train_images)
-
-
-def _histograms_description(config: TrainingConfig, share: float, train_images: int) -> str:
+def _histograms_description(config: TrainingConfig, share: float, goal: str) -> str:
     """The gradient histograms' share of a run in words ("" for presets without them)."""
     if config.preset != "default":
         return ""
-    why = "as set" if config.histogram_share else f"automatic for {train_images:,} training images"
+    if goal == TRAINED_CLASSES:
+        return ("the learned network alone, no gradient histograms (goal: the classes it "
+                "trains on" + (", as the split tests them)" if config.goal == "auto" else ", as set)"))
+    why = "as set" if config.histogram_share else "automatic"
     return f"{share:.0%} of each squared distance from the gradient histograms ({why})"
 
 
@@ -376,9 +372,15 @@ def inference_network(
     It carries no optimizer or loss state. When training mirrored images, the copy
     embeds each image as the mean of it and its mirror image (the default preset
     averages its learned part only). `share` is the gradient histograms' share of
-    each squared distance and `whitening` their whitening, if any (default preset).
+    each squared distance (0: the learned network alone) and `whitening` their
+    whitening, if any (default preset).
     """
     name = "trunk" if config.augment else EMBEDDING_NAME
+    if config.preset == "default" and share == 0.0:  # the learned network alone
+        network = learned_network(config.embedding_dim)
+        network.set_weights(embedding.get_weights())
+        return mirror_averaged(network, normalize=True) if config.augment else keras.Model(
+            network.input, network.output, name=EMBEDDING_NAME)
     network = build_embedding_network(
         config.preset, config.embedding_dim, name=name, histogram_share=share, whitening=whitening,
         input_shape=tuple(embedding.input_shape[1:]),
@@ -433,6 +435,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     validation: Dataset | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    open_set: bool = False,
 ) -> TrainingResult:
     """Train a Siamese embedding network on a labelled dataset.
 
@@ -454,6 +457,8 @@ def train(
         should_cancel: polled like `should_stop`, and between the batches of the final
             validation pass; when it returns True the run is abandoned (the app is
             closing): nothing is validated and `Cancelled` is raised.
+        open_set: whether the run's test classes are held out of training, which the
+            'auto' goal follows (`TrainingConfig.resolved_goal`).
 
     Returns:
         A `TrainingResult`; its `status` says whether it completed, was stopped, or
@@ -483,16 +488,16 @@ def train(
         )
     val_idx = np.arange(len(validation))
     keras.utils.set_random_seed(config.seed)
-    share = histogram_share(config, len(train_idx))
+    goal = config.resolved_goal(open_set)
+    share = histogram_share(config, goal)
     input_shape = dataset.image_format.input_shape
     if config.preset == "default":
-        # The learned part trains alone; the gradient histograms join it afterwards.
-        # Trained joined, it learned less (on Fashion-MNIST, AUC 0.91 against 0.96 alone
-        # after 200 steps) and the joined model scored lower on seen and unseen classes.
+        # The learned part trains alone; the gradient histograms join it afterwards, if at
+        # all (trained joined, it learned less: docs/decisions.md).
         embedding = learned_network(config.embedding_dim, input_shape)
     else:
         embedding = build_embedding_network(config.preset, config.embedding_dim, input_shape=input_shape)
-    schedule = plan_schedule(config, len(train_idx))
+    schedule = plan_schedule(config, len(train_idx), goal)
     decay = keras.optimizers.schedules.CosineDecay(config.learning_rate, schedule.steps)
     embedding.compile(
         optimizer=keras.optimizers.Adam(decay),
@@ -501,7 +506,7 @@ def train(
         jit_compile=False,
     )
     probe = None
-    if config.preset == "default" and not config.histogram_share:
+    if config.preset == "default" and goal == NEW_CLASSES and not config.histogram_share:
         probe = plan_probe(dataset.labels, train_idx, schedule.steps, config.seed)
     train_data = training_batches(dataset, train_idx, config, probe)
     chooser = None
@@ -528,7 +533,7 @@ def train(
     )
     if cancelled():
         raise Cancelled("training cancelled")
-    described = _histograms_description(config, share, len(train_idx))
+    described = _histograms_description(config, share, goal)
     share_record = None
     whitening = None
     if chooser is not None and chooser.choice is not None:
@@ -551,6 +556,7 @@ def train(
         histograms=described,
         probe_steps=probe.steps if probe is not None else 0,
         share_choice=share_record,
+        goal=goal,
     )
     result.steps_done = progress.steps_done
     result.train_images = len(train_idx)

@@ -452,6 +452,10 @@ class TrainPanel(QWidget):
         figures = outcome.figures if outcome is not None else None
         if figures is not None:
             lines.append(f"<br><b>On held-out test images</b>: {escape(figures.headline())}")
+        baseline = outcome.baseline if outcome is not None else None
+        if baseline is not None:
+            color = MUTED_COLOR if baseline.beaten else NOTICE_COLOR
+            lines.append(f"<br><span style='color:{color}'>{escape(baseline.text())}</span>")
         if unseen:
             lines.append(
                 f"<br><span style='color:{MUTED_COLOR}'>Held out of training (<b>unseen</b> "
