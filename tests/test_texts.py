@@ -50,7 +50,7 @@ def test_settings_are_described_with_the_forms_names():
     text = describe_settings(TrainingConfig(steps=50, histogram_share=0.6).as_dict())
     assert text.startswith("Epochs: by steps; Steps: 50; Batch size: 256; Learning rate: 0.002")
     assert "Histogram share: 60 %" in text and "Validation share: 10 %" in text
-    assert "Mirror images: off" in text and text.endswith("Polarity: auto")
+    assert "Mirror images: off" in text and text.endswith("Polarity: auto; Image size: automatic; Colour: auto")
     # No raw field names or values.
     assert "_" not in text and "0.6" not in text and "False" not in text
 
@@ -58,7 +58,7 @@ def test_settings_are_described_with_the_forms_names():
 def test_settings_that_do_not_apply_are_left_out():
     text = describe_settings(TrainingConfig(epochs=5, preset="seed").as_dict())
     assert "Epochs: 5" in text and "Steps" not in text and "Histogram share" not in text
-    assert describe_settings(TrainingConfig().as_dict()).count("automatic") == 2  # steps, share
+    assert describe_settings(TrainingConfig().as_dict()).count("automatic") == 3  # steps, share, image size
     # A model file's record: missing settings are left out, unknown ones keep their name.
     assert describe_settings({"epochs": 3, "margin": 1.0, "new_knob": 2}) == "Epochs: 3; Margin: 1; new knob: 2"
     assert describe_settings(["not", "a", "dict"]) == ""

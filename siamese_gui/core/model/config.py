@@ -118,6 +118,8 @@ class TrainingConfig:
         "'auto' follows the split: new classes when classes are held out of training, else "
         "the trained classes",
         choices=GOALS,
+        plain="What the model is for: new pictures of the kinds it trains on, or kinds it never "
+        "saw; automatic decides from the split.",
     )
     histogram_share: float = setting(
         0.0, "&Histogram share:",
@@ -162,12 +164,16 @@ class TrainingConfig:
         "the data (28 for grey images, 32 for colour ones); larger sizes keep more detail and "
         "cost more time (image folders only)",
         0, IMAGE_SIDES[1], zero_text="automatic",
+        plain="How many pixels across the model looks at each image; automatic picks a size "
+        "from your images.",
     )
     colour: str = setting(
         "auto", "C&olour:",
         "whether the model sees colour: 'auto' when the folder's images carry colour, 'on' "
         "always, 'off' never (grey); stored with the model (image folders only)",
         choices=COLOURS,
+        plain="Whether the model sees colour or only light and dark; automatic uses colour when "
+        "your images have it.",
     )
 
     def __post_init__(self):

@@ -377,7 +377,7 @@ def inference_network(
     """
     name = "trunk" if config.augment else EMBEDDING_NAME
     if config.preset == "default" and share == 0.0:  # the learned network alone
-        network = learned_network(config.embedding_dim)
+        network = learned_network(config.embedding_dim, tuple(embedding.input_shape[1:]))
         network.set_weights(embedding.get_weights())
         return mirror_averaged(network, normalize=True) if config.augment else keras.Model(
             network.input, network.output, name=EMBEDDING_NAME)
