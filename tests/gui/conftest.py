@@ -12,29 +12,15 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
+from gui_helpers import QuadrantEmbedder, numpy_model, synthetic_dataset  # noqa: E402,F401
 from PySide6.QtCore import QSettings, QStandardPaths  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
 from siamese_gui.core.data.datasets import Dataset, DataSplits  # noqa: E402
-
-
-def synthetic_dataset(per_class: int = 12, classes: int = 4, seed: int = 0) -> Dataset:
-    """Noise images with one bright square whose position is the class."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 60, size=(per_class * classes, 28, 28)).astype(np.uint8)
-    labels = np.repeat(np.arange(classes), per_class).astype(np.int64)
-    for i, label in enumerate(labels):
-        row, col = divmod(int(label) % 4, 2)
-        images[i, row * 14 + 2 : row * 14 + 12, col * 14 + 2 : col * 14 + 12] = rng.integers(120, 256)
-    return Dataset(images, labels, tuple(f"class {c}" for c in range(classes)), "synthetic test data")
-
-
-from gui_helpers import QuadrantEmbedder, numpy_model  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,8 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 
+from siamese_gui.core.data.datasets import Dataset
+
 
 def settle(qtbot, widget: QWidget) -> None:
     """Wait, as a person would, until the window's background work is done and shown."""
@@ -97,3 +99,14 @@ def numpy_model(threshold: float = 0.5, path=None, read_only: bool = False, clas
 
     metadata = {"threshold": threshold, "class_names": list(class_names)}
     return ModelHandle(embedder=QuadrantEmbedder(), metadata=metadata, path=path, read_only=read_only)
+
+
+def synthetic_dataset(per_class: int = 12, classes: int = 4, seed: int = 0) -> Dataset:
+    """Noise images with one bright square whose position is the class."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, size=(per_class * classes, 28, 28)).astype(np.uint8)
+    labels = np.repeat(np.arange(classes), per_class).astype(np.int64)
+    for i, label in enumerate(labels):
+        row, col = divmod(int(label) % 4, 2)
+        images[i, row * 14 + 2 : row * 14 + 12, col * 14 + 2 : col * 14 + 12] = rng.integers(120, 256)
+    return Dataset(images, labels, tuple(f"class {c}" for c in range(classes)), "synthetic test data")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from gui_helpers import choose_file, click, press, show_tab
+from gui_helpers import choose_file, click, press, show_tab, synthetic_dataset
 from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl
 from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtWidgets import QApplication
@@ -247,8 +247,6 @@ class _MeanColour:
 
 
 def test_a_colour_model_sees_and_shows_the_files_in_colour(loaded_window, qtbot, monkeypatch, tmp_path, dialogs):
-    from conftest import synthetic_dataset
-
     from siamese_gui.core.app.session import DataSource
     from siamese_gui.core.data.datasets import Dataset
     from siamese_gui.core.io.image_format import FIELD, ImageFormat
