@@ -25,8 +25,10 @@ luminance), and models trained on the fold's training classes. A model row is a 
 a function `train(folder) -> embed_files`: `folder` is an image folder of the training
 classes (the app's format), `embed_files(paths) -> vectors` embeds image files as that
 model sees them (`MODEL_ROWS`). `default` is the app's training run with default
-settings (`core.app.training_run`, what `siamese-gui train` runs: colour and size chosen
-from the images); `grey28` the same run made to see 28x28 grey images.
+settings aimed at new classes (`core.app.training_run`, what `siamese-gui train --split
+classes` aims at: colour and size chosen from the images; the fold already keeps the
+test classes out, so no training class is held out again); `grey28` the same run made to
+see 28x28 grey images.
 """
 
 from __future__ import annotations
@@ -221,12 +223,12 @@ def train_app(folder: Path, **settings) -> Callable[[list[Path]], np.ndarray]:
 
 
 MODEL_ROWS: dict[str, Callable[[Path], Callable[[list[Path]], np.ndarray]]] = {
-    "default": train_app,
-    "grey28": lambda folder: train_app(folder, colour="off", image_size=28),
+    "default": lambda folder: train_app(folder, goal="new-classes"),
+    "grey28": lambda folder: train_app(folder, goal="new-classes", colour="off", image_size=28),
 }
 ROW_TITLES = {
-    "default": "`siamese-gui train` defaults (format chosen from the data), trained on the training classes",
-    "grey28": "`siamese-gui train --colour off --image-size 28` (the grey recipe), trained on the training classes",
+    "default": "`siamese-gui train --goal new-classes` (format chosen from the data), trained on the training classes",
+    "grey28": "`siamese-gui train --goal new-classes --colour off --image-size 28` (the grey recipe)",
     "pixels": "pixels (grey 28x28, training-free)",
     "pca": "PCA (grey 28x28, fitted on training classes)",
     "hog": "HOG (grey 28x28, training-free)",
