@@ -18,7 +18,7 @@ from siamese_gui.core.text import format_duration
 # "Schedule").
 AUTOMATIC_PASSES = 8
 MIN_STEPS = 50
-MAX_STEPS = {TRAINED_CLASSES: 600, NEW_CLASSES: 200}
+MAX_STEPS = {TRAINED_CLASSES: 900, NEW_CLASSES: 200}
 
 
 def automatic_steps(train_images: int, batch_size: int, goal: str = NEW_CLASSES) -> int:
