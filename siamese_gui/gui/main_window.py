@@ -438,7 +438,7 @@ class MainWindow(QMainWindow):
                 return
             remember_folder("models", path)
         path = Path(path)
-        self.runner.submit(lambda: _load_model_task(path), self._model_loaded, self._model_failed,
+        self.runner.submit(lambda: _load_model_task(path), self._model_opened, self._model_failed,
                            f"Loading model {path.name}…", key="model")
 
     def _with_model_data(self, handle, then) -> None:
@@ -461,6 +461,29 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, loaded, notice: str = "") -> None:
         self._with_model_data(loaded, lambda: self._model_in_use(loaded, notice))
+
+    def _model_opened(self, loaded, notice: str = "") -> None:
+        """Use a model the user opened; one trained on an image folder comes with that
+        folder (the data it records), unless the folder is gone: then the data in use stays."""
+        from siamese_gui.core.app.session import load_model_data, recorded_folders_to_open
+
+        recorded = recorded_folders_to_open(self.state.source, loaded.metadata)
+        if recorded is None or (self.panels_built and self.train_panel.is_training):
+            self._with_model_data(loaded, lambda: self._model_in_use(loaded, notice))
+            return
+
+        def with_recorded(source) -> None:
+            self.state.set_model(loaded, source)
+            self._remember_data(source)
+            self._model_in_use(loaded, notice or f"Model {loaded.path.name} loaded with the folder it "
+                                                 f"was trained on, {recorded[0]}")
+
+        def without(exc: BaseException) -> None:
+            self._with_model_data(loaded, lambda: self._model_in_use(
+                loaded, f"Model {loaded.path.name} loaded; {error_text(exc)}"))
+
+        self.runner.submit(lambda: load_model_data([loaded.metadata]), with_recorded, without,
+                           f"Loading {recorded[0]}, the folder {loaded.path.name} was trained on…", key="data")
 
     def _model_in_use(self, loaded, notice: str = "") -> None:
         self.show_status(notice or f"Model {loaded.path.name} loaded")

@@ -149,6 +149,23 @@ def recorded_folders(metadata: dict | None) -> tuple[str, str | None] | None:
     return str(record["root"]), (str(record["test_root"]) if record.get("test_root") else None)
 
 
+def recorded_folders_to_open(source: DataSource | None, metadata: dict | None) -> tuple[str, str | None] | None:
+    """The folder (and test folder) a model records, when the data in use is another:
+    what opening the model loads, so it is scored on the data it records by default.
+    None for a model that records no folder, or when its folder is the one in use."""
+    recorded = recorded_folders(metadata)
+    if recorded is None:
+        return None
+    data = source.dataset if source is not None else None
+    if data is not None and data.root:
+        try:
+            if Path(data.root).expanduser().resolve() == Path(recorded[0]).expanduser().resolve():
+                return None
+        except OSError:
+            pass
+    return recorded
+
+
 def load_model_data(
     models, classes=None, per_class: int | None = None, invert: bool | None = None,
     option: str = "--image-folder DIR",
