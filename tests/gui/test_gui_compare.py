@@ -291,3 +291,21 @@ def test_a_colour_model_sees_and_shows_the_files_in_colour(loaded_window, qtbot,
                     timeout=5000)
     assert "28 × 28, grey" in panel.pane_a.model_caption.text()
     assert dialogs == []
+
+
+def test_an_empty_pane_names_the_input_of_the_model_in_use(loaded_window, qtbot, dialogs):
+    from siamese_gui.core.io.image_format import FIELD, ImageFormat
+    from siamese_gui.core.runtime.handle import ModelHandle
+
+    panel = loaded_window.compare_panel
+    loaded_window.show()
+    show_tab(qtbot, loaded_window, panel)
+    for pane in (panel.pane_a, panel.pane_b):
+        pane.set_image(None)
+    assert "28 × 28, grey" in panel.pane_a.model_caption.text()
+    colour = ModelHandle(embedder=_MeanColour(), metadata={"threshold": 0.5, FIELD: ImageFormat(32, 32, 3).as_dict()})
+    loaded_window.state.set_model(colour)
+    qtbot.waitUntil(lambda: "32 × 32, colour" in panel.pane_a.model_caption.text()
+                    and "32 × 32, colour" in panel.pane_b.model_caption.text(), timeout=5000)
+    # The grey test data cannot be scored at this model's format: one message says so.
+    assert all("not scored" in str(d) for d in dialogs)

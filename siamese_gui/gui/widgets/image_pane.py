@@ -304,7 +304,10 @@ class ImagePane(QFrame):
             Whether the pane's image is being replaced (it announces the new one).
         """
         image, fmt = self.image, self._format()
-        if image is None or image.array.shape == fmt.image_shape:
+        if image is None:
+            self._show_model_input(None)  # the caption names the new model's input
+            return False
+        if image.array.shape == fmt.image_shape:
             return False
         if image.index is not None:
             self.set_image(None)
