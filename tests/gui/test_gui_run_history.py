@@ -66,6 +66,13 @@ def test_three_runs_are_kept_opened_compared_and_deleted(qtbot, data, tmp_path, 
     assert record.seen_classes == data.class_names and record.data == data.source
     assert 0 <= record.figures["accuracy"] <= 1 and record.figures["threshold"] == pytest.approx(
         panel.outcome.result.threshold)
+    # The Runs table shows the figure the Result leads with (its test pairs), not another.
+    figures = panel.outcome.figures
+    assert figures is not None
+    at = figures.main.evaluation.at(figures.threshold.value)
+    assert record.figures["accuracy"] == pytest.approx(at.accuracy)
+    assert record.figures["test_pairs"] == len(figures.main.evaluation.pairs)
+    assert runs.table.item(0, 3).text() == f"{at.accuracy:.1%}"
     assert unsaved.handle is not None and runs.records[3].model is None
 
     # Three saved runs in the Models panel in one click.

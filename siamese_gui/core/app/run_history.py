@@ -27,7 +27,7 @@ MAX_RUNS = 100
 MAX_BYTES = 4 * 1024 * 1024
 FORMAT_VERSION = 1
 STATUSES = ("completed", "stopped", "failed")
-FIGURES = ("threshold", "accuracy", "far", "frr", "auc", "eer", "validation_pairs")
+FIGURES = ("threshold", "accuracy", "far", "frr", "auc", "eer", "validation_pairs", "test_pairs")
 # A class list or message longer than this is not kept whole: the file stays small.
 MAX_CLASSES = 1000
 MAX_TEXT = 2000
@@ -53,7 +53,9 @@ class RunRecord:
         data: the data it trained on, in words (a folder, "Fashion-MNIST train", ...).
         seen_classes: the classes it trained on.
         unseen_classes: classes held out of training.
-        figures: headline figures on the validation pairs (`FIGURES`; None where undefined).
+        figures: headline figures (`FIGURES`; None where undefined): on the run's test pairs
+            (`test_pairs` of them; of the unseen classes where it held some out), or on its
+            validation pairs where it had no test images.
         seconds: how long it ran.
         message: why it ended, for display.
         model: the saved model file, or None when it was never saved.
@@ -160,10 +162,20 @@ def record_from_run(run, model_path: str | os.PathLike | None = None, origin: st
     if result.threshold is not None:
         figures["threshold"] = _number(result.threshold)
     m, v = result.at_threshold, result.validation
-    if m is not None:
+    tested = getattr(run, "figures", None)
+    if tested is not None:
+        # The Result's own headline figures: its test pairs (unseen classes first).
+        part = tested.main
+        at, report = part.evaluation.at(tested.threshold.value), part.evaluation.report
+        figures.update(accuracy=_number(at.accuracy), far=_number(at.far), frr=_number(at.frr),
+                       auc=_number(report.auc), eer=_number(report.eer),
+                       test_pairs=len(part.evaluation.pairs))
+    elif m is not None:
         figures.update(accuracy=_number(m.accuracy), far=_number(m.far), frr=_number(m.frr))
     if v is not None:
-        figures.update(auc=_number(v.auc), eer=_number(v.eer), validation_pairs=int(v.pairs))
+        if tested is None:
+            figures.update(auc=_number(v.auc), eer=_number(v.eer))
+        figures["validation_pairs"] = int(v.pairs)
     unseen = tuple(run.data.unseen)
     seen = tuple(name for name in run.data.class_names if name not in unseen)
     return RunRecord(

@@ -29,7 +29,9 @@ COLUMN_TIPS = (
     "<p>When the run ended.</p>",
     "<p>Completed, stopped by you (the weights so far kept) or failed.</p>",
     "<p>The images it trained on.</p>",
-    tooltip("Accuracy") + "<p>Measured on the run's held-out validation pairs, at its own threshold.</p>",
+    tooltip("Accuracy") + "<p>Measured at the run's own threshold on its test pairs (of the classes it never saw, "
+    "where it held some out), as its Result says; on its validation pairs where it had no "
+    "test images.</p>",
     "<p>The file its model was saved to, if it was.</p>",
 )
 
